@@ -1,0 +1,105 @@
+//! Layers, one file each. Every layer keeps its own forward and backward pass and its
+//! weights in Keras layout (e.g. LSTM `kernel` is (input_dim, 4*units), gates i, f, c, o).
+//!
+//! Data flows between layers as `ArrayD<f32>` with the batch on axis 0; only the first
+//! layer may receive integer token ids (`LayerInput::Ids`).
+
+use ndarray::{ArrayD, ArrayView2, ArrayViewD};
+
+use crate::error::Result;
+use crate::rng::SeededRng;
+
+pub mod activation;
+pub mod config;
+pub mod initializers;
+// Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
+// simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
+
+pub use activation::Activation;
+pub use config::LayerConfig;
+pub use initializers::Initializer;
+
+/// A shape without the batch axis; `None` is a dimension not known until data arrives
+/// (Keras prints it as `None`).
+pub type Shape = Vec<Option<usize>>;
+
+/// What a layer receives in `forward`.
+#[derive(Clone, Debug)]
+pub enum LayerInput<'a> {
+    /// Integer token ids, (batch, time_steps). Only `Embedding` accepts these.
+    Ids(ArrayView2<'a, i32>),
+    /// Float activations, batch first.
+    Floats(ArrayViewD<'a, f32>),
+}
+
+impl LayerInput<'_> {
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            LayerInput::Ids(a) => a.shape(),
+            LayerInput::Floats(a) => a.shape(),
+        }
+    }
+}
+
+/// One trainable (or frozen) weight array with its gradient, named as in Keras
+/// (`kernel`, `recurrent_kernel`, `bias`, `embeddings`).
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub value: ArrayD<f32>,
+    /// Gradient of the loss w.r.t. `value`, same shape; overwritten by each `backward`.
+    pub grad: ArrayD<f32>,
+}
+
+impl Param {
+    pub fn new(name: &'static str, value: ArrayD<f32>) -> Self {
+        let grad = ArrayD::zeros(value.raw_dim());
+        Param { name, value, grad }
+    }
+}
+
+/// Context for one forward pass.
+pub struct ForwardContext<'a> {
+    /// Training mode: dropout active, caches kept for `backward`.
+    pub training: bool,
+    /// Source of dropout masks; draws happen on the calling thread only.
+    pub rng: &'a mut SeededRng,
+}
+
+/// The common interface of all layers.
+///
+/// Lifecycle: `build(input_shape)` creates the weights (once), then any number of
+/// `forward`/`backward` pairs. `backward` uses what the last training `forward` cached,
+/// writes each `Param::grad` (overwriting, not accumulating) and returns the gradient
+/// w.r.t. the layer's input (`None` for integer input).
+pub trait Layer: Send + Sync + std::fmt::Debug {
+    /// Keras class name, e.g. "LSTM"; used in `summary()` and saved configs.
+    fn class_name(&self) -> &'static str;
+    /// Keras default name prefix, e.g. "lstm" (the model appends `_1`, `_2`, ...).
+    fn default_name(&self) -> &'static str;
+    /// Instance name as in Keras (`lstm`, `lstm_1`).
+    fn name(&self) -> &str;
+    fn set_name(&mut self, name: String);
+
+    /// Output shape for an input shape, without building. Errors name this layer.
+    fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape>;
+    /// Create the weights for `input_shape` using `rng`. Called once by the model.
+    fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()>;
+    fn is_built(&self) -> bool;
+
+    fn forward(
+        &mut self,
+        input: LayerInput<'_>,
+        ctx: &mut ForwardContext<'_>,
+    ) -> Result<ArrayD<f32>>;
+    fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>>;
+
+    fn params(&self) -> Vec<&Param>;
+    fn params_mut(&mut self) -> Vec<&mut Param>;
+    fn param_count(&self) -> usize {
+        self.params().iter().map(|p| p.value.len()).sum()
+    }
+
+    /// The Keras-like config of this layer (type plus arguments), for saving.
+    fn config(&self) -> serde_json::Value;
+}
