@@ -14,6 +14,10 @@ pub mod config;
 pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
+pub mod lstm;
+pub(crate) mod recurrent;
+
+pub use lstm::LSTM;
 
 pub use activation::Activation;
 pub use config::LayerConfig;
