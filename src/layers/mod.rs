@@ -18,6 +18,8 @@ pub mod lstm;
 pub(crate) mod recurrent;
 
 pub use lstm::LSTM;
+// Re-exported for callers of `Layer::forward`.
+
 
 pub use activation::Activation;
 pub use config::LayerConfig;
