@@ -3,7 +3,7 @@
 //! every parameter element and every input element.
 
 use ndarray::{Array2, ArrayD, IxDyn};
-use recurrent::layers::{ForwardContext, LSTM, Layer, LayerInput};
+use recurrent::layers::{ForwardContext, GRU, LSTM, Layer, LayerInput};
 use recurrent::rng::SeededRng;
 
 /// Model input: floats (batch, steps, features) or token ids (batch, steps).
@@ -191,5 +191,54 @@ fn lstm_stacked() {
         ],
         float_data(13),
         "LSTM stacked",
+    );
+}
+
+#[test]
+fn gru_reset_after_last_state() {
+    check(vec![boxed(GRU::new(3))], float_data(20), "GRU reset_after");
+}
+
+#[test]
+fn gru_reset_after_sequences_dropout() {
+    check(
+        vec![boxed(GRU::new(3).return_sequences(true).dropout(0.25))],
+        float_data(21),
+        "GRU reset_after return_sequences dropout",
+    );
+}
+
+#[test]
+fn gru_reset_before_last_state() {
+    check(
+        vec![boxed(GRU::new(3).reset_after(false))],
+        float_data(22),
+        "GRU reset_before",
+    );
+}
+
+#[test]
+fn gru_reset_before_sequences_no_bias() {
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .reset_after(false)
+                .use_bias(false)
+                .return_sequences(true),
+        )],
+        float_data(23),
+        "GRU reset_before return_sequences no bias",
+    );
+}
+
+#[test]
+fn gru_stacked_on_lstm() {
+    check(
+        vec![
+            boxed(GRU::new(3).return_sequences(true)),
+            boxed(LSTM::new(2)),
+        ],
+        float_data(24),
+        "GRU then LSTM",
     );
 }

@@ -14,9 +14,11 @@ pub mod config;
 pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
+pub mod gru;
 pub mod lstm;
 pub(crate) mod recurrent;
 
+pub use gru::GRU;
 pub use lstm::LSTM;
 // Re-exported for callers of `Layer::forward`.
 
