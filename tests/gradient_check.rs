@@ -3,7 +3,7 @@
 //! every parameter element and every input element.
 
 use ndarray::{Array2, ArrayD, IxDyn};
-use recurrent::layers::{ForwardContext, GRU, LSTM, Layer, LayerInput};
+use recurrent::layers::{Activation, ForwardContext, GRU, LSTM, Layer, LayerInput, SimpleRNN};
 use recurrent::rng::SeededRng;
 
 /// Model input: floats (batch, steps, features) or token ids (batch, steps).
@@ -240,5 +240,50 @@ fn gru_stacked_on_lstm() {
         ],
         float_data(24),
         "GRU then LSTM",
+    );
+}
+
+#[test]
+fn simple_rnn_each_activation() {
+    for (i, act) in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Relu,
+        Activation::Linear,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(
+            vec![boxed(SimpleRNN::new(3).activation(act))],
+            float_data(30 + i as u64),
+            &format!("SimpleRNN {}", act.name()),
+        );
+    }
+}
+
+#[test]
+fn simple_rnn_sequences_both_dropouts() {
+    check(
+        vec![boxed(
+            SimpleRNN::new(3)
+                .return_sequences(true)
+                .dropout(0.2)
+                .recurrent_dropout(0.3),
+        )],
+        float_data(35),
+        "SimpleRNN return_sequences dropout recurrent_dropout",
+    );
+}
+
+#[test]
+fn simple_rnn_stacked() {
+    check(
+        vec![
+            boxed(SimpleRNN::new(3).return_sequences(true)),
+            boxed(SimpleRNN::new(2).use_bias(false)),
+        ],
+        float_data(36),
+        "SimpleRNN stacked",
     );
 }

@@ -17,9 +17,11 @@ pub mod initializers;
 pub mod gru;
 pub mod lstm;
 pub(crate) mod recurrent;
+pub mod simple_rnn;
 
 pub use gru::GRU;
 pub use lstm::LSTM;
+pub use simple_rnn::SimpleRNN;
 // Re-exported for callers of `Layer::forward`.
 
 
