@@ -3,7 +3,9 @@
 //! every parameter element and every input element.
 
 use ndarray::{Array2, ArrayD, IxDyn};
-use recurrent::layers::{Activation, ForwardContext, GRU, LSTM, Layer, LayerInput, SimpleRNN};
+use recurrent::layers::{
+    Activation, Embedding, ForwardContext, GRU, LSTM, Layer, LayerInput, SimpleRNN,
+};
 use recurrent::rng::SeededRng;
 
 /// Model input: floats (batch, steps, features) or token ids (batch, steps).
@@ -105,7 +107,9 @@ fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
     let r = random_array(out.shape(), &mut SeededRng::new(5), 1.0);
     let mut grad = Some(r.clone());
     for layer in layers.iter_mut().rev() {
-        grad = layer.backward(grad.expect("inner layers pass a gradient")).unwrap();
+        grad = layer
+            .backward(grad.expect("inner layers pass a gradient"))
+            .unwrap();
     }
     let mut worst = 0.0f64;
     let mut worst_at = String::new();
@@ -285,5 +289,30 @@ fn simple_rnn_stacked() {
         ],
         float_data(36),
         "SimpleRNN stacked",
+    );
+}
+
+#[test]
+fn embedding_then_lstm() {
+    let mut rng = SeededRng::new(40);
+    let ids = Array2::from_shape_fn((BATCH, STEPS), |_| rng.below(6) as i32);
+    check(
+        vec![
+            boxed(Embedding::new(6, 4)),
+            boxed(LSTM::new(3).return_sequences(true)),
+        ],
+        Data::Ids(ids),
+        "Embedding then LSTM",
+    );
+}
+
+#[test]
+fn embedding_alone_repeated_ids() {
+    // Id 1 appears many times: its gradient row is a sum (scatter-add).
+    let ids = Array2::from_shape_vec((2, 3), vec![1, 1, 0, 2, 1, 1]).unwrap();
+    check(
+        vec![boxed(Embedding::new(3, 2))],
+        Data::Ids(ids),
+        "Embedding",
     );
 }

@@ -25,9 +25,16 @@ impl LayerConfig {
     /// Create the (unbuilt) layer this config describes; checks argument ranges.
     pub fn to_layer(&self) -> Result<Box<dyn Layer>> {
         // Arms are filled in as each layer lands.
-        Err(Error::Unsupported(format!(
-            "layer {self:?} is not implemented yet"
-        )))
+        match self {
+            LayerConfig::Embedding(c) => Ok(Box::new(super::Embedding::from_config(c.clone())?)),
+            LayerConfig::SimpleRnn(c) => Ok(Box::new(super::SimpleRNN::from_config(c.clone())?)),
+            LayerConfig::Lstm(c) => Ok(Box::new(super::LSTM::from_config(c.clone())?)),
+            LayerConfig::Gru(c) => Ok(Box::new(super::GRU::from_config(c.clone())?)),
+            #[allow(unreachable_patterns)]
+            other => Err(Error::Unsupported(format!(
+                "layer {other:?} is not implemented yet"
+            ))),
+        }
     }
 }
 

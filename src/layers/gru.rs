@@ -255,7 +255,15 @@ impl Layer for GRU {
             Some(b) if reset_after => (Some(&b[..w]), &b[w..]),
             b => (b, &zeros[..]),
         };
-        rec::project_inputs(&cache.x, batch * steps, f, kernel, w, input_bias, &mut cache.gates);
+        rec::project_inputs(
+            &cache.x,
+            batch * steps,
+            f,
+            kernel,
+            w,
+            input_bias,
+            &mut cache.gates,
+        );
         cache.hs.resize(batch * steps * u, 0.0);
         cache.rh.resize(batch * steps * u, 0.0);
         let rows_u = CHUNK_ROWS * steps * u;
@@ -265,7 +273,12 @@ impl Layer for GRU {
             .zip(cache.hs.par_chunks_mut(rows_u))
             .zip(cache.rh.par_chunks_mut(rows_u))
             .for_each(|((g, hs), rh)| {
-                let chunk = Chunk { steps, u, recurrent, zeros: &zeros };
+                let chunk = Chunk {
+                    steps,
+                    u,
+                    recurrent,
+                    zeros: &zeros,
+                };
                 if reset_after {
                     chunk.forward_reset_after(g, hs, rh, rec_bias)
                 } else {
@@ -308,7 +321,12 @@ impl Layer for GRU {
         let rows_w = CHUNK_ROWS * steps * w;
         let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
         let zeros = vec![0.0f32; w];
-        let chunk = Chunk { steps, u, recurrent, zeros: &zeros };
+        let chunk = Chunk {
+            steps,
+            u,
+            recurrent,
+            zeros: &zeros,
+        };
         let work = cache
             .dgates
             .par_chunks_mut(rows_w)
@@ -317,30 +335,66 @@ impl Layer for GRU {
             .zip(cache.rh.par_chunks(rows_u))
             .zip(dy.par_chunks(dy_rows));
         if reset_after {
-            work.zip(cache.drec.par_chunks_mut(rows_w))
-                .for_each(|(((((dg, g), hs), rh), dy), dr)| {
+            work.zip(cache.drec.par_chunks_mut(rows_w)).for_each(
+                |(((((dg, g), hs), rh), dy), dr)| {
                     chunk.backward_reset_after(dg, dr, g, hs, rh, dy, seq)
-                });
+                },
+            );
         } else {
             work.for_each(|((((dg, g), hs), _rh), dy)| {
                 chunk.backward_reset_before(dg, g, hs, dy, seq)
             });
         }
         let kernel = rec::values(name, &self.params[0])?;
-        let dx = rec::input_grad(&cache.dgates, kernel, w, batch, steps, f, cache.mask.as_deref());
+        let dx = rec::input_grad(
+            &cache.dgates,
+            kernel,
+            w,
+            batch,
+            steps,
+            f,
+            cache.mask.as_deref(),
+        );
         let rows = batch * steps;
         rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
         let (kp, rest) = self.params.split_at_mut(1);
         let (rp, bp) = rest.split_at_mut(1);
         let kg = rec::grads_mut(name, &mut kp[0])?;
-        rec::weight_grad(&cache.x, f, f, &cache.dgates, w, w, rows, MatMut::new(kg, f, w));
+        rec::weight_grad(
+            &cache.x,
+            f,
+            f,
+            &cache.dgates,
+            w,
+            w,
+            rows,
+            MatMut::new(kg, f, w),
+        );
         let rg = rec::grads_mut(name, &mut rp[0])?;
         if reset_after {
-            rec::weight_grad(&cache.hp, u, u, &cache.drec, w, w, rows, MatMut::new(rg, u, w));
+            rec::weight_grad(
+                &cache.hp,
+                u,
+                u,
+                &cache.drec,
+                w,
+                w,
+                rows,
+                MatMut::new(rg, u, w),
+            );
         } else {
             // z, r columns see h_{t-1}; the candidate columns see r * h_{t-1}.
             let dg = &cache.dgates;
-            rec::weight_grad(&cache.hp, u, u, dg, 2 * u, w, rows, MatMut::strided(rg, u, 2 * u, w));
+            rec::weight_grad(
+                &cache.hp,
+                u,
+                u,
+                dg,
+                2 * u,
+                w,
+                rows,
+                MatMut::strided(rg, u, 2 * u, w),
+            );
             let rg_h = MatMut::strided(&mut rg[2 * u..], u, u, w);
             rec::weight_grad(&cache.rh, u, u, &dg[2 * u..], u, w, rows, rg_h);
         }
@@ -394,7 +448,13 @@ impl Chunk<'_> {
     }
 
     /// Per step: rec = h_{t-1} U (one product), then the fused gate pass.
-    fn forward_reset_after(&self, gates: &mut [f32], hs: &mut [f32], rh: &mut [f32], rec_bias: &[f32]) {
+    fn forward_reset_after(
+        &self,
+        gates: &mut [f32],
+        hs: &mut [f32],
+        rh: &mut [f32],
+        rec_bias: &[f32],
+    ) {
         let (steps, u, w) = (self.steps, self.u, 3 * self.u);
         let rows = self.rows(hs);
         let mut recv = vec![0.0f32; rows * w];
@@ -410,7 +470,11 @@ impl Chunk<'_> {
             for j in 0..rows {
                 let at = j * steps + t;
                 let (done, now) = hs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
-                let h_prev = if t == 0 { &self.zeros[..u] } else { &done[(t - 1) * u..] };
+                let h_prev = if t == 0 {
+                    &self.zeros[..u]
+                } else {
+                    &done[(t - 1) * u..]
+                };
                 gru_forward_row(
                     &mut gates[at * w..(at + 1) * w],
                     &recv[j * w..(j + 1) * w],
@@ -456,7 +520,11 @@ impl Chunk<'_> {
             for j in 0..rows {
                 let at = j * steps + t;
                 let (done, now) = hs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
-                let h_prev = if t == 0 { &self.zeros[..u] } else { &done[(t - 1) * u..] };
+                let h_prev = if t == 0 {
+                    &self.zeros[..u]
+                } else {
+                    &done[(t - 1) * u..]
+                };
                 gru_reset_before_output_row(
                     &mut gates[at * w..(at + 1) * w],
                     &cand[j * u..(j + 1) * u],

@@ -179,7 +179,10 @@ impl Layer for SimpleRNN {
         let (u, c) = (self.config.units, &self.config);
         self.params = vec![
             Param::new("kernel", c.kernel_initializer.init(&[f, u], rng)),
-            Param::new("recurrent_kernel", c.recurrent_initializer.init(&[u, u], rng)),
+            Param::new(
+                "recurrent_kernel",
+                c.recurrent_initializer.init(&[u, u], rng),
+            ),
         ];
         if c.use_bias {
             self.params
@@ -273,7 +276,15 @@ impl Layer for SimpleRNN {
                 chunk_backward(dp, hs, dy, recurrent, rm, act, steps, u, seq)
             });
         let kernel = rec::values(name, &self.params[0])?;
-        let dx = rec::input_grad(&cache.dpre, kernel, u, batch, steps, f, cache.mask.as_deref());
+        let dx = rec::input_grad(
+            &cache.dpre,
+            kernel,
+            u,
+            batch,
+            steps,
+            f,
+            cache.mask.as_deref(),
+        );
         let rows = batch * steps;
         rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
         if let Some(m) = rmask {
@@ -282,9 +293,27 @@ impl Layer for SimpleRNN {
         let (kp, rest) = self.params.split_at_mut(1);
         let (rp, bp) = rest.split_at_mut(1);
         let kg = rec::grads_mut(name, &mut kp[0])?;
-        rec::weight_grad(&cache.x, f, f, &cache.dpre, u, u, rows, MatMut::new(kg, f, u));
+        rec::weight_grad(
+            &cache.x,
+            f,
+            f,
+            &cache.dpre,
+            u,
+            u,
+            rows,
+            MatMut::new(kg, f, u),
+        );
         let rg = rec::grads_mut(name, &mut rp[0])?;
-        rec::weight_grad(&cache.hp, u, u, &cache.dpre, u, u, rows, MatMut::new(rg, u, u));
+        rec::weight_grad(
+            &cache.hp,
+            u,
+            u,
+            &cache.dpre,
+            u,
+            u,
+            rows,
+            MatMut::new(rg, u, u),
+        );
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dpre, rows, u, rec::grads_mut(name, b)?);
         }
@@ -333,7 +362,9 @@ fn chunk_forward(
             rnn_forward_row(act, h);
             s.copy_from_slice(h);
             if let Some(m) = rmask {
-                s.iter_mut().zip(&m[j * u..(j + 1) * u]).for_each(|(v, k)| *v *= k);
+                s.iter_mut()
+                    .zip(&m[j * u..(j + 1) * u])
+                    .for_each(|(v, k)| *v *= k);
             }
         }
     }
@@ -359,7 +390,12 @@ fn chunk_backward(
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
             let at = j * steps + t;
-            rnn_backward_row(act, &hs[at * u..(at + 1) * u], dhj, &mut dpre[at * u..(at + 1) * u]);
+            rnn_backward_row(
+                act,
+                &hs[at * u..(at + 1) * u],
+                dhj,
+                &mut dpre[at * u..(at + 1) * u],
+            );
         }
         if t > 0 {
             matmul(
