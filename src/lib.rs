@@ -4,6 +4,8 @@
 pub mod error;
 pub mod kernels;
 pub mod layers;
+pub mod preprocessing;
 pub mod rng;
+pub mod text;
 
 pub use error::{Error, Result};
