@@ -48,6 +48,25 @@ impl CsvOptions {
     }
 }
 
+/// A csv error as `line N: cause`, in the words of this loader.
+fn describe_csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos: Some(pos),
+            expected_len,
+            len,
+        } => format!(
+            "line {}: {len} fields, but the header has {expected_len}",
+            pos.line()
+        ),
+        csv::ErrorKind::Io(io) => format!("read error: {io}"),
+        _ => match e.position() {
+            Some(pos) => format!("line {}: invalid CSV: {e}", pos.line()),
+            None => format!("invalid CSV: {e}"),
+        },
+    }
+}
+
 /// Reads `path` (see the module docs). Errors name the file and, for bad rows, the line.
 pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<TextDataset> {
     let path = path.as_ref();
@@ -56,7 +75,7 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         .delimiter(options.delimiter)
         .has_headers(true)
         .from_reader(std::io::BufReader::new(file));
-    let csv_err = |e: csv::Error| Error::format(path, format!("invalid CSV: {e}"));
+    let csv_err = |e: csv::Error| Error::format(path, describe_csv_error(&e));
     let headers: Vec<String> = reader
         .byte_headers()
         .map_err(csv_err)?
