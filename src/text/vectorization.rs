@@ -145,14 +145,39 @@ impl TryFrom<TextVectorizationState> for TextVectorization {
 }
 
 /// ASCII whitespace as `tf.strings.split` sees it (includes \v, unlike
-/// `char::is_ascii_whitespace`).
-fn is_split_char(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+/// `u8::is_ascii_whitespace`).
+fn is_split_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 /// Keras's punctuation class: all 32 ASCII punctuation characters.
 fn is_stripped_punctuation(b: u8) -> bool {
     b.is_ascii_punctuation()
+}
+
+/// Whether `rest` starts with `<br />` once lowercased (if lowercasing is on).
+fn html_break_at(rest: &[u8], lower: bool) -> bool {
+    rest.len() >= HTML_BREAK.len()
+        && rest.iter().zip(HTML_BREAK).all(|(&a, &b)| {
+            if lower {
+                a.to_ascii_lowercase() == b
+            } else {
+                a == b
+            }
+        })
+}
+
+/// Reusable buffers of one worker: the standardized text and its token spans.
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.spans.iter().map(|&(a, b)| &self.text[a..b])
+    }
 }
 
 const HTML_BREAK: &[u8] = b"<br />";
@@ -247,62 +272,75 @@ impl TextVectorization {
 
     /// The standardized text (steps 1-3 of the module docs).
     pub fn standardize(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        self.standardize_into(text, &mut out);
-        out
+        let mut scratch = Scratch::default();
+        self.tokenize_into(text, &mut scratch, usize::MAX);
+        scratch.text
     }
 
     /// The tokens of `text` after standardization and splitting.
     pub fn tokens(&self, text: &str) -> Vec<String> {
-        let s = self.standardize(text);
-        s.split(is_split_char)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect()
+        let mut scratch = Scratch::default();
+        self.tokenize_into(text, &mut scratch, usize::MAX);
+        scratch.tokens().map(str::to_owned).collect()
     }
 
-    fn standardize_into(&self, text: &str, out: &mut String) {
+    /// Standardizes `text` into `scratch.text` and records the byte spans of its first
+    /// `max_tokens` tokens, in one pass (this is the hot loop of adapt and vectorize).
+    /// Only ASCII bytes are ever changed, dropped or split on, so non-ASCII runs are
+    /// copied whole and every span lies on character boundaries.
+    fn tokenize_into(&self, text: &str, scratch: &mut Scratch, max_tokens: usize) {
+        let out = &mut scratch.text;
+        let spans = &mut scratch.spans;
         out.clear();
+        spans.clear();
         let lower = self.config.standardize.lower();
         let strip = self.config.standardize.strip();
         let breaks = self.config.strip_html_breaks;
         let bytes = text.as_bytes();
+        let mut start: Option<usize> = None;
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            if !b.is_ascii() {
-                // Copy the run of non-ASCII characters unchanged. It starts and ends at
-                // character boundaries (UTF-8 continuation bytes are never ASCII).
+            let is_space = if b.is_ascii() {
+                is_split_byte(b) || (breaks && b == b'<' && html_break_at(&bytes[i..], lower))
+            } else {
+                false
+            };
+            if is_space {
+                if let Some(s) = start.take() {
+                    spans.push((s, out.len()));
+                }
+                out.push(' ');
+                i += if b == b'<' { HTML_BREAK.len() } else { 1 };
+                continue;
+            }
+            if strip && is_stripped_punctuation(b) {
+                i += 1;
+                continue;
+            }
+            if start.is_none() {
+                if spans.len() == max_tokens {
+                    return;
+                }
+                start = Some(out.len());
+            }
+            if b.is_ascii() {
+                out.push(if lower { b.to_ascii_lowercase() } else { b } as char);
+                i += 1;
+            } else {
+                // The run of non-ASCII characters up to the next ASCII byte; it ends on a
+                // character boundary (UTF-8 continuation bytes are never ASCII).
                 let end = bytes[i..]
                     .iter()
                     .position(u8::is_ascii)
                     .map_or(bytes.len(), |p| i + p);
                 out.push_str(&text[i..end]);
                 i = end;
-                continue;
             }
-            if breaks && b == b'<' && self.html_break_at(&bytes[i..], lower) {
-                out.push(' ');
-                i += HTML_BREAK.len();
-                continue;
-            }
-            if !(strip && is_stripped_punctuation(b)) {
-                out.push(if lower { b.to_ascii_lowercase() } else { b } as char);
-            }
-            i += 1;
         }
-    }
-
-    /// Whether `rest` starts with `<br />` once lowercased (if lowercasing is on).
-    fn html_break_at(&self, rest: &[u8], lower: bool) -> bool {
-        rest.len() >= HTML_BREAK.len()
-            && rest.iter().zip(HTML_BREAK).all(|(&a, &b)| {
-                if lower {
-                    a.to_ascii_lowercase() == b
-                } else {
-                    a == b
-                }
-            })
+        if let Some(s) = start {
+            spans.push((s, out.len()));
+        }
     }
 
     /// Builds the vocabulary from `texts` (replacing any previous one), as Keras's
@@ -311,10 +349,10 @@ impl TextVectorization {
         let counts = texts
             .par_iter()
             .fold(
-                || (FxHashMap::<String, u64>::default(), String::new()),
-                |(mut counts, mut buf), text| {
-                    self.standardize_into(text.as_ref(), &mut buf);
-                    for tok in buf.split(is_split_char).filter(|t| !t.is_empty()) {
+                || (FxHashMap::<String, u64>::default(), Scratch::default()),
+                |(mut counts, mut scratch), text| {
+                    self.tokenize_into(text.as_ref(), &mut scratch, usize::MAX);
+                    for tok in scratch.tokens() {
                         match counts.get_mut(tok) {
                             Some(c) => *c += 1,
                             None => {
@@ -322,7 +360,7 @@ impl TextVectorization {
                             }
                         }
                     }
-                    (counts, buf)
+                    (counts, scratch)
                 },
             )
             .map(|(counts, _)| counts)
@@ -357,16 +395,23 @@ impl TextVectorization {
         self.index = index;
     }
 
-    fn ids_into(&self, text: &str, buf: &mut String, ids: &mut Vec<i32>) {
-        self.standardize_into(text, buf);
-        ids.clear();
+    fn ids_into(&self, text: &str, scratch: &mut Scratch, ids: &mut Vec<i32>) {
         let limit = self.config.output_sequence_length.unwrap_or(usize::MAX);
-        for tok in buf.split(is_split_char).filter(|t| !t.is_empty()) {
-            if ids.len() == limit {
-                break;
-            }
-            ids.push(self.token_id(tok));
-        }
+        self.tokenize_into(text, scratch, limit);
+        ids.clear();
+        ids.extend(scratch.tokens().map(|t| self.token_id(t)));
+    }
+
+    /// Number of tokens in each text, before any `output_sequence_length` truncation:
+    /// feed it to [`crate::preprocessing::LengthStats`] to choose that length.
+    pub fn sequence_lengths<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<usize> {
+        texts
+            .par_iter()
+            .map_init(Scratch::default, |scratch, text| {
+                self.tokenize_into(text.as_ref(), scratch, usize::MAX);
+                scratch.spans.len()
+            })
+            .collect()
     }
 
     /// Token ids of each text, unpadded; truncated (at the end) to
@@ -374,9 +419,9 @@ impl TextVectorization {
     pub fn vectorize_ragged<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<i32>> {
         texts
             .par_iter()
-            .map_init(String::new, |buf, text| {
+            .map_init(Scratch::default, |scratch, text| {
                 let mut ids = Vec::new();
-                self.ids_into(text.as_ref(), buf, &mut ids);
+                self.ids_into(text.as_ref(), scratch, &mut ids);
                 ids
             })
             .collect()
@@ -392,9 +437,9 @@ impl TextVectorization {
                 flat.par_chunks_mut(width)
                     .zip(texts.par_iter())
                     .for_each_init(
-                        || (String::new(), Vec::new()),
-                        |(buf, ids), (row, text)| {
-                            self.ids_into(text.as_ref(), buf, ids);
+                        || (Scratch::default(), Vec::new()),
+                        |(scratch, ids), (row, text)| {
+                            self.ids_into(text.as_ref(), scratch, ids);
                             row[..ids.len()].copy_from_slice(ids);
                         },
                     );
@@ -474,6 +519,7 @@ mod tests {
         assert_eq!(tv.get_vocabulary(), ["", "[UNK]", "c", "b", "a"]);
         let out = tv.vectorize(&["a zzz c", "b"]);
         assert_eq!(out, ndarray::array![[4, 1, 2], [3, 0, 0]]);
+        assert_eq!(tv.sequence_lengths(&["a zzz, c!", "", "b"]), vec![3, 0, 1]);
     }
 
     #[test]
