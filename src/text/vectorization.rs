@@ -512,6 +512,99 @@ mod tests {
         assert_eq!(tv.tokens(" a\x0bb\u{a0}c  "), vec!["a", "b\u{a0}c"]);
     }
 
+    /// The definition, step by step on whole strings (as Keras/TF apply it).
+    fn reference_tokens(text: &str, standardize: Standardize, breaks: bool) -> Vec<String> {
+        let mut s = text.to_string();
+        if standardize.lower() {
+            s = s.to_ascii_lowercase();
+        }
+        if breaks {
+            s = s.replace("<br />", " ");
+        }
+        if standardize.strip() {
+            s.retain(|c| !c.is_ascii_punctuation());
+        }
+        s.split(|c| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn single_pass_tokenizer_matches_the_step_by_step_definition() {
+        const PIECES: [&str; 22] = [
+            "<br />", "<BR />", "<Br />", "<br /", "<", "br", " />", " ", "\t", "\x0b", "\r\n",
+            "é", "É", "A", "b", ".", "!'", "\u{a0}", "日本", "x", "[UNK]", "\u{2014}",
+        ];
+        let mut rng = crate::rng::SeededRng::new(5);
+        let texts: Vec<String> = (0..400)
+            .map(|_| {
+                let n = rng.below(12);
+                (0..n).map(|_| PIECES[rng.below(PIECES.len())]).collect()
+            })
+            .collect();
+        for standardize in [
+            Standardize::LowerAndStripPunctuation,
+            Standardize::Lower,
+            Standardize::StripPunctuation,
+            Standardize::None,
+        ] {
+            for breaks in [true, false] {
+                let mut tv = layer(TextVectorizationConfig {
+                    standardize,
+                    strip_html_breaks: breaks,
+                    output_sequence_length: Some(3),
+                    ..Default::default()
+                });
+                for t in &texts {
+                    let want = reference_tokens(t, standardize, breaks);
+                    assert_eq!(tv.tokens(t), want, "{t:?} {standardize:?} {breaks}");
+                    assert_eq!(tv.sequence_lengths(&[t]), vec![want.len()]);
+                }
+                // Truncated ids agree with the reference tokens too.
+                tv.adapt(&texts);
+                let ids = tv.vectorize(&texts);
+                for (row, t) in ids.rows().into_iter().zip(&texts) {
+                    let want: Vec<i32> = reference_tokens(t, standardize, breaks)
+                        .iter()
+                        .take(3)
+                        .map(|w| tv.token_id(w))
+                        .chain(std::iter::repeat(0))
+                        .take(3)
+                        .collect();
+                    assert_eq!(row.to_vec(), want, "{t:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adapt_does_not_depend_on_thread_count() {
+        let mut rng = crate::rng::SeededRng::new(9);
+        let texts: Vec<String> = (0..3000)
+            .map(|_| {
+                (0..20)
+                    .map(|_| format!("w{} ", rng.below(500)))
+                    .collect::<String>()
+            })
+            .collect();
+        let vocab = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut tv = layer(TextVectorizationConfig {
+                    max_tokens: Some(300),
+                    ..Default::default()
+                });
+                tv.adapt(&texts);
+                (tv.get_vocabulary().to_vec(), tv.vectorize(&texts))
+            })
+        };
+        assert_eq!(vocab(1), vocab(3));
+    }
+
     #[test]
     fn ties_are_broken_by_decreasing_token() {
         let mut tv = layer(TextVectorizationConfig::default());
