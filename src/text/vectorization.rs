@@ -524,7 +524,7 @@ mod tests {
         if standardize.strip() {
             s.retain(|c| !c.is_ascii_punctuation());
         }
-        s.split(|c| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+        s.split([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
             .collect()
