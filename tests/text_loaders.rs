@@ -325,3 +325,78 @@ fn csv_invalid_utf8_is_reported_per_line() {
     assert_eq!(ds.warnings.len(), 1);
     assert!(ds.warnings[0].to_string().contains("reviews.csv:line 2"));
 }
+
+/// File order, labels and splits against keras.utils.text_dataset_from_directory
+/// (shuffle=False) on the tree described in text_directory.json.
+#[test]
+fn directory_order_and_splits_match_keras() {
+    let path = format!(
+        "{}/tests/fixtures/preprocessing/text_directory.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let f: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for file in f["files"].as_array().unwrap() {
+        let rel = file[0].as_str().unwrap();
+        write(&dir.path().join(rel), file[1].as_str().unwrap().as_bytes());
+    }
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    for case in f["cases"].as_array().unwrap() {
+        let o = &case["options"];
+        let opts = DirectoryOptions {
+            class_names: o.get("class_names").map(strings),
+            validation_split: o.get("validation_split").map(|v| v.as_f64().unwrap()),
+            subset: o
+                .get("subset")
+                .map(|v| serde_json::from_value(v.clone()).unwrap()),
+            ..unshuffled()
+        };
+        let ds = text_dataset_from_directory(dir.path(), &opts).unwrap();
+        let name = &case["name"];
+        assert_eq!(ds.class_names, strings(&case["class_names"]), "{name}");
+        assert_eq!(ds.texts, strings(&case["texts"]), "{name}");
+        let labels: Vec<i32> = case["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_i64().unwrap() as i32)
+            .collect();
+        assert_eq!(ds.labels, labels, "{name}");
+    }
+}
+
+/// The tutorial pipeline end to end: load, split, adapt, vectorize, inspect lengths.
+#[test]
+fn tutorial_pipeline_end_to_end() {
+    use recurrent::preprocessing::{LengthStats, to_categorical, train_test_split};
+    use recurrent::text::{TextVectorization, TextVectorizationConfig};
+    let dir = imdb_like();
+    let opts = DirectoryOptions {
+        class_names: Some(vec!["neg".into(), "pos".into()]),
+        seed: Some(1),
+        ..Default::default()
+    };
+    let ds = text_dataset_from_directory(dir.path().join("train"), &opts).unwrap();
+    let split = train_test_split(&ds.texts, &ds.labels, 0.25, true, 2).unwrap();
+    assert_eq!((split.x_train.len(), split.x_test.len()), (6, 2));
+    let mut tv = TextVectorization::new(TextVectorizationConfig {
+        max_tokens: Some(100),
+        output_sequence_length: Some(3),
+        ..Default::default()
+    })
+    .unwrap();
+    tv.adapt(&split.x_train);
+    let x = tv.vectorize(&split.x_test);
+    assert_eq!(x.dim(), (2, 3));
+    let y = to_categorical(&split.y_test, Some(2)).unwrap();
+    assert_eq!(y.sum_axis(ndarray::Axis(1)).to_vec(), vec![1.0, 1.0]);
+    let stats = LengthStats::from_lengths(&tv.sequence_lengths(&ds.texts)).unwrap();
+    assert_eq!((stats.min, stats.max), (2, 2));
+    assert_eq!(stats.fraction_at_most(3), 1.0);
+}
