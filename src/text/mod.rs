@@ -13,6 +13,6 @@ pub use directory::{
     DirectoryOptions, Subset, text_dataset_from_directory, text_datasets_from_directory_both,
 };
 pub use vectorization::{
-    OOV_INDEX, OOV_TOKEN, PAD_TOKEN, Standardize, TextVectorization, TextVectorizationConfig,
-    TextVectorizationState,
+    MAX_SEQUENCE_LENGTH, OOV_INDEX, OOV_TOKEN, PAD_TOKEN, Standardize, TextVectorization,
+    TextVectorizationConfig, TextVectorizationState,
 };

@@ -35,6 +35,9 @@ pub const PAD_TOKEN: &str = "";
 pub const OOV_TOKEN: &str = "[UNK]";
 /// Index of out-of-vocabulary tokens.
 pub const OOV_INDEX: i32 = 1;
+/// Largest accepted `output_sequence_length` (16M tokens per text): far beyond any
+/// real use, and small enough that the output size can never overflow.
+pub const MAX_SEQUENCE_LENGTH: usize = 1 << 24;
 
 /// Keras's `standardize` argument (`None` is Keras's `standardize=None`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,11 +101,13 @@ impl TextVectorizationConfig {
                 format!("must be at least 2 (it includes \"\" and \"[UNK]\"), got {m}"),
             ));
         }
-        if self.output_sequence_length == Some(0) {
+        if let Some(len) = self.output_sequence_length
+            && !(1..=MAX_SEQUENCE_LENGTH).contains(&len)
+        {
             return Err(Error::invalid_argument(
                 "TextVectorization",
                 "output_sequence_length",
-                "must be at least 1 (or None)",
+                format!("must be in 1..={MAX_SEQUENCE_LENGTH} (or None), got {len}"),
             ));
         }
         Ok(())
