@@ -286,6 +286,9 @@ fn csv_integer_labels_and_semicolons() {
     };
     let e = load_text_csv(&path, &opts).unwrap_err().to_string();
     assert!(e.contains("line 3") && e.contains("\"-1\""), "{e}");
+    let (_d, path) = csv_file(b"text,label\nhello,2000000000\n");
+    let e = load_text_csv(&path, &opts).unwrap_err().to_string();
+    assert!(e.contains("line 2") && e.contains("2000000000"), "{e}");
 }
 
 #[test]

@@ -22,9 +22,14 @@ pub enum LabelEncoding {
     SortedUnique,
     /// These label strings, id = position; any other label is an error.
     Explicit(Vec<String>),
-    /// Labels are integers >= 0, used as ids; class names are "0", "1", ... up to the max.
+    /// Labels are integers in `0..=MAX_INTEGER_LABEL`, used as ids; class names are
+    /// "0", "1", ... up to the largest label.
     Integer,
 }
+
+/// Largest label accepted by [`LabelEncoding::Integer`] (one class name is made per
+/// id up to the largest, so an id column chosen by mistake must not allocate billions).
+pub const MAX_INTEGER_LABEL: i32 = 65_535;
 
 /// Options of [`load_text_csv`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,15 +196,21 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         }
         LabelEncoding::Integer => {
             for (label, &line) in raw_labels.iter().zip(&lines) {
-                let id: i32 = label.parse().ok().filter(|&v| v >= 0).ok_or_else(|| {
-                    Error::format(
-                        path,
-                        format!(
-                            "line {line}: label {label:?} in column {:?} is not an integer >= 0",
-                            options.label_column
-                        ),
-                    )
-                })?;
+                let id: i32 = label
+                    .parse()
+                    .ok()
+                    .filter(|v| (0..=MAX_INTEGER_LABEL).contains(v))
+                    .ok_or_else(|| {
+                        Error::format(
+                            path,
+                            format!(
+                                "line {line}: label {label:?} in column {:?} is not an integer \
+                                 in 0..={MAX_INTEGER_LABEL} (use LabelEncoding::SortedUnique \
+                                 for arbitrary ids)",
+                                options.label_column
+                            ),
+                        )
+                    })?;
                 ds.labels.push(id);
             }
             let max = ds.labels.iter().copied().max().unwrap_or(0);
