@@ -79,7 +79,8 @@ fn explicit_class_names_skip_unsup_and_keep_order() {
     assert_eq!(ds.len(), 8);
     assert_eq!(ds.labels, [0, 0, 0, 0, 0, 1, 1, 1]);
     assert!(!ds.texts.iter().any(|t| t == "unlabelled"));
-    let picked = ds.select(&[7, 0]);
+    let picked = ds.select(&[7, 0]).unwrap();
+    assert!(ds.select(&[8]).unwrap_err().to_string().contains("index 8"));
     assert_eq!(picked.texts, [ds.texts[7].clone(), ds.texts[0].clone()]);
     assert_eq!(picked.labels, [1, 0]);
     assert_eq!(picked.sources[0], ds.sources[7]);

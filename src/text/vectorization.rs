@@ -47,6 +47,7 @@ pub enum Standardize {
     LowerAndStripPunctuation,
     Lower,
     StripPunctuation,
+    /// No standardization (Keras `standardize=None`; serialized as `"none"`).
     None,
 }
 
