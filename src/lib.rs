@@ -9,7 +9,9 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod preprocessing;
 pub mod rng;
+pub mod text;
 
 pub use callbacks::{Callback, Control, Logs};
 pub use error::{Error, Result};
