@@ -81,12 +81,15 @@ fn rel_err(analytic: f64, numeric: f64) -> f64 {
     (analytic - numeric).abs() / analytic.abs().max(numeric.abs()).max(1e-2)
 }
 
+/// Sets one scalar of the model to its original value plus the given offset.
+type Nudge<'a> = dyn Fn(&mut [Box<dyn Layer>], f32) + 'a;
+
 /// Central difference of the loss in one scalar reached through `set`.
 fn central_difference(
     layers: &mut [Box<dyn Layer>],
     data: &Data,
     r: &ArrayD<f32>,
-    set: &dyn Fn(&mut [Box<dyn Layer>], f32),
+    set: &Nudge<'_>,
 ) -> f64 {
     set(layers, EPS);
     let lp = loss(layers, data, r);
