@@ -319,3 +319,22 @@ fn embedding_alone_repeated_ids() {
         "Embedding",
     );
 }
+
+#[test]
+fn lstm_recurrent_dropout_per_gate_masks() {
+    check(
+        vec![boxed(
+            LSTM::new(3)
+                .return_sequences(true)
+                .dropout(0.3)
+                .recurrent_dropout(0.4),
+        )],
+        float_data(14),
+        "LSTM dropout + recurrent_dropout",
+    );
+    check(
+        vec![boxed(LSTM::new(3).recurrent_dropout(0.4))],
+        float_data(15),
+        "LSTM recurrent_dropout only",
+    );
+}

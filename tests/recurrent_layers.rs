@@ -155,10 +155,6 @@ fn bad_arguments_are_rejected() {
     let shape = [Some(3), Some(2)];
     let unsupported: Vec<(Box<dyn Layer>, &str)> = vec![
         (
-            Box::new(LSTM::new(2).recurrent_dropout(0.1)),
-            "recurrent_dropout",
-        ),
-        (
             Box::new(GRU::new(2).recurrent_dropout(0.1)),
             "recurrent_dropout",
         ),
