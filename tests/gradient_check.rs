@@ -338,3 +338,33 @@ fn lstm_recurrent_dropout_per_gate_masks() {
         "LSTM recurrent_dropout only",
     );
 }
+
+#[test]
+fn gru_recurrent_dropout_per_gate_masks() {
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .return_sequences(true)
+                .dropout(0.3)
+                .recurrent_dropout(0.4),
+        )],
+        float_data(25),
+        "GRU reset_after dropout + recurrent_dropout",
+    );
+    check(
+        vec![boxed(GRU::new(3).reset_after(false).recurrent_dropout(0.4))],
+        float_data(26),
+        "GRU reset_before recurrent_dropout",
+    );
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .reset_after(false)
+                .dropout(0.2)
+                .recurrent_dropout(0.3)
+                .return_sequences(true),
+        )],
+        float_data(27),
+        "GRU reset_before dropout + recurrent_dropout",
+    );
+}
