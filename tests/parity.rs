@@ -1,0 +1,353 @@
+//! Parity with Keras 3 (and PyTorch where its layout maps): identical weights and inputs
+//! must give the same outputs, weight/input gradients, losses and optimizer updates within
+//! 1e-5 relative (max|ours - ref| / max|ref| per array). The references are the JSON
+//! fixtures written by tests/fixtures/make_parity.py; no Python is needed here.
+//!
+//! Run with `--nocapture` to see the largest relative error of every case.
+
+mod common;
+
+use common::{CaseErrors, array_f32, array_f64, fixtures, ids, rel_err};
+use ndarray::ArrayD;
+use recurrent::layers::{ForwardContext, Layer, LayerConfig, LayerInput, Param};
+use recurrent::losses::Loss;
+use recurrent::optimizers::{Optimizer, OptimizerConfig};
+use recurrent::rng::SeededRng;
+use serde_json::Value;
+
+const TOL: f64 = 1e-5;
+
+/// Prints one line per case and panics listing every failure, after all cases ran.
+fn finish(title: &str, rows: &[(String, Vec<(&'static str, f64, String)>)], failures: &[String]) {
+    println!("\n{title}: largest relative error per case");
+    for (case, cols) in rows {
+        let cols: Vec<String> = cols
+            .iter()
+            .map(|(label, err, what)| format!("{label} {err:.2e} ({what})"))
+            .collect();
+        println!("  {case:44} {}", cols.join("  "));
+    }
+    assert!(
+        failures.is_empty(),
+        "{title}: {} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A float input array of the fixture, or token ids.
+enum Input {
+    Floats(ArrayD<f32>),
+    Ids(ndarray::Array2<i32>),
+}
+
+impl Input {
+    fn from_fixture(v: &Value) -> Self {
+        if v["dtype"] == "int32" {
+            Input::Ids(ids(v))
+        } else {
+            Input::Floats(array_f32(v))
+        }
+    }
+    fn view(&self) -> LayerInput<'_> {
+        match self {
+            Input::Floats(a) => LayerInput::Floats(a.view()),
+            Input::Ids(a) => LayerInput::Ids(a.view()),
+        }
+    }
+    /// Shape without the batch axis, as `build` takes it.
+    fn feature_shape(&self) -> Vec<Option<usize>> {
+        let s = match self {
+            Input::Floats(a) => a.shape().to_vec(),
+            Input::Ids(a) => a.shape().to_vec(),
+        };
+        s[1..].iter().map(|&d| Some(d)).collect()
+    }
+}
+
+/// Builds `cfg` for `input_shape` and overwrites every weight with the fixture's.
+fn layer_with_weights(
+    cfg: &Value,
+    input_shape: &[Option<usize>],
+    weights: &Value,
+) -> Result<Box<dyn Layer>, String> {
+    let cfg: LayerConfig =
+        serde_json::from_value(cfg.clone()).map_err(|e| format!("config {cfg}: {e}"))?;
+    let mut layer = cfg.to_layer().map_err(|e| format!("to_layer: {e}"))?;
+    let mut rng = SeededRng::new(0);
+    layer
+        .build(input_shape, &mut rng)
+        .map_err(|e| format!("build({input_shape:?}): {e}"))?;
+    let weights = weights.as_object().ok_or("weights must be an object")?;
+    let mut set = Vec::new();
+    for p in layer.params_mut() {
+        let w = weights
+            .get(p.name)
+            .ok_or_else(|| format!("our param `{}` has no Keras counterpart", p.name))?;
+        let w = array_f32(w);
+        if w.shape() != p.value.shape() {
+            return Err(format!(
+                "param `{}`: our shape {:?}, Keras {:?}",
+                p.name,
+                p.value.shape(),
+                w.shape()
+            ));
+        }
+        p.value = w;
+        set.push(p.name);
+    }
+    if set.len() != weights.len() {
+        return Err(format!(
+            "Keras weights {:?} but ours {set:?}",
+            weights.keys().collect::<Vec<_>>()
+        ));
+    }
+    Ok(layer)
+}
+
+/// Forward + backward of one layer fixture, compared with each reference it holds.
+fn run_layer_case(
+    fx: &Value,
+    keras: &mut CaseErrors,
+    torch: &mut CaseErrors,
+    f64r: &mut CaseErrors,
+) {
+    let input = Input::from_fixture(&fx["input"]);
+    let mut layer = match layer_with_weights(&fx["layer"], &input.feature_shape(), &fx["weights"]) {
+        Ok(l) => l,
+        Err(e) => return keras.fail(e),
+    };
+    let mut rng = SeededRng::new(0);
+    let mut ctx = ForwardContext {
+        training: true,
+        rng: &mut rng,
+    };
+    let y = match layer.forward(input.view(), &mut ctx) {
+        Ok(y) => y,
+        Err(e) => return keras.fail(format!("forward: {e}")),
+    };
+    let grad_in = match layer.backward(array_f32(&fx["upstream"])) {
+        Ok(g) => g,
+        Err(e) => return keras.fail(format!("backward: {e}")),
+    };
+    let mut ours: Vec<(String, ArrayD<f32>)> = vec![("output".into(), y)];
+    for p in layer.params() {
+        ours.push((format!("d{}", p.name), p.grad.clone()));
+    }
+    match (grad_in, fx["grads"].get("input")) {
+        (Some(g), Some(_)) => ours.push(("dinput".into(), g)),
+        (None, None) => {}
+        (Some(_), None) => keras.fail("returned an input gradient for integer input".into()),
+        (None, Some(_)) => keras.fail("returned no gradient for float input".into()),
+    }
+    for (reference, errs) in [(fx, keras), (&fx["torch"], torch), (&fx["f64"], f64r)] {
+        if reference.is_null() {
+            continue;
+        }
+        for (what, a) in &ours {
+            let r = if what == "output" {
+                &reference["output"]
+            } else {
+                &reference["grads"][&what[1..]]
+            };
+            if r.is_null() {
+                errs.fail(format!("{what} missing in fixture"));
+                continue;
+            }
+            errs.check(what, rel_err(a, &array_f64(r), what));
+        }
+    }
+}
+
+/// Runs every layer fixture of one layer `type` and asserts all match within `TOL`.
+fn check_layer_fixtures(layer_type: &str, min_cases: usize) {
+    let all: Vec<Value> = fixtures("layer")
+        .into_iter()
+        .filter(|fx| fx["layer"]["type"] == layer_type)
+        .collect();
+    // Guards against a vacuous pass if the fixtures went missing.
+    assert!(
+        all.len() >= min_cases,
+        "expected >= {min_cases} {layer_type} fixtures, found {}",
+        all.len()
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for fx in &all {
+        let case = fx["case"].as_str().expect("case name");
+        let mut keras = CaseErrors::new(case, TOL);
+        let mut torch = CaseErrors::new(case, TOL);
+        // Keras's own float32 error vs float64 is ~3e-7; ours is shown, not asserted.
+        let mut f64r = CaseErrors::new(case, f64::INFINITY);
+        run_layer_case(fx, &mut keras, &mut torch, &mut f64r);
+        let mut cols = vec![("keras", keras.worst, keras.worst_what.clone())];
+        if !fx["torch"].is_null() {
+            cols.push(("torch", torch.worst, torch.worst_what.clone()));
+        }
+        cols.push(("f64", f64r.worst, f64r.worst_what.clone()));
+        rows.push((case.to_string(), cols));
+        failures.extend(keras.failures);
+        failures.extend(torch.failures);
+    }
+    finish(layer_type, &rows, &failures);
+}
+
+#[test]
+fn dense_matches_keras_and_torch() {
+    check_layer_fixtures("dense", 10);
+}
+
+/// A fixture array as f32, whether it holds floats or integer class ids.
+fn any_f32(v: &Value) -> ArrayD<f32> {
+    if v["dtype"] == "int32" {
+        array_f64(v).mapv(|x| x as f32)
+    } else {
+        array_f32(v)
+    }
+}
+
+fn scalar_err(ours: f64, reference: f64) -> f64 {
+    let d = (ours - reference).abs();
+    if d.is_nan() {
+        f64::INFINITY
+    } else {
+        d / reference.abs().max(1e-6)
+    }
+}
+
+#[test]
+fn losses_match_keras() {
+    let all = fixtures("loss");
+    assert!(
+        all.len() >= 8,
+        "expected >= 8 loss fixtures, found {}",
+        all.len()
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for fx in &all {
+        let case = fx["case"].as_str().expect("case name");
+        let mut errs = CaseErrors::new(case, TOL);
+        let loss: Loss = fx["loss"]
+            .as_str()
+            .expect("loss name")
+            .parse()
+            .expect("known loss");
+        let y_true = any_f32(&fx["y_true"]);
+        let y_pred = array_f32(&fx["y_pred"]);
+        let result = if fx["from_logits"] == true {
+            loss.value_and_grad_from_logits(y_true.view(), y_pred.view())
+        } else {
+            loss.value_and_grad(y_true.view(), y_pred.view())
+        };
+        match result {
+            Ok(v) => {
+                errs.check(
+                    "value",
+                    scalar_err(v.loss, fx["value"].as_f64().expect("value")),
+                );
+                errs.check(
+                    "dy_pred",
+                    rel_err(&v.grad, &array_f64(&fx["grad"]), "dy_pred"),
+                );
+            }
+            Err(e) => errs.fail(format!("{e}")),
+        }
+        rows.push((
+            case.to_string(),
+            vec![("keras", errs.worst, errs.worst_what.clone())],
+        ));
+        failures.extend(errs.failures);
+    }
+    finish("losses", &rows, &failures);
+}
+
+/// max_i(|ours_i - keras_i| - ulp(keras_i), 0) / max|keras - before|: the error of the
+/// update relative to the update's size, less the rounding of the stored f32 result.
+fn update_err(ours: &ArrayD<f32>, after: &ArrayD<f64>, before: &ArrayD<f64>) -> f64 {
+    assert_eq!(ours.shape(), after.shape());
+    let mut diff = 0.0f64;
+    let mut step = 0.0f64;
+    for ((&o, &a), &b) in ours.iter().zip(after).zip(before) {
+        let ulp = (a as f32).abs() as f64 * f32::EPSILON as f64;
+        let d = ((o as f64 - a).abs() - ulp).max(0.0);
+        diff = if d.is_nan() {
+            f64::INFINITY
+        } else {
+            diff.max(d)
+        };
+        step = step.max((a - b).abs());
+    }
+    diff / step.max(1e-12)
+}
+
+#[test]
+fn optimizers_match_keras() {
+    let all = fixtures("optimizer");
+    assert!(
+        all.len() >= 19,
+        "expected >= 19 optimizer fixtures, found {}",
+        all.len()
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for fx in &all {
+        let case = fx["case"].as_str().expect("case name");
+        let mut errs = CaseErrors::new(case, TOL);
+        let config: OptimizerConfig = match serde_json::from_value(fx["optimizer"].clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{case}: optimizer config {}: {e}", fx["optimizer"]));
+                continue;
+            }
+        };
+        let mut opt = match Optimizer::new(config) {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("{case}: {e}"));
+                continue;
+            }
+        };
+        let mut kernel = Param::new("kernel", array_f32(&fx["initial"]["kernel"]));
+        let mut bias = Param::new("bias", array_f32(&fx["initial"]["bias"]));
+        let steps = fx["grads"].as_array().expect("grads per step").len();
+        for step in 0..steps {
+            kernel.grad = array_f32(&fx["grads"][step]["kernel"]);
+            bias.grad = array_f32(&fx["grads"][step]["bias"]);
+            let mut vars = [
+                ("dense/kernel".to_string(), &mut kernel),
+                ("dense/bias".to_string(), &mut bias),
+            ];
+            if let Err(e) = opt.apply(&mut vars) {
+                errs.fail(format!("step {}: {e}", step + 1));
+                break;
+            }
+            for (name, p) in [("kernel", &kernel), ("bias", &bias)] {
+                let after = array_f64(&fx["after"][step][name]);
+                let what = format!("step {} {name}", step + 1);
+                errs.check(&what, rel_err(&p.value, &after, &what));
+                // Also relative to the step Keras took, so a wrong update cannot hide
+                // behind the size of the weights. Both sides round the new weight to
+                // f32, so one ulp of it per element is rounding, not a difference.
+                let before = if step == 0 {
+                    array_f64(&fx["initial"][name])
+                } else {
+                    array_f64(&fx["after"][step - 1][name])
+                };
+                errs.check(
+                    &format!("step {} {name} update", step + 1),
+                    update_err(&p.value, &after, &before),
+                );
+                // Continue from Keras's weights so errors do not compound across steps.
+            }
+            kernel.value = array_f32(&fx["after"][step]["kernel"]);
+            bias.value = array_f32(&fx["after"][step]["bias"]);
+        }
+        rows.push((
+            case.to_string(),
+            vec![("keras", errs.worst, errs.worst_what.clone())],
+        ));
+        failures.extend(errs.failures);
+    }
+    finish("optimizers", &rows, &failures);
+}
