@@ -16,6 +16,12 @@ pub mod dropout;
 pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
+pub mod lstm;
+pub(crate) mod recurrent;
+
+pub use lstm::LSTM;
+// Re-exported for callers of `Layer::forward`.
+
 
 pub use activation::Activation;
 pub use config::LayerConfig;
