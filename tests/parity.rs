@@ -351,3 +351,143 @@ fn optimizers_match_keras() {
     }
     finish("optimizers", &rows, &failures);
 }
+
+#[test]
+fn lstm_matches_keras_and_torch() {
+    check_layer_fixtures("lstm", 3);
+}
+
+/// What one training step of a model computes before the optimizer: predictions, the
+/// loss value and each layer's weight gradients.
+struct StepResult {
+    output: ArrayD<f32>,
+    loss: f64,
+    /// Per layer: (weight name, gradient).
+    grads: Vec<Vec<(&'static str, ArrayD<f32>)>>,
+}
+
+/// Forward through the fixture's layers, the loss (fused with a final sigmoid/softmax as
+/// Keras does), and backward, the way a model's training step chains them.
+fn model_step(fx: &Value) -> Result<StepResult, String> {
+    let input = Input::from_fixture(&fx["input"]);
+    let cfgs = fx["layers"].as_array().ok_or("layers must be a list")?;
+    let weights = fx["weights"].as_array().ok_or("weights must be a list")?;
+    let mut shape = input.feature_shape();
+    let mut layers = Vec::new();
+    for (i, (cfg, w)) in cfgs.iter().zip(weights).enumerate() {
+        let layer = layer_with_weights(cfg, &shape, w).map_err(|e| format!("layer {i}: {e}"))?;
+        shape = layer
+            .compute_output_shape(&shape)
+            .map_err(|e| format!("layer {i}: {e}"))?;
+        layers.push(layer);
+    }
+    let mut rng = SeededRng::new(0);
+    let mut ctx = ForwardContext {
+        training: true,
+        rng: &mut rng,
+    };
+    let mut y = layers[0]
+        .forward(input.view(), &mut ctx)
+        .map_err(|e| format!("forward layer 0: {e}"))?;
+    for (i, layer) in layers.iter_mut().enumerate().skip(1) {
+        y = layer
+            .forward(LayerInput::Floats(y.view()), &mut ctx)
+            .map_err(|e| format!("forward layer {i}: {e}"))?;
+    }
+    let loss: Loss = fx["loss"]
+        .as_str()
+        .ok_or("loss name")?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let y_true = any_f32(&fx["target"]);
+    let last = layers.last_mut().ok_or("no layers")?;
+    let (value, fused) = loss
+        .value_and_grad_for_output(
+            y_true.view(),
+            y.view(),
+            last.output_logits().map(|(act, z)| (act, z.view())),
+        )
+        .map_err(|e| format!("loss: {e}"))?;
+    let mut g = if fused {
+        last.backward_from_logits(value.grad)
+    } else {
+        last.backward(value.grad)
+    }
+    .map_err(|e| format!("backward last layer: {e}"))?;
+    for (i, layer) in layers.iter_mut().enumerate().rev().skip(1) {
+        let upstream = g.ok_or_else(|| format!("layer {} returned no input gradient", i + 1))?;
+        g = layer
+            .backward(upstream)
+            .map_err(|e| format!("backward layer {i}: {e}"))?;
+    }
+    let grads = layers
+        .iter()
+        .map(|l| l.params().iter().map(|p| (p.name, p.grad.clone())).collect())
+        .collect();
+    Ok(StepResult {
+        output: y,
+        loss: value.loss,
+        grads,
+    })
+}
+
+fn compare_step(ours: &StepResult, reference: &Value, errs: &mut CaseErrors) {
+    errs.check(
+        "output",
+        rel_err(&ours.output, &array_f64(&reference["output"]), "output"),
+    );
+    let loss_ref = reference["loss_value"].as_f64().expect("loss_value");
+    errs.check("loss", scalar_err(ours.loss, loss_ref));
+    for (i, layer) in ours.grads.iter().enumerate() {
+        for (name, g) in layer {
+            let what = format!("layer {i} d{name}");
+            match reference["grads"][i].get(*name) {
+                Some(r) => errs.check(&what, rel_err(g, &array_f64(r), &what)),
+                None => errs.fail(format!("{what} missing in fixture")),
+            }
+        }
+    }
+}
+
+/// Runs the model fixtures selected by `select` and asserts they match within `TOL`.
+fn check_model_fixtures(title: &str, select: impl Fn(&str) -> bool, min_cases: usize) {
+    let all: Vec<Value> = fixtures("model")
+        .into_iter()
+        .filter(|fx| select(fx["case"].as_str().expect("case name")))
+        .collect();
+    assert!(
+        all.len() >= min_cases,
+        "expected >= {min_cases} {title} fixtures, found {}",
+        all.len()
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for fx in &all {
+        let case = fx["case"].as_str().expect("case name");
+        let mut keras = CaseErrors::new(case, TOL);
+        let mut f64r = CaseErrors::new(case, f64::INFINITY);
+        match model_step(fx) {
+            Ok(step) => {
+                compare_step(&step, fx, &mut keras);
+                if !fx["f64"].is_null() {
+                    compare_step(&step, &fx["f64"], &mut f64r);
+                }
+            }
+            Err(e) => keras.fail(e),
+        }
+        let mut cols = vec![("keras", keras.worst, keras.worst_what.clone())];
+        if !fx["f64"].is_null() {
+            cols.push(("f64", f64r.worst, f64r.worst_what.clone()));
+        }
+        rows.push((case.to_string(), cols));
+        failures.extend(keras.failures);
+    }
+    finish(title, &rows, &failures);
+}
+
+/// Cross-entropy on a sigmoid/softmax output computed from the logits, as Keras does:
+/// a confidently wrong prediction costs the whole logit, not the clipped -log(1e-7).
+#[test]
+fn extreme_logits_losses_match_keras() {
+    check_model_fixtures("extreme logits", |c| c.contains("extreme"), 3);
+}

@@ -135,7 +135,10 @@ impl Dense {
         if self.use_bias {
             self.params[1].grad = bgrad.into_dyn();
         }
+        // `dot` may return column-major (e.g. units == 1), which cannot be reshaped in place.
         let dx = dx
+            .as_standard_layout()
+            .into_owned()
             .into_shape_with_order(IxDyn(&self.last_input_shape))
             .expect("input gradient has the input's size");
         Ok(Some(dx))
