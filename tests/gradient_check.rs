@@ -3,7 +3,9 @@
 //! every parameter element and every input element.
 
 use ndarray::{Array2, ArrayD, IxDyn};
-use recurrent::layers::{ForwardContext, LSTM, Layer, LayerInput};
+use recurrent::layers::{
+    Activation, Embedding, ForwardContext, GRU, LSTM, Layer, LayerInput, SimpleRNN,
+};
 use recurrent::rng::SeededRng;
 
 /// Model input: floats (batch, steps, features) or token ids (batch, steps).
@@ -79,12 +81,15 @@ fn rel_err(analytic: f64, numeric: f64) -> f64 {
     (analytic - numeric).abs() / analytic.abs().max(numeric.abs()).max(1e-2)
 }
 
+/// Sets one scalar of the model to its original value plus the given offset.
+type Nudge<'a> = dyn Fn(&mut [Box<dyn Layer>], f32) + 'a;
+
 /// Central difference of the loss in one scalar reached through `set`.
 fn central_difference(
     layers: &mut [Box<dyn Layer>],
     data: &Data,
     r: &ArrayD<f32>,
-    set: &dyn Fn(&mut [Box<dyn Layer>], f32),
+    set: &Nudge<'_>,
 ) -> f64 {
     set(layers, EPS);
     let lp = loss(layers, data, r);
@@ -105,7 +110,9 @@ fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
     let r = random_array(out.shape(), &mut SeededRng::new(5), 1.0);
     let mut grad = Some(r.clone());
     for layer in layers.iter_mut().rev() {
-        grad = layer.backward(grad.expect("inner layers pass a gradient")).unwrap();
+        grad = layer
+            .backward(grad.expect("inner layers pass a gradient"))
+            .unwrap();
     }
     let mut worst = 0.0f64;
     let mut worst_at = String::new();
@@ -191,5 +198,124 @@ fn lstm_stacked() {
         ],
         float_data(13),
         "LSTM stacked",
+    );
+}
+
+#[test]
+fn gru_reset_after_last_state() {
+    check(vec![boxed(GRU::new(3))], float_data(20), "GRU reset_after");
+}
+
+#[test]
+fn gru_reset_after_sequences_dropout() {
+    check(
+        vec![boxed(GRU::new(3).return_sequences(true).dropout(0.25))],
+        float_data(21),
+        "GRU reset_after return_sequences dropout",
+    );
+}
+
+#[test]
+fn gru_reset_before_last_state() {
+    check(
+        vec![boxed(GRU::new(3).reset_after(false))],
+        float_data(22),
+        "GRU reset_before",
+    );
+}
+
+#[test]
+fn gru_reset_before_sequences_no_bias() {
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .reset_after(false)
+                .use_bias(false)
+                .return_sequences(true),
+        )],
+        float_data(23),
+        "GRU reset_before return_sequences no bias",
+    );
+}
+
+#[test]
+fn gru_stacked_on_lstm() {
+    check(
+        vec![
+            boxed(GRU::new(3).return_sequences(true)),
+            boxed(LSTM::new(2)),
+        ],
+        float_data(24),
+        "GRU then LSTM",
+    );
+}
+
+#[test]
+fn simple_rnn_each_activation() {
+    for (i, act) in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Relu,
+        Activation::Linear,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(
+            vec![boxed(SimpleRNN::new(3).activation(act))],
+            float_data(30 + i as u64),
+            &format!("SimpleRNN {}", act.name()),
+        );
+    }
+}
+
+#[test]
+fn simple_rnn_sequences_both_dropouts() {
+    check(
+        vec![boxed(
+            SimpleRNN::new(3)
+                .return_sequences(true)
+                .dropout(0.2)
+                .recurrent_dropout(0.3),
+        )],
+        float_data(35),
+        "SimpleRNN return_sequences dropout recurrent_dropout",
+    );
+}
+
+#[test]
+fn simple_rnn_stacked() {
+    check(
+        vec![
+            boxed(SimpleRNN::new(3).return_sequences(true)),
+            boxed(SimpleRNN::new(2).use_bias(false)),
+        ],
+        float_data(36),
+        "SimpleRNN stacked",
+    );
+}
+
+#[test]
+fn embedding_then_lstm() {
+    let mut rng = SeededRng::new(40);
+    let ids = Array2::from_shape_fn((BATCH, STEPS), |_| rng.below(6) as i32);
+    check(
+        vec![
+            boxed(Embedding::new(6, 4)),
+            boxed(LSTM::new(3).return_sequences(true)),
+        ],
+        Data::Ids(ids),
+        "Embedding then LSTM",
+    );
+}
+
+#[test]
+fn embedding_alone_repeated_ids() {
+    // Id 1 appears many times: its gradient row is a sum (scatter-add).
+    let ids = Array2::from_shape_vec((2, 3), vec![1, 1, 0, 2, 1, 1]).unwrap();
+    check(
+        vec![boxed(Embedding::new(3, 2))],
+        Data::Ids(ids),
+        "Embedding",
     );
 }

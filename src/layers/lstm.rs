@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::config::{LayerConfig, LstmConfig};
 use super::recurrent::{self as rec, CHUNK_ROWS};
-use super::{Activation, Initializer, Layer, LayerInput, Param, Shape, ForwardContext};
+use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
 use crate::rng::SeededRng;
@@ -189,7 +189,10 @@ impl Layer for LSTM {
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
         self.validate()?;
         if self.is_built() {
-            return Err(Error::State(format!("layer '{}' is already built", self.name)));
+            return Err(Error::State(format!(
+                "layer '{}' is already built",
+                self.name
+            )));
         }
         let f = rec::input_features(&self.name, input_shape)?;
         let (u, c) = (self.config.units, &self.config);
@@ -202,7 +205,11 @@ impl Layer for LSTM {
         if c.use_bias {
             let bias = if c.unit_forget_bias {
                 // Keras: concat(init((u,)), ones((u,)), init((2u,))), in that draw order.
-                let mut v = c.bias_initializer.init(&[u], rng).into_raw_vec_and_offset().0;
+                let mut v = c
+                    .bias_initializer
+                    .init(&[u], rng)
+                    .into_raw_vec_and_offset()
+                    .0;
                 v.extend(std::iter::repeat_n(1.0, u));
                 v.extend(c.bias_initializer.init(&[2 * u], rng).iter());
                 ArrayD::from_shape_vec(ndarray::IxDyn(&[4 * u]), v).expect("4u values")
@@ -219,7 +226,11 @@ impl Layer for LSTM {
         !self.params.is_empty()
     }
 
-    fn forward(&mut self, input: LayerInput<'_>, ctx: &mut ForwardContext<'_>) -> Result<ArrayD<f32>> {
+    fn forward(
+        &mut self,
+        input: LayerInput<'_>,
+        ctx: &mut ForwardContext<'_>,
+    ) -> Result<ArrayD<f32>> {
         if !self.is_built() {
             return Err(rec::not_built(&self.name));
         }
@@ -240,7 +251,15 @@ impl Layer for LSTM {
             Some(p) => Some(rec::values(name, p)?),
             None => None,
         };
-        rec::project_inputs(&cache.x, batch * steps, f, kernel, w, bias, &mut cache.gates);
+        rec::project_inputs(
+            &cache.x,
+            batch * steps,
+            f,
+            kernel,
+            w,
+            bias,
+            &mut cache.gates,
+        );
         for buf in [&mut cache.cs, &mut cache.tanh_c, &mut cache.hs] {
             buf.resize(batch * steps * u, 0.0);
         }
@@ -258,7 +277,13 @@ impl Layer for LSTM {
         cache.batch = batch;
         cache.steps = steps;
         cache.ready = ctx.training;
-        Ok(rec::collect_output(&cache.hs, batch, steps, u, self.config.return_sequences))
+        Ok(rec::collect_output(
+            &cache.hs,
+            batch,
+            steps,
+            u,
+            self.config.return_sequences,
+        ))
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
@@ -290,15 +315,41 @@ impl Layer for LSTM {
                 chunk_backward(dg, g, cs, tc, dy, recurrent, steps, u, seq, &zeros)
             });
         let kernel = rec::values(name, &self.params[0])?;
-        let dx = rec::input_grad(&cache.dgates, kernel, w, batch, steps, f, cache.mask.as_deref());
+        let dx = rec::input_grad(
+            &cache.dgates,
+            kernel,
+            w,
+            batch,
+            steps,
+            f,
+            cache.mask.as_deref(),
+        );
         let rows = batch * steps;
         rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
         let (kp, rest) = self.params.split_at_mut(1);
         let (rp, bp) = rest.split_at_mut(1);
         let kg = rec::grads_mut(name, &mut kp[0])?;
-        rec::weight_grad(&cache.x, f, f, &cache.dgates, w, w, rows, MatMut::new(kg, f, w));
+        rec::weight_grad(
+            &cache.x,
+            f,
+            f,
+            &cache.dgates,
+            w,
+            w,
+            rows,
+            MatMut::new(kg, f, w),
+        );
         let rg = rec::grads_mut(name, &mut rp[0])?;
-        rec::weight_grad(&cache.hp, u, u, &cache.dgates, w, w, rows, MatMut::new(rg, u, w));
+        rec::weight_grad(
+            &cache.hp,
+            u,
+            u,
+            &cache.dgates,
+            w,
+            w,
+            rows,
+            MatMut::new(rg, u, w),
+        );
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
         }
@@ -385,7 +436,11 @@ fn chunk_backward(
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
             let at = j * steps + t;
-            let c_prev = if t == 0 { zeros } else { &cs[(at - 1) * u..at * u] };
+            let c_prev = if t == 0 {
+                zeros
+            } else {
+                &cs[(at - 1) * u..at * u]
+            };
             lstm_backward_row(
                 &gates[at * w..(at + 1) * w],
                 c_prev,

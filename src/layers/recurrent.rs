@@ -30,7 +30,11 @@ pub(crate) fn validate_args(
     recurrent_dropout: f32,
 ) -> Result<()> {
     if units == 0 {
-        return Err(Error::invalid_argument(layer, "units", "must be a positive integer, got 0"));
+        return Err(Error::invalid_argument(
+            layer,
+            "units",
+            "must be a positive integer, got 0",
+        ));
     }
     if !(0.0..1.0).contains(&dropout) {
         return Err(Error::invalid_argument(
@@ -83,7 +87,11 @@ pub(crate) fn input_features(layer: &str, input_shape: &[Option<usize>]) -> Resu
 /// Keras-style `(None, 10, 8)` rendering, batch included.
 pub(crate) fn show_shape(shape: &[Option<usize>]) -> String {
     let dims: Vec<String> = std::iter::once("None".to_string())
-        .chain(shape.iter().map(|d| d.map_or("None".to_string(), |v| v.to_string())))
+        .chain(
+            shape
+                .iter()
+                .map(|d| d.map_or("None".to_string(), |v| v.to_string())),
+        )
         .collect();
     format!("({})", dims.join(", "))
 }
@@ -178,7 +186,12 @@ pub(crate) fn project_inputs(
                 }
                 None => 0.0,
             };
-            matmul(MatRef::new(xs, r, features), kernel, beta, MatMut::new(o, r, width));
+            matmul(
+                MatRef::new(xs, r, features),
+                kernel,
+                beta,
+                MatMut::new(o, r, width),
+            );
         });
 }
 
@@ -229,14 +242,14 @@ pub(crate) fn grad_output_slice(
 
 /// dL/dh_t contributed directly by the output for sample-row `row` of a chunk at step
 /// `t` (zero slice if the output does not see this step).
-pub(crate) fn output_grad_at<'a>(
-    dy: &'a [f32],
+pub(crate) fn output_grad_at(
+    dy: &[f32],
     row: usize,
     t: usize,
     steps: usize,
     units: usize,
     return_sequences: bool,
-) -> Option<&'a [f32]> {
+) -> Option<&[f32]> {
     if return_sequences {
         let o = (row * steps + t) * units;
         Some(&dy[o..o + units])
@@ -295,7 +308,12 @@ pub(crate) fn input_grad(
         .zip(dgates.par_chunks(PROJECTION_ROWS * width))
         .for_each(|(o, g)| {
             let r = g.len() / width;
-            matmul(MatRef::new(g, r, width), kernel_t, 0.0, MatMut::new(o, r, features));
+            matmul(
+                MatRef::new(g, r, width),
+                kernel_t,
+                0.0,
+                MatMut::new(o, r, features),
+            );
         });
     if let Some(mask) = mask {
         apply_mask(&mut dx, mask, steps, features);
