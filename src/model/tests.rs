@@ -509,7 +509,7 @@ fn bad_input_is_reported_with_what_and_where() {
         },
     ));
     assert!(e.contains("batch_size"), "{e}");
-    for vs in [1.0, -0.1, f32::NAN] {
+    for vs in [1.0, -0.1, f64::NAN] {
         let e = msg(m.fit(
             &x,
             &y,
