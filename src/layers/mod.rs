@@ -27,7 +27,6 @@ pub use embedding::Embedding;
 pub use gru::GRU;
 pub use lstm::LSTM;
 pub use simple_rnn::SimpleRNN;
-// Re-exported for callers of `Layer::forward`.
 
 pub use activation::Activation;
 pub use config::LayerConfig;

@@ -60,8 +60,8 @@ pub(crate) fn output_shape(
     units: usize,
     return_sequences: bool,
 ) -> Result<Shape> {
-    let features = input_features(layer, input_shape)?;
-    let _ = features;
+    // Validates rank and feature dimension; the output does not depend on them.
+    input_features(layer, input_shape)?;
     Ok(if return_sequences {
         vec![input_shape[0], Some(units)]
     } else {
