@@ -2,7 +2,7 @@
 //! softmax) model with fixed initial weights, `shuffle=False`, batch 5 over 13 samples
 //! (a partial last batch), three epochs, for SGD (Nesterov momentum), RMSprop
 //! (centered, momentum) and Adam (clipnorm). Expected values come from
-//! tests/keras_fit_parity.py: per-epoch loss and accuracy and the final weights.
+//! tests/fixtures/keras_fit_parity.py: per-epoch loss and accuracy and the final weights.
 
 use ndarray::{Array1, Array2, ArrayD};
 use recurrent::{

@@ -2,7 +2,7 @@
 //! (TensorFlow 2.21): fixed initial weights, Adam / RMSprop (with clipping; the
 //! embedding gradient is sparse in TF, see `Param::grad_sq`), batch 4 over 11 sequences of 6
 //! token ids, `shuffle=False`, three epochs. Expected values come from
-//! tests/keras_fit_parity_lstm.py.
+//! tests/fixtures/keras_fit_parity_lstm.py.
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use recurrent::layers::{Embedding, GRU, LSTM, SimpleRNN};
