@@ -33,7 +33,8 @@ fn write_npz(dir: &Path, name: &str, members: &[(&str, Vec<u8>)]) -> PathBuf {
     let path = dir.join(name);
     let file = std::fs::File::create(&path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (member, bytes) in members {
         zip.start_file(*member, opts).unwrap();
         zip.write_all(bytes).unwrap();
@@ -78,22 +79,38 @@ fn non_zip_is_refused() {
     let path = tmp.path().join("imdb.npz");
     std::fs::write(&path, b"<html>not found</html>").unwrap();
     let err = load_imdb(&path);
-    assert!(err.contains("imdb.npz") && err.contains("not a readable .npz (zip) archive"), "{err}");
+    assert!(
+        err.contains("imdb.npz") && err.contains("not a readable .npz (zip) archive"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_keys_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = write_npz(tmp.path(), "partial.npz", &[("x_train.npy", real_member("x_train.npy")), ("y_train.npy", labels(60))]);
+    let path = write_npz(
+        tmp.path(),
+        "partial.npz",
+        &[
+            ("x_train.npy", real_member("x_train.npy")),
+            ("y_train.npy", labels(60)),
+        ],
+    );
     let err = load_imdb(&path);
-    assert!(err.contains("partial.npz") && err.contains("no array `x_test`"), "{err}");
+    assert!(
+        err.contains("partial.npz") && err.contains("no array `x_test`"),
+        "{err}"
+    );
     let err = reuters::load_data(&ReutersOptions {
         path: Some(path.clone()),
         ..ReutersOptions::default()
     })
     .unwrap_err()
     .to_string();
-    assert!(err.contains("partial.npz") && err.contains("no array `x`"), "{err}");
+    assert!(
+        err.contains("partial.npz") && err.contains("no array `x`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -110,7 +127,10 @@ fn mismatched_lengths_are_refused() {
         ],
     );
     let err = load_imdb(&path);
-    assert!(err.contains("short.npz") && err.contains("60 sequences but `y_train` holds 59"), "{err}");
+    assert!(
+        err.contains("short.npz") && err.contains("60 sequences but `y_train` holds 59"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -120,10 +140,18 @@ fn pickled_os_system_is_refused() {
     let path = write_npz(
         tmp.path(),
         "evil.npz",
-        &[("x_train.npy", evil), ("y_train.npy", labels(1)), ("x_test.npy", real_member("x_test.npy")), ("y_test.npy", labels(40))],
+        &[
+            ("x_train.npy", evil),
+            ("y_train.npy", labels(1)),
+            ("x_test.npy", real_member("x_test.npy")),
+            ("y_test.npy", labels(40)),
+        ],
     );
     let err = load_imdb(&path);
-    assert!(err.contains("evil.npz") && err.contains("x_train.npy"), "{err}");
+    assert!(
+        err.contains("evil.npz") && err.contains("x_train.npy"),
+        "{err}"
+    );
     assert!(err.contains("global `os.system` is not allowed"), "{err}");
 }
 
@@ -132,9 +160,15 @@ fn reduce_on_other_callables_is_refused() {
     // numpy.dtype is an allowed global but REDUCE on numpy.ndarray is not
     // reconstruction, and builtins.getattr is not allowed at all.
     for (pickle, want) in [
-        (&b"\x80\x04\x8c\x05numpy\x8c\x07ndarray\x93K\x01\x85R."[..], "REDUCE on `numpy.ndarray`"),
-        (&b"\x80\x04\x8c\x08builtins\x8c\x07getattr\x93."[..], "`builtins.getattr` is not allowed"),
-        (&b"\x80\x04K\x01K\x02\x86R."[..], "REDUCE on a int"),
+        (
+            &b"\x80\x04\x8c\x05numpy\x8c\x07ndarray\x93K\x01\x85R."[..],
+            "REDUCE on `numpy.ndarray`",
+        ),
+        (
+            &b"\x80\x04\x8c\x08builtins\x8c\x07getattr\x93."[..],
+            "`builtins.getattr` is not allowed",
+        ),
+        (&b"\x80\x04K\x01K\x02\x85R."[..], "REDUCE on a int"),
     ] {
         let err = npy::parse_npy(&npy_bytes("|O", "(1,)", pickle)).unwrap_err();
         assert!(err.contains(want), "{err}");
@@ -155,7 +189,12 @@ fn unsupported_dtype_is_named() {
         ],
     );
     let err = load_imdb(&path);
-    assert!(err.contains("floats.npz") && err.contains("y_train.npy") && err.contains("unsupported dtype '<f8'"), "{err}");
+    assert!(
+        err.contains("floats.npz")
+            && err.contains("y_train.npy")
+            && err.contains("unsupported dtype '<f8'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -164,10 +203,18 @@ fn labels_where_sequences_belong_are_refused() {
     let path = write_npz(
         tmp.path(),
         "swapped.npz",
-        &[("x_train.npy", labels(60)), ("y_train.npy", labels(60)), ("x_test.npy", labels(40)), ("y_test.npy", labels(40))],
+        &[
+            ("x_train.npy", labels(60)),
+            ("y_train.npy", labels(60)),
+            ("x_test.npy", labels(40)),
+            ("y_test.npy", labels(40)),
+        ],
     );
     let err = load_imdb(&path);
-    assert!(err.contains("swapped.npz") && err.contains("expected an object array of sequences"), "{err}");
+    assert!(
+        err.contains("swapped.npz") && err.contains("expected an object array of sequences"),
+        "{err}"
+    );
 }
 
 #[test]

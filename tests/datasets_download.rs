@@ -36,7 +36,11 @@ fn answer(mut stream: TcpStream, body: &[u8]) -> std::io::Result<()> {
             break;
         }
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     let head = |status: &str, len: usize| {
         format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
     };
@@ -70,7 +74,10 @@ fn dead_url() -> String {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn body() -> Vec<u8> {
@@ -91,12 +98,24 @@ fn download_verifies_and_caches() {
     let data = body();
     let hash = sha256_hex(&data);
     let base = serve(data.clone(), 1);
-    let got = get_file("data.bin", &format!("{base}/ok/data.bin"), Some(&hash), Some(tmp.path())).unwrap();
+    let got = get_file(
+        "data.bin",
+        &format!("{base}/ok/data.bin"),
+        Some(&hash),
+        Some(tmp.path()),
+    )
+    .unwrap();
     assert_eq!(got, tmp.path().join("datasets/data.bin"));
     assert_eq!(std::fs::read(&got).unwrap(), data);
     assert_eq!(entries(&tmp.path().join("datasets")), vec![got.clone()]);
     // Now cached: no server needed.
-    let again = get_file("data.bin", &format!("{}/ok/data.bin", dead_url()), Some(&hash), Some(tmp.path())).unwrap();
+    let again = get_file(
+        "data.bin",
+        &format!("{}/ok/data.bin", dead_url()),
+        Some(&hash),
+        Some(tmp.path()),
+    )
+    .unwrap();
     assert_eq!(again, got);
 }
 
@@ -106,15 +125,30 @@ fn md5_hashes_are_checked_like_keras() {
     let data = b"{\"the\": 1}".to_vec();
     let md5 = "a7b81b9d0c2b4fca8ac5e5bbbd2b1b84"; // deliberately wrong
     let base = serve(data.clone(), 1);
-    let err = get_file("w.json", &format!("{base}/ok/w.json"), Some(md5), Some(tmp.path())).unwrap_err();
+    let err = get_file(
+        "w.json",
+        &format!("{base}/ok/w.json"),
+        Some(md5),
+        Some(tmp.path()),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("expected a7b81b9d"), "{err}");
     assert!(entries(&tmp.path().join("datasets")).is_empty());
     let right: String = {
         use md5::{Digest as _, Md5};
-        Md5::digest(&data).iter().map(|b| format!("{b:02x}")).collect()
+        Md5::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     };
     let base = serve(data.clone(), 1);
-    let got = get_file("w.json", &format!("{base}/ok/w.json"), Some(&right), Some(tmp.path())).unwrap();
+    let got = get_file(
+        "w.json",
+        &format!("{base}/ok/w.json"),
+        Some(&right),
+        Some(tmp.path()),
+    )
+    .unwrap();
     assert_eq!(std::fs::read(got).unwrap(), data);
 }
 
@@ -123,12 +157,21 @@ fn corrupted_download_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = body();
     let base = serve(data.clone(), 1);
-    let err = get_file("data.bin", &format!("{base}/corrupt/data.bin"), Some(&sha256_hex(&data)), Some(tmp.path()))
-        .unwrap_err()
-        .to_string();
+    let err = get_file(
+        "data.bin",
+        &format!("{base}/corrupt/data.bin"),
+        Some(&sha256_hex(&data)),
+        Some(tmp.path()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("corrupted download"), "{err}");
     assert!(err.contains("data.bin"), "{err}");
-    assert!(entries(&tmp.path().join("datasets")).is_empty(), "{:?}", entries(&tmp.path().join("datasets")));
+    assert!(
+        entries(&tmp.path().join("datasets")).is_empty(),
+        "{:?}",
+        entries(&tmp.path().join("datasets"))
+    );
 }
 
 #[test]
@@ -137,24 +180,44 @@ fn interrupted_download_leaves_nothing() {
     let data = body();
     let base = serve(data.clone(), 1);
     // Without a hash too: the short body alone must be caught.
-    let err = get_file("data.bin", &format!("{base}/cut/data.bin"), None, Some(tmp.path()))
-        .unwrap_err()
-        .to_string();
+    let err = get_file(
+        "data.bin",
+        &format!("{base}/cut/data.bin"),
+        None,
+        Some(tmp.path()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("download failed"), "{err}");
-    assert!(entries(&tmp.path().join("datasets")).is_empty(), "{:?}", entries(&tmp.path().join("datasets")));
+    assert!(
+        entries(&tmp.path().join("datasets")).is_empty(),
+        "{:?}",
+        entries(&tmp.path().join("datasets"))
+    );
 }
 
 #[test]
 fn not_found_says_where_to_put_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let base = serve(body(), 1);
-    let err = get_file("data.bin", &format!("{base}/nope/data.bin"), None, Some(tmp.path()))
-        .unwrap_err()
-        .to_string();
+    let err = get_file(
+        "data.bin",
+        &format!("{base}/nope/data.bin"),
+        None,
+        Some(tmp.path()),
+    )
+    .unwrap_err()
+    .to_string();
     let target = tmp.path().join("datasets/data.bin");
     assert!(err.contains("404"), "{err}");
-    assert!(err.contains(&format!("looked for {}", target.display())), "{err}");
-    assert!(err.contains(&format!("Put the file at {}", target.display())), "{err}");
+    assert!(
+        err.contains(&format!("looked for {}", target.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("Put the file at {}", target.display())),
+        "{err}"
+    );
     assert!(entries(&tmp.path().join("datasets")).is_empty());
 }
 
@@ -166,7 +229,13 @@ fn stale_cached_file_is_downloaded_again() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("data.bin"), b"old and wrong").unwrap();
     let base = serve(data.clone(), 1);
-    let got = get_file("data.bin", &format!("{base}/ok/data.bin"), Some(&sha256_hex(&data)), Some(tmp.path())).unwrap();
+    let got = get_file(
+        "data.bin",
+        &format!("{base}/ok/data.bin"),
+        Some(&sha256_hex(&data)),
+        Some(tmp.path()),
+    )
+    .unwrap();
     assert_eq!(std::fs::read(got).unwrap(), data);
     assert_eq!(entries(&dir).len(), 1);
 }
@@ -191,7 +260,10 @@ fn imdb_without_network_names_the_missing_file() {
 fn imdb_download_with_wrong_content_is_refused() {
     // A synthetic file served as imdb.npz does not have Keras's SHA-256.
     let tmp = tempfile::tempdir().unwrap();
-    let synth = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/imdb_synth.npz")).unwrap();
+    let synth = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/imdb_synth.npz"),
+    )
+    .unwrap();
     let base = serve(synth, 1);
     let opts = ImdbOptions {
         cache_dir: Some(tmp.path().to_path_buf()),
@@ -199,7 +271,10 @@ fn imdb_download_with_wrong_content_is_refused() {
         ..ImdbOptions::default()
     };
     let err = imdb::load_data(&opts).unwrap_err().to_string();
-    assert!(err.contains(recurrent::datasets::imdb::IMDB_SHA256), "{err}");
+    assert!(
+        err.contains(recurrent::datasets::imdb::IMDB_SHA256),
+        "{err}"
+    );
     assert!(entries(&tmp.path().join("datasets")).is_empty());
 }
 

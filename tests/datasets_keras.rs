@@ -72,12 +72,22 @@ fn seqs(v: &Value) -> Vec<Vec<i32>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|s| s.as_array().unwrap().iter().map(|w| w.as_i64().unwrap() as i32).collect())
+        .map(|s| {
+            s.as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_i64().unwrap() as i32)
+                .collect()
+        })
         .collect()
 }
 
 fn labels(v: &Value) -> Vec<i64> {
-    v.as_array().unwrap().iter().map(|w| w.as_i64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_i64().unwrap())
+        .collect()
 }
 
 fn check_case(what: &str, case: &Value, got: recurrent::Result<SequenceDataset>) {
@@ -154,12 +164,23 @@ fn reuters_matches_keras_for_every_argument_combination() {
 fn defaults_are_keras_defaults() {
     let i = ImdbOptions::default();
     assert_eq!(
-        (i.num_words, i.skip_top, i.maxlen, i.seed, i.start_char, i.oov_char, i.index_from),
+        (
+            i.num_words,
+            i.skip_top,
+            i.maxlen,
+            i.seed,
+            i.start_char,
+            i.oov_char,
+            i.index_from
+        ),
         (None, 0, None, 113, Some(1), Some(2), 3)
     );
     let r = ReutersOptions::default();
     assert_eq!(r.test_split, 0.2);
-    assert_eq!((r.seed, r.start_char, r.oov_char, r.index_from), (113, Some(1), Some(2), 3));
+    assert_eq!(
+        (r.seed, r.start_char, r.oov_char, r.index_from),
+        (113, Some(1), Some(2), 3)
+    );
     assert_eq!(reuters::get_label_names().len(), 46);
     assert_eq!(reuters::get_label_names()[3], "earn");
 }
@@ -176,7 +197,11 @@ fn numpy_random_state_shuffles_match_numpy() {
             .iter()
             .map(|v| v.as_u64().unwrap() as usize)
             .collect();
-        assert_eq!(RandomState::new(seed).shuffled_indices(n), want, "seed {seed} n {n}");
+        assert_eq!(
+            RandomState::new(seed).shuffled_indices(n),
+            want,
+            "seed {seed} n {n}"
+        );
     }
     // IMDB-sized: train then test indices from the same generator.
     let sized = &out["imdb_sized"];
@@ -184,7 +209,11 @@ fn numpy_random_state_shuffles_match_numpy() {
     let a = rng.shuffled_indices(25_000);
     let b = rng.shuffled_indices(25_000);
     let as_vec = |v: &Value| -> Vec<usize> {
-        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect()
     };
     assert_eq!(a[..50], as_vec(&sized["train_head"])[..]);
     assert_eq!(a[25_000 - 50..], as_vec(&sized["train_tail"])[..]);
@@ -203,7 +232,7 @@ fn word_index_and_decode_match_the_tutorial() {
     let wi: WordIndex = imdb::get_word_index(&opts).unwrap();
     assert_eq!(wi.len() as u64, d["word_index_len"].as_u64().unwrap());
     assert_eq!(wi.get("the"), d["the"].as_i64());
-    assert_eq!(wi.get("caf\u{e9}").is_some(), true);
+    assert!(wi.get("caf\u{e9}").is_some());
     let ids: Vec<i32> = d["ids"]
         .as_array()
         .unwrap()
