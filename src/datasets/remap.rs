@@ -20,6 +20,15 @@ pub(crate) fn take_pair(
     let x = npz.take(x_key)?;
     let y = npz.take(y_key)?;
     let path = npz.path().to_owned();
+    if x.shape.len() != 1 {
+        return Err(Error::format(
+            &path,
+            format!(
+                "`{x_key}` has shape {:?}; expected a 1-D object array",
+                x.shape
+            ),
+        ));
+    }
     let xs = match x.data {
         NpyData::Sequences(s) => s,
         NpyData::Int(_) => {
