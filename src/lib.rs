@@ -2,6 +2,7 @@
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
 pub mod callbacks;
+pub mod datasets;
 pub mod error;
 pub mod kernels;
 pub mod layers;
