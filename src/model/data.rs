@@ -192,12 +192,14 @@ impl<'a> From<ArrayViewD<'a, f32>> for Targets<'a> {
 
 macro_rules! int_targets {
     ($($t:ty),*) => {$(
-        impl From<&Array1<$t>> for Targets<'static> {
+        // Any lifetime: the converted labels are owned, and a free lifetime lets them
+        // sit beside borrowed inputs in `FitOptions::validation_data`.
+        impl<'a> From<&Array1<$t>> for Targets<'a> {
             fn from(a: &Array1<$t>) -> Self {
                 Targets(a.mapv(|v| v as f32).into_dyn().into())
             }
         }
-        impl From<Array1<$t>> for Targets<'static> {
+        impl<'a> From<Array1<$t>> for Targets<'a> {
             fn from(a: Array1<$t>) -> Self {
                 Targets::from(&a)
             }
