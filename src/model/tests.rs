@@ -602,6 +602,8 @@ mod recurrent_models {
             (text_model(10000, 32, Box::new(GRU::new(32)), 1), 326_369),
         ];
         for (m, want) in cases {
+            // Printed so the totals can be read off a test run (`--nocapture`).
+            println!("{}", m.summary());
             assert_eq!(m.count_params(), want, "{}", m.summary());
             assert!(
                 m.summary()
@@ -614,6 +616,7 @@ mod recurrent_models {
         m.add(Dense::new(1).activation(Activation::Sigmoid))
             .unwrap();
         assert!(m.is_built());
+        println!("{}", m.summary());
         assert_eq!(m.count_params(), 4_081);
     }
 
