@@ -5,7 +5,14 @@ pub mod error;
 pub mod io;
 pub mod kernels;
 pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod optimizers;
 pub mod plot;
 pub mod rng;
 
 pub use error::{Error, Result};
+pub use layers::{Activation, Dense, Dropout, Initializer, Layer, LayerConfig};
+pub use losses::Loss;
+pub use metrics::Metric;
+pub use optimizers::{AdamConfig, Optimizer, OptimizerConfig, RmspropConfig, SgdConfig};

@@ -25,9 +25,14 @@ impl LayerConfig {
     /// Create the (unbuilt) layer this config describes; checks argument ranges.
     pub fn to_layer(&self) -> Result<Box<dyn Layer>> {
         // Arms are filled in as each layer lands.
-        Err(Error::Unsupported(format!(
-            "layer {self:?} is not implemented yet"
-        )))
+        match self {
+            LayerConfig::Dense(c) => Ok(Box::new(super::Dense::from_config(c)?)),
+            LayerConfig::Dropout(c) => Ok(Box::new(super::Dropout::from_config(c)?)),
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::Unsupported(format!(
+                "layer {self:?} is not implemented yet"
+            ))),
+        }
     }
 }
 
