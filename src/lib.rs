@@ -9,7 +9,9 @@ pub mod losses;
 pub mod metrics;
 pub mod optimizers;
 pub mod plot;
+pub mod preprocessing;
 pub mod rng;
+pub mod text;
 
 pub use error::{Error, Result};
 pub use layers::{Activation, Dense, Dropout, Initializer, Layer, LayerConfig};

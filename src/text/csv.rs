@@ -1,0 +1,191 @@
+//! Labelled texts from a CSV file with a header row: one column holds the text, one the
+//! label (both named by the user), as in the tutorials that read e.g. an
+//! `IMDB Dataset.csv` with columns `review,sentiment`.
+//!
+//! Labels are either strings mapped to ids (sorted unique values by default, e.g.
+//! `negative`=0, `positive`=1, or an explicit list giving the order) or non-negative
+//! integers used as they are. Label cells are trimmed of surrounding whitespace; texts
+//! are kept as they are. A field that is not valid UTF-8 is decoded lossily and
+//! reported in `warnings` (as `file:line N`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::dataset::{LoadWarning, TextDataset};
+use crate::{Error, Result};
+
+/// How label cells become integer labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LabelEncoding {
+    /// Distinct label strings sorted (byte-wise), id = position.
+    #[default]
+    SortedUnique,
+    /// These label strings, id = position; any other label is an error.
+    Explicit(Vec<String>),
+    /// Labels are integers >= 0, used as ids; class names are "0", "1", ... up to the max.
+    Integer,
+}
+
+/// Options of [`load_text_csv`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    pub text_column: String,
+    pub label_column: String,
+    pub labels: LabelEncoding,
+    /// Field delimiter, `b','` by default.
+    pub delimiter: u8,
+}
+
+impl CsvOptions {
+    /// Comma-separated, string labels in sorted order.
+    pub fn new(text_column: impl Into<String>, label_column: impl Into<String>) -> Self {
+        CsvOptions {
+            text_column: text_column.into(),
+            label_column: label_column.into(),
+            labels: LabelEncoding::SortedUnique,
+            delimiter: b',',
+        }
+    }
+}
+
+/// Reads `path` (see the module docs). Errors name the file and, for bad rows, the line.
+pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<TextDataset> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(options.delimiter)
+        .has_headers(true)
+        .from_reader(std::io::BufReader::new(file));
+    let csv_err = |e: csv::Error| Error::format(path, format!("invalid CSV: {e}"));
+    let headers: Vec<String> = reader
+        .byte_headers()
+        .map_err(csv_err)?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = String::from_utf8_lossy(h);
+            // A UTF-8 byte-order mark (spreadsheet exports) is not part of the name.
+            let h = if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                &h
+            };
+            h.trim().to_string()
+        })
+        .collect();
+    if headers.is_empty() || headers.iter().all(String::is_empty) {
+        return Err(Error::format(path, "empty CSV: no header row"));
+    }
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("no column named {name:?}; columns found: {headers:?}"),
+            )
+        })
+    };
+    let text_col = column(&options.text_column)?;
+    let label_col = column(&options.label_column)?;
+
+    let mut ds = TextDataset::default();
+    let mut raw_labels: Vec<String> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record).map_err(csv_err)? {
+        let line = record.position().map_or(0, |p| p.line());
+        let location = format!("{}:line {line}", path.display());
+        let mut lossy = false;
+        let mut field = |col: usize| -> Result<String> {
+            let bytes = record
+                .get(col)
+                .ok_or_else(|| Error::format(path, format!("line {line}: missing column {col}")))?;
+            Ok(match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_string(),
+                Err(_) => {
+                    lossy = true;
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+            })
+        };
+        let text = field(text_col)?;
+        let label = field(label_col)?.trim().to_string();
+        if lossy {
+            ds.warnings.push(LoadWarning::LossyUtf8 {
+                location: location.clone(),
+            });
+        }
+        ds.texts.push(text);
+        raw_labels.push(label);
+        ds.sources.push(location);
+        lines.push(line);
+    }
+    if ds.texts.is_empty() {
+        return Err(Error::format(
+            path,
+            "empty CSV: a header row but no data rows",
+        ));
+    }
+
+    let unknown = |line: u64, value: &str, known: &[String]| {
+        Error::format(
+            path,
+            format!(
+                "line {line}: label {value:?} in column {:?} is not one of {known:?}",
+                options.label_column
+            ),
+        )
+    };
+    match &options.labels {
+        LabelEncoding::SortedUnique | LabelEncoding::Explicit(_) => {
+            let classes: Vec<String> = match &options.labels {
+                LabelEncoding::Explicit(list) => {
+                    for (i, name) in list.iter().enumerate() {
+                        if list[..i].contains(name) {
+                            return Err(Error::invalid_argument(
+                                "load_text_csv",
+                                "labels",
+                                format!("{name:?} is listed twice"),
+                            ));
+                        }
+                    }
+                    list.clone()
+                }
+                _ => raw_labels
+                    .iter()
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            };
+            let ids: rustc_hash::FxHashMap<&str, i32> = classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i as i32))
+                .collect();
+            for (label, &line) in raw_labels.iter().zip(&lines) {
+                let id = ids
+                    .get(label.as_str())
+                    .ok_or_else(|| unknown(line, label, &classes))?;
+                ds.labels.push(*id);
+            }
+            ds.class_names = classes;
+        }
+        LabelEncoding::Integer => {
+            for (label, &line) in raw_labels.iter().zip(&lines) {
+                let id: i32 = label.parse().ok().filter(|&v| v >= 0).ok_or_else(|| {
+                    Error::format(
+                        path,
+                        format!(
+                            "line {line}: label {label:?} in column {:?} is not an integer >= 0",
+                            options.label_column
+                        ),
+                    )
+                })?;
+                ds.labels.push(id);
+            }
+            let max = ds.labels.iter().copied().max().unwrap_or(0);
+            ds.class_names = (0..=max).map(|i| i.to_string()).collect();
+        }
+    }
+    Ok(ds)
+}

@@ -1,0 +1,18 @@
+//! Raw text: loading labelled texts (class folders, CSV) and turning them into token
+//! ids with a Keras-compatible `TextVectorization`.
+
+mod atomic_write;
+pub mod csv;
+pub mod dataset;
+pub mod directory;
+pub mod vectorization;
+
+pub use csv::{CsvOptions, LabelEncoding, load_text_csv};
+pub use dataset::{LoadWarning, TextDataset};
+pub use directory::{
+    DirectoryOptions, Subset, text_dataset_from_directory, text_datasets_from_directory_both,
+};
+pub use vectorization::{
+    OOV_INDEX, OOV_TOKEN, PAD_TOKEN, Standardize, TextVectorization, TextVectorizationConfig,
+    TextVectorizationState,
+};
