@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod optimizers;
 pub mod plot;
 pub mod preprocessing;
+pub mod progbar;
 pub mod rng;
 pub mod text;
 

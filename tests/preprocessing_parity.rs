@@ -2,8 +2,7 @@
 //! and numpy stored by tests/fixtures/make_preprocessing.py.
 
 use recurrent::preprocessing::{
-    LengthStats, PadOptions, Padding, Truncating, pad_sequences, pad_sequences_with,
-    to_categorical,
+    LengthStats, PadOptions, Padding, Truncating, pad_sequences, pad_sequences_with, to_categorical,
 };
 use serde_json::Value;
 
@@ -19,7 +18,13 @@ fn int_rows(v: &Value) -> Vec<Vec<i64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -75,7 +80,13 @@ fn to_categorical_matches_keras() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
             .collect();
         assert_eq!(to_rows(&out), want, "case {case}");
     }
@@ -93,9 +104,16 @@ fn length_stats_match_numpy() {
             .collect();
         let s = LengthStats::from_lengths(&lengths).unwrap();
         assert_eq!(s.mean, case["mean"].as_f64().unwrap(), "mean {lengths:?}");
-        assert_eq!(s.median, case["median"].as_f64().unwrap(), "median {lengths:?}");
+        assert_eq!(
+            s.median,
+            case["median"].as_f64().unwrap(),
+            "median {lengths:?}"
+        );
         let std = case["std"].as_f64().unwrap();
-        assert!((s.std - std).abs() <= 1e-12 * std.max(1.0), "std {lengths:?}");
+        assert!(
+            (s.std - std).abs() <= 1e-12 * std.max(1.0),
+            "std {lengths:?}"
+        );
         assert_eq!(s.min, *lengths.iter().min().unwrap());
         assert_eq!(s.max, *lengths.iter().max().unwrap());
         for (q, want) in case["percentiles"].as_object().unwrap() {

@@ -56,9 +56,7 @@ fn vocabularies_and_outputs_match_keras() {
             max_tokens: case["max_tokens"].as_u64().map(|m| m as usize),
             standardize,
             strip_html_breaks: case["strip_html_breaks"].as_bool().unwrap(),
-            output_sequence_length: case["output_sequence_length"]
-                .as_u64()
-                .map(|m| m as usize),
+            output_sequence_length: case["output_sequence_length"].as_u64().map(|m| m as usize),
         };
         let mut tv = TextVectorization::new(config).unwrap();
         tv.adapt(&sentences);

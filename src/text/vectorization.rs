@@ -493,10 +493,7 @@ mod tests {
         let e = TextVectorization::with_vocabulary(Default::default(), v(&["a", "b", "a"]))
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("\"a\"") && e.contains("index 2 and 4"),
-            "{e}"
-        );
+        assert!(e.contains("\"a\"") && e.contains("index 2 and 4"), "{e}");
         let e = TextVectorization::with_vocabulary(Default::default(), v(&["a", "[UNK]"]))
             .unwrap_err()
             .to_string();
