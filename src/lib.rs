@@ -1,6 +1,7 @@
 //! `recurrent`: train and run recurrent neural networks (SimpleRNN, LSTM, GRU) the way
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
+pub mod config;
 pub mod error;
 pub mod io;
 pub mod kernels;
