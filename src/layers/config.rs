@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Layer;
 use super::activation::Activation;
 use super::initializers::Initializer;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One layer of a `Sequential` model, tagged by `type` (`"lstm"`, `"dense"`, ...).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,14 +24,13 @@ pub enum LayerConfig {
 impl LayerConfig {
     /// Create the (unbuilt) layer this config describes; checks argument ranges.
     pub fn to_layer(&self) -> Result<Box<dyn Layer>> {
-        // Arms are filled in as each layer lands.
         match self {
+            LayerConfig::Embedding(c) => Ok(Box::new(super::Embedding::from_config(c.clone())?)),
+            LayerConfig::SimpleRnn(c) => Ok(Box::new(super::SimpleRNN::from_config(c.clone())?)),
+            LayerConfig::Lstm(c) => Ok(Box::new(super::LSTM::from_config(c.clone())?)),
+            LayerConfig::Gru(c) => Ok(Box::new(super::GRU::from_config(c.clone())?)),
             LayerConfig::Dense(c) => Ok(Box::new(super::Dense::from_config(c)?)),
             LayerConfig::Dropout(c) => Ok(Box::new(super::Dropout::from_config(c)?)),
-            #[allow(unreachable_patterns)]
-            _ => Err(Error::Unsupported(format!(
-                "layer {self:?} is not implemented yet"
-            ))),
         }
     }
 }

@@ -16,6 +16,17 @@ pub mod dropout;
 pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
+pub mod embedding;
+pub mod gru;
+pub mod lstm;
+pub(crate) mod recurrent;
+pub mod simple_rnn;
+
+pub use embedding::Embedding;
+pub use gru::GRU;
+pub use lstm::LSTM;
+pub use simple_rnn::SimpleRNN;
+// Re-exported for callers of `Layer::forward`.
 
 pub use activation::Activation;
 pub use config::LayerConfig;
