@@ -2,6 +2,7 @@
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
 pub mod config;
+pub mod datasets;
 pub mod error;
 pub mod io;
 pub mod kernels;
