@@ -288,3 +288,6 @@ fn find_key_line(text: &str, table: &str, key: &str) -> Option<usize> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests;
