@@ -81,12 +81,15 @@ fn rel_err(analytic: f64, numeric: f64) -> f64 {
     (analytic - numeric).abs() / analytic.abs().max(numeric.abs()).max(1e-2)
 }
 
+/// Sets one scalar of the model to its original value plus the given offset.
+type Nudge<'a> = dyn Fn(&mut [Box<dyn Layer>], f32) + 'a;
+
 /// Central difference of the loss in one scalar reached through `set`.
 fn central_difference(
     layers: &mut [Box<dyn Layer>],
     data: &Data,
     r: &ArrayD<f32>,
-    set: &dyn Fn(&mut [Box<dyn Layer>], f32),
+    set: &Nudge<'_>,
 ) -> f64 {
     set(layers, EPS);
     let lp = loss(layers, data, r);
@@ -314,5 +317,54 @@ fn embedding_alone_repeated_ids() {
         vec![boxed(Embedding::new(3, 2))],
         Data::Ids(ids),
         "Embedding",
+    );
+}
+
+#[test]
+fn lstm_recurrent_dropout_per_gate_masks() {
+    check(
+        vec![boxed(
+            LSTM::new(3)
+                .return_sequences(true)
+                .dropout(0.3)
+                .recurrent_dropout(0.4),
+        )],
+        float_data(14),
+        "LSTM dropout + recurrent_dropout",
+    );
+    check(
+        vec![boxed(LSTM::new(3).recurrent_dropout(0.4))],
+        float_data(15),
+        "LSTM recurrent_dropout only",
+    );
+}
+
+#[test]
+fn gru_recurrent_dropout_per_gate_masks() {
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .return_sequences(true)
+                .dropout(0.3)
+                .recurrent_dropout(0.4),
+        )],
+        float_data(25),
+        "GRU reset_after dropout + recurrent_dropout",
+    );
+    check(
+        vec![boxed(GRU::new(3).reset_after(false).recurrent_dropout(0.4))],
+        float_data(26),
+        "GRU reset_before recurrent_dropout",
+    );
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .reset_after(false)
+                .dropout(0.2)
+                .recurrent_dropout(0.3)
+                .return_sequences(true),
+        )],
+        float_data(27),
+        "GRU reset_before dropout + recurrent_dropout",
     );
 }

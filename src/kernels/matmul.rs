@@ -216,7 +216,7 @@ mod tests {
         let b = MatRef::new(&bv, 6, 10).t();
         let want = naive(&a, &b);
         // c is a column block of width 6 inside rows of width 9, pre-filled with ones.
-        let mut cv = vec![1.0f32; 5 * 9];
+        let mut cv = [1.0f32; 5 * 9];
         matmul(a, b, 0.5, MatMut::strided(&mut cv[2..], 5, 6, 9));
         for r in 0..5 {
             for c in 0..6 {

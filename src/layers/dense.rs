@@ -135,10 +135,7 @@ impl Dense {
         if self.use_bias {
             self.params[1].grad = bgrad.into_dyn();
         }
-        let dx = dx
-            .into_shape_with_order(IxDyn(&self.last_input_shape))
-            .expect("input gradient has the input's size");
-        Ok(Some(dx))
+        Ok(Some(reshape(dx, &self.last_input_shape)))
     }
 }
 
@@ -244,11 +241,7 @@ impl Layer for Dense {
         *out_shape.last_mut().expect("ndim >= 2") = self.units;
         let keep_logits = matches!(self.activation, Activation::Sigmoid | Activation::Softmax);
         self.cache_logits = if keep_logits {
-            Some(
-                z.clone()
-                    .into_shape_with_order(IxDyn(&out_shape))
-                    .expect("size matches"),
-            )
+            Some(reshape(z.clone(), &out_shape))
         } else {
             None
         };
@@ -265,9 +258,7 @@ impl Layer for Dense {
             self.cache_input = None;
             self.cache_output = None;
         }
-        Ok(y2
-            .into_shape_with_order(IxDyn(&out_shape))
-            .expect("size matches"))
+        Ok(reshape(y2, &out_shape))
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
@@ -341,6 +332,18 @@ impl Layer for Dense {
             })?;
         self.backward_pre(g)
     }
+}
+
+/// Reshape a (rows, cols) product to `shape` (same element count); matrix products
+/// may come back in column-major layout, which a row-major reshape cannot view.
+fn reshape(a: Array2<f32>, shape: &[usize]) -> ArrayD<f32> {
+    let a = if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    };
+    a.into_shape_with_order(IxDyn(shape))
+        .expect("reshape keeps the element count")
 }
 
 #[cfg(test)]

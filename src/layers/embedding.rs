@@ -124,6 +124,10 @@ impl Layer for Embedding {
         self.name = name;
     }
 
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_length.map(|n| vec![Some(n)])
+    }
+
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         if input_shape.len() != 1 {
             return Err(Error::Shape(format!(

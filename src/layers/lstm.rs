@@ -5,6 +5,8 @@ use ndarray::ArrayD;
 use rayon::prelude::*;
 
 use super::config::{LayerConfig, LstmConfig};
+use super::gate_dropout::{self as gd, GateMasks};
+
 use super::recurrent::{self as rec, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
@@ -33,6 +35,8 @@ struct Cache {
     /// Input (batch, steps, features) after dropout.
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
+    gate_masks: GateMasks,
     /// Gate activations (batch, steps, 4u).
     gates: Vec<f32>,
     /// Cell states c_t, tanh(c_t) and outputs h_t, each (batch, steps, u).
@@ -152,12 +156,7 @@ impl LSTM {
                 c.recurrent_activation.name()
             )));
         }
-        if c.recurrent_dropout > 0.0 {
-            return Err(Error::Unsupported(format!(
-                "{ctx}: recurrent_dropout={} is not implemented (use recurrent_dropout=0)",
-                c.recurrent_dropout
-            )));
-        }
+
         Ok(())
     }
 }
@@ -175,6 +174,10 @@ impl Layer for LSTM {
     fn set_name(&mut self, name: String) {
         self.config.name = Some(name.clone());
         self.name = name;
+    }
+
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_shape.clone()
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -240,7 +243,12 @@ impl Layer for LSTM {
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
         cache.mask = None;
-        if ctx.training && self.config.dropout > 0.0 {
+        cache.gate_masks = GateMasks::default();
+        if ctx.training && self.config.recurrent_dropout > 0.0 {
+            let (rate, rrate) = (self.config.dropout, self.config.recurrent_dropout);
+            cache.gate_masks =
+                GateMasks::draw(ctx.rng, 4, rate, rrate, &cache.x, batch, steps, f, u);
+        } else if ctx.training && self.config.dropout > 0.0 {
             let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
             rec::apply_mask(&mut cache.x, &mask, steps, f);
             cache.mask = Some(mask);
@@ -251,28 +259,36 @@ impl Layer for LSTM {
             Some(p) => Some(rec::values(name, p)?),
             None => None,
         };
-        rec::project_inputs(
-            &cache.x,
-            batch * steps,
-            f,
-            kernel,
-            w,
-            bias,
-            &mut cache.gates,
-        );
+        if cache.gate_masks.per_gate_inputs() {
+            let xs = &cache.gate_masks.inputs;
+            gd::project_inputs_per_gate(xs, batch * steps, f, kernel, u, bias, &mut cache.gates);
+        } else {
+            rec::project_inputs(
+                &cache.x,
+                batch * steps,
+                f,
+                kernel,
+                w,
+                bias,
+                &mut cache.gates,
+            );
+        }
         for buf in [&mut cache.cs, &mut cache.tanh_c, &mut cache.hs] {
             buf.resize(batch * steps * u, 0.0);
         }
         let zeros = vec![0.0f32; u];
         let rows_u = CHUNK_ROWS * steps * u;
+        let rmasks = &cache.gate_masks.recurrent;
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
             .zip(cache.cs.par_chunks_mut(rows_u))
             .zip(cache.tanh_c.par_chunks_mut(rows_u))
             .zip(cache.hs.par_chunks_mut(rows_u))
-            .for_each(|(((g, cs), tc), hs)| {
-                chunk_forward(g, cs, tc, hs, recurrent, steps, u, &zeros)
+            .enumerate()
+            .for_each(|(ci, (((g, cs), tc), hs))| {
+                let masks = (rmasks.as_slice(), ci * CHUNK_ROWS);
+                chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -304,6 +320,7 @@ impl Layer for LSTM {
         let rows_u = CHUNK_ROWS * steps * u;
         let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
         let zeros = vec![0.0f32; u];
+        let rmasks = &cache.gate_masks.recurrent;
         cache
             .dgates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -311,45 +328,62 @@ impl Layer for LSTM {
             .zip(cache.cs.par_chunks(rows_u))
             .zip(cache.tanh_c.par_chunks(rows_u))
             .zip(dy.par_chunks(dy_rows))
-            .for_each(|((((dg, g), cs), tc), dy)| {
-                chunk_backward(dg, g, cs, tc, dy, recurrent, steps, u, seq, &zeros)
+            .enumerate()
+            .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
+                let masks = (rmasks.as_slice(), ci * CHUNK_ROWS);
+                chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
             });
         let kernel = rec::values(name, &self.params[0])?;
-        let dx = rec::input_grad(
-            &cache.dgates,
-            kernel,
-            w,
-            batch,
-            steps,
-            f,
-            cache.mask.as_deref(),
-        );
+        let gm = &cache.gate_masks;
+        let dx = if gm.per_gate_inputs() {
+            let dx = gd::input_grad_per_gate(&gm.input, &cache.dgates, kernel, u, steps, f);
+            ArrayD::from_shape_vec(ndarray::IxDyn(&[batch, steps, f]), dx)
+                .expect("batch*steps*features")
+        } else {
+            rec::input_grad(
+                &cache.dgates,
+                kernel,
+                w,
+                batch,
+                steps,
+                f,
+                cache.mask.as_deref(),
+            )
+        };
         let rows = batch * steps;
         rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
         let (kp, rest) = self.params.split_at_mut(1);
         let (rp, bp) = rest.split_at_mut(1);
         let kg = rec::grads_mut(name, &mut kp[0])?;
-        rec::weight_grad(
-            &cache.x,
-            f,
-            f,
-            &cache.dgates,
-            w,
-            w,
-            rows,
-            MatMut::new(kg, f, w),
-        );
+        if gm.per_gate_inputs() {
+            gd::kernel_grad_per_gate(&gm.inputs, rows, f, &cache.dgates, u, kg);
+        } else {
+            rec::weight_grad(
+                &cache.x,
+                f,
+                f,
+                &cache.dgates,
+                w,
+                w,
+                rows,
+                MatMut::new(kg, f, w),
+            );
+        }
         let rg = rec::grads_mut(name, &mut rp[0])?;
-        rec::weight_grad(
-            &cache.hp,
-            u,
-            u,
-            &cache.dgates,
-            w,
-            w,
-            rows,
-            MatMut::new(rg, u, w),
-        );
+        if gm.recurrent.is_empty() {
+            rec::weight_grad(
+                &cache.hp,
+                u,
+                u,
+                &cache.dgates,
+                w,
+                w,
+                rows,
+                MatMut::new(rg, u, w),
+            );
+        } else {
+            gd::recurrent_grad_per_gate(&cache.hp, steps, u, &gm.recurrent, &cache.dgates, w, rg);
+        }
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
         }
@@ -379,20 +413,40 @@ fn chunk_forward(
     tanh_c: &mut [f32],
     hs: &mut [f32],
     recurrent: &[f32],
+    (rmasks, row0): (&[Vec<f32>], usize),
     steps: usize,
     u: usize,
     zeros: &[f32],
 ) {
     let w = 4 * u;
     let rows = hs.len() / (steps * u);
+    let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
     for t in 0..steps {
-        if t > 0 {
-            // The initial state is zero, so step 0 has no recurrent term.
+        // The initial state is zero, so step 0 has no recurrent term.
+        if t > 0 && rmasks.is_empty() {
             matmul(
                 MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
                 MatRef::new(recurrent, u, w),
                 1.0,
                 MatMut::strided(&mut gates[t * w..], rows, w, steps * w),
+            );
+        } else if t > 0 {
+            let h = &hs[(t - 1) * u..];
+            let out = &mut gates[t * w..];
+            let (su, sw) = (steps * u, steps * w);
+            gd::recurrent_product(
+                h,
+                su,
+                rows,
+                u,
+                rmasks,
+                row0,
+                recurrent,
+                w,
+                1.0,
+                out,
+                sw,
+                &mut scratch,
             );
         }
         for j in 0..rows {
@@ -420,6 +474,7 @@ fn chunk_backward(
     tanh_c: &[f32],
     dy: &[f32],
     recurrent: &[f32],
+    (rmasks, row0): (&[Vec<f32>], usize),
     steps: usize,
     u: usize,
     return_sequences: bool,
@@ -427,6 +482,7 @@ fn chunk_backward(
 ) {
     let w = 4 * u;
     let rows = cs.len() / (steps * u);
+    let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
     let mut dh = vec![0.0f32; rows * u];
     let mut dc = vec![0.0f32; rows * u];
     for t in (0..steps).rev() {
@@ -450,12 +506,28 @@ fn chunk_backward(
                 &mut dgates[at * w..(at + 1) * w],
             );
         }
-        if t > 0 {
+        if t > 0 && rmasks.is_empty() {
             matmul(
                 MatRef::strided(&dgates[t * w..], rows, w, steps * w),
                 MatRef::new(recurrent, u, w).t(),
                 0.0,
                 MatMut::new(&mut dh, rows, u),
+            );
+        } else if t > 0 {
+            dh.fill(0.0);
+            let dg = &dgates[t * w..];
+            let sw = steps * w;
+            gd::recurrent_product_grad(
+                dg,
+                sw,
+                rows,
+                u,
+                rmasks,
+                row0,
+                recurrent,
+                w,
+                &mut dh,
+                &mut scratch,
             );
         }
     }

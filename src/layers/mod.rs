@@ -17,6 +17,7 @@ pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
 pub mod embedding;
+pub(crate) mod gate_dropout;
 pub mod gru;
 pub mod lstm;
 pub(crate) mod recurrent;

@@ -242,14 +242,14 @@ pub(crate) fn grad_output_slice(
 
 /// dL/dh_t contributed directly by the output for sample-row `row` of a chunk at step
 /// `t` (zero slice if the output does not see this step).
-pub(crate) fn output_grad_at<'a>(
-    dy: &'a [f32],
+pub(crate) fn output_grad_at(
+    dy: &[f32],
     row: usize,
     t: usize,
     steps: usize,
     units: usize,
     return_sequences: bool,
-) -> Option<&'a [f32]> {
+) -> Option<&[f32]> {
     if return_sequences {
         let o = (row * steps + t) * units;
         Some(&dy[o..o + units])

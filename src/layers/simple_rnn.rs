@@ -158,6 +158,10 @@ impl Layer for SimpleRNN {
         self.name = name;
     }
 
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_shape.clone()
+    }
+
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         rec::output_shape(
             &self.name,

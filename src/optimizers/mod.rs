@@ -269,7 +269,11 @@ impl Optimizer {
                     .map(|g| g.iter().map(|v| v * v).sum::<f32>())
                     .sum::<f32>()
                     .sqrt();
-                let scale = c * (1.0 / norm).min(1.0 / c) + (norm - norm);
+                let scale = if norm.is_finite() {
+                    c * (1.0 / norm).min(1.0 / c)
+                } else {
+                    f32::NAN
+                };
                 grads.iter_mut().for_each(|g| g.mapv_inplace(|v| v * scale));
             }
         }
