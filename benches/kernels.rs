@@ -60,6 +60,22 @@ fn bench_lstm_step(c: &mut Criterion) {
         random(batch * units, &mut rng),
         random(batch * units, &mut rng),
     );
+    c.bench_function("lstm gate pass forward only 128x128", |bench| {
+        bench.iter(|| {
+            gates.copy_from_slice(&projection);
+            for j in 0..batch {
+                let r = j * units..(j + 1) * units;
+                lstm_forward_row(
+                    &mut gates[j * w..(j + 1) * w],
+                    &c_prev[r.clone()],
+                    &mut cs[r.clone()],
+                    &mut tc[r.clone()],
+                    &mut hs[r],
+                );
+            }
+            black_box(&hs);
+        })
+    });
     c.bench_function("lstm step forward+backward 128x128", |bench| {
         bench.iter(|| {
             gates.copy_from_slice(&projection);

@@ -14,7 +14,8 @@
 //!
 //! The per-step recurrent products (first three rows) dominate training time and are
 //! faster with matrixmultiply; gemm only wins on the large all-steps products. So
-//! matrixmultiply it is (also lighter to build).
+//! matrixmultiply it is (also lighter to build). The machine was shared (load ~14 on
+//! 2 cores), so absolute numbers are inflated; both ran under the same conditions.
 //!
 //! Both backends compute each output element from the same row of `a` and column of
 //! `b` regardless of how the caller splits rows, so splitting a product into fixed row

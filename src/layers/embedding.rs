@@ -99,12 +99,7 @@ impl Embedding {
                 "must be a positive integer, got 0",
             ));
         }
-        if c.mask_zero {
-            return Err(Error::Unsupported(format!(
-                "{ctx}: mask_zero=true (skipping padded steps in later layers) is not \
-                 implemented; use mask_zero=false"
-            )));
-        }
+
         Ok(())
     }
 }
@@ -229,6 +224,18 @@ impl Layer for Embedding {
             dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a += b);
         }
         Ok(None)
+    }
+
+    /// With `mask_zero`, id 0 is padding: the mask is `ids != 0` (Keras).
+    fn compute_mask(
+        &self,
+        input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        match input {
+            LayerInput::Ids(ids) if self.config.mask_zero => Some(ids.mapv(|id| id != 0)),
+            _ => input_mask.cloned(),
+        }
     }
 
     fn params(&self) -> Vec<&Param> {

@@ -3,12 +3,12 @@
 //! row 0 input bias, row 1 recurrent bias, and the reset gate multiplies the recurrent
 //! product; without it the bias is (3u) and the reset gate multiplies h_{t-1} first.
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 use super::config::{GruConfig, LayerConfig};
 use super::gate_dropout::{self as gd, GateMasks};
-use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{
@@ -27,6 +27,8 @@ pub struct GRU {
     input_dim: usize,
     /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
     params: Vec<Param>,
+    /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
+    input_mask: Option<Array2<bool>>,
     cache: Cache,
 }
 
@@ -39,6 +41,8 @@ struct Cache {
     /// Input (batch, steps, features) after dropout.
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// Step mask (batch, steps), true = real step; empty = none.
+    step_mask: Vec<bool>,
     /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
     gate_masks: GateMasks,
     /// Gate activations z, r, candidate (batch, steps, 3u).
@@ -88,6 +92,7 @@ impl GRU {
             name,
             input_dim: 0,
             params: Vec::new(),
+            input_mask: None,
             cache: Cache::default(),
         }
     }
@@ -239,6 +244,7 @@ impl Layer for GRU {
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
         cache.mask = None;
         cache.gate_masks = GateMasks::default();
         if ctx.training && self.config.recurrent_dropout > 0.0 {
@@ -280,6 +286,7 @@ impl Layer for GRU {
         cache.rh.resize(batch * steps * u, 0.0);
         let rows_u = CHUNK_ROWS * steps * u;
         let rmasks = &cache.gate_masks.recurrent;
+        let step_mask = &cache.step_mask;
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -294,6 +301,7 @@ impl Layer for GRU {
                     zeros: &zeros,
                     rmasks,
                     row0: ci * CHUNK_ROWS,
+                    step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
                 };
                 if reset_after {
                     chunk.forward_reset_after(g, hs, rh, rec_bias)
@@ -338,6 +346,7 @@ impl Layer for GRU {
         let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
         let zeros = vec![0.0f32; w];
         let rmasks = &cache.gate_masks.recurrent;
+        let step_mask = &cache.step_mask;
         let chunk = |ci: usize| Chunk {
             steps,
             u,
@@ -345,6 +354,7 @@ impl Layer for GRU {
             zeros: &zeros,
             rmasks,
             row0: ci * CHUNK_ROWS,
+            step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
         };
         let work = cache
             .dgates
@@ -439,6 +449,19 @@ impl Layer for GRU {
         Ok(Some(dx))
     }
 
+    fn compute_mask(
+        &self,
+        _input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        // Keras: the mask follows the sequence output and ends with the last state.
+        input_mask.filter(|_| self.config.return_sequences).cloned()
+    }
+
+    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
+        self.input_mask = mask;
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -464,9 +487,16 @@ struct Chunk<'a> {
     rmasks: &'a [Vec<f32>],
     /// First sample of this block, to index the masks.
     row0: usize,
+    /// This block's step mask (rows, steps); empty = no masking.
+    step_mask: &'a [bool],
 }
 
 impl Chunk<'_> {
+    /// Row `j` skips step `t`: its state carries over (Keras masking).
+    fn skips(&self, j: usize, t: usize) -> bool {
+        !self.step_mask.is_empty() && !self.step_mask[j * self.steps + t]
+    }
+
     fn rows(&self, hs: &[f32]) -> usize {
         hs.len() / (self.steps * self.u)
     }
@@ -535,6 +565,9 @@ impl Chunk<'_> {
                     &mut rh[at * u..(at + 1) * u],
                     &mut now[..u],
                 );
+                if self.skips(j, t) {
+                    rec::carry_state(hs, j, t, steps, u);
+                }
             }
         }
     }
@@ -597,6 +630,9 @@ impl Chunk<'_> {
                     h_prev,
                     &mut now[..u],
                 );
+                if self.skips(j, t) {
+                    rec::carry_state(hs, j, t, steps, u);
+                }
             }
         }
     }
@@ -631,6 +667,12 @@ impl Chunk<'_> {
             self.add_output_grad(&mut dh, dy, t, seq);
             for j in 0..rows {
                 let at = j * steps + t;
+                if self.skips(j, t) {
+                    dgates[at * w..(at + 1) * w].fill(0.0);
+                    drec[at * w..(at + 1) * w].fill(0.0);
+                    dh_prev[j * u..(j + 1) * u].copy_from_slice(&dh[j * u..(j + 1) * u]);
+                    continue;
+                }
                 gru_backward_row(
                     &gates[at * w..(at + 1) * w],
                     &rh[at * u..(at + 1) * u],
@@ -676,6 +718,11 @@ impl Chunk<'_> {
             self.add_output_grad(&mut dh, dy, t, seq);
             for j in 0..rows {
                 let at = j * steps + t;
+                if self.skips(j, t) {
+                    dgates[at * w..(at + 1) * w].fill(0.0);
+                    dh_prev[j * u..(j + 1) * u].copy_from_slice(&dh[j * u..(j + 1) * u]);
+                    continue;
+                }
                 gru_reset_before_backward_output_row(
                     &gates[at * w..(at + 1) * w],
                     self.h_prev(hs, j, t),
@@ -695,7 +742,7 @@ impl Chunk<'_> {
                 let m = &m[self.row0 * u..(self.row0 + rows) * u];
                 dcand.iter_mut().zip(m).for_each(|(v, k)| *v *= k);
             }
-            for j in 0..rows {
+            for j in (0..rows).filter(|&j| !self.skips(j, t)) {
                 let at = j * steps + t;
                 gru_reset_before_backward_reset_row(
                     &gates[at * w..(at + 1) * w],

@@ -1,13 +1,13 @@
 //! Keras `LSTM`: kernel (input_dim, 4u), recurrent_kernel (u, 4u), bias (4u), gate
 //! order i, f, c, o; c_t = f c_{t-1} + i tanh(.), h_t = o tanh(c_t).
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 use super::config::{LayerConfig, LstmConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 
-use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
@@ -22,6 +22,8 @@ pub struct LSTM {
     input_dim: usize,
     /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
     params: Vec<Param>,
+    /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
+    input_mask: Option<Array2<bool>>,
     cache: Cache,
 }
 
@@ -35,6 +37,8 @@ struct Cache {
     /// Input (batch, steps, features) after dropout.
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// Step mask (batch, steps), true = real step; empty = none.
+    step_mask: Vec<bool>,
     /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
     gate_masks: GateMasks,
     /// Gate activations (batch, steps, 4u).
@@ -82,6 +86,7 @@ impl LSTM {
             name,
             input_dim: 0,
             params: Vec::new(),
+            input_mask: None,
             cache: Cache::default(),
         }
     }
@@ -242,6 +247,7 @@ impl Layer for LSTM {
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
         cache.mask = None;
         cache.gate_masks = GateMasks::default();
         if ctx.training && self.config.recurrent_dropout > 0.0 {
@@ -287,7 +293,7 @@ impl Layer for LSTM {
             .zip(cache.hs.par_chunks_mut(rows_u))
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
-                let masks = (rmasks.as_slice(), ci * CHUNK_ROWS);
+                let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
                 chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
             });
         cache.batch = batch;
@@ -330,7 +336,7 @@ impl Layer for LSTM {
             .zip(dy.par_chunks(dy_rows))
             .enumerate()
             .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
-                let masks = (rmasks.as_slice(), ci * CHUNK_ROWS);
+                let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
                 chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
             });
         let kernel = rec::values(name, &self.params[0])?;
@@ -390,6 +396,19 @@ impl Layer for LSTM {
         Ok(Some(dx))
     }
 
+    fn compute_mask(
+        &self,
+        _input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        // Keras: the mask follows the sequence output and ends with the last state.
+        input_mask.filter(|_| self.config.return_sequences).cloned()
+    }
+
+    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
+        self.input_mask = mask;
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -406,6 +425,7 @@ impl Layer for LSTM {
 
 /// The whole time loop for one block of samples. Per step: one recurrent product
 /// accumulated onto the precomputed input projection, then one fused gate pass per row.
+/// Rows whose step is masked keep their previous h and c.
 #[allow(clippy::too_many_arguments)]
 fn chunk_forward(
     gates: &mut [f32],
@@ -413,13 +433,14 @@ fn chunk_forward(
     tanh_c: &mut [f32],
     hs: &mut [f32],
     recurrent: &[f32],
-    (rmasks, row0): (&[Vec<f32>], usize),
+    masks: BlockMasks<'_>,
     steps: usize,
     u: usize,
     zeros: &[f32],
 ) {
     let w = 4 * u;
     let rows = hs.len() / (steps * u);
+    let rmasks = masks.recurrent;
     let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
     for t in 0..steps {
         // The initial state is zero, so step 0 has no recurrent term.
@@ -431,23 +452,10 @@ fn chunk_forward(
                 MatMut::strided(&mut gates[t * w..], rows, w, steps * w),
             );
         } else if t > 0 {
-            let h = &hs[(t - 1) * u..];
+            let (h, su, sw) = (&hs[(t - 1) * u..], steps * u, steps * w);
             let out = &mut gates[t * w..];
-            let (su, sw) = (steps * u, steps * w);
-            gd::recurrent_product(
-                h,
-                su,
-                rows,
-                u,
-                rmasks,
-                row0,
-                recurrent,
-                w,
-                1.0,
-                out,
-                sw,
-                &mut scratch,
-            );
+            let (r0, sc) = (masks.row0, &mut scratch);
+            gd::recurrent_product(h, su, rows, u, rmasks, r0, recurrent, w, 1.0, out, sw, sc);
         }
         for j in 0..rows {
             let at = j * steps + t;
@@ -460,12 +468,16 @@ fn chunk_forward(
                 &mut tanh_c[at * u..(at + 1) * u],
                 &mut hs[at * u..(at + 1) * u],
             );
+            if masks.skips(j, t, steps) {
+                rec::carry_state(cs, j, t, steps, u);
+                rec::carry_state(hs, j, t, steps, u);
+            }
         }
     }
 }
 
 /// Backward through time for one block of samples: per step the fused gate gradients,
-/// then dh_{t-1} = dGates_t · U^T as one product.
+/// then dh_{t-1} = dGates_t · U^T as one product. Masked steps pass dh and dc through.
 #[allow(clippy::too_many_arguments)]
 fn chunk_backward(
     dgates: &mut [f32],
@@ -474,7 +486,7 @@ fn chunk_backward(
     tanh_c: &[f32],
     dy: &[f32],
     recurrent: &[f32],
-    (rmasks, row0): (&[Vec<f32>], usize),
+    masks: BlockMasks<'_>,
     steps: usize,
     u: usize,
     return_sequences: bool,
@@ -482,8 +494,10 @@ fn chunk_backward(
 ) {
     let w = 4 * u;
     let rows = cs.len() / (steps * u);
+    let rmasks = masks.recurrent;
     let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
     let mut dh = vec![0.0f32; rows * u];
+    let mut dh_new = vec![0.0f32; rows * u];
     let mut dc = vec![0.0f32; rows * u];
     for t in (0..steps).rev() {
         for j in 0..rows {
@@ -492,6 +506,10 @@ fn chunk_backward(
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
             let at = j * steps + t;
+            if masks.skips(j, t, steps) {
+                dgates[at * w..(at + 1) * w].fill(0.0);
+                continue;
+            }
             let c_prev = if t == 0 {
                 zeros
             } else {
@@ -506,29 +524,22 @@ fn chunk_backward(
                 &mut dgates[at * w..(at + 1) * w],
             );
         }
-        if t > 0 && rmasks.is_empty() {
+        if t == 0 {
+            break;
+        }
+        if rmasks.is_empty() {
             matmul(
                 MatRef::strided(&dgates[t * w..], rows, w, steps * w),
                 MatRef::new(recurrent, u, w).t(),
                 0.0,
-                MatMut::new(&mut dh, rows, u),
+                MatMut::new(&mut dh_new, rows, u),
             );
-        } else if t > 0 {
-            dh.fill(0.0);
-            let dg = &dgates[t * w..];
-            let sw = steps * w;
-            gd::recurrent_product_grad(
-                dg,
-                sw,
-                rows,
-                u,
-                rmasks,
-                row0,
-                recurrent,
-                w,
-                &mut dh,
-                &mut scratch,
-            );
+        } else {
+            dh_new.fill(0.0);
+            let (dg, sw, r0) = (&dgates[t * w..], steps * w, masks.row0);
+            let (out, sc) = (&mut dh_new, &mut scratch);
+            gd::recurrent_product_grad(dg, sw, rows, u, rmasks, r0, recurrent, w, out, sc);
         }
+        rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
     }
 }
