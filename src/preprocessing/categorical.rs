@@ -36,6 +36,20 @@ where
         Some(n) => n,
         None => classes.iter().max().map_or(0, |&m| m + 1),
     };
+    if classes
+        .len()
+        .checked_mul(num_classes)
+        .is_none_or(|n| n > isize::MAX as usize / 4)
+    {
+        return Err(Error::invalid_argument(
+            "to_categorical",
+            "num_classes",
+            format!(
+                "{num_classes} x {} labels does not fit in memory",
+                classes.len()
+            ),
+        ));
+    }
     let mut out = Array2::<f32>::zeros((classes.len(), num_classes));
     for (i, &class) in classes.iter().enumerate() {
         if class >= num_classes {
@@ -76,6 +90,7 @@ mod tests {
     #[test]
     fn zero_classes_rejected_and_empty_labels_allowed() {
         assert!(to_categorical(&[0u8], Some(0)).is_err());
+        assert!(to_categorical(&[0u8, 1], Some(usize::MAX)).is_err());
         let out = to_categorical::<i64>(&[], None).unwrap();
         assert_eq!(out.dim(), (0, 0));
         let out = to_categorical::<i64>(&[], Some(2)).unwrap();

@@ -137,6 +137,20 @@ pub fn pad_sequences_with<S: AsRef<[i32]>>(
             .max()
             .unwrap_or(0),
     };
+    if sequences
+        .len()
+        .checked_mul(maxlen)
+        .is_none_or(|n| n > isize::MAX as usize / 4)
+    {
+        return Err(Error::invalid_argument(
+            "pad_sequences",
+            "maxlen",
+            format!(
+                "{maxlen} x {} sequences does not fit in memory",
+                sequences.len()
+            ),
+        ));
+    }
     let mut out = Array2::from_elem((sequences.len(), maxlen), options.value);
     for (mut row, seq) in out.rows_mut().into_iter().zip(sequences) {
         let seq = seq.as_ref();
@@ -177,6 +191,20 @@ mod tests {
         let err = pad_sequences(&[vec![1]], Some(0), Padding::Pre, Truncating::Pre, 0)
             .unwrap_err()
             .to_string();
+        assert!(err.contains("maxlen"), "{err}");
+    }
+
+    #[test]
+    fn absurd_maxlen_is_an_error_not_a_crash() {
+        let err = pad_sequences(
+            &[vec![1], vec![2]],
+            Some(usize::MAX),
+            Padding::Pre,
+            Truncating::Pre,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("maxlen"), "{err}");
     }
 

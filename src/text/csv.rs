@@ -22,9 +22,14 @@ pub enum LabelEncoding {
     SortedUnique,
     /// These label strings, id = position; any other label is an error.
     Explicit(Vec<String>),
-    /// Labels are integers >= 0, used as ids; class names are "0", "1", ... up to the max.
+    /// Labels are integers in `0..=MAX_INTEGER_LABEL`, used as ids; class names are
+    /// "0", "1", ... up to the largest label.
     Integer,
 }
+
+/// Largest label accepted by [`LabelEncoding::Integer`] (one class name is made per
+/// id up to the largest, so an id column chosen by mistake must not allocate billions).
+pub const MAX_INTEGER_LABEL: i32 = 65_535;
 
 /// Options of [`load_text_csv`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +53,25 @@ impl CsvOptions {
     }
 }
 
+/// A csv error as `line N: cause`, in the words of this loader.
+fn describe_csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos: Some(pos),
+            expected_len,
+            len,
+        } => format!(
+            "line {}: {len} fields, but the header has {expected_len}",
+            pos.line()
+        ),
+        csv::ErrorKind::Io(io) => format!("read error: {io}"),
+        _ => match e.position() {
+            Some(pos) => format!("line {}: invalid CSV: {e}", pos.line()),
+            None => format!("invalid CSV: {e}"),
+        },
+    }
+}
+
 /// Reads `path` (see the module docs). Errors name the file and, for bad rows, the line.
 pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<TextDataset> {
     let path = path.as_ref();
@@ -56,7 +80,7 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         .delimiter(options.delimiter)
         .has_headers(true)
         .from_reader(std::io::BufReader::new(file));
-    let csv_err = |e: csv::Error| Error::format(path, format!("invalid CSV: {e}"));
+    let csv_err = |e: csv::Error| Error::format(path, describe_csv_error(&e));
     let headers: Vec<String> = reader
         .byte_headers()
         .map_err(csv_err)?
@@ -172,15 +196,21 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         }
         LabelEncoding::Integer => {
             for (label, &line) in raw_labels.iter().zip(&lines) {
-                let id: i32 = label.parse().ok().filter(|&v| v >= 0).ok_or_else(|| {
-                    Error::format(
-                        path,
-                        format!(
-                            "line {line}: label {label:?} in column {:?} is not an integer >= 0",
-                            options.label_column
-                        ),
-                    )
-                })?;
+                let id: i32 = label
+                    .parse()
+                    .ok()
+                    .filter(|v| (0..=MAX_INTEGER_LABEL).contains(v))
+                    .ok_or_else(|| {
+                        Error::format(
+                            path,
+                            format!(
+                                "line {line}: label {label:?} in column {:?} is not an integer \
+                                 in 0..={MAX_INTEGER_LABEL} (use LabelEncoding::SortedUnique \
+                                 for arbitrary ids)",
+                                options.label_column
+                            ),
+                        )
+                    })?;
                 ds.labels.push(id);
             }
             let max = ds.labels.iter().copied().max().unwrap_or(0);

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::{Error, Result};
+
 /// Something a loader accepted but had to alter; reported, never fatal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadWarning {
@@ -43,13 +45,21 @@ impl TextDataset {
     }
 
     /// Keeps only the samples at `indices`, in that order (warnings are kept whole).
-    pub fn select(&self, indices: &[usize]) -> TextDataset {
-        TextDataset {
+    /// An index past the end is an error naming it.
+    pub fn select(&self, indices: &[usize]) -> Result<TextDataset> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::invalid_argument(
+                "TextDataset::select",
+                "indices",
+                format!("index {bad} is out of range for {} samples", self.len()),
+            ));
+        }
+        Ok(TextDataset {
             texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             class_names: self.class_names.clone(),
             sources: indices.iter().map(|&i| self.sources[i].clone()).collect(),
             warnings: self.warnings.clone(),
-        }
+        })
     }
 }

@@ -35,6 +35,9 @@ pub const PAD_TOKEN: &str = "";
 pub const OOV_TOKEN: &str = "[UNK]";
 /// Index of out-of-vocabulary tokens.
 pub const OOV_INDEX: i32 = 1;
+/// Largest accepted `output_sequence_length` (16M tokens per text): far beyond any
+/// real use, and small enough that the output size can never overflow.
+pub const MAX_SEQUENCE_LENGTH: usize = 1 << 24;
 
 /// Keras's `standardize` argument (`None` is Keras's `standardize=None`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,6 +47,7 @@ pub enum Standardize {
     LowerAndStripPunctuation,
     Lower,
     StripPunctuation,
+    /// No standardization (Keras `standardize=None`; serialized as `"none"`).
     None,
 }
 
@@ -98,11 +102,13 @@ impl TextVectorizationConfig {
                 format!("must be at least 2 (it includes \"\" and \"[UNK]\"), got {m}"),
             ));
         }
-        if self.output_sequence_length == Some(0) {
+        if let Some(len) = self.output_sequence_length
+            && !(1..=MAX_SEQUENCE_LENGTH).contains(&len)
+        {
             return Err(Error::invalid_argument(
                 "TextVectorization",
                 "output_sequence_length",
-                "must be at least 1 (or None)",
+                format!("must be in 1..={MAX_SEQUENCE_LENGTH} (or None), got {len}"),
             ));
         }
         Ok(())
@@ -145,14 +151,39 @@ impl TryFrom<TextVectorizationState> for TextVectorization {
 }
 
 /// ASCII whitespace as `tf.strings.split` sees it (includes \v, unlike
-/// `char::is_ascii_whitespace`).
-fn is_split_char(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+/// `u8::is_ascii_whitespace`).
+fn is_split_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 /// Keras's punctuation class: all 32 ASCII punctuation characters.
 fn is_stripped_punctuation(b: u8) -> bool {
     b.is_ascii_punctuation()
+}
+
+/// Whether `rest` starts with `<br />` once lowercased (if lowercasing is on).
+fn html_break_at(rest: &[u8], lower: bool) -> bool {
+    rest.len() >= HTML_BREAK.len()
+        && rest.iter().zip(HTML_BREAK).all(|(&a, &b)| {
+            if lower {
+                a.to_ascii_lowercase() == b
+            } else {
+                a == b
+            }
+        })
+}
+
+/// Reusable buffers of one worker: the standardized text and its token spans.
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.spans.iter().map(|&(a, b)| &self.text[a..b])
+    }
 }
 
 const HTML_BREAK: &[u8] = b"<br />";
@@ -247,62 +278,75 @@ impl TextVectorization {
 
     /// The standardized text (steps 1-3 of the module docs).
     pub fn standardize(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        self.standardize_into(text, &mut out);
-        out
+        let mut scratch = Scratch::default();
+        self.tokenize_into(text, &mut scratch, usize::MAX);
+        scratch.text
     }
 
     /// The tokens of `text` after standardization and splitting.
     pub fn tokens(&self, text: &str) -> Vec<String> {
-        let s = self.standardize(text);
-        s.split(is_split_char)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect()
+        let mut scratch = Scratch::default();
+        self.tokenize_into(text, &mut scratch, usize::MAX);
+        scratch.tokens().map(str::to_owned).collect()
     }
 
-    fn standardize_into(&self, text: &str, out: &mut String) {
+    /// Standardizes `text` into `scratch.text` and records the byte spans of its first
+    /// `max_tokens` tokens, in one pass (this is the hot loop of adapt and vectorize).
+    /// Only ASCII bytes are ever changed, dropped or split on, so non-ASCII runs are
+    /// copied whole and every span lies on character boundaries.
+    fn tokenize_into(&self, text: &str, scratch: &mut Scratch, max_tokens: usize) {
+        let out = &mut scratch.text;
+        let spans = &mut scratch.spans;
         out.clear();
+        spans.clear();
         let lower = self.config.standardize.lower();
         let strip = self.config.standardize.strip();
         let breaks = self.config.strip_html_breaks;
         let bytes = text.as_bytes();
+        let mut start: Option<usize> = None;
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            if !b.is_ascii() {
-                // Copy the run of non-ASCII characters unchanged. It starts and ends at
-                // character boundaries (UTF-8 continuation bytes are never ASCII).
+            let is_space = if b.is_ascii() {
+                is_split_byte(b) || (breaks && b == b'<' && html_break_at(&bytes[i..], lower))
+            } else {
+                false
+            };
+            if is_space {
+                if let Some(s) = start.take() {
+                    spans.push((s, out.len()));
+                }
+                out.push(' ');
+                i += if b == b'<' { HTML_BREAK.len() } else { 1 };
+                continue;
+            }
+            if strip && is_stripped_punctuation(b) {
+                i += 1;
+                continue;
+            }
+            if start.is_none() {
+                if spans.len() == max_tokens {
+                    return;
+                }
+                start = Some(out.len());
+            }
+            if b.is_ascii() {
+                out.push(if lower { b.to_ascii_lowercase() } else { b } as char);
+                i += 1;
+            } else {
+                // The run of non-ASCII characters up to the next ASCII byte; it ends on a
+                // character boundary (UTF-8 continuation bytes are never ASCII).
                 let end = bytes[i..]
                     .iter()
                     .position(u8::is_ascii)
                     .map_or(bytes.len(), |p| i + p);
                 out.push_str(&text[i..end]);
                 i = end;
-                continue;
             }
-            if breaks && b == b'<' && self.html_break_at(&bytes[i..], lower) {
-                out.push(' ');
-                i += HTML_BREAK.len();
-                continue;
-            }
-            if !(strip && is_stripped_punctuation(b)) {
-                out.push(if lower { b.to_ascii_lowercase() } else { b } as char);
-            }
-            i += 1;
         }
-    }
-
-    /// Whether `rest` starts with `<br />` once lowercased (if lowercasing is on).
-    fn html_break_at(&self, rest: &[u8], lower: bool) -> bool {
-        rest.len() >= HTML_BREAK.len()
-            && rest.iter().zip(HTML_BREAK).all(|(&a, &b)| {
-                if lower {
-                    a.to_ascii_lowercase() == b
-                } else {
-                    a == b
-                }
-            })
+        if let Some(s) = start {
+            spans.push((s, out.len()));
+        }
     }
 
     /// Builds the vocabulary from `texts` (replacing any previous one), as Keras's
@@ -311,10 +355,10 @@ impl TextVectorization {
         let counts = texts
             .par_iter()
             .fold(
-                || (FxHashMap::<String, u64>::default(), String::new()),
-                |(mut counts, mut buf), text| {
-                    self.standardize_into(text.as_ref(), &mut buf);
-                    for tok in buf.split(is_split_char).filter(|t| !t.is_empty()) {
+                || (FxHashMap::<String, u64>::default(), Scratch::default()),
+                |(mut counts, mut scratch), text| {
+                    self.tokenize_into(text.as_ref(), &mut scratch, usize::MAX);
+                    for tok in scratch.tokens() {
                         match counts.get_mut(tok) {
                             Some(c) => *c += 1,
                             None => {
@@ -322,7 +366,7 @@ impl TextVectorization {
                             }
                         }
                     }
-                    (counts, buf)
+                    (counts, scratch)
                 },
             )
             .map(|(counts, _)| counts)
@@ -357,16 +401,23 @@ impl TextVectorization {
         self.index = index;
     }
 
-    fn ids_into(&self, text: &str, buf: &mut String, ids: &mut Vec<i32>) {
-        self.standardize_into(text, buf);
-        ids.clear();
+    fn ids_into(&self, text: &str, scratch: &mut Scratch, ids: &mut Vec<i32>) {
         let limit = self.config.output_sequence_length.unwrap_or(usize::MAX);
-        for tok in buf.split(is_split_char).filter(|t| !t.is_empty()) {
-            if ids.len() == limit {
-                break;
-            }
-            ids.push(self.token_id(tok));
-        }
+        self.tokenize_into(text, scratch, limit);
+        ids.clear();
+        ids.extend(scratch.tokens().map(|t| self.token_id(t)));
+    }
+
+    /// Number of tokens in each text, before any `output_sequence_length` truncation:
+    /// feed it to [`crate::preprocessing::LengthStats`] to choose that length.
+    pub fn sequence_lengths<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<usize> {
+        texts
+            .par_iter()
+            .map_init(Scratch::default, |scratch, text| {
+                self.tokenize_into(text.as_ref(), scratch, usize::MAX);
+                scratch.spans.len()
+            })
+            .collect()
     }
 
     /// Token ids of each text, unpadded; truncated (at the end) to
@@ -374,9 +425,9 @@ impl TextVectorization {
     pub fn vectorize_ragged<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<i32>> {
         texts
             .par_iter()
-            .map_init(String::new, |buf, text| {
+            .map_init(Scratch::default, |scratch, text| {
                 let mut ids = Vec::new();
-                self.ids_into(text.as_ref(), buf, &mut ids);
+                self.ids_into(text.as_ref(), scratch, &mut ids);
                 ids
             })
             .collect()
@@ -392,9 +443,9 @@ impl TextVectorization {
                 flat.par_chunks_mut(width)
                     .zip(texts.par_iter())
                     .for_each_init(
-                        || (String::new(), Vec::new()),
-                        |(buf, ids), (row, text)| {
-                            self.ids_into(text.as_ref(), buf, ids);
+                        || (Scratch::default(), Vec::new()),
+                        |(scratch, ids), (row, text)| {
+                            self.ids_into(text.as_ref(), scratch, ids);
                             row[..ids.len()].copy_from_slice(ids);
                         },
                     );
@@ -467,6 +518,99 @@ mod tests {
         assert_eq!(tv.tokens(" a\x0bb\u{a0}c  "), vec!["a", "b\u{a0}c"]);
     }
 
+    /// The definition, step by step on whole strings (as Keras/TF apply it).
+    fn reference_tokens(text: &str, standardize: Standardize, breaks: bool) -> Vec<String> {
+        let mut s = text.to_string();
+        if standardize.lower() {
+            s = s.to_ascii_lowercase();
+        }
+        if breaks {
+            s = s.replace("<br />", " ");
+        }
+        if standardize.strip() {
+            s.retain(|c| !c.is_ascii_punctuation());
+        }
+        s.split([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn single_pass_tokenizer_matches_the_step_by_step_definition() {
+        const PIECES: [&str; 22] = [
+            "<br />", "<BR />", "<Br />", "<br /", "<", "br", " />", " ", "\t", "\x0b", "\r\n",
+            "é", "É", "A", "b", ".", "!'", "\u{a0}", "日本", "x", "[UNK]", "\u{2014}",
+        ];
+        let mut rng = crate::rng::SeededRng::new(5);
+        let texts: Vec<String> = (0..400)
+            .map(|_| {
+                let n = rng.below(12);
+                (0..n).map(|_| PIECES[rng.below(PIECES.len())]).collect()
+            })
+            .collect();
+        for standardize in [
+            Standardize::LowerAndStripPunctuation,
+            Standardize::Lower,
+            Standardize::StripPunctuation,
+            Standardize::None,
+        ] {
+            for breaks in [true, false] {
+                let mut tv = layer(TextVectorizationConfig {
+                    standardize,
+                    strip_html_breaks: breaks,
+                    output_sequence_length: Some(3),
+                    ..Default::default()
+                });
+                for t in &texts {
+                    let want = reference_tokens(t, standardize, breaks);
+                    assert_eq!(tv.tokens(t), want, "{t:?} {standardize:?} {breaks}");
+                    assert_eq!(tv.sequence_lengths(&[t]), vec![want.len()]);
+                }
+                // Truncated ids agree with the reference tokens too.
+                tv.adapt(&texts);
+                let ids = tv.vectorize(&texts);
+                for (row, t) in ids.rows().into_iter().zip(&texts) {
+                    let want: Vec<i32> = reference_tokens(t, standardize, breaks)
+                        .iter()
+                        .take(3)
+                        .map(|w| tv.token_id(w))
+                        .chain(std::iter::repeat(0))
+                        .take(3)
+                        .collect();
+                    assert_eq!(row.to_vec(), want, "{t:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adapt_does_not_depend_on_thread_count() {
+        let mut rng = crate::rng::SeededRng::new(9);
+        let texts: Vec<String> = (0..3000)
+            .map(|_| {
+                (0..20)
+                    .map(|_| format!("w{} ", rng.below(500)))
+                    .collect::<String>()
+            })
+            .collect();
+        let vocab = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut tv = layer(TextVectorizationConfig {
+                    max_tokens: Some(300),
+                    ..Default::default()
+                });
+                tv.adapt(&texts);
+                (tv.get_vocabulary().to_vec(), tv.vectorize(&texts))
+            })
+        };
+        assert_eq!(vocab(1), vocab(3));
+    }
+
     #[test]
     fn ties_are_broken_by_decreasing_token() {
         let mut tv = layer(TextVectorizationConfig::default());
@@ -474,6 +618,7 @@ mod tests {
         assert_eq!(tv.get_vocabulary(), ["", "[UNK]", "c", "b", "a"]);
         let out = tv.vectorize(&["a zzz c", "b"]);
         assert_eq!(out, ndarray::array![[4, 1, 2], [3, 0, 0]]);
+        assert_eq!(tv.sequence_lengths(&["a zzz, c!", "", "b"]), vec![3, 0, 1]);
     }
 
     #[test]
