@@ -97,7 +97,7 @@ fn bad_layer_type_and_argument() {
 #[test]
 fn bad_loss_optimizer_and_metric() {
     let e = error_of(&GOOD.replace("binary_crossentropy", "binary_crossentropyy"));
-    assert!(e.contains("line 19") && e.contains("categorical_crossentropy"), "{e}");
+    assert!(e.contains("line 16") && e.contains("categorical_crossentropy"), "{e}");
     let e = error_of(&GOOD.replace(r#"type = "rmsprop""#, r#"type = "adagrad""#));
     assert!(e.contains("adagrad") && e.contains("adam"), "{e}");
     let e = error_of(&GOOD.replace(r#"["accuracy"]"#, r#"["auc"]"#));
@@ -111,7 +111,7 @@ fn range_errors_name_key_and_line() {
     let e = error_of(&GOOD.replace("validation_split = 0.2", "validation_split = 1.2"));
     assert!(e.contains("line 6: [data] validation_split"), "{e}");
     let e = error_of(&GOOD.replace("batch_size = 64", "batch_size = 0"));
-    assert!(e.contains("[fit] batch_size") && e.contains("line 24"), "{e}");
+    assert!(e.contains("[fit] batch_size") && e.contains("line 20"), "{e}");
     let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 3"));
     assert!(e.contains("verbose") && e.contains("0, 1, 2"), "{e}");
     let e = error_of(&GOOD.replace("patience = 3", "patience = -3"));
