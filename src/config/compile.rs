@@ -20,9 +20,7 @@ pub struct CompileConfig {
 }
 
 /// Accept both Keras spellings: a name with default arguments, or a full table.
-fn optimizer_string_or_table<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<OptimizerConfig, D::Error> {
+fn optimizer_string_or_table<'de, D: Deserializer<'de>>(d: D) -> Result<OptimizerConfig, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = OptimizerConfig;

@@ -105,16 +105,26 @@ impl RunConfig {
         }
         let vs = self.validation_split();
         if !(0.0..1.0).contains(&vs) {
-            let table = if d.validation_split.is_some() { "data" } else { "fit" };
-            return Err(err(table, "validation_split", format!("{vs} must be in [0, 1)")));
+            let table = if d.validation_split.is_some() {
+                "data"
+            } else {
+                "fit"
+            };
+            return Err(err(
+                table,
+                "validation_split",
+                format!("{vs} must be in [0, 1)"),
+            ));
         }
         if let Some(ts) = d.test_split
             && !(ts > 0.0 && ts < 1.0)
         {
             return Err(err("data", "test_split", format!("{ts} must be in (0, 1)")));
         }
-        if matches!(d.source, DataSource::TextDir | DataSource::Csv | DataSource::Npz)
-            && d.path.is_none()
+        if matches!(
+            d.source,
+            DataSource::TextDir | DataSource::Csv | DataSource::Npz
+        ) && d.path.is_none()
         {
             return Err(err(
                 "data",
@@ -123,7 +133,11 @@ impl RunConfig {
             ));
         }
         if d.one_hot && d.num_words.is_none() {
-            return Err(err("data", "one_hot", "needs `num_words` (the one-hot width)".into()));
+            return Err(err(
+                "data",
+                "one_hot",
+                "needs `num_words` (the one-hot width)".into(),
+            ));
         }
         if d.num_words == Some(0) {
             return Err(err("data", "num_words", "must be at least 1".into()));
@@ -131,9 +145,15 @@ impl RunConfig {
         if d.maxlen == Some(0) {
             return Err(err("data", "maxlen", "must be at least 1".into()));
         }
-        if d.source == DataSource::Generated && d.task == GeneratedTask::Series && d.maxlen.is_none()
+        if d.source == DataSource::Generated
+            && d.task == GeneratedTask::Series
+            && d.maxlen.is_none()
         {
-            return Err(err("data", "maxlen", "task = \"series\" needs `maxlen` (the window length)".into()));
+            return Err(err(
+                "data",
+                "maxlen",
+                "task = \"series\" needs `maxlen` (the window length)".into(),
+            ));
         }
         for (key, v) in [("padding", &d.padding), ("truncating", &d.truncating)] {
             if let Some(v) = v
@@ -144,14 +164,26 @@ impl RunConfig {
             }
         }
         if d.source != DataSource::Csv && (d.text_column.is_some() || d.label_column.is_some()) {
-            let key = if d.text_column.is_some() { "text_column" } else { "label_column" };
+            let key = if d.text_column.is_some() {
+                "text_column"
+            } else {
+                "label_column"
+            };
             return Err(err("data", key, "only applies to source = \"csv\"".into()));
         }
         if d.source != DataSource::Generated && d.samples.is_some() {
-            return Err(err("data", "samples", "only applies to source = \"generated\"".into()));
+            return Err(err(
+                "data",
+                "samples",
+                "only applies to source = \"generated\"".into(),
+            ));
         }
         if self.model.layers.is_empty() {
-            return Err(err("model", "layers", "the model needs at least one layer".into()));
+            return Err(err(
+                "model",
+                "layers",
+                "the model needs at least one layer".into(),
+            ));
         }
         for layer in &self.model.layers {
             layer
@@ -170,7 +202,11 @@ impl RunConfig {
             return Err(err("fit", "batch_size", "must be at least 1".into()));
         }
         if f.verbose > 2 {
-            return Err(err("fit", "verbose", format!("{} is not one of: 0, 1, 2", f.verbose)));
+            return Err(err(
+                "fit",
+                "verbose",
+                format!("{} is not one of: 0, 1, 2", f.verbose),
+            ));
         }
         if f.initial_epoch >= f.epochs {
             return Err(err(

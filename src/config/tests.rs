@@ -72,7 +72,10 @@ fn optimizer_may_be_a_plain_name() {
 fn unknown_key_names_line_key_and_choices() {
     let e = error_of(&GOOD.replace("num_words = 500", "num_wrds = 500"));
     assert!(e.starts_with("run.toml: line 4: `num_wrds = 500`"), "{e}");
-    assert!(e.contains("unknown field `num_wrds`") && e.contains("`num_words`"), "{e}");
+    assert!(
+        e.contains("unknown field `num_wrds`") && e.contains("`num_words`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -87,7 +90,10 @@ fn bad_source_lists_sources() {
 #[test]
 fn bad_layer_type_and_argument() {
     let e = error_of(&GOOD.replace(r#"type = "lstm""#, r#"type = "lstmm""#));
-    assert!(e.contains("lstmm") && e.contains("simple_rnn") && e.contains("gru"), "{e}");
+    assert!(
+        e.contains("lstmm") && e.contains("simple_rnn") && e.contains("gru"),
+        "{e}"
+    );
     let e = error_of(&GOOD.replace("units = 8,", "unitz = 8,"));
     assert!(e.contains("unitz"), "{e}");
     let e = error_of(&GOOD.replace("dropout = 0.3", "dropout = 1.5"));
@@ -97,7 +103,10 @@ fn bad_layer_type_and_argument() {
 #[test]
 fn bad_loss_optimizer_and_metric() {
     let e = error_of(&GOOD.replace("binary_crossentropy", "binary_crossentropyy"));
-    assert!(e.contains("line 16") && e.contains("categorical_crossentropy"), "{e}");
+    assert!(
+        e.contains("line 16") && e.contains("categorical_crossentropy"),
+        "{e}"
+    );
     let e = error_of(&GOOD.replace(r#"type = "rmsprop""#, r#"type = "adagrad""#));
     assert!(e.contains("adagrad") && e.contains("adam"), "{e}");
     let e = error_of(&GOOD.replace(r#"["accuracy"]"#, r#"["auc"]"#));
@@ -111,7 +120,10 @@ fn range_errors_name_key_and_line() {
     let e = error_of(&GOOD.replace("validation_split = 0.2", "validation_split = 1.2"));
     assert!(e.contains("line 6: [data] validation_split"), "{e}");
     let e = error_of(&GOOD.replace("batch_size = 64", "batch_size = 0"));
-    assert!(e.contains("[fit] batch_size") && e.contains("line 20"), "{e}");
+    assert!(
+        e.contains("[fit] batch_size") && e.contains("line 20"),
+        "{e}"
+    );
     let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 3"));
     assert!(e.contains("verbose") && e.contains("0, 1, 2"), "{e}");
     let e = error_of(&GOOD.replace("patience = 3", "patience = -3"));

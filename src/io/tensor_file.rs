@@ -59,7 +59,9 @@ impl TensorFile {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        safetensors::serialize(views, Some(meta))
+        // An empty map must be left out: safetensors cannot read back `{}` metadata.
+        let meta = (!meta.is_empty()).then_some(meta);
+        safetensors::serialize(views, meta)
             .map_err(|e| Error::State(format!("cannot serialize tensors: {e}")))
     }
 
