@@ -509,7 +509,7 @@ fn bad_input_is_reported_with_what_and_where() {
         },
     ));
     assert!(e.contains("batch_size"), "{e}");
-    for vs in [1.0, -0.1, f32::NAN] {
+    for vs in [1.0, -0.1, f64::NAN] {
         let e = msg(m.fit(
             &x,
             &y,
@@ -733,4 +733,20 @@ Model: \"sequential\"
         let acc = h.get("val_accuracy").unwrap();
         assert!(*acc.last().unwrap() > 0.95, "{h:?}");
     }
+}
+
+#[test]
+fn non_finite_loss_stops_training_and_keeps_the_weights() {
+    let mut m = Sequential::new();
+    m.add(Dense::new(1).input_shape(vec![Some(2)])).unwrap();
+    m.compile(SgdConfig::default(), Loss::MeanSquaredError, &[])
+        .unwrap();
+    // Finite input whose squared error overflows f32.
+    let x = Array2::from_elem((4, 2), 1e30f32);
+    let y = Array1::<f32>::zeros(4);
+    let before = m.get_weights();
+    let e = m.fit(&x, &y, quiet(2)).unwrap_err();
+    assert!(matches!(e, Error::Numerical(_)), "{e}");
+    assert!(e.to_string().contains("epoch 1, batch 1"), "{e}");
+    assert_eq!(m.get_weights(), before);
 }
