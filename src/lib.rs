@@ -2,6 +2,7 @@
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
 pub mod callbacks;
+pub mod cli;
 pub mod config;
 pub mod datasets;
 pub mod error;
