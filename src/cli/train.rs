@@ -214,6 +214,8 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
                 if c.filename.is_relative() {
                     c.filename = output.join(&c.filename);
                 }
+                // A resumed run continues the log instead of replacing it.
+                c.append |= args.resume.is_some();
                 Box::new(CsvLogger::new(c)?)
             }
             CallbackConfig::TerminateOnNan(_) => Box::new(TerminateOnNan::new()),
