@@ -217,12 +217,12 @@ fn predictions(
                 p.label = Some(name(c));
                 p.probability = Some(if c == 1 { prob } else { 1.0 - prob });
             } else {
-                let (c, prob) = row
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                        if v > best.1 { (i, v) } else { best }
-                    });
+                let (c, prob) =
+                    row.iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                            if v > best.1 { (i, v) } else { best }
+                        });
                 p.class = Some(c);
                 p.label = Some(name(c));
                 p.probability = Some(prob);
