@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array1, Array2, Array3, ArrayD, IxDyn};
+use ndarray::{Array1, Array2, Array3, ArrayD};
 use serde::{Deserialize, Serialize};
 
 use super::generated;
@@ -96,16 +96,6 @@ pub struct Prepared {
     pub description: String,
 }
 
-fn padding(s: &Option<String>) -> (Padding, Truncating, String, String) {
-    let p = s.as_deref().unwrap_or("pre");
-    let pad = if p == "post" {
-        Padding::Post
-    } else {
-        Padding::Pre
-    };
-    (pad, Truncating::Pre, p.to_string(), "pre".to_string())
-}
-
 impl InputSpec {
     fn pad_options(&self) -> (Padding, Truncating) {
         (
@@ -186,17 +176,15 @@ pub fn prepare_with(
         .path
         .as_ref()
         .map(|p| crate::config::RunConfig::resolve_path(base, p));
-    let (pad, _, pad_s, trunc_s) = padding(&config.padding);
-    let _ = pad;
-    let trunc_s = config.truncating.clone().unwrap_or(trunc_s);
     let mut spec = InputSpec {
         source: config.source,
         kind: InputKind::Ids,
         maxlen: config.maxlen,
         num_words: config.num_words,
         one_hot: config.one_hot,
-        padding: pad_s,
-        truncating: trunc_s,
+        // Keras's pad_sequences defaults; the config checked the values.
+        padding: config.padding.clone().unwrap_or_else(|| "pre".into()),
+        truncating: config.truncating.clone().unwrap_or_else(|| "pre".into()),
         class_names: None,
     };
     let mut rng = SeededRng::new(config.seed);
@@ -484,7 +472,5 @@ pub fn targets_for_loss(
         let labels: Vec<i64> = y.iter().map(|&v| v as i64).collect();
         return Ok(crate::preprocessing::to_categorical(&labels, Some(classes))?.into_dyn());
     }
-    Ok(y.clone()
-        .into_shape_with_order(IxDyn(&[y.len()]))
-        .map_err(|e| Error::Shape(e.to_string()))?)
+    Ok(y.clone().into_dyn())
 }
