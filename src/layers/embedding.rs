@@ -223,6 +223,20 @@ impl Layer for Embedding {
             let dst = &mut grad[id * dim..(id + 1) * dim];
             dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a += b);
         }
+        // Keras/TF keep this gradient as IndexedSlices (one row per occurrence); its
+        // optimizers square the rows before duplicates are summed (see `Param::grad_sq`).
+        let p = &mut self.params[0];
+        let sq = p
+            .grad_sq
+            .get_or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
+        sq.fill(0.0);
+        let sq = sq.as_slice_mut().expect("standard layout");
+        for (row, &id) in g.outer_iter().zip(&self.ids) {
+            let dst = &mut sq[id * dim..(id + 1) * dim];
+            dst.iter_mut()
+                .zip(row.iter())
+                .for_each(|(a, b)| *a += b * b);
+        }
         Ok(None)
     }
 

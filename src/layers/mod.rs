@@ -73,12 +73,23 @@ pub struct Param {
     pub value: ArrayD<f32>,
     /// Gradient of the loss w.r.t. `value`, same shape; overwritten by each `backward`.
     pub grad: ArrayD<f32>,
+    /// For gradients TensorFlow keeps sparse (`Embedding`: one row per token
+    /// occurrence, an `IndexedSlices`): the sum over occurrences of each occurrence's
+    /// squared gradient. Keras's Adam and RMSprop square those slices before summing
+    /// duplicates, so they use this in place of `grad²` (and clipnorm its sum for the
+    /// norm). `None` for dense gradients.
+    pub grad_sq: Option<ArrayD<f32>>,
 }
 
 impl Param {
     pub fn new(name: &'static str, value: ArrayD<f32>) -> Self {
         let grad = ArrayD::zeros(value.raw_dim());
-        Param { name, value, grad }
+        Param {
+            name,
+            value,
+            grad,
+            grad_sq: None,
+        }
     }
 }
 

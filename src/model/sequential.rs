@@ -471,9 +471,17 @@ impl Sequential {
         let mut ctx = ForwardContext { training, rng };
         let mut layers = self.layers.iter_mut();
         let first = layers.next().expect("model has layers");
+        // Keras mask propagation (Embedding(mask_zero) -> recurrent layers): each layer
+        // gets its input's mask, then says what mask its output carries.
+        first.set_input_mask(None);
+        let mut mask = first.compute_mask(&x, None);
         let mut h = first.forward(x, &mut ctx)?;
         for layer in layers {
-            h = layer.forward(LayerInput::Floats(h.view()), &mut ctx)?;
+            let input = LayerInput::Floats(h.view());
+            layer.set_input_mask(mask.clone());
+            let next_mask = layer.compute_mask(&input, mask.as_ref());
+            h = layer.forward(input, &mut ctx)?;
+            mask = next_mask;
         }
         Ok(h)
     }
