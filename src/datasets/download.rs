@@ -4,6 +4,7 @@
 //! and moved into place atomically. A failed or corrupted download leaves nothing
 //! behind (no file, no temporary file).
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,10 +36,15 @@ pub struct FileOptions {
 /// The Keras cache root: `$KERAS_HOME` if set, else `~/.keras` (Keras's
 /// `config.keras_home()`).
 pub fn keras_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("KERAS_HOME") {
-        return PathBuf::from(home);
+    keras_home_from(std::env::var_os("KERAS_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`keras_home`] from the values of `KERAS_HOME` and `HOME`.
+fn keras_home_from(keras_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
+    if let Some(dir) = keras_home {
+        return PathBuf::from(dir);
     }
-    match std::env::var_os("HOME") {
+    match home {
         Some(home) if !home.is_empty() => PathBuf::from(home).join(".keras"),
         _ => PathBuf::from("/tmp/.keras"),
     }
@@ -297,4 +303,35 @@ fn download(
         )
     })?;
     Ok(target.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_home_prefers_the_environment() {
+        assert_eq!(
+            keras_home_from(Some("/data/kh".into()), Some("/root".into())),
+            PathBuf::from("/data/kh")
+        );
+        assert_eq!(
+            keras_home_from(None, Some("/home/u".into())),
+            PathBuf::from("/home/u/.keras")
+        );
+        assert_eq!(keras_home_from(None, None), PathBuf::from("/tmp/.keras"));
+    }
+
+    #[test]
+    fn hash_algorithm_follows_the_digest_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"abc").unwrap();
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hash_file(&p, sha).unwrap(), sha);
+        assert_eq!(
+            hash_file(&p, "900150983cd24fb0d6963f7d28e17f72").unwrap(),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+    }
 }

@@ -366,6 +366,38 @@ impl<'a> Unpickler<'a> {
         }
     }
 
+    /// APPENDS: moves the items above the last MARK into the list below it. The
+    /// hot path of the dataset files (batches of up to 1000 ints) copies straight
+    /// from the stack, with no intermediate allocation.
+    fn appends(&mut self) -> PResult<()> {
+        let Some(mark) = self.marks.pop() else {
+            return self.err("no MARK on the stack");
+        };
+        if mark == 0 || mark > self.stack.len() {
+            return self.err("APPENDS without a list below its MARK");
+        }
+        let id = match &self.stack[mark - 1] {
+            Value::List(id) => *id,
+            other => return self.err(format!("APPEND to a {}, not a list", other.kind())),
+        };
+        let items = &self.stack[mark..];
+        match &mut self.lists[id] {
+            List::Ints(ints) if items.iter().all(|v| matches!(v, Value::Int(_))) => {
+                ints.extend(items.iter().map(|v| match v {
+                    Value::Int(i) => *i,
+                    _ => 0,
+                }));
+                self.stack.truncate(mark);
+            }
+            list => {
+                for v in self.stack.drain(mark..) {
+                    list.push(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn global(&mut self, module: &str, name: &str) -> PResult<()> {
         match Global::resolve(module, name) {
             Some(g) => {
@@ -541,14 +573,7 @@ impl<'a> Unpickler<'a> {
                     let target = self.top_mut()?.clone();
                     self.list_mut(&target)?.push(v);
                 }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    let target = self.top_mut()?.clone();
-                    let list = self.list_mut(&target)?;
-                    for v in items {
-                        list.push(v);
-                    }
-                }
+                b'e' => self.appends()?,
                 b')' => self.stack.push(Value::Tuple(Rc::from(Vec::new()))),
                 b't' => {
                     let items = self.pop_mark()?;

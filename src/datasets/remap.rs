@@ -20,6 +20,15 @@ pub(crate) fn take_pair(
     let x = npz.take(x_key)?;
     let y = npz.take(y_key)?;
     let path = npz.path().to_owned();
+    if x.shape.len() != 1 {
+        return Err(Error::format(
+            &path,
+            format!(
+                "`{x_key}` has shape {:?}; expected a 1-D object array",
+                x.shape
+            ),
+        ));
+    }
     let xs = match x.data {
         NpyData::Sequences(s) => s,
         NpyData::Int(_) => {
@@ -96,7 +105,7 @@ pub(crate) fn add_start_and_offset(
         for &w in x.iter() {
             let v = w.checked_add(from).ok_or_else(|| {
                 Error::Data(format!(
-                    "{}: sequence {i}: id {w} + index_from {index_from} overflows",
+                    "{}: sequence {i} (in shuffled order): id {w} + index_from {index_from} overflows",
                     path.display()
                 ))
             })?;
@@ -125,7 +134,7 @@ pub(crate) fn default_num_words(xs: &[Vec<i64>], path: &Path) -> Result<i64> {
     for (i, x) in xs.iter().enumerate() {
         let Some(&m) = x.iter().max() else {
             return Err(Error::Data(format!(
-                "{}: sequence {i} is empty, so num_words cannot default to the largest id \
+                "{}: sequence {i} (in shuffled order) is empty, so num_words cannot default to the largest id \
                  (Keras fails here too); pass num_words",
                 path.display()
             )));
@@ -164,7 +173,7 @@ pub(crate) fn apply_vocabulary(
                 };
                 let v = i32::try_from(v).map_err(|_| {
                     Error::Data(format!(
-                        "{}: sequence {i}: id {v} does not fit in i32",
+                        "{}: sequence {i} (in shuffled order): id {v} does not fit in i32",
                         path.display()
                     ))
                 })?;
