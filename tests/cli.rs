@@ -88,7 +88,7 @@ fn train_writes_everything_and_predicts_raw_text_after_load() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("60/60 - ") && l.contains("ms/step - accuracy: ")),
+            .any(|l| l.starts_with("60/60 - ") && l.contains("s/step - accuracy: ")),
         "{stdout}"
     );
     assert!(stdout.contains("Test: accuracy: "), "{stdout}");
@@ -202,7 +202,7 @@ fn resume_continues_epochs_and_optimizer() {
     assert!(!stdout.contains("Epoch 1/4"), "{stdout}");
     assert_eq!(history_len(&out), 4);
     let o = run(&["summary", model.to_str().unwrap()]);
-    // 1199 training texts, 959 after the validation split: 60 steps per epoch, 4 epochs.
+    // 1200 training texts, 960 after the validation split: 60 steps per epoch, 4 epochs.
     assert!(
         text(&o.stdout).contains("240 steps done"),
         "{}",

@@ -154,8 +154,8 @@ fn labels_f32<T: Copy + Into<i64>>(ys: &[T]) -> Array1<f32> {
 }
 
 /// Split indices for sources without their own test split.
-fn split(n: usize, test_split: Option<f32>, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
-    let ts = test_split.unwrap_or(0.2) as f64;
+fn split(n: usize, test_split: Option<f64>, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    let ts = test_split.unwrap_or(0.2);
     train_test_indices(n, ts, true, seed)
 }
 
@@ -292,7 +292,7 @@ pub fn prepare_with(
             let window = config.maxlen.expect("checked by the config");
             let (x, y) = generated::series(n, window, &mut rng);
             // A time series is split in time order: the test part is the later part.
-            let n_test = ((n as f64) * config.test_split.unwrap_or(0.2) as f64).round() as usize;
+            let n_test = ((n as f64) * config.test_split.unwrap_or(0.2)).round() as usize;
             let n_train = n - n_test.clamp(1, n - 1);
             spec.kind = InputKind::Floats;
             spec.one_hot = false;

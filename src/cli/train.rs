@@ -191,7 +191,7 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
     };
 
     // Callbacks: progress first (so its line precedes callback messages), Ctrl-C last.
-    let vs = config.validation_split() as f64;
+    let vs = config.validation_split();
     let n = prepared.x_train.len();
     let train_len = if vs > 0.0 {
         (n as f64 * (1.0 - vs)).floor() as usize

@@ -94,11 +94,11 @@ pub struct DataConfig {
     /// Fraction of the training data held out for validation, from its end (Keras
     /// `fit(validation_split)`).
     #[serde(default)]
-    pub validation_split: Option<f32>,
+    pub validation_split: Option<f64>,
     /// Fraction held out as the test split for sources without one (csv, text_dir
     /// without `train/` and `test/` folders, generated).
     #[serde(default)]
-    pub test_split: Option<f32>,
+    pub test_split: Option<f64>,
     /// Seeds the whole run: weights, dropout, shuffling, generated data.
     #[serde(default = "default_seed")]
     pub seed: u64,

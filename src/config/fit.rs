@@ -31,7 +31,7 @@ pub struct FitConfig {
     pub shuffle: bool,
     /// Keras's place for it; `[data] validation_split` is the same setting.
     #[serde(default)]
-    pub validation_split: Option<f32>,
+    pub validation_split: Option<f64>,
     #[serde(default)]
     pub initial_epoch: usize,
     #[serde(default)]

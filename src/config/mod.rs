@@ -67,7 +67,7 @@ impl RunConfig {
     }
 
     /// The validation fraction, from `[data]` or `[fit]` (at most one may set it).
-    pub fn validation_split(&self) -> f32 {
+    pub fn validation_split(&self) -> f64 {
         self.data
             .validation_split
             .or(self.fit.validation_split)
