@@ -14,8 +14,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a model described by a TOML config, evaluate it on the test split, and
-    /// write the model, the history (JSON, CSV) and the plots into the output folder.
+    /// Train a model from a TOML config, then evaluate and save it.
+    ///
+    /// Prints the model summary, trains with a progress bar, evaluates on the test
+    /// split, and writes the model, the history (JSON, CSV) and the plots into the
+    /// output folder. Ctrl-C finishes the batch, saves a resumable model and exits 130.
     Train {
         /// The run config (`[data]`, `[model]`, `[compile]`, `[fit]`).
         config: PathBuf,
@@ -34,6 +37,8 @@ pub enum Command {
         verbose: Option<u8>,
     },
     /// Evaluate a saved model on the test split of its data (or of another config's).
+    ///
+    /// Text is encoded with the model's own saved vocabulary.
     Evaluate {
         /// A model file written by `recurrent train` or `Sequential::save`.
         model: PathBuf,
@@ -47,10 +52,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Predict: one input per TEXT argument, per line of --file, or per line of stdin.
-    /// Raw text goes through the model's saved vectorizer; models trained on token
-    /// ids take space-separated ids; series models take comma-separated values.
+    /// Predict a label and probability per input (TEXT arguments, --file, or stdin).
+    ///
+    /// One input per TEXT argument, per line of --file, or per line of stdin. Raw
+    /// text goes through the model's saved vectorizer; models trained on token ids
+    /// take space-separated ids; series models take comma-separated values.
     Predict {
+        /// A model file written by `recurrent train` or `Sequential::save`.
         model: PathBuf,
         /// Inputs (each one sample).
         inputs: Vec<String>,
