@@ -2,15 +2,20 @@
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
 pub mod callbacks;
+pub mod cli;
+pub mod config;
 pub mod datasets;
 pub mod error;
+pub mod io;
 pub mod kernels;
 pub mod layers;
 pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod plot;
 pub mod preprocessing;
+pub mod progbar;
 pub mod rng;
 pub mod text;
 

@@ -5,6 +5,23 @@
 
 use std::collections::BTreeMap;
 
+pub mod csv_logger;
+pub mod early_stopping;
+pub mod interrupt;
+pub mod model_checkpoint;
+pub mod monitor;
+pub mod progbar_logger;
+pub mod reduce_lr_on_plateau;
+pub mod terminate_on_nan;
+
+pub use csv_logger::CsvLogger;
+pub use early_stopping::EarlyStopping;
+pub use interrupt::Interrupt;
+pub use model_checkpoint::ModelCheckpoint;
+pub use progbar_logger::ProgbarLogger;
+pub use reduce_lr_on_plateau::ReduceLrOnPlateau;
+pub use terminate_on_nan::TerminateOnNan;
+
 use crate::error::Result;
 use crate::model::Sequential;
 
@@ -48,3 +65,6 @@ pub trait Callback {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod builtin_tests;

@@ -1,0 +1,194 @@
+//! Tests of the built-in callbacks, driven with hand-made logs.
+
+use ndarray::ArrayD;
+
+use super::*;
+use crate::config::{
+    CsvLoggerConfig, EarlyStoppingConfig, ModelCheckpointConfig, ReduceLrOnPlateauConfig,
+};
+use crate::layers::LayerConfig;
+use crate::losses::Loss;
+use crate::optimizers::OptimizerConfig;
+
+fn model() -> Sequential {
+    let layers: Vec<LayerConfig> =
+        serde_json::from_str(r#"[{"type": "dense", "units": 2, "input_shape": [3]}]"#).unwrap();
+    let mut m = Sequential::from_configs_with_seed(&layers, 1).unwrap();
+    if !m.is_built() {
+        m.build(&[Some(3)]).unwrap();
+    }
+    m.compile(
+        "sgd".parse::<OptimizerConfig>().unwrap(),
+        Loss::MeanSquaredError,
+        &[],
+    )
+    .unwrap();
+    m
+}
+
+/// Mark the model's weights with `v` so a restore can be recognised.
+fn stamp(m: &mut Sequential, v: f32) {
+    let w: Vec<(String, ArrayD<f32>)> = m
+        .get_weights()
+        .into_iter()
+        .map(|(n, a)| (n, ArrayD::from_elem(a.raw_dim(), v)))
+        .collect();
+    m.set_weights(&w).unwrap();
+}
+
+fn logs(pairs: &[(&str, f64)]) -> Logs {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn early_stopping_patience_and_restore() {
+    let mut m = model();
+    let mut es = EarlyStopping::new(EarlyStoppingConfig {
+        patience: 2,
+        restore_best_weights: true,
+        ..Default::default()
+    });
+    es.on_train_begin(&mut m).unwrap();
+    let vals = [1.0, 0.9, 0.95, 0.97, 0.5];
+    let mut stopped = None;
+    for (epoch, v) in vals.iter().enumerate() {
+        stamp(&mut m, epoch as f32);
+        if es
+            .on_epoch_end(epoch, &logs(&[("val_loss", *v)]), &mut m)
+            .unwrap()
+            == Control::Stop
+        {
+            stopped = Some(epoch);
+            break;
+        }
+    }
+    assert_eq!(stopped, Some(3));
+    es.on_train_end(&Logs::new(), &mut m).unwrap();
+    // Epoch 1 (val_loss 0.9) was best: its weights are back.
+    assert!(
+        m.get_weights()
+            .iter()
+            .all(|(_, a)| a.iter().all(|&x| x == 1.0))
+    );
+    assert_eq!(es.best(), Some((0.9, 1)));
+}
+
+#[test]
+fn early_stopping_min_delta_and_start_epoch() {
+    let mut m = model();
+    let mut es = EarlyStopping::new(EarlyStoppingConfig {
+        monitor: "val_accuracy".into(),
+        patience: 1,
+        min_delta: 0.05,
+        start_from_epoch: 1,
+        ..Default::default()
+    });
+    es.on_train_begin(&mut m).unwrap();
+    // Epoch 0 ignored; 0.60 sets best; 0.62 is not better by 0.05 -> stop.
+    let seq = [0.1, 0.60, 0.62];
+    let mut control = Control::Continue;
+    for (e, v) in seq.iter().enumerate() {
+        control = es
+            .on_epoch_end(e, &logs(&[("val_accuracy", *v)]), &mut m)
+            .unwrap();
+    }
+    assert_eq!(control, Control::Stop);
+    let e = es
+        .on_epoch_end(3, &logs(&[("loss", 1.0)]), &mut m)
+        .unwrap_err();
+    assert!(e.to_string().contains("val_accuracy"));
+}
+
+#[test]
+fn reduce_lr_on_plateau_with_cooldown() {
+    let mut m = model();
+    let mut r = ReduceLrOnPlateau::new(ReduceLrOnPlateauConfig {
+        monitor: "loss".into(),
+        factor: 0.5,
+        patience: 1,
+        cooldown: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    r.on_train_begin(&mut m).unwrap();
+    let lr = |m: &Sequential| m.optimizer().unwrap().config().learning_rate();
+    let start = lr(&m);
+    r.on_epoch_end(0, &logs(&[("loss", 1.0)]), &mut m).unwrap();
+    assert_eq!(lr(&m), start);
+    r.on_epoch_end(1, &logs(&[("loss", 1.0)]), &mut m).unwrap();
+    assert_eq!(lr(&m), start * 0.5);
+    // Keras counts the cooldown down before checking it: cooldown 2 skips one epoch.
+    r.on_epoch_end(2, &logs(&[("loss", 1.0)]), &mut m).unwrap();
+    assert_eq!(lr(&m), start * 0.5);
+    r.on_epoch_end(3, &logs(&[("loss", 1.0)]), &mut m).unwrap();
+    assert_eq!(lr(&m), start * 0.25);
+    assert!(
+        ReduceLrOnPlateau::new(ReduceLrOnPlateauConfig {
+            factor: 1.0,
+            ..Default::default()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn checkpoint_best_only_and_csv_logger() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model();
+    let mut cfg = ModelCheckpointConfig::new(dir.path().join("best-{epoch:02d}-{val_loss:.2f}"));
+    cfg.save_best_only = true;
+    let mut ck = ModelCheckpoint::new(cfg);
+    let mut csv = CsvLogger::new(CsvLoggerConfig {
+        filename: dir.path().join("log.csv"),
+        separator: ",".into(),
+        append: false,
+    })
+    .unwrap();
+    csv.on_train_begin(&mut m).unwrap();
+    for (e, v) in [0.5, 0.7, 0.25].iter().enumerate() {
+        let l = logs(&[("loss", 1.0), ("val_loss", *v)]);
+        ck.on_epoch_end(e, &l, &mut m).unwrap();
+        csv.on_epoch_end(e, &l, &mut m).unwrap();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["best-01-0.50", "best-03-0.25", "log.csv"]);
+    let loaded = Sequential::load(dir.path().join("best-03-0.25")).unwrap();
+    assert_eq!(loaded.get_weights().len(), m.get_weights().len());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("log.csv")).unwrap(),
+        "epoch,loss,val_loss\n0,1,0.5\n1,1,0.7\n2,1,0.25\n"
+    );
+}
+
+#[test]
+fn terminate_on_nan_and_interrupt() {
+    let mut m = model();
+    let mut t = TerminateOnNan::new();
+    t.on_epoch_begin(0).unwrap();
+    assert_eq!(
+        t.on_epoch_end(0, &logs(&[("loss", 0.3)]), &mut m).unwrap(),
+        Control::Continue
+    );
+    assert_eq!(
+        t.on_epoch_end(1, &logs(&[("loss", f64::NAN)]), &mut m)
+            .unwrap(),
+        Control::Stop
+    );
+
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut i = Interrupt::new(flag.clone());
+    i.on_epoch_begin(4).unwrap();
+    i.on_train_batch_end(0, &Logs::new()).unwrap();
+    i.on_epoch_end(4, &logs(&[("loss", 0.3)]), &mut m).unwrap();
+    i.on_epoch_begin(5).unwrap();
+    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = i.on_train_batch_end(2, &Logs::new()).unwrap_err();
+    assert!(interrupt::is_interrupt(&e));
+    assert_eq!(i.completed_epochs(), 5);
+    assert_eq!(i.batches_in_epoch(), 3);
+    assert_eq!(i.history().len(), 1);
+}

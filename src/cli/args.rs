@@ -1,0 +1,86 @@
+//! The command line, as clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Train and run recurrent neural networks (SimpleRNN, LSTM, GRU) the Keras way.
+#[derive(Debug, Parser)]
+#[command(name = "recurrent", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model from a TOML config, then evaluate and save it.
+    ///
+    /// Prints the model summary, trains with a progress bar, evaluates on the test
+    /// split, and writes the model, the history (JSON, CSV) and the plots into the
+    /// output folder. Ctrl-C finishes the batch, saves a resumable model and exits 130.
+    Train {
+        /// The run config (`[data]`, `[model]`, `[compile]`, `[fit]`).
+        config: PathBuf,
+        /// Output folder [default: runs/<config name>].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Continue training from a model saved by an earlier (possibly interrupted)
+        /// run: weights, optimizer state and epoch counter carry on.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Override `[fit] epochs` (the total, counting epochs already done).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Override `[fit] verbose` (0 silent, 1 progress bar, 2 one line per epoch).
+        #[arg(long)]
+        verbose: Option<u8>,
+    },
+    /// Evaluate a saved model on the test split of its data (or of another config's).
+    ///
+    /// Text is encoded with the model's own saved vocabulary.
+    Evaluate {
+        /// A model file written by `recurrent train` or `Sequential::save`.
+        model: PathBuf,
+        /// A run config whose `[data]` gives the test split [default: the model's own].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Batch size for evaluation.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Print the metrics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Predict a label and probability per input (TEXT arguments, --file, or stdin).
+    ///
+    /// One input per TEXT argument, per line of --file, or per line of stdin. Raw
+    /// text goes through the model's saved vectorizer; models trained on token ids
+    /// take space-separated ids; series models take comma-separated values.
+    Predict {
+        /// A model file written by `recurrent train` or `Sequential::save`.
+        model: PathBuf,
+        /// Inputs (each one sample).
+        inputs: Vec<String>,
+        /// Read inputs from a file, one per line.
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// Print a JSON array instead of one line per input.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the layer table of a config (`.toml`) or a saved model.
+    Summary {
+        /// A run config or a model file.
+        path: PathBuf,
+    },
+    /// Plot a history JSON (loss and metrics against epoch) as PNG and SVG.
+    Plot {
+        /// A `history.json` written by `recurrent train`, or a Keras
+        /// `json.dump(history.history)` file.
+        history: PathBuf,
+        /// Output folder [default: the history file's folder].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}

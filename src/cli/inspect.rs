@@ -1,0 +1,172 @@
+//! `recurrent evaluate`, `recurrent summary`, `recurrent plot`.
+
+use std::path::Path;
+
+use super::dataset::{self, InputSpec};
+use super::train::{build_model, output_units};
+use crate::config::{DataConfig, RunConfig};
+use crate::error::{Error, Result};
+use crate::io::{LoadedModel, load_model, read_history_json};
+use crate::plot::plot_history;
+
+/// The `[data]` settings and input spec a model was trained with.
+pub fn saved_data(
+    loaded: &LoadedModel,
+    path: &Path,
+) -> Result<(Option<DataConfig>, Option<InputSpec>)> {
+    let Some(d) = &loaded.extras.data_config else {
+        return Ok((None, None));
+    };
+    let bad = |e: serde_json::Error| {
+        Error::format(path, format!("metadata `data_config` is invalid: {e}"))
+    };
+    let data = d
+        .get("data")
+        .map(|v| serde_json::from_value(v.clone()))
+        .transpose()
+        .map_err(bad)?;
+    let spec = d
+        .get("spec")
+        .map(|v| serde_json::from_value(v.clone()))
+        .transpose()
+        .map_err(bad)?;
+    Ok((data, spec))
+}
+
+pub fn evaluate(
+    model_path: &Path,
+    data: Option<&Path>,
+    batch_size: usize,
+    json: bool,
+) -> Result<()> {
+    let loaded = load_model(model_path)?;
+    let (data_config, base) = match data {
+        Some(p) => (RunConfig::load(p)?.data, p.to_path_buf()),
+        None => match saved_data(&loaded, model_path)?.0 {
+            Some(d) => (d, model_path.to_path_buf()),
+            None => {
+                return Err(Error::invalid_argument(
+                    "evaluate",
+                    "--data",
+                    format!(
+                        "{} does not record its data; pass --data CONFIG.toml",
+                        model_path.display()
+                    ),
+                ));
+            }
+        },
+    };
+    let mut model = loaded.model;
+    let loss = model.loss().ok_or_else(|| {
+        Error::format(
+            model_path,
+            "the model was saved without compile settings; it cannot be evaluated",
+        )
+    })?;
+    // Text goes through the model's own vocabulary, not one adapted anew.
+    let prepared = dataset::prepare_with(&data_config, &base, loaded.extras.vectorizer.as_ref())?;
+    let y = dataset::targets_for_loss(
+        &prepared.y_test,
+        prepared.y_test_2d.as_ref(),
+        loss,
+        output_units(&model),
+    )?;
+    let logs = model.evaluate(prepared.x_test.as_inputs(), &y, Some(batch_size))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&logs).map_err(|e| Error::State(e.to_string()))?
+        );
+    } else {
+        let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+        println!(
+            "{} test samples - {}",
+            prepared.x_test.len(),
+            line.join(" - ")
+        );
+    }
+    Ok(())
+}
+
+pub fn summary(path: &Path) -> Result<()> {
+    let is_config = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    if is_config {
+        let config = RunConfig::load(path)?;
+        let shape = config_input_shape(&config);
+        let model = build_model(&config, &shape)?;
+        print!("{}", model.summary());
+        println!(
+            "Compile: optimizer {} (learning_rate {}), loss {}, metrics [{}]",
+            config.compile.optimizer.name(),
+            config.compile.optimizer.learning_rate(),
+            config.compile.loss.name(),
+            config
+                .compile
+                .metrics
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    } else {
+        let loaded = load_model(path)?;
+        print!("{}", loaded.model.summary());
+        let m = &loaded.metadata;
+        println!(
+            "Saved {} by recurrent {} (format {})",
+            m.get("saved_at").map_or("?", String::as_str),
+            m.get("library_version").map_or("?", String::as_str),
+            m.get("format_version").map_or("?", String::as_str)
+        );
+        if let Some(opt) = loaded.model.optimizer() {
+            println!(
+                "Compile: optimizer {} (learning_rate {}, {} steps done), loss {}",
+                opt.config().name(),
+                opt.config().learning_rate(),
+                opt.iterations(),
+                loaded.model.loss().map_or("?", |l| l.name())
+            );
+        }
+        if let Some(t) = &loaded.extras.training {
+            println!("Trained epochs: {}", t.epoch);
+        }
+        if let Some(v) = &loaded.extras.vectorizer {
+            println!("Text vectorizer: vocabulary of {}", v.vocabulary_size());
+        }
+    }
+    Ok(())
+}
+
+/// The input shape a config's model gets without loading the data: `maxlen` steps
+/// of ids, of one-hot vectors, or of one float (series).
+pub fn config_input_shape(config: &RunConfig) -> Vec<usize> {
+    let d = &config.data;
+    let steps = d.maxlen.unwrap_or(1);
+    if d.one_hot {
+        vec![steps, d.num_words.unwrap_or(1)]
+    } else if d.source == crate::config::DataSource::Generated
+        && d.task == crate::config::GeneratedTask::Series
+    {
+        vec![steps, 1]
+    } else {
+        vec![steps]
+    }
+}
+
+pub fn plot(history: &Path, output: Option<&Path>) -> Result<()> {
+    let h = read_history_json(history)?;
+    let dir = match output {
+        Some(d) => d.to_path_buf(),
+        None => history.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let stem = history
+        .file_stem()
+        .map_or("history".into(), |s| s.to_string_lossy().into_owned());
+    let files = plot_history(&h.history, &dir, &stem)?;
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}

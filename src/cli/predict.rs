@@ -1,0 +1,233 @@
+//! `recurrent predict MODEL [TEXT... | --file F | stdin]`: one prediction per input,
+//! as `label<TAB>probability` (or the value for regression), or JSON with `--json`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use serde::Serialize;
+
+use super::dataset::{InputKind, InputSpec, ModelInput};
+use super::inspect::saved_data;
+use crate::error::{Error, Result};
+use crate::io::load_model;
+
+#[derive(Serialize)]
+struct Prediction {
+    input: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Vec<f32>>,
+}
+
+fn read_inputs(inputs: &[String], file: Option<&Path>) -> Result<Vec<String>> {
+    if !inputs.is_empty() {
+        if file.is_some() {
+            return Err(Error::invalid_argument(
+                "predict",
+                "--file",
+                "give inputs as arguments or with --file, not both",
+            ));
+        }
+        return Ok(inputs.to_vec());
+    }
+    let lines: Vec<String> = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| Error::io(f, e))?
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(Error::invalid_argument(
+                    "predict",
+                    "INPUTS",
+                    "no input: give TEXT arguments, --file F, or pipe lines on stdin",
+                ));
+            }
+            stdin
+                .lock()
+                .lines()
+                .collect::<std::io::Result<_>>()
+                .map_err(|e| Error::io("<stdin>", e))?
+        }
+    };
+    let lines: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return Err(Error::invalid_argument(
+            "predict",
+            "INPUTS",
+            "the input has no non-empty lines",
+        ));
+    }
+    Ok(lines)
+}
+
+fn parse_numbers<T: std::str::FromStr>(line: &str, i: usize, what: &str) -> Result<Vec<T>> {
+    line.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<T>()
+                .map_err(|_| Error::Data(format!("input {}: `{t}` is not {what}", i + 1)))
+        })
+        .collect()
+}
+
+pub fn predict(
+    model_path: &Path,
+    inputs: &[String],
+    file: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let loaded = load_model(model_path)?;
+    let spec: InputSpec = saved_data(&loaded, model_path)?.1.unwrap_or(InputSpec {
+        source: crate::config::DataSource::Npz,
+        kind: InputKind::Ids,
+        maxlen: loaded
+            .model
+            .input_shape()
+            .and_then(|s| s.first().copied().flatten()),
+        num_words: None,
+        one_hot: false,
+        padding: "pre".into(),
+        truncating: "pre".into(),
+        class_names: None,
+    });
+    let lines = read_inputs(inputs, file)?;
+    let x = match spec.kind {
+        InputKind::Text => {
+            let v = loaded.extras.vectorizer.as_ref().ok_or_else(|| {
+                Error::format(
+                    model_path,
+                    "the model was trained on text but has no saved vectorizer",
+                )
+            })?;
+            spec.encode_texts(v, &lines)?
+        }
+        InputKind::Ids => {
+            let seqs: Vec<Vec<i32>> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| parse_numbers(l, i, "a token id"))
+                .collect::<Result<_>>()?;
+            spec.encode_ids(&seqs)?
+        }
+        InputKind::Floats => {
+            let shape = loaded.model.input_shape().unwrap_or(&[]).to_vec();
+            let (steps, feats) = match shape.as_slice() {
+                [Some(t), Some(f)] => (*t, *f),
+                _ => {
+                    return Err(Error::format(
+                        model_path,
+                        "series model without a fixed input shape",
+                    ));
+                }
+            };
+            let mut data = Vec::new();
+            for (i, l) in lines.iter().enumerate() {
+                let v: Vec<f32> = parse_numbers(l, i, "a number")?;
+                if v.len() != steps * feats {
+                    return Err(Error::Data(format!(
+                        "input {}: {} values, the model takes windows of {steps} steps x {feats} features",
+                        i + 1,
+                        v.len()
+                    )));
+                }
+                data.extend(v);
+            }
+            ModelInput::Floats(
+                ArrayD::from_shape_vec(IxDyn(&[lines.len(), steps, feats]), data)
+                    .map_err(|e| Error::Shape(e.to_string()))?,
+            )
+        }
+    };
+    let mut model = loaded.model;
+    let preds = predictions(
+        &model.predict(x.as_inputs(), None)?,
+        &lines,
+        &spec,
+        model.loss(),
+    )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&preds).map_err(|e| Error::State(e.to_string()))?
+        );
+    } else {
+        for p in &preds {
+            match (&p.label, p.probability, &p.value) {
+                (Some(l), Some(pr), _) => println!("{l}\t{pr:.4}"),
+                (_, _, Some(v)) => println!(
+                    "{}",
+                    v.iter()
+                        .map(|x| format!("{x:.6}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                _ => println!("?"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn predictions(
+    out: &ArrayD<f32>,
+    lines: &[String],
+    spec: &InputSpec,
+    loss: Option<crate::losses::Loss>,
+) -> Result<Vec<Prediction>> {
+    use crate::losses::Loss;
+    let n = lines.len();
+    let rows = out
+        .view()
+        .into_shape_with_order((n, out.len() / n.max(1)))
+        .map_err(|e| Error::Shape(e.to_string()))?;
+    let name = |c: usize| {
+        spec.class_names
+            .as_ref()
+            .and_then(|names| names.get(c).cloned())
+            .unwrap_or_else(|| c.to_string())
+    };
+    let regression = matches!(loss, Some(Loss::MeanSquaredError | Loss::MeanAbsoluteError));
+    Ok(rows
+        .axis_iter(Axis(0))
+        .zip(lines)
+        .map(|(row, input)| {
+            let mut p = Prediction {
+                input: input.clone(),
+                label: None,
+                class: None,
+                probability: None,
+                value: None,
+            };
+            if regression {
+                p.value = Some(row.to_vec());
+            } else if row.len() == 1 {
+                // Sigmoid output: the probability of class 1.
+                let prob = row[0];
+                let c = usize::from(prob >= 0.5);
+                p.class = Some(c);
+                p.label = Some(name(c));
+                p.probability = Some(if c == 1 { prob } else { 1.0 - prob });
+            } else {
+                let (c, prob) =
+                    row.iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                            if v > best.1 { (i, v) } else { best }
+                        });
+                p.class = Some(c);
+                p.label = Some(name(c));
+                p.probability = Some(prob);
+            }
+            p
+        })
+        .collect())
+}

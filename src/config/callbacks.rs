@@ -1,0 +1,187 @@
+//! `[fit] callbacks = [...]`: the built-in callbacks with Keras's argument names and
+//! defaults (keras/src/callbacks/*.py).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Keras `mode`: whether the monitored quantity should go down or up; `auto` picks
+/// `max` for accuracy-like names and `min` otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Auto,
+    Min,
+    Max,
+}
+
+impl Mode {
+    /// Resolve `auto` for `monitor` as Keras's `MonitorCallback._set_monitor_op` does:
+    /// names containing "acc" (or "auc", "precision", "recall", "f1") are maximised.
+    pub fn resolve(self, monitor: &str) -> Mode {
+        match self {
+            Mode::Auto => {
+                let m = monitor.strip_prefix("val_").unwrap_or(monitor);
+                let maximise = ["acc", "auc", "precision", "recall", "f1", "fbeta"]
+                    .iter()
+                    .any(|k| m.contains(k));
+                if maximise { Mode::Max } else { Mode::Min }
+            }
+            other => other,
+        }
+    }
+}
+
+fn val_loss() -> String {
+    "val_loss".into()
+}
+fn reduce_lr_factor() -> f64 {
+    0.1
+}
+fn reduce_lr_patience() -> usize {
+    10
+}
+fn reduce_lr_min_delta() -> f64 {
+    1e-4
+}
+fn comma() -> String {
+    ",".into()
+}
+
+/// `keras.callbacks.EarlyStopping`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    #[serde(default = "val_loss")]
+    pub monitor: String,
+    #[serde(default)]
+    pub min_delta: f64,
+    #[serde(default)]
+    pub patience: usize,
+    #[serde(default)]
+    pub verbose: u8,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+    #[serde(default)]
+    pub restore_best_weights: bool,
+    #[serde(default)]
+    pub start_from_epoch: usize,
+}
+
+impl Default for EarlyStoppingConfig {
+    fn default() -> Self {
+        EarlyStoppingConfig {
+            monitor: val_loss(),
+            min_delta: 0.0,
+            patience: 0,
+            verbose: 0,
+            mode: Mode::Auto,
+            baseline: None,
+            restore_best_weights: false,
+            start_from_epoch: 0,
+        }
+    }
+}
+
+/// `keras.callbacks.ModelCheckpoint`. `filepath` may hold `{epoch}` and
+/// `{name:.4f}`-style placeholders for any log value (`{val_loss:.4f}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCheckpointConfig {
+    pub filepath: PathBuf,
+    #[serde(default = "val_loss")]
+    pub monitor: String,
+    #[serde(default)]
+    pub verbose: u8,
+    #[serde(default)]
+    pub save_best_only: bool,
+    #[serde(default)]
+    pub save_weights_only: bool,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub initial_value_threshold: Option<f64>,
+}
+
+impl ModelCheckpointConfig {
+    pub fn new(filepath: impl Into<PathBuf>) -> Self {
+        ModelCheckpointConfig {
+            filepath: filepath.into(),
+            monitor: val_loss(),
+            verbose: 0,
+            save_best_only: false,
+            save_weights_only: false,
+            mode: Mode::Auto,
+            initial_value_threshold: None,
+        }
+    }
+}
+
+/// `keras.callbacks.CSVLogger`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvLoggerConfig {
+    pub filename: PathBuf,
+    #[serde(default = "comma")]
+    pub separator: String,
+    #[serde(default)]
+    pub append: bool,
+}
+
+/// `keras.callbacks.ReduceLROnPlateau`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReduceLrOnPlateauConfig {
+    #[serde(default = "val_loss")]
+    pub monitor: String,
+    #[serde(default = "reduce_lr_factor")]
+    pub factor: f64,
+    #[serde(default = "reduce_lr_patience")]
+    pub patience: usize,
+    #[serde(default)]
+    pub verbose: u8,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default = "reduce_lr_min_delta")]
+    pub min_delta: f64,
+    #[serde(default)]
+    pub cooldown: usize,
+    #[serde(default)]
+    pub min_lr: f64,
+}
+
+impl Default for ReduceLrOnPlateauConfig {
+    fn default() -> Self {
+        ReduceLrOnPlateauConfig {
+            monitor: val_loss(),
+            factor: reduce_lr_factor(),
+            patience: reduce_lr_patience(),
+            verbose: 0,
+            mode: Mode::Auto,
+            min_delta: reduce_lr_min_delta(),
+            cooldown: 0,
+            min_lr: 0.0,
+        }
+    }
+}
+
+/// An empty table: `{ type = "terminate_on_nan" }` takes no arguments.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminateOnNanConfig {}
+
+/// One entry of `[fit] callbacks`, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CallbackConfig {
+    EarlyStopping(EarlyStoppingConfig),
+    ModelCheckpoint(ModelCheckpointConfig),
+    CsvLogger(CsvLoggerConfig),
+    #[serde(rename = "terminate_on_nan")]
+    TerminateOnNan(TerminateOnNanConfig),
+    #[serde(rename = "reduce_lr_on_plateau")]
+    ReduceLrOnPlateau(ReduceLrOnPlateauConfig),
+}

@@ -1,0 +1,329 @@
+//! The run configuration of `recurrent train CONFIG.toml`: four tables named as in
+//! Keras (`[data]`, `[model]`, `[compile]`, `[fit]`). Unknown keys and bad values are
+//! errors naming the file, the line, the key and the valid choices.
+
+pub mod callbacks;
+pub mod compile;
+pub mod data;
+pub mod fit;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use callbacks::{
+    CallbackConfig, CsvLoggerConfig, EarlyStoppingConfig, Mode, ModelCheckpointConfig,
+    ReduceLrOnPlateauConfig, TerminateOnNanConfig,
+};
+pub use compile::CompileConfig;
+pub use data::{DataConfig, DataSource, GeneratedTask};
+pub use fit::FitConfig;
+
+use crate::error::{Error, Result};
+use crate::layers::LayerConfig;
+use crate::losses::Loss;
+
+/// `[model]`: a `Sequential` stack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub layers: Vec<LayerConfig>,
+}
+
+/// A whole `CONFIG.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub compile: CompileConfig,
+    #[serde(default)]
+    pub fit: FitConfig,
+}
+
+impl RunConfig {
+    /// Read and check `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check TOML `text`; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let config: RunConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let (line, snippet) = line_at(text, span.start);
+                    Error::format(path, format!("line {line}: `{snippet}`: {message}"))
+                }
+                None => Error::format(path, message),
+            }
+        })?;
+        config.check(text, path)?;
+        Ok(config)
+    }
+
+    /// The validation fraction, from `[data]` or `[fit]` (at most one may set it).
+    pub fn validation_split(&self) -> f64 {
+        self.data
+            .validation_split
+            .or(self.fit.validation_split)
+            .unwrap_or(0.0)
+    }
+
+    /// The keys `fit` will log: `loss`, the metrics, and their `val_` twins when
+    /// there is validation data.
+    pub fn logged_keys(&self) -> Vec<String> {
+        let mut keys = vec!["loss".to_string()];
+        keys.extend(self.compile.metrics.iter().map(|m| m.name().to_string()));
+        if self.validation_split() > 0.0 {
+            let val: Vec<String> = keys.iter().map(|k| format!("val_{k}")).collect();
+            keys.extend(val);
+        }
+        keys
+    }
+
+    /// Checks serde cannot express: ranges, combinations, required paths.
+    fn check(&self, text: &str, path: &Path) -> Result<()> {
+        let err = |table: &str, key: &str, reason: String| -> Error {
+            let at = match find_key_line(text, table, key) {
+                Some(line) => format!("line {line}: "),
+                None => String::new(),
+            };
+            Error::format(path, format!("{at}[{table}] {key}: {reason}"))
+        };
+        let d = &self.data;
+        if d.validation_split.is_some() && self.fit.validation_split.is_some() {
+            return Err(err(
+                "fit",
+                "validation_split",
+                "set in both [data] and [fit]; keep one".into(),
+            ));
+        }
+        let vs = self.validation_split();
+        if !(0.0..1.0).contains(&vs) {
+            let table = if d.validation_split.is_some() {
+                "data"
+            } else {
+                "fit"
+            };
+            return Err(err(
+                table,
+                "validation_split",
+                format!("{vs} must be in [0, 1)"),
+            ));
+        }
+        if let Some(ts) = d.test_split
+            && !(ts > 0.0 && ts < 1.0)
+        {
+            return Err(err("data", "test_split", format!("{ts} must be in (0, 1)")));
+        }
+        if matches!(
+            d.source,
+            DataSource::TextDir | DataSource::Csv | DataSource::Npz
+        ) && d.path.is_none()
+        {
+            return Err(err(
+                "data",
+                "source",
+                format!("source = \"{}\" needs `path = ...`", d.source.name()),
+            ));
+        }
+        if d.one_hot && d.num_words.is_none() {
+            return Err(err(
+                "data",
+                "one_hot",
+                "needs `num_words` (the one-hot width)".into(),
+            ));
+        }
+        if d.num_words == Some(0) {
+            return Err(err("data", "num_words", "must be at least 1".into()));
+        }
+        if d.maxlen == Some(0) {
+            return Err(err("data", "maxlen", "must be at least 1".into()));
+        }
+        if d.source == DataSource::Generated
+            && d.task == GeneratedTask::Series
+            && d.maxlen.is_none()
+        {
+            return Err(err(
+                "data",
+                "maxlen",
+                "task = \"series\" needs `maxlen` (the window length)".into(),
+            ));
+        }
+        for (key, v) in [("padding", &d.padding), ("truncating", &d.truncating)] {
+            if let Some(v) = v
+                && v != "pre"
+                && v != "post"
+            {
+                return Err(err("data", key, format!("`{v}` is not one of: pre, post")));
+            }
+        }
+        if d.source != DataSource::Csv && (d.text_column.is_some() || d.label_column.is_some()) {
+            let key = if d.text_column.is_some() {
+                "text_column"
+            } else {
+                "label_column"
+            };
+            return Err(err("data", key, "only applies to source = \"csv\"".into()));
+        }
+        if d.source != DataSource::Generated && d.samples.is_some() {
+            return Err(err(
+                "data",
+                "samples",
+                "only applies to source = \"generated\"".into(),
+            ));
+        }
+        if self.model.layers.is_empty() {
+            return Err(err(
+                "model",
+                "layers",
+                "the model needs at least one layer".into(),
+            ));
+        }
+        for layer in &self.model.layers {
+            layer
+                .to_layer()
+                .map_err(|e| err("model", "layers", e.to_string()))?;
+        }
+        self.compile
+            .optimizer
+            .validate()
+            .map_err(|e| err("compile", "optimizer", e.to_string()))?;
+        let f = &self.fit;
+        if f.epochs == 0 {
+            return Err(err("fit", "epochs", "must be at least 1".into()));
+        }
+        if f.batch_size == 0 {
+            return Err(err("fit", "batch_size", "must be at least 1".into()));
+        }
+        if f.verbose > 2 {
+            return Err(err(
+                "fit",
+                "verbose",
+                format!("{} is not one of: 0, 1, 2", f.verbose),
+            ));
+        }
+        if f.initial_epoch >= f.epochs {
+            return Err(err(
+                "fit",
+                "initial_epoch",
+                format!("{} must be below epochs = {}", f.initial_epoch, f.epochs),
+            ));
+        }
+        let keys = self.logged_keys();
+        for cb in &f.callbacks {
+            let monitor = match cb {
+                CallbackConfig::EarlyStopping(c) => Some(&c.monitor),
+                CallbackConfig::ModelCheckpoint(c) => Some(&c.monitor),
+                CallbackConfig::ReduceLrOnPlateau(c) => {
+                    if !(c.factor < 1.0 && c.factor >= 0.0) {
+                        return Err(err(
+                            "fit",
+                            "factor",
+                            format!("ReduceLROnPlateau factor {} must be in [0, 1)", c.factor),
+                        ));
+                    }
+                    Some(&c.monitor)
+                }
+                CallbackConfig::CsvLogger(c) => {
+                    if c.separator.chars().count() != 1 {
+                        return Err(err(
+                            "fit",
+                            "separator",
+                            format!("`{}` must be one character", c.separator),
+                        ));
+                    }
+                    None
+                }
+                CallbackConfig::TerminateOnNan(_) => None,
+            };
+            if let Some(m) = monitor
+                && !keys.contains(m)
+            {
+                let hint = if m.starts_with("val_") && vs == 0.0 {
+                    " (there is no validation data: set [data] validation_split)"
+                } else {
+                    ""
+                };
+                return Err(err(
+                    "fit",
+                    "monitor",
+                    format!("`{m}` is not logged{hint}; choices: {}", keys.join(", ")),
+                ));
+            }
+        }
+        if self.compile.loss == Loss::MeanSquaredError
+            && d.source.is_text(d.task)
+            && self.compile.metrics.iter().any(|m| m.name() == "accuracy")
+        {
+            // Allowed by Keras, but almost certainly a mistake worth surfacing early.
+            return Err(err(
+                "compile",
+                "metrics",
+                "accuracy with mean_squared_error on class labels: use binary_crossentropy".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where relative paths in the config are resolved: the config file's folder.
+    pub fn resolve_path(config_path: &Path, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            config_path
+                .parent()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|| p.to_path_buf())
+        }
+    }
+}
+
+/// 1-based line number and trimmed text of the line holding byte `offset`.
+fn line_at(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let line = text[..offset].matches('\n').count() + 1;
+    let content = text.lines().nth(line - 1).unwrap_or("").trim();
+    let content: String = content.chars().take(80).collect();
+    (line, content)
+}
+
+/// The line where `key = ...` first appears inside `[table]` (or anywhere after it,
+/// for keys inside inline tables of arrays).
+fn find_key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') && !t.starts_with("[[") && t.ends_with(']') && !t.contains('=') {
+            in_table = t == header;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let code = t.split('#').next().unwrap_or("");
+        let bytes = code.as_bytes();
+        let mut from = 0;
+        while let Some(pos) = code[from..].find(key) {
+            let start = from + pos;
+            let end = start + key.len();
+            let before_ok = start == 0
+                || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            let rest = code[end..].trim_start();
+            if before_ok && rest.starts_with('=') {
+                return Some(i + 1);
+            }
+            from = end;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+use std::path::Path;
+
+use super::*;
+
+const GOOD: &str = r#"
+[data]
+source = "imdb"        # imdb | reuters | text_dir | csv | npz | generated
+num_words = 500
+maxlen = 100
+validation_split = 0.2
+seed = 42
+[model]
+layers = [
+  { type = "embedding", input_dim = 500, output_dim = 16 },
+  { type = "lstm", units = 8, dropout = 0.3 },
+  { type = "dense", units = 1, activation = "sigmoid" },
+]
+[compile]
+optimizer = { type = "rmsprop", learning_rate = 1e-4 }
+loss = "binary_crossentropy"
+metrics = ["accuracy"]
+[fit]
+epochs = 100
+batch_size = 64
+callbacks = [
+  { type = "early_stopping", patience = 3, restore_best_weights = true },
+  { type = "model_checkpoint", filepath = "best-lstm-model", save_best_only = true },
+]
+"#;
+
+fn parse(text: &str) -> Result<RunConfig> {
+    RunConfig::parse(text, Path::new("run.toml"))
+}
+
+fn error_of(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_issue_example_parses_with_keras_defaults() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.data.source, DataSource::Imdb);
+    assert_eq!(c.validation_split(), 0.2);
+    assert_eq!(c.model.layers.len(), 3);
+    assert_eq!(c.compile.optimizer.learning_rate(), 1e-4);
+    assert_eq!(c.fit.callbacks.len(), 2);
+    match &c.fit.callbacks[0] {
+        CallbackConfig::EarlyStopping(e) => {
+            assert_eq!(e.monitor, "val_loss");
+            assert_eq!(e.patience, 3);
+            assert!(e.restore_best_weights);
+            assert_eq!(e.min_delta, 0.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.fit.verbose, 1);
+    assert!(c.fit.shuffle);
+}
+
+#[test]
+fn optimizer_may_be_a_plain_name() {
+    let text = GOOD.replace(
+        r#"optimizer = { type = "rmsprop", learning_rate = 1e-4 }"#,
+        r#"optimizer = "adam""#,
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.compile.optimizer.name(), "Adam");
+    assert_eq!(c.compile.optimizer.learning_rate(), 0.001);
+}
+
+#[test]
+fn unknown_key_names_line_key_and_choices() {
+    let e = error_of(&GOOD.replace("num_words = 500", "num_wrds = 500"));
+    assert!(e.starts_with("run.toml: line 4: `num_wrds = 500`"), "{e}");
+    assert!(
+        e.contains("unknown field `num_wrds`") && e.contains("`num_words`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_source_lists_sources() {
+    let e = error_of(&GOOD.replace(r#"source = "imdb""#, r#"source = "imbd""#));
+    assert!(e.contains("line 3") && e.contains("imbd"), "{e}");
+    for s in ["imdb", "reuters", "text_dir", "csv", "npz", "generated"] {
+        assert!(e.contains(s), "{e} lacks {s}");
+    }
+}
+
+#[test]
+fn bad_layer_type_and_argument() {
+    let e = error_of(&GOOD.replace(r#"type = "lstm""#, r#"type = "lstmm""#));
+    assert!(
+        e.contains("lstmm") && e.contains("simple_rnn") && e.contains("gru"),
+        "{e}"
+    );
+    let e = error_of(&GOOD.replace("units = 8,", "unitz = 8,"));
+    assert!(e.contains("unitz"), "{e}");
+    let e = error_of(&GOOD.replace("dropout = 0.3", "dropout = 1.5"));
+    assert!(e.contains("dropout") && e.contains("[model] layers"), "{e}");
+}
+
+#[test]
+fn bad_loss_optimizer_and_metric() {
+    let e = error_of(&GOOD.replace("binary_crossentropy", "binary_crossentropyy"));
+    assert!(
+        e.contains("line 16") && e.contains("categorical_crossentropy"),
+        "{e}"
+    );
+    let e = error_of(&GOOD.replace(r#"type = "rmsprop""#, r#"type = "adagrad""#));
+    assert!(e.contains("adagrad") && e.contains("adam"), "{e}");
+    let e = error_of(&GOOD.replace(r#"["accuracy"]"#, r#"["auc"]"#));
+    assert!(e.contains("auc") && e.contains("accuracy"), "{e}");
+    let e = error_of(&GOOD.replace("learning_rate = 1e-4", "learning_rate = -1.0"));
+    assert!(e.contains("learning_rate"), "{e}");
+}
+
+#[test]
+fn range_errors_name_key_and_line() {
+    let e = error_of(&GOOD.replace("validation_split = 0.2", "validation_split = 1.2"));
+    assert!(e.contains("line 6: [data] validation_split"), "{e}");
+    let e = error_of(&GOOD.replace("batch_size = 64", "batch_size = 0"));
+    assert!(
+        e.contains("[fit] batch_size") && e.contains("line 20"),
+        "{e}"
+    );
+    let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 3"));
+    assert!(e.contains("verbose") && e.contains("0, 1, 2"), "{e}");
+    let e = error_of(&GOOD.replace("patience = 3", "patience = -3"));
+    assert!(e.contains("patience") || e.contains("-3"), "{e}");
+}
+
+#[test]
+fn monitor_must_be_logged() {
+    let e = error_of(&GOOD.replace("patience = 3,", r#"patience = 3, monitor = "val_acc","#));
+    assert!(e.contains("val_acc") && e.contains("val_accuracy"), "{e}");
+    let e = error_of(&GOOD.replace("validation_split = 0.2\n", ""));
+    assert!(e.contains("no validation data"), "{e}");
+}
+
+#[test]
+fn paths_required_for_local_sources() {
+    let e = error_of(&GOOD.replace(r#"source = "imdb""#, r#"source = "csv""#));
+    assert!(e.contains("needs `path"), "{e}");
+}
+
+#[test]
+fn validation_split_in_one_place_only() {
+    let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nvalidation_split = 0.1"));
+    assert!(e.contains("both"), "{e}");
+}
+
+#[test]
+fn missing_table_and_bad_toml() {
+    let e = error_of("[data]\nsource = \"imdb\"\n");
+    assert!(e.contains("model"), "{e}");
+    let e = error_of("[data\nsource = 1");
+    assert!(e.contains("line 1"), "{e}");
+}
