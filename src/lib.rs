@@ -1,9 +1,20 @@
 //! `recurrent`: train and run recurrent neural networks (SimpleRNN, LSTM, GRU) the way
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
+pub mod callbacks;
 pub mod error;
 pub mod kernels;
 pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod optimizers;
 pub mod rng;
 
+pub use callbacks::{Callback, Control, Logs};
 pub use error::{Error, Result};
+pub use layers::{Activation, Dense, Dropout, Initializer, Layer, LayerConfig};
+pub use losses::Loss;
+pub use metrics::Metric;
+pub use model::{FitOptions, History, Inputs, Sequential, Targets};
+pub use optimizers::{AdamConfig, Optimizer, OptimizerConfig, RmspropConfig, SgdConfig};

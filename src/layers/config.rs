@@ -25,9 +25,18 @@ impl LayerConfig {
     /// Create the (unbuilt) layer this config describes; checks argument ranges.
     pub fn to_layer(&self) -> Result<Box<dyn Layer>> {
         // Arms are filled in as each layer lands.
-        Err(Error::Unsupported(format!(
-            "layer {self:?} is not implemented yet"
-        )))
+        match self {
+            LayerConfig::Embedding(c) => Ok(Box::new(super::Embedding::from_config(c.clone())?)),
+            LayerConfig::SimpleRnn(c) => Ok(Box::new(super::SimpleRNN::from_config(c.clone())?)),
+            LayerConfig::Lstm(c) => Ok(Box::new(super::LSTM::from_config(c.clone())?)),
+            LayerConfig::Gru(c) => Ok(Box::new(super::GRU::from_config(c.clone())?)),
+            LayerConfig::Dense(c) => Ok(Box::new(super::Dense::from_config(c)?)),
+            LayerConfig::Dropout(c) => Ok(Box::new(super::Dropout::from_config(c)?)),
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::Unsupported(format!(
+                "layer {self:?} is not implemented yet"
+            ))),
+        }
     }
 }
 

@@ -11,17 +11,41 @@ use crate::rng::SeededRng;
 
 pub mod activation;
 pub mod config;
+pub mod dense;
+pub mod dropout;
 pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
+pub mod embedding;
+pub mod gru;
+pub mod lstm;
+pub(crate) mod recurrent;
+pub mod simple_rnn;
+
+pub use embedding::Embedding;
+pub use gru::GRU;
+pub use lstm::LSTM;
+pub use simple_rnn::SimpleRNN;
+// Re-exported for callers of `Layer::forward`.
 
 pub use activation::Activation;
 pub use config::LayerConfig;
+pub use dense::Dense;
+pub use dropout::Dropout;
 pub use initializers::Initializer;
 
 /// A shape without the batch axis; `None` is a dimension not known until data arrives
 /// (Keras prints it as `None`).
 pub type Shape = Vec<Option<usize>>;
+
+/// A shape as Keras prints it, with the batch axis first: `(None, 100, 16)`.
+pub fn format_shape(shape: &[Option<usize>]) -> String {
+    let dims: Vec<String> = std::iter::once(None)
+        .chain(shape.iter().copied())
+        .map(|d| d.map_or_else(|| "None".to_string(), |d| d.to_string()))
+        .collect();
+    format!("({})", dims.join(", "))
+}
 
 /// What a layer receives in `forward`.
 #[derive(Clone, Debug)]
@@ -102,4 +126,28 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
 
     /// The Keras-like config of this layer (type plus arguments), for saving.
     fn config(&self) -> serde_json::Value;
+
+    /// When this layer ends in a sigmoid/softmax, the pre-activation values of the last
+    /// `forward` and that activation. Keras attaches these as `_keras_logits` and its
+    /// crossentropy losses use them instead of the clipped probabilities, so the model
+    /// fuses loss and activation through this (see `losses`).
+    fn output_logits(&self) -> Option<(Activation, &ArrayD<f32>)> {
+        None
+    }
+
+    /// The input shape (without batch) given to this layer when it was created, if any;
+    /// a model whose first layer has one builds itself without data.
+    fn input_shape_hint(&self) -> Option<Shape> {
+        None
+    }
+
+    /// Like `backward`, but given the gradient w.r.t. the values `output_logits`
+    /// returned (the activation is skipped). Only layers that return `Some` from
+    /// `output_logits` support it.
+    fn backward_from_logits(&mut self, _grad_logits: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        Err(crate::Error::State(format!(
+            "layer `{}` does not expose logits",
+            self.name()
+        )))
+    }
 }

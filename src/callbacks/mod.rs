@@ -1,0 +1,50 @@
+//! Callbacks: user code that `Sequential::fit` calls at fixed points of training, as
+//! Keras's `keras.callbacks.Callback`. Every hook has a default that does nothing.
+//! `on_epoch_end` gets the model, so early stopping and checkpoints can read and set
+//! weights (`Sequential::get_weights` / `set_weights`) and stop training.
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::model::Sequential;
+
+/// Metric values by name (`loss`, `accuracy`, `val_loss`, `val_accuracy`). Sorted by
+/// name, which is the order Keras 3 reports them in.
+pub type Logs = BTreeMap<String, f64>;
+
+/// What training should do after a callback returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Control {
+    #[default]
+    Continue,
+    /// Finish this epoch normally, then end `fit` (Keras `model.stop_training = True`).
+    Stop,
+}
+
+pub trait Callback {
+    /// Before the first epoch.
+    fn on_train_begin(&mut self, _model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
+    /// `epoch` counts from 0, as in Keras.
+    fn on_epoch_begin(&mut self, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+    /// After each optimisation step; `logs` hold the running epoch averages.
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Result<()> {
+        Ok(())
+    }
+    /// After each epoch, validation included.
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        _logs: &Logs,
+        _model: &mut Sequential,
+    ) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// After the last epoch (also after a `Control::Stop`); `logs` are the last epoch's.
+    fn on_train_end(&mut self, _logs: &Logs, _model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! Keras `Embedding`: token ids (batch, time_steps) to rows of `embeddings`
+//! (input_dim, output_dim), giving (batch, time_steps, output_dim).
+
+use ndarray::{Array2, ArrayD, IxDyn};
+
+use super::config::{EmbeddingConfig, LayerConfig};
+use super::recurrent as rec;
+use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
+use crate::error::{Error, Result};
+use crate::rng::SeededRng;
+
+/// Turns token ids into dense vectors (Keras 3 `keras.layers.Embedding`).
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    config: EmbeddingConfig,
+    name: String,
+    /// `embeddings`; empty until built.
+    params: Vec<Param>,
+    /// Row of `embeddings` used at each (sample, step) of the last training forward.
+    ids: Vec<usize>,
+    /// (batch, steps) of the last training forward; None if backward is not allowed.
+    cached: Option<(usize, usize)>,
+}
+
+impl Embedding {
+    /// `input_dim` tokens (ids 0..input_dim), each a vector of `output_dim` values.
+    pub fn new(input_dim: usize, output_dim: usize) -> Self {
+        Self::with_config(EmbeddingConfig {
+            name: None,
+            input_dim,
+            output_dim,
+            embeddings_initializer: Initializer::RandomUniform {
+                minval: -0.05,
+                maxval: 0.05,
+            },
+            mask_zero: false,
+            input_length: None,
+        })
+    }
+
+    /// From a (deserialised) config, checking every argument.
+    pub fn from_config(config: EmbeddingConfig) -> Result<Self> {
+        let layer = Self::with_config(config);
+        layer.validate()?;
+        Ok(layer)
+    }
+
+    fn with_config(config: EmbeddingConfig) -> Self {
+        let name = config
+            .name
+            .clone()
+            .unwrap_or_else(|| "embedding".to_string());
+        Embedding {
+            config,
+            name,
+            params: Vec::new(),
+            ids: Vec::new(),
+            cached: None,
+        }
+    }
+
+    pub fn embeddings_initializer(mut self, i: Initializer) -> Self {
+        self.config.embeddings_initializer = i;
+        self
+    }
+    pub fn mask_zero(mut self, on: bool) -> Self {
+        self.config.mask_zero = on;
+        self
+    }
+    /// Fixed sequence length, only used for shapes in summaries.
+    pub fn input_length(mut self, steps: usize) -> Self {
+        self.config.input_length = Some(steps);
+        self
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self.config.name = Some(self.name.clone());
+        self
+    }
+
+    pub fn settings(&self) -> &EmbeddingConfig {
+        &self.config
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        let ctx = format!("Embedding '{}'", self.name);
+        if c.input_dim == 0 {
+            return Err(Error::invalid_argument(
+                &ctx,
+                "input_dim",
+                "must be a positive integer, got 0",
+            ));
+        }
+        if c.output_dim == 0 {
+            return Err(Error::invalid_argument(
+                &ctx,
+                "output_dim",
+                "must be a positive integer, got 0",
+            ));
+        }
+        if c.mask_zero {
+            return Err(Error::Unsupported(format!(
+                "{ctx}: mask_zero=true (skipping padded steps in later layers) is not \
+                 implemented; use mask_zero=false"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Layer for Embedding {
+    fn class_name(&self) -> &'static str {
+        "Embedding"
+    }
+    fn default_name(&self) -> &'static str {
+        "embedding"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.config.name = Some(name.clone());
+        self.name = name;
+    }
+
+    fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
+        if input_shape.len() != 1 {
+            return Err(Error::Shape(format!(
+                "layer '{}' expects token ids of shape (batch, time_steps), got {}",
+                self.name,
+                rec::show_shape(input_shape)
+            )));
+        }
+        Ok(vec![input_shape[0], Some(self.config.output_dim)])
+    }
+
+    fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
+        self.validate()?;
+        if self.is_built() {
+            return Err(Error::State(format!(
+                "layer '{}' is already built",
+                self.name
+            )));
+        }
+        self.compute_output_shape(input_shape)?;
+        let c = &self.config;
+        let weights = c
+            .embeddings_initializer
+            .init(&[c.input_dim, c.output_dim], rng);
+        self.params = vec![Param::new("embeddings", weights)];
+        Ok(())
+    }
+
+    fn is_built(&self) -> bool {
+        !self.params.is_empty()
+    }
+
+    fn forward(
+        &mut self,
+        input: LayerInput<'_>,
+        ctx: &mut ForwardContext<'_>,
+    ) -> Result<ArrayD<f32>> {
+        if !self.is_built() {
+            return Err(rec::not_built(&self.name));
+        }
+        self.cached = None;
+        let ids = match input {
+            LayerInput::Ids(ids) => ids,
+            LayerInput::Floats(x) => {
+                return Err(Error::Shape(format!(
+                    "layer '{}' expects integer token ids (batch, time_steps), got float input \
+                     of shape {:?}",
+                    self.name,
+                    x.shape()
+                )));
+            }
+        };
+        let (batch, steps) = ids.dim();
+        let (vocab, dim) = (self.config.input_dim, self.config.output_dim);
+        self.ids.clear();
+        for ((sample, step), &id) in ids.indexed_iter() {
+            if id < 0 || id as usize >= vocab {
+                return Err(Error::Data(format!(
+                    "layer '{}': token id {id} at sample {sample}, time step {step} is outside \
+                     [0, {vocab}) (input_dim = {vocab})",
+                    self.name
+                )));
+            }
+            self.ids.push(id as usize);
+        }
+        let table = rec::values(&self.name, &self.params[0])?;
+        let mut out = Vec::with_capacity(batch * steps * dim);
+        for &id in &self.ids {
+            out.extend_from_slice(&table[id * dim..(id + 1) * dim]);
+        }
+        if ctx.training {
+            self.cached = Some((batch, steps));
+        }
+        Ok(ArrayD::from_shape_vec(IxDyn(&[batch, steps, dim]), out).expect("batch*steps*dim"))
+    }
+
+    /// Scatter-adds the output gradient into the rows used; no input gradient.
+    fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        let Some((batch, steps)) = self.cached else {
+            return Err(rec::no_forward(&self.name));
+        };
+        let dim = self.config.output_dim;
+        if grad_output.shape() != [batch, steps, dim] {
+            return Err(Error::Shape(format!(
+                "layer '{}': output gradient has shape {:?}, expected {:?}",
+                self.name,
+                grad_output.shape(),
+                [batch, steps, dim]
+            )));
+        }
+        let g = grad_output
+            .into_shape_with_order((batch * steps, dim))
+            .map_err(|e| Error::Shape(format!("layer '{}': {e}", self.name)))?;
+        let g: Array2<f32> = g.as_standard_layout().into_owned();
+        let grad = rec::grads_mut(&self.name, &mut self.params[0])?;
+        grad.fill(0.0);
+        for (row, &id) in g.outer_iter().zip(&self.ids) {
+            let dst = &mut grad[id * dim..(id + 1) * dim];
+            dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a += b);
+        }
+        Ok(None)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut c = self.config.clone();
+        c.name = Some(self.name.clone());
+        serde_json::to_value(LayerConfig::Embedding(c)).expect("configs serialise")
+    }
+}

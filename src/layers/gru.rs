@@ -1,0 +1,642 @@
+//! Keras `GRU`: kernel (input_dim, 3u), recurrent_kernel (u, 3u), gate order z, r, h;
+//! h_t = z h_{t-1} + (1 - z) candidate. With `reset_after` (default) the bias is (2, 3u):
+//! row 0 input bias, row 1 recurrent bias, and the reset gate multiplies the recurrent
+//! product; without it the bias is (3u) and the reset gate multiplies h_{t-1} first.
+
+use ndarray::ArrayD;
+use rayon::prelude::*;
+
+use super::config::{GruConfig, LayerConfig};
+use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
+use crate::error::{Error, Result};
+use crate::kernels::{
+    MatMut, MatRef, gru_backward_row, gru_forward_row, gru_reset_before_backward_output_row,
+    gru_reset_before_backward_reset_row, gru_reset_before_gates_row, gru_reset_before_output_row,
+    matmul,
+};
+use crate::rng::SeededRng;
+
+/// Gated recurrent unit layer (Keras 3 `keras.layers.GRU`).
+#[allow(clippy::upper_case_acronyms)] // Keras's class name.
+#[derive(Clone, Debug)]
+pub struct GRU {
+    config: GruConfig,
+    name: String,
+    input_dim: usize,
+    /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
+    params: Vec<Param>,
+    cache: Cache,
+}
+
+/// Buffers of the last forward pass, kept across batches to avoid reallocation.
+#[derive(Clone, Debug, Default)]
+struct Cache {
+    batch: usize,
+    steps: usize,
+    ready: bool,
+    /// Input (batch, steps, features) after dropout.
+    x: Vec<f32>,
+    mask: Option<Vec<f32>>,
+    /// Gate activations z, r, candidate (batch, steps, 3u).
+    gates: Vec<f32>,
+    /// Outputs h_t (batch, steps, u).
+    hs: Vec<f32>,
+    /// reset_after: h_{t-1} U_h + b_hh; reset_before: r * h_{t-1}; (batch, steps, u).
+    rh: Vec<f32>,
+    /// Gradients w.r.t. the input-side pre-activations (batch, steps, 3u).
+    dgates: Vec<f32>,
+    /// reset_after only: gradients w.r.t. h_{t-1} U + b_hh (batch, steps, 3u).
+    drec: Vec<f32>,
+    hp: Vec<f32>,
+}
+
+impl GRU {
+    /// A GRU with `units` units and Keras's defaults (reset_after = true).
+    pub fn new(units: usize) -> Self {
+        Self::with_config(GruConfig {
+            name: None,
+            units,
+            activation: Activation::Tanh,
+            recurrent_activation: Activation::Sigmoid,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal,
+            bias_initializer: Initializer::Zeros,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            return_sequences: false,
+            reset_after: true,
+            input_shape: None,
+        })
+    }
+
+    /// From a (deserialised) config, checking every argument.
+    pub fn from_config(config: GruConfig) -> Result<Self> {
+        let layer = Self::with_config(config);
+        layer.validate()?;
+        Ok(layer)
+    }
+
+    fn with_config(config: GruConfig) -> Self {
+        let name = config.name.clone().unwrap_or_else(|| "gru".to_string());
+        GRU {
+            config,
+            name,
+            input_dim: 0,
+            params: Vec::new(),
+            cache: Cache::default(),
+        }
+    }
+
+    pub fn return_sequences(mut self, on: bool) -> Self {
+        self.config.return_sequences = on;
+        self
+    }
+    pub fn reset_after(mut self, on: bool) -> Self {
+        self.config.reset_after = on;
+        self
+    }
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.config.dropout = rate;
+        self
+    }
+    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+        self.config.recurrent_dropout = rate;
+        self
+    }
+    pub fn use_bias(mut self, on: bool) -> Self {
+        self.config.use_bias = on;
+        self
+    }
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.config.activation = a;
+        self
+    }
+    pub fn recurrent_activation(mut self, a: Activation) -> Self {
+        self.config.recurrent_activation = a;
+        self
+    }
+    pub fn kernel_initializer(mut self, i: Initializer) -> Self {
+        self.config.kernel_initializer = i;
+        self
+    }
+    pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
+        self.config.recurrent_initializer = i;
+        self
+    }
+    pub fn bias_initializer(mut self, i: Initializer) -> Self {
+        self.config.bias_initializer = i;
+        self
+    }
+    /// (time_steps, features) of the model input when this is the first layer.
+    pub fn input_shape(mut self, shape: Vec<Option<usize>>) -> Self {
+        self.config.input_shape = Some(shape);
+        self
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self.config.name = Some(self.name.clone());
+        self
+    }
+
+    pub fn units(&self) -> usize {
+        self.config.units
+    }
+    pub fn settings(&self) -> &GruConfig {
+        &self.config
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        let ctx = format!("GRU '{}'", self.name);
+        rec::validate_args(&ctx, c.units, c.dropout, c.recurrent_dropout)?;
+        if c.activation != Activation::Tanh || c.recurrent_activation != Activation::Sigmoid {
+            return Err(Error::Unsupported(format!(
+                "{ctx}: only activation='tanh' with recurrent_activation='sigmoid' is \
+                 implemented, got activation='{}', recurrent_activation='{}'",
+                c.activation.name(),
+                c.recurrent_activation.name()
+            )));
+        }
+        if c.recurrent_dropout > 0.0 {
+            return Err(Error::Unsupported(format!(
+                "{ctx}: recurrent_dropout={} is not implemented (use recurrent_dropout=0)",
+                c.recurrent_dropout
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Layer for GRU {
+    fn class_name(&self) -> &'static str {
+        "GRU"
+    }
+    fn default_name(&self) -> &'static str {
+        "gru"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.config.name = Some(name.clone());
+        self.name = name;
+    }
+
+    fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
+        rec::output_shape(
+            &self.name,
+            input_shape,
+            self.config.units,
+            self.config.return_sequences,
+        )
+    }
+
+    fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
+        self.validate()?;
+        if self.is_built() {
+            return Err(Error::State(format!(
+                "layer '{}' is already built",
+                self.name
+            )));
+        }
+        let f = rec::input_features(&self.name, input_shape)?;
+        let (u, c) = (self.config.units, &self.config);
+        self.params = vec![
+            Param::new("kernel", c.kernel_initializer.init(&[f, 3 * u], rng)),
+            Param::new(
+                "recurrent_kernel",
+                c.recurrent_initializer.init(&[u, 3 * u], rng),
+            ),
+        ];
+        if c.use_bias {
+            let shape: &[usize] = if c.reset_after { &[2, 3 * u] } else { &[3 * u] };
+            self.params
+                .push(Param::new("bias", c.bias_initializer.init(shape, rng)));
+        }
+        self.input_dim = f;
+        Ok(())
+    }
+
+    fn is_built(&self) -> bool {
+        !self.params.is_empty()
+    }
+
+    fn forward(
+        &mut self,
+        input: LayerInput<'_>,
+        ctx: &mut ForwardContext<'_>,
+    ) -> Result<ArrayD<f32>> {
+        if !self.is_built() {
+            return Err(rec::not_built(&self.name));
+        }
+        let (name, f, u) = (&self.name, self.input_dim, self.config.units);
+        let w = 3 * u;
+        let reset_after = self.config.reset_after;
+        let cache = &mut self.cache;
+        cache.ready = false;
+        let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.mask = None;
+        if ctx.training && self.config.dropout > 0.0 {
+            let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
+            rec::apply_mask(&mut cache.x, &mask, steps, f);
+            cache.mask = Some(mask);
+        }
+        let kernel = rec::values(name, &self.params[0])?;
+        let recurrent = rec::values(name, &self.params[1])?;
+        let bias = match self.params.get(2) {
+            Some(p) => Some(rec::values(name, p)?),
+            None => None,
+        };
+        let zeros = vec![0.0f32; w];
+        // reset_after: bias row 0 goes into the input projection, row 1 into each step.
+        let (input_bias, rec_bias) = match bias {
+            Some(b) if reset_after => (Some(&b[..w]), &b[w..]),
+            b => (b, &zeros[..]),
+        };
+        rec::project_inputs(
+            &cache.x,
+            batch * steps,
+            f,
+            kernel,
+            w,
+            input_bias,
+            &mut cache.gates,
+        );
+        cache.hs.resize(batch * steps * u, 0.0);
+        cache.rh.resize(batch * steps * u, 0.0);
+        let rows_u = CHUNK_ROWS * steps * u;
+        cache
+            .gates
+            .par_chunks_mut(CHUNK_ROWS * steps * w)
+            .zip(cache.hs.par_chunks_mut(rows_u))
+            .zip(cache.rh.par_chunks_mut(rows_u))
+            .for_each(|((g, hs), rh)| {
+                let chunk = Chunk {
+                    steps,
+                    u,
+                    recurrent,
+                    zeros: &zeros,
+                };
+                if reset_after {
+                    chunk.forward_reset_after(g, hs, rh, rec_bias)
+                } else {
+                    chunk.forward_reset_before(g, hs, rh)
+                }
+            });
+        cache.batch = batch;
+        cache.steps = steps;
+        cache.ready = ctx.training;
+        Ok(rec::collect_output(
+            &cache.hs,
+            batch,
+            steps,
+            u,
+            self.config.return_sequences,
+        ))
+    }
+
+    fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        if !self.is_built() {
+            return Err(rec::not_built(&self.name));
+        }
+        if !self.cache.ready {
+            return Err(rec::no_forward(&self.name));
+        }
+        let (name, f, u) = (&self.name, self.input_dim, self.config.units);
+        let w = 3 * u;
+        let (seq, reset_after) = (self.config.return_sequences, self.config.reset_after);
+        let cache = &mut self.cache;
+        let (batch, steps) = (cache.batch, cache.steps);
+        let dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        let recurrent = rec::values(name, &self.params[1])?;
+        cache.dgates.resize(batch * steps * w, 0.0);
+        if reset_after {
+            cache.drec.resize(batch * steps * w, 0.0);
+        } else {
+            cache.drec.clear();
+        }
+        let rows_u = CHUNK_ROWS * steps * u;
+        let rows_w = CHUNK_ROWS * steps * w;
+        let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
+        let zeros = vec![0.0f32; w];
+        let chunk = Chunk {
+            steps,
+            u,
+            recurrent,
+            zeros: &zeros,
+        };
+        let work = cache
+            .dgates
+            .par_chunks_mut(rows_w)
+            .zip(cache.gates.par_chunks(rows_w))
+            .zip(cache.hs.par_chunks(rows_u))
+            .zip(cache.rh.par_chunks(rows_u))
+            .zip(dy.par_chunks(dy_rows));
+        if reset_after {
+            work.zip(cache.drec.par_chunks_mut(rows_w)).for_each(
+                |(((((dg, g), hs), rh), dy), dr)| {
+                    chunk.backward_reset_after(dg, dr, g, hs, rh, dy, seq)
+                },
+            );
+        } else {
+            work.for_each(|((((dg, g), hs), _rh), dy)| {
+                chunk.backward_reset_before(dg, g, hs, dy, seq)
+            });
+        }
+        let kernel = rec::values(name, &self.params[0])?;
+        let dx = rec::input_grad(
+            &cache.dgates,
+            kernel,
+            w,
+            batch,
+            steps,
+            f,
+            cache.mask.as_deref(),
+        );
+        let rows = batch * steps;
+        rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
+        let (kp, rest) = self.params.split_at_mut(1);
+        let (rp, bp) = rest.split_at_mut(1);
+        let kg = rec::grads_mut(name, &mut kp[0])?;
+        rec::weight_grad(
+            &cache.x,
+            f,
+            f,
+            &cache.dgates,
+            w,
+            w,
+            rows,
+            MatMut::new(kg, f, w),
+        );
+        let rg = rec::grads_mut(name, &mut rp[0])?;
+        if reset_after {
+            rec::weight_grad(
+                &cache.hp,
+                u,
+                u,
+                &cache.drec,
+                w,
+                w,
+                rows,
+                MatMut::new(rg, u, w),
+            );
+        } else {
+            // z, r columns see h_{t-1}; the candidate columns see r * h_{t-1}.
+            let dg = &cache.dgates;
+            rec::weight_grad(
+                &cache.hp,
+                u,
+                u,
+                dg,
+                2 * u,
+                w,
+                rows,
+                MatMut::strided(rg, u, 2 * u, w),
+            );
+            let rg_h = MatMut::strided(&mut rg[2 * u..], u, u, w);
+            rec::weight_grad(&cache.rh, u, u, &dg[2 * u..], u, w, rows, rg_h);
+        }
+        if let Some(b) = bp.first_mut() {
+            let bg = rec::grads_mut(name, b)?;
+            rec::bias_grad(&cache.dgates, rows, w, &mut bg[..w]);
+            if reset_after {
+                rec::bias_grad(&cache.drec, rows, w, &mut bg[w..]);
+            }
+        }
+        Ok(Some(dx))
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut c = self.config.clone();
+        c.name = Some(self.name.clone());
+        serde_json::to_value(LayerConfig::Gru(c)).expect("configs serialise")
+    }
+}
+
+/// What every block of samples shares in one pass.
+struct Chunk<'a> {
+    steps: usize,
+    u: usize,
+    recurrent: &'a [f32],
+    /// At least 3u zeros: the initial state and absent biases.
+    zeros: &'a [f32],
+}
+
+impl Chunk<'_> {
+    fn rows(&self, hs: &[f32]) -> usize {
+        hs.len() / (self.steps * self.u)
+    }
+
+    /// h_{t-1} of sample-row `j` (zero at t = 0).
+    fn h_prev<'b>(&'b self, hs: &'b [f32], j: usize, t: usize) -> &'b [f32] {
+        let u = self.u;
+        if t == 0 {
+            &self.zeros[..u]
+        } else {
+            let at = j * self.steps + t - 1;
+            &hs[at * u..(at + 1) * u]
+        }
+    }
+
+    /// Per step: rec = h_{t-1} U (one product), then the fused gate pass.
+    fn forward_reset_after(
+        &self,
+        gates: &mut [f32],
+        hs: &mut [f32],
+        rh: &mut [f32],
+        rec_bias: &[f32],
+    ) {
+        let (steps, u, w) = (self.steps, self.u, 3 * self.u);
+        let rows = self.rows(hs);
+        let mut recv = vec![0.0f32; rows * w];
+        for t in 0..steps {
+            if t > 0 {
+                matmul(
+                    MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
+                    MatRef::new(self.recurrent, u, w),
+                    0.0,
+                    MatMut::new(&mut recv, rows, w),
+                );
+            }
+            for j in 0..rows {
+                let at = j * steps + t;
+                let (done, now) = hs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
+                let h_prev = if t == 0 {
+                    &self.zeros[..u]
+                } else {
+                    &done[(t - 1) * u..]
+                };
+                gru_forward_row(
+                    &mut gates[at * w..(at + 1) * w],
+                    &recv[j * w..(j + 1) * w],
+                    rec_bias,
+                    h_prev,
+                    &mut rh[at * u..(at + 1) * u],
+                    &mut now[..u],
+                );
+            }
+        }
+    }
+
+    /// Per step: h_{t-1} U_{z,r}, gate pass, (r h_{t-1}) U_h, output pass.
+    fn forward_reset_before(&self, gates: &mut [f32], hs: &mut [f32], rh: &mut [f32]) {
+        let (steps, u, w) = (self.steps, self.u, 3 * self.u);
+        let rows = self.rows(hs);
+        let mut recv = vec![0.0f32; rows * 2 * u];
+        let mut cand = vec![0.0f32; rows * u];
+        for t in 0..steps {
+            if t > 0 {
+                matmul(
+                    MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
+                    MatRef::strided(self.recurrent, u, 2 * u, w),
+                    0.0,
+                    MatMut::new(&mut recv, rows, 2 * u),
+                );
+            }
+            for j in 0..rows {
+                let at = j * steps + t;
+                gru_reset_before_gates_row(
+                    &mut gates[at * w..(at + 1) * w],
+                    &recv[j * 2 * u..(j + 1) * 2 * u],
+                    self.h_prev(hs, j, t),
+                    &mut rh[at * u..(at + 1) * u],
+                );
+            }
+            matmul(
+                MatRef::strided(&rh[t * u..], rows, u, steps * u),
+                MatRef::strided(&self.recurrent[2 * u..], u, u, w),
+                0.0,
+                MatMut::new(&mut cand, rows, u),
+            );
+            for j in 0..rows {
+                let at = j * steps + t;
+                let (done, now) = hs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
+                let h_prev = if t == 0 {
+                    &self.zeros[..u]
+                } else {
+                    &done[(t - 1) * u..]
+                };
+                gru_reset_before_output_row(
+                    &mut gates[at * w..(at + 1) * w],
+                    &cand[j * u..(j + 1) * u],
+                    h_prev,
+                    &mut now[..u],
+                );
+            }
+        }
+    }
+
+    /// dL/dh_t from the output added into the running gradient of each row.
+    fn add_output_grad(&self, dh: &mut [f32], dy: &[f32], t: usize, seq: bool) {
+        let u = self.u;
+        for (j, dhj) in dh.chunks_mut(u).enumerate() {
+            if let Some(d) = rec::output_grad_at(dy, j, t, self.steps, u, seq) {
+                dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_reset_after(
+        &self,
+        dgates: &mut [f32],
+        drec: &mut [f32],
+        gates: &[f32],
+        hs: &[f32],
+        rh: &[f32],
+        dy: &[f32],
+        seq: bool,
+    ) {
+        let (steps, u, w) = (self.steps, self.u, 3 * self.u);
+        let rows = self.rows(hs);
+        let mut dh = vec![0.0f32; rows * u];
+        let mut dh_prev = vec![0.0f32; rows * u];
+        for t in (0..steps).rev() {
+            self.add_output_grad(&mut dh, dy, t, seq);
+            for j in 0..rows {
+                let at = j * steps + t;
+                gru_backward_row(
+                    &gates[at * w..(at + 1) * w],
+                    &rh[at * u..(at + 1) * u],
+                    self.h_prev(hs, j, t),
+                    &dh[j * u..(j + 1) * u],
+                    &mut dgates[at * w..(at + 1) * w],
+                    &mut drec[at * w..(at + 1) * w],
+                    &mut dh_prev[j * u..(j + 1) * u],
+                );
+            }
+            if t > 0 {
+                matmul(
+                    MatRef::strided(&drec[t * w..], rows, w, steps * w),
+                    MatRef::new(self.recurrent, u, w).t(),
+                    1.0,
+                    MatMut::new(&mut dh_prev, rows, u),
+                );
+            }
+            std::mem::swap(&mut dh, &mut dh_prev);
+        }
+    }
+
+    fn backward_reset_before(
+        &self,
+        dgates: &mut [f32],
+        gates: &[f32],
+        hs: &[f32],
+        dy: &[f32],
+        seq: bool,
+    ) {
+        let (steps, u, w) = (self.steps, self.u, 3 * self.u);
+        let rows = self.rows(hs);
+        let mut dh = vec![0.0f32; rows * u];
+        let mut dh_prev = vec![0.0f32; rows * u];
+        let mut dcand = vec![0.0f32; rows * u];
+        for t in (0..steps).rev() {
+            self.add_output_grad(&mut dh, dy, t, seq);
+            for j in 0..rows {
+                let at = j * steps + t;
+                gru_reset_before_backward_output_row(
+                    &gates[at * w..(at + 1) * w],
+                    self.h_prev(hs, j, t),
+                    &dh[j * u..(j + 1) * u],
+                    &mut dgates[at * w..(at + 1) * w],
+                    &mut dh_prev[j * u..(j + 1) * u],
+                );
+            }
+            // dL/d(r * h_{t-1}) = dCandidate · U_h^T.
+            matmul(
+                MatRef::strided(&dgates[t * w + 2 * u..], rows, u, steps * w),
+                MatRef::strided(&self.recurrent[2 * u..], u, u, w).t(),
+                0.0,
+                MatMut::new(&mut dcand, rows, u),
+            );
+            for j in 0..rows {
+                let at = j * steps + t;
+                gru_reset_before_backward_reset_row(
+                    &gates[at * w..(at + 1) * w],
+                    self.h_prev(hs, j, t),
+                    &dcand[j * u..(j + 1) * u],
+                    &mut dgates[at * w..(at + 1) * w],
+                    &mut dh_prev[j * u..(j + 1) * u],
+                );
+            }
+            if t > 0 {
+                matmul(
+                    MatRef::strided(&dgates[t * w..], rows, 2 * u, steps * w),
+                    MatRef::strided(self.recurrent, u, 2 * u, w).t(),
+                    1.0,
+                    MatMut::new(&mut dh_prev, rows, u),
+                );
+            }
+            std::mem::swap(&mut dh, &mut dh_prev);
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! Keras `LSTM`: kernel (input_dim, 4u), recurrent_kernel (u, 4u), bias (4u), gate
+//! order i, f, c, o; c_t = f c_{t-1} + i tanh(.), h_t = o tanh(c_t).
+
+use ndarray::ArrayD;
+use rayon::prelude::*;
+
+use super::config::{LayerConfig, LstmConfig};
+use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
+use crate::error::{Error, Result};
+use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
+use crate::rng::SeededRng;
+
+/// Long short-term memory layer (Keras 3 `keras.layers.LSTM`).
+#[allow(clippy::upper_case_acronyms)] // Keras's class name.
+#[derive(Clone, Debug)]
+pub struct LSTM {
+    config: LstmConfig,
+    name: String,
+    input_dim: usize,
+    /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
+    params: Vec<Param>,
+    cache: Cache,
+}
+
+/// Buffers of the last forward pass, kept across batches to avoid reallocation.
+#[derive(Clone, Debug, Default)]
+struct Cache {
+    batch: usize,
+    steps: usize,
+    /// Backward allowed: the last forward was in training mode.
+    ready: bool,
+    /// Input (batch, steps, features) after dropout.
+    x: Vec<f32>,
+    mask: Option<Vec<f32>>,
+    /// Gate activations (batch, steps, 4u).
+    gates: Vec<f32>,
+    /// Cell states c_t, tanh(c_t) and outputs h_t, each (batch, steps, u).
+    cs: Vec<f32>,
+    tanh_c: Vec<f32>,
+    hs: Vec<f32>,
+    /// Backward scratch: pre-activation gradients (batch, steps, 4u), shifted states.
+    dgates: Vec<f32>,
+    hp: Vec<f32>,
+}
+
+impl LSTM {
+    /// An LSTM with `units` units and Keras's defaults.
+    pub fn new(units: usize) -> Self {
+        Self::with_config(LstmConfig {
+            name: None,
+            units,
+            activation: Activation::Tanh,
+            recurrent_activation: Activation::Sigmoid,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal,
+            bias_initializer: Initializer::Zeros,
+            unit_forget_bias: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            return_sequences: false,
+            input_shape: None,
+        })
+    }
+
+    /// From a (deserialised) config, checking every argument.
+    pub fn from_config(config: LstmConfig) -> Result<Self> {
+        let layer = Self::with_config(config);
+        layer.validate()?;
+        Ok(layer)
+    }
+
+    fn with_config(config: LstmConfig) -> Self {
+        let name = config.name.clone().unwrap_or_else(|| "lstm".to_string());
+        LSTM {
+            config,
+            name,
+            input_dim: 0,
+            params: Vec::new(),
+            cache: Cache::default(),
+        }
+    }
+
+    pub fn return_sequences(mut self, on: bool) -> Self {
+        self.config.return_sequences = on;
+        self
+    }
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.config.dropout = rate;
+        self
+    }
+    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+        self.config.recurrent_dropout = rate;
+        self
+    }
+    pub fn use_bias(mut self, on: bool) -> Self {
+        self.config.use_bias = on;
+        self
+    }
+    pub fn unit_forget_bias(mut self, on: bool) -> Self {
+        self.config.unit_forget_bias = on;
+        self
+    }
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.config.activation = a;
+        self
+    }
+    pub fn recurrent_activation(mut self, a: Activation) -> Self {
+        self.config.recurrent_activation = a;
+        self
+    }
+    pub fn kernel_initializer(mut self, i: Initializer) -> Self {
+        self.config.kernel_initializer = i;
+        self
+    }
+    pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
+        self.config.recurrent_initializer = i;
+        self
+    }
+    pub fn bias_initializer(mut self, i: Initializer) -> Self {
+        self.config.bias_initializer = i;
+        self
+    }
+    /// (time_steps, features) of the model input when this is the first layer.
+    pub fn input_shape(mut self, shape: Vec<Option<usize>>) -> Self {
+        self.config.input_shape = Some(shape);
+        self
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self.config.name = Some(self.name.clone());
+        self
+    }
+
+    pub fn units(&self) -> usize {
+        self.config.units
+    }
+    pub fn settings(&self) -> &LstmConfig {
+        &self.config
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        let ctx = format!("LSTM '{}'", self.name);
+        rec::validate_args(&ctx, c.units, c.dropout, c.recurrent_dropout)?;
+        if c.activation != Activation::Tanh || c.recurrent_activation != Activation::Sigmoid {
+            return Err(Error::Unsupported(format!(
+                "{ctx}: only activation='tanh' with recurrent_activation='sigmoid' is \
+                 implemented, got activation='{}', recurrent_activation='{}'",
+                c.activation.name(),
+                c.recurrent_activation.name()
+            )));
+        }
+        if c.recurrent_dropout > 0.0 {
+            return Err(Error::Unsupported(format!(
+                "{ctx}: recurrent_dropout={} is not implemented (use recurrent_dropout=0)",
+                c.recurrent_dropout
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Layer for LSTM {
+    fn class_name(&self) -> &'static str {
+        "LSTM"
+    }
+    fn default_name(&self) -> &'static str {
+        "lstm"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.config.name = Some(name.clone());
+        self.name = name;
+    }
+
+    fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
+        rec::output_shape(
+            &self.name,
+            input_shape,
+            self.config.units,
+            self.config.return_sequences,
+        )
+    }
+
+    fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
+        self.validate()?;
+        if self.is_built() {
+            return Err(Error::State(format!(
+                "layer '{}' is already built",
+                self.name
+            )));
+        }
+        let f = rec::input_features(&self.name, input_shape)?;
+        let (u, c) = (self.config.units, &self.config);
+        let kernel = c.kernel_initializer.init(&[f, 4 * u], rng);
+        let recurrent = c.recurrent_initializer.init(&[u, 4 * u], rng);
+        self.params = vec![
+            Param::new("kernel", kernel),
+            Param::new("recurrent_kernel", recurrent),
+        ];
+        if c.use_bias {
+            let bias = if c.unit_forget_bias {
+                // Keras: concat(init((u,)), ones((u,)), init((2u,))), in that draw order.
+                let mut v = c
+                    .bias_initializer
+                    .init(&[u], rng)
+                    .into_raw_vec_and_offset()
+                    .0;
+                v.extend(std::iter::repeat_n(1.0, u));
+                v.extend(c.bias_initializer.init(&[2 * u], rng).iter());
+                ArrayD::from_shape_vec(ndarray::IxDyn(&[4 * u]), v).expect("4u values")
+            } else {
+                c.bias_initializer.init(&[4 * u], rng)
+            };
+            self.params.push(Param::new("bias", bias));
+        }
+        self.input_dim = f;
+        Ok(())
+    }
+
+    fn is_built(&self) -> bool {
+        !self.params.is_empty()
+    }
+
+    fn forward(
+        &mut self,
+        input: LayerInput<'_>,
+        ctx: &mut ForwardContext<'_>,
+    ) -> Result<ArrayD<f32>> {
+        if !self.is_built() {
+            return Err(rec::not_built(&self.name));
+        }
+        let (name, f, u) = (&self.name, self.input_dim, self.config.units);
+        let w = 4 * u;
+        let cache = &mut self.cache;
+        cache.ready = false;
+        let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.mask = None;
+        if ctx.training && self.config.dropout > 0.0 {
+            let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
+            rec::apply_mask(&mut cache.x, &mask, steps, f);
+            cache.mask = Some(mask);
+        }
+        let kernel = rec::values(name, &self.params[0])?;
+        let recurrent = rec::values(name, &self.params[1])?;
+        let bias = match self.params.get(2) {
+            Some(p) => Some(rec::values(name, p)?),
+            None => None,
+        };
+        rec::project_inputs(
+            &cache.x,
+            batch * steps,
+            f,
+            kernel,
+            w,
+            bias,
+            &mut cache.gates,
+        );
+        for buf in [&mut cache.cs, &mut cache.tanh_c, &mut cache.hs] {
+            buf.resize(batch * steps * u, 0.0);
+        }
+        let zeros = vec![0.0f32; u];
+        let rows_u = CHUNK_ROWS * steps * u;
+        cache
+            .gates
+            .par_chunks_mut(CHUNK_ROWS * steps * w)
+            .zip(cache.cs.par_chunks_mut(rows_u))
+            .zip(cache.tanh_c.par_chunks_mut(rows_u))
+            .zip(cache.hs.par_chunks_mut(rows_u))
+            .for_each(|(((g, cs), tc), hs)| {
+                chunk_forward(g, cs, tc, hs, recurrent, steps, u, &zeros)
+            });
+        cache.batch = batch;
+        cache.steps = steps;
+        cache.ready = ctx.training;
+        Ok(rec::collect_output(
+            &cache.hs,
+            batch,
+            steps,
+            u,
+            self.config.return_sequences,
+        ))
+    }
+
+    fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        if !self.is_built() {
+            return Err(rec::not_built(&self.name));
+        }
+        if !self.cache.ready {
+            return Err(rec::no_forward(&self.name));
+        }
+        let (name, f, u) = (&self.name, self.input_dim, self.config.units);
+        let w = 4 * u;
+        let seq = self.config.return_sequences;
+        let cache = &mut self.cache;
+        let (batch, steps) = (cache.batch, cache.steps);
+        let dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        let recurrent = rec::values(name, &self.params[1])?;
+        cache.dgates.resize(batch * steps * w, 0.0);
+        let rows_u = CHUNK_ROWS * steps * u;
+        let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
+        let zeros = vec![0.0f32; u];
+        cache
+            .dgates
+            .par_chunks_mut(CHUNK_ROWS * steps * w)
+            .zip(cache.gates.par_chunks(CHUNK_ROWS * steps * w))
+            .zip(cache.cs.par_chunks(rows_u))
+            .zip(cache.tanh_c.par_chunks(rows_u))
+            .zip(dy.par_chunks(dy_rows))
+            .for_each(|((((dg, g), cs), tc), dy)| {
+                chunk_backward(dg, g, cs, tc, dy, recurrent, steps, u, seq, &zeros)
+            });
+        let kernel = rec::values(name, &self.params[0])?;
+        let dx = rec::input_grad(
+            &cache.dgates,
+            kernel,
+            w,
+            batch,
+            steps,
+            f,
+            cache.mask.as_deref(),
+        );
+        let rows = batch * steps;
+        rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
+        let (kp, rest) = self.params.split_at_mut(1);
+        let (rp, bp) = rest.split_at_mut(1);
+        let kg = rec::grads_mut(name, &mut kp[0])?;
+        rec::weight_grad(
+            &cache.x,
+            f,
+            f,
+            &cache.dgates,
+            w,
+            w,
+            rows,
+            MatMut::new(kg, f, w),
+        );
+        let rg = rec::grads_mut(name, &mut rp[0])?;
+        rec::weight_grad(
+            &cache.hp,
+            u,
+            u,
+            &cache.dgates,
+            w,
+            w,
+            rows,
+            MatMut::new(rg, u, w),
+        );
+        if let Some(b) = bp.first_mut() {
+            rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
+        }
+        Ok(Some(dx))
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut c = self.config.clone();
+        c.name = Some(self.name.clone());
+        serde_json::to_value(LayerConfig::Lstm(c)).expect("configs serialise")
+    }
+}
+
+/// The whole time loop for one block of samples. Per step: one recurrent product
+/// accumulated onto the precomputed input projection, then one fused gate pass per row.
+#[allow(clippy::too_many_arguments)]
+fn chunk_forward(
+    gates: &mut [f32],
+    cs: &mut [f32],
+    tanh_c: &mut [f32],
+    hs: &mut [f32],
+    recurrent: &[f32],
+    steps: usize,
+    u: usize,
+    zeros: &[f32],
+) {
+    let w = 4 * u;
+    let rows = hs.len() / (steps * u);
+    for t in 0..steps {
+        if t > 0 {
+            // The initial state is zero, so step 0 has no recurrent term.
+            matmul(
+                MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
+                MatRef::new(recurrent, u, w),
+                1.0,
+                MatMut::strided(&mut gates[t * w..], rows, w, steps * w),
+            );
+        }
+        for j in 0..rows {
+            let at = j * steps + t;
+            let (done, now) = cs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
+            let c_prev = if t == 0 { zeros } else { &done[(t - 1) * u..] };
+            lstm_forward_row(
+                &mut gates[at * w..(at + 1) * w],
+                c_prev,
+                &mut now[..u],
+                &mut tanh_c[at * u..(at + 1) * u],
+                &mut hs[at * u..(at + 1) * u],
+            );
+        }
+    }
+}
+
+/// Backward through time for one block of samples: per step the fused gate gradients,
+/// then dh_{t-1} = dGates_t · U^T as one product.
+#[allow(clippy::too_many_arguments)]
+fn chunk_backward(
+    dgates: &mut [f32],
+    gates: &[f32],
+    cs: &[f32],
+    tanh_c: &[f32],
+    dy: &[f32],
+    recurrent: &[f32],
+    steps: usize,
+    u: usize,
+    return_sequences: bool,
+    zeros: &[f32],
+) {
+    let w = 4 * u;
+    let rows = cs.len() / (steps * u);
+    let mut dh = vec![0.0f32; rows * u];
+    let mut dc = vec![0.0f32; rows * u];
+    for t in (0..steps).rev() {
+        for j in 0..rows {
+            let dhj = &mut dh[j * u..(j + 1) * u];
+            if let Some(d) = rec::output_grad_at(dy, j, t, steps, u, return_sequences) {
+                dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+            let at = j * steps + t;
+            let c_prev = if t == 0 {
+                zeros
+            } else {
+                &cs[(at - 1) * u..at * u]
+            };
+            lstm_backward_row(
+                &gates[at * w..(at + 1) * w],
+                c_prev,
+                &tanh_c[at * u..(at + 1) * u],
+                dhj,
+                &mut dc[j * u..(j + 1) * u],
+                &mut dgates[at * w..(at + 1) * w],
+            );
+        }
+        if t > 0 {
+            matmul(
+                MatRef::strided(&dgates[t * w..], rows, w, steps * w),
+                MatRef::new(recurrent, u, w).t(),
+                0.0,
+                MatMut::new(&mut dh, rows, u),
+            );
+        }
+    }
+}

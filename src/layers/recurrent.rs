@@ -1,0 +1,359 @@
+//! What SimpleRNN, LSTM and GRU share: argument checks, input validation, the
+//! per-sequence dropout mask, the all-steps input projection, output assembly and the
+//! after-the-loop weight-gradient products.
+//!
+//! Buffer layout is batch-major, (batch, time_steps, width) row-major, so a fixed block
+//! of `CHUNK_ROWS` samples owns one contiguous region of every buffer and runs its whole
+//! time loop on one rayon task. The block size does not depend on the thread count, so
+//! results are bit-identical for any number of threads.
+
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use super::{LayerInput, Param, Shape};
+use crate::error::{Error, Result};
+use crate::kernels::{MatMut, MatRef, column_sums, matmul};
+use crate::rng::SeededRng;
+
+/// Samples per parallel task in the time loop. Fixed (never derived from the thread
+/// count) so that results do not depend on it.
+pub(crate) const CHUNK_ROWS: usize = 32;
+
+/// Rows per parallel task in the all-steps products.
+const PROJECTION_ROWS: usize = 256;
+
+/// Checks shared by the three recurrent layers' arguments.
+pub(crate) fn validate_args(
+    layer: &str,
+    units: usize,
+    dropout: f32,
+    recurrent_dropout: f32,
+) -> Result<()> {
+    if units == 0 {
+        return Err(Error::invalid_argument(
+            layer,
+            "units",
+            "must be a positive integer, got 0",
+        ));
+    }
+    if !(0.0..1.0).contains(&dropout) {
+        return Err(Error::invalid_argument(
+            layer,
+            "dropout",
+            format!("must be in [0, 1), got {dropout}"),
+        ));
+    }
+    if !(0.0..1.0).contains(&recurrent_dropout) {
+        return Err(Error::invalid_argument(
+            layer,
+            "recurrent_dropout",
+            format!("must be in [0, 1), got {recurrent_dropout}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Output shape (without batch) of a recurrent layer for `input_shape` (time, features).
+pub(crate) fn output_shape(
+    layer: &str,
+    input_shape: &[Option<usize>],
+    units: usize,
+    return_sequences: bool,
+) -> Result<Shape> {
+    let features = input_features(layer, input_shape)?;
+    let _ = features;
+    Ok(if return_sequences {
+        vec![input_shape[0], Some(units)]
+    } else {
+        vec![Some(units)]
+    })
+}
+
+/// The feature count of a (time, features) input shape.
+pub(crate) fn input_features(layer: &str, input_shape: &[Option<usize>]) -> Result<usize> {
+    match input_shape {
+        [_, Some(f)] if *f > 0 => Ok(*f),
+        [_, _] => Err(Error::Shape(format!(
+            "layer '{layer}' needs a known, positive feature dimension, got input shape {}",
+            show_shape(input_shape)
+        ))),
+        _ => Err(Error::Shape(format!(
+            "layer '{layer}' expects input of shape (batch, time_steps, features), got {}",
+            show_shape(input_shape)
+        ))),
+    }
+}
+
+/// Keras-style `(None, 10, 8)` rendering, batch included.
+pub(crate) fn show_shape(shape: &[Option<usize>]) -> String {
+    let dims: Vec<String> = std::iter::once("None".to_string())
+        .chain(
+            shape
+                .iter()
+                .map(|d| d.map_or("None".to_string(), |v| v.to_string())),
+        )
+        .collect();
+    format!("({})", dims.join(", "))
+}
+
+/// Copies a float (batch, time, features) input into `x`, checking its shape and that
+/// every value is finite. Returns (batch, time_steps).
+pub(crate) fn load_sequence(
+    layer: &str,
+    input: &LayerInput<'_>,
+    features: usize,
+    x: &mut Vec<f32>,
+) -> Result<(usize, usize)> {
+    let view = match input {
+        LayerInput::Floats(v) => v,
+        LayerInput::Ids(_) => {
+            return Err(Error::Shape(format!(
+                "layer '{layer}' expects float input (batch, time_steps, features), got integer \
+                 token ids; put an Embedding layer first"
+            )));
+        }
+    };
+    let shape = view.shape();
+    if shape.len() != 3 || shape[2] != features {
+        return Err(Error::Shape(format!(
+            "layer '{layer}' expects input (batch, time_steps, {features}), got {shape:?}"
+        )));
+    }
+    let (batch, steps) = (shape[0], shape[1]);
+    if steps == 0 {
+        return Err(Error::Shape(format!(
+            "layer '{layer}' got sequences with 0 time steps"
+        )));
+    }
+    x.clear();
+    match view.as_slice() {
+        Some(s) => x.extend_from_slice(s),
+        None => x.extend(view.iter().copied()),
+    }
+    if let Some(pos) = x.iter().position(|v| !v.is_finite()) {
+        let (sample, step) = (pos / (steps * features), pos / features % steps);
+        return Err(Error::Data(format!(
+            "layer '{layer}': input value {} at sample {sample}, time step {step}, feature {} \
+             is not finite",
+            x[pos],
+            pos % features
+        )));
+    }
+    Ok((batch, steps))
+}
+
+/// Draws Keras's input dropout mask, one per sequence: (batch, features), each entry 0
+/// or 1 / (1 - rate), reused at every time step and for every gate. Drawn on the
+/// calling thread in row-major order.
+pub(crate) fn draw_mask(rng: &mut SeededRng, rate: f32, batch: usize, features: usize) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - rate);
+    (0..batch * features)
+        .map(|_| if rng.uniform01() < rate { 0.0 } else { scale })
+        .collect()
+}
+
+/// Multiplies each time step of `x` (batch, steps, features) by the sample's mask row.
+pub(crate) fn apply_mask(x: &mut [f32], mask: &[f32], steps: usize, features: usize) {
+    for (sample, m) in x.chunks_mut(steps * features).zip(mask.chunks(features)) {
+        for row in sample.chunks_mut(features) {
+            row.iter_mut().zip(m).for_each(|(v, k)| *v *= k);
+        }
+    }
+}
+
+/// `out` (rows, width) = x (rows, features) · kernel (features, width) + bias, as one
+/// product split into fixed row blocks across threads.
+pub(crate) fn project_inputs(
+    x: &[f32],
+    rows: usize,
+    features: usize,
+    kernel: &[f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(rows * width, 0.0);
+    let kernel = MatRef::new(kernel, features, width);
+    out.par_chunks_mut(PROJECTION_ROWS * width)
+        .zip(x.par_chunks(PROJECTION_ROWS * features))
+        .for_each(|(o, xs)| {
+            let r = xs.len() / features;
+            let beta = match bias {
+                Some(b) => {
+                    o.chunks_mut(width).for_each(|row| row.copy_from_slice(b));
+                    1.0
+                }
+                None => 0.0,
+            };
+            matmul(
+                MatRef::new(xs, r, features),
+                kernel,
+                beta,
+                MatMut::new(o, r, width),
+            );
+        });
+}
+
+/// The layer's output from the states `hs` (batch, steps, units): all of them when
+/// `return_sequences`, else the last step's.
+pub(crate) fn collect_output(
+    hs: &[f32],
+    batch: usize,
+    steps: usize,
+    units: usize,
+    return_sequences: bool,
+) -> ArrayD<f32> {
+    if return_sequences {
+        ArrayD::from_shape_vec(IxDyn(&[batch, steps, units]), hs.to_vec())
+            .expect("state buffer is batch * steps * units")
+    } else {
+        let mut last = Vec::with_capacity(batch * units);
+        for sample in hs.chunks(steps * units) {
+            last.extend_from_slice(&sample[(steps - 1) * units..]);
+        }
+        ArrayD::from_shape_vec(IxDyn(&[batch, units]), last).expect("batch * units")
+    }
+}
+
+/// Checks `grad_output` against the last forward and returns it as a contiguous buffer
+/// of shape (batch, steps, units) or (batch, units).
+pub(crate) fn grad_output_slice(
+    layer: &str,
+    grad: &ArrayD<f32>,
+    batch: usize,
+    steps: usize,
+    units: usize,
+    return_sequences: bool,
+) -> Result<Vec<f32>> {
+    let want: Vec<usize> = if return_sequences {
+        vec![batch, steps, units]
+    } else {
+        vec![batch, units]
+    };
+    if grad.shape() != want.as_slice() {
+        return Err(Error::Shape(format!(
+            "layer '{layer}': output gradient has shape {:?}, expected {want:?}",
+            grad.shape()
+        )));
+    }
+    Ok(grad.iter().copied().collect())
+}
+
+/// dL/dh_t contributed directly by the output for sample-row `row` of a chunk at step
+/// `t` (zero slice if the output does not see this step).
+pub(crate) fn output_grad_at<'a>(
+    dy: &'a [f32],
+    row: usize,
+    t: usize,
+    steps: usize,
+    units: usize,
+    return_sequences: bool,
+) -> Option<&'a [f32]> {
+    if return_sequences {
+        let o = (row * steps + t) * units;
+        Some(&dy[o..o + units])
+    } else if t == steps - 1 {
+        Some(&dy[row * units..(row + 1) * units])
+    } else {
+        None
+    }
+}
+
+/// `hp` (batch, steps, units) = states shifted one step later: hp[b, t] = hs[b, t - 1],
+/// hp[b, 0] = 0 (the initial state), so that dU = hp^T · dGates is one product.
+pub(crate) fn shift_states(hs: &[f32], steps: usize, units: usize, hp: &mut Vec<f32>) {
+    hp.clear();
+    hp.resize(hs.len(), 0.0);
+    for (dst, src) in hp.chunks_mut(steps * units).zip(hs.chunks(steps * units)) {
+        dst[units..].copy_from_slice(&src[..(steps - 1) * units]);
+    }
+}
+
+/// dW (left_cols, width) = left^T (left_cols x rows) · grads (rows, width), one product;
+/// `left`/`grads` may be column blocks of wider rows (`left_stride`, `grad_stride`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_grad(
+    left: &[f32],
+    left_cols: usize,
+    left_stride: usize,
+    grads: &[f32],
+    width: usize,
+    grad_stride: usize,
+    rows: usize,
+    out: MatMut<'_>,
+) {
+    matmul(
+        MatRef::strided(left, rows, left_cols, left_stride).t(),
+        MatRef::strided(grads, rows, width, grad_stride),
+        0.0,
+        out,
+    );
+}
+
+/// dX (batch, steps, features) = dGates · kernel^T, times the dropout mask.
+pub(crate) fn input_grad(
+    dgates: &[f32],
+    kernel: &[f32],
+    width: usize,
+    batch: usize,
+    steps: usize,
+    features: usize,
+    mask: Option<&[f32]>,
+) -> ArrayD<f32> {
+    let rows = batch * steps;
+    let mut dx = vec![0.0f32; rows * features];
+    let kernel_t = MatRef::new(kernel, features, width).t();
+    dx.par_chunks_mut(PROJECTION_ROWS * features)
+        .zip(dgates.par_chunks(PROJECTION_ROWS * width))
+        .for_each(|(o, g)| {
+            let r = g.len() / width;
+            matmul(
+                MatRef::new(g, r, width),
+                kernel_t,
+                0.0,
+                MatMut::new(o, r, features),
+            );
+        });
+    if let Some(mask) = mask {
+        apply_mask(&mut dx, mask, steps, features);
+    }
+    ArrayD::from_shape_vec(IxDyn(&[batch, steps, features]), dx).expect("batch*steps*features")
+}
+
+/// Column sums of `grads` (rows, width) into a bias gradient.
+pub(crate) fn bias_grad(grads: &[f32], rows: usize, width: usize, out: &mut [f32]) {
+    column_sums(grads, rows, width, width, out, false);
+}
+
+/// Contiguous weights of a parameter (ours are always created in standard layout).
+pub(crate) fn values<'a>(layer: &str, p: &'a Param) -> Result<&'a [f32]> {
+    p.value.as_slice().ok_or_else(|| {
+        Error::State(format!(
+            "layer '{layer}': weight '{}' is not a contiguous array",
+            p.name
+        ))
+    })
+}
+
+/// Contiguous gradient buffer of a parameter.
+pub(crate) fn grads_mut<'a>(layer: &str, p: &'a mut Param) -> Result<&'a mut [f32]> {
+    let name = p.name;
+    p.grad.as_slice_mut().ok_or_else(|| {
+        Error::State(format!(
+            "layer '{layer}': gradient of '{name}' is not a contiguous array"
+        ))
+    })
+}
+
+/// Error for `backward` without a preceding training `forward`.
+pub(crate) fn no_forward(layer: &str) -> Error {
+    Error::State(format!(
+        "layer '{layer}': backward called without a preceding training forward pass"
+    ))
+}
+
+/// Error for use before `build`.
+pub(crate) fn not_built(layer: &str) -> Error {
+    Error::State(format!("layer '{layer}' is used before it was built"))
+}

@@ -1,0 +1,115 @@
+//! Keras 3 `RMSprop` (keras/src/optimizers/rmsprop.py):
+//! `velocity = rho*velocity + (1-rho)*g²`, `increment = lr*g / sqrt(velocity + eps)`
+//! (centered: `velocity - avg_grad² + eps`), then `var -= increment` or, with momentum,
+//! `mom = momentum*mom + increment; var -= mom`.
+
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+
+fn default_lr() -> f64 {
+    0.001
+}
+fn default_rho() -> f64 {
+    0.9
+}
+fn default_eps() -> f64 {
+    1e-7
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmspropConfig {
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    #[serde(default = "default_rho")]
+    pub rho: f64,
+    #[serde(default)]
+    pub momentum: f64,
+    #[serde(default = "default_eps")]
+    pub epsilon: f64,
+    #[serde(default)]
+    pub centered: bool,
+    /// Clip each gradient to this L2 norm (per variable, as Keras).
+    #[serde(default)]
+    pub clipnorm: Option<f64>,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default)]
+    pub clipvalue: Option<f64>,
+    /// Clip all gradients together to this global L2 norm.
+    #[serde(default)]
+    pub global_clipnorm: Option<f64>,
+}
+
+impl Default for RmspropConfig {
+    fn default() -> Self {
+        RmspropConfig {
+            learning_rate: default_lr(),
+            rho: default_rho(),
+            momentum: 0.0,
+            epsilon: default_eps(),
+            centered: false,
+            clipnorm: None,
+            clipvalue: None,
+            global_clipnorm: None,
+        }
+    }
+}
+
+impl RmspropConfig {
+    pub fn slot_names(&self) -> Vec<&'static str> {
+        let mut s = vec!["velocity"];
+        if self.momentum > 0.0 {
+            s.push("momentum");
+        }
+        if self.centered {
+            s.push("average_gradient");
+        }
+        s
+    }
+
+    pub fn update(&self, grad: &ArrayD<f32>, var: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>]) {
+        let lr = self.learning_rate as f32;
+        let rho = self.rho as f32;
+        // Python computes `1 - rho` in double precision before TF casts it to float32.
+        let one_minus_rho = (1.0 - self.rho) as f32;
+        let eps = self.epsilon as f32;
+        let momentum = self.momentum as f32;
+        let (velocity, rest) = slots.split_first_mut().expect("velocity slot");
+        let (mom, rest) = if self.momentum > 0.0 {
+            let (m, r) = rest.split_first_mut().expect("momentum slot");
+            (Some(m), r)
+        } else {
+            (None, rest)
+        };
+        let mut avg = if self.centered {
+            rest.first_mut()
+        } else {
+            None
+        };
+        let v = velocity.as_slice_mut().expect("standard layout");
+        let x = var.as_slice_mut().expect("standard layout");
+        let g = grad.as_slice().expect("standard layout");
+        let mut mom = mom.map(|m| m.as_slice_mut().expect("standard layout"));
+        let mut avg = avg
+            .as_mut()
+            .map(|a| a.as_slice_mut().expect("standard layout"));
+        for i in 0..x.len() {
+            v[i] = rho * v[i] + one_minus_rho * (g[i] * g[i]);
+            let denominator = match avg.as_mut() {
+                Some(a) => {
+                    a[i] = rho * a[i] + one_minus_rho * g[i];
+                    v[i] - a[i] * a[i] + eps
+                }
+                None => v[i] + eps,
+            };
+            let increment = lr * g[i] / denominator.sqrt();
+            match mom.as_mut() {
+                Some(m) => {
+                    m[i] = momentum * m[i] + increment;
+                    x[i] -= m[i];
+                }
+                None => x[i] -= increment,
+            }
+        }
+    }
+}

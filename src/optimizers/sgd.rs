@@ -1,0 +1,70 @@
+//! Keras 3 `SGD` (keras/src/optimizers/sgd.py): with momentum `m = momentum*m - lr*g`,
+//! then `var += m` (or `var += momentum*m - lr*g` for Nesterov); else `var -= lr*g`.
+
+use ndarray::{ArrayD, Zip};
+use serde::{Deserialize, Serialize};
+
+fn default_lr() -> f64 {
+    0.01
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdConfig {
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    #[serde(default)]
+    pub momentum: f64,
+    #[serde(default)]
+    pub nesterov: bool,
+    /// Clip each gradient to this L2 norm (per variable, as Keras).
+    #[serde(default)]
+    pub clipnorm: Option<f64>,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default)]
+    pub clipvalue: Option<f64>,
+    /// Clip all gradients together to this global L2 norm.
+    #[serde(default)]
+    pub global_clipnorm: Option<f64>,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            learning_rate: default_lr(),
+            momentum: 0.0,
+            nesterov: false,
+            clipnorm: None,
+            clipvalue: None,
+            global_clipnorm: None,
+        }
+    }
+}
+
+impl SgdConfig {
+    pub fn slot_names(&self) -> Vec<&'static str> {
+        if self.momentum != 0.0 {
+            vec!["momentum"]
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn update(&self, grad: &ArrayD<f32>, var: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>]) {
+        let lr = self.learning_rate as f32;
+        if let Some(m) = slots.first_mut() {
+            let mom = self.momentum as f32;
+            let nesterov = self.nesterov;
+            Zip::from(var).and(m).and(grad).for_each(|v, m, &g| {
+                *m = *m * mom - g * lr;
+                if nesterov {
+                    *v += *m * mom - g * lr;
+                } else {
+                    *v += *m;
+                }
+            });
+        } else {
+            Zip::from(var).and(grad).for_each(|v, &g| *v -= g * lr);
+        }
+    }
+}
