@@ -292,6 +292,9 @@ def main():
     command = "python3 bench/driver.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = loadavg()
+    busy = load_before is not None and load_before[0] > 0.5 * (os.cpu_count() or 1)
+    if busy:
+        log(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs: other processes compete for the cores, so the numbers will be low and noisy")
 
     log(f"generating data for {','.join(args.workloads)} in {args.data}")
     gen = [args.python, os.path.join(HERE, "gen_data.py"), "--workloads", ",".join(args.workloads), "--out", args.data]
@@ -335,9 +338,18 @@ def main():
             f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs",
             f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",
             f"- Mode: {'quick (smoke run, few samples)' if args.quick else 'full'}",
+            f"- Threads per framework: {args.threads}",
             f"- Versions: {'; '.join(versions) if versions else 'n/a'}",
             "",
         ]
+        if busy:
+            header += [
+                f"**Warning: the machine was busy when this ran (1-minute load average {load_before[0]:.2f} on "
+                f"{os.cpu_count()} CPUs). Throughput and latency are depressed and noisy, PyTorch's OpenMP "
+                "thread teams most of all; rerun on an idle machine before comparing.**",
+                "",
+                "",
+            ]
         raw = ["", "<details><summary>Raw results (one JSON line per process)</summary>", "", "```json"]
         raw += [json.dumps(r) for r in results + list(scaling.values())]
         raw += ["```", "", "</details>", ""]

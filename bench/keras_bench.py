@@ -48,7 +48,7 @@ def main():
     train_s = time.perf_counter() - t0
     result = {
         "framework": "keras",
-        "version": f"keras {keras.__version__} / tf {tf.__version__}",
+        "version": f"{keras.__version__} (tensorflow {tf.__version__})",
         "workload": args.workload,
         "threads": args.threads,
         "samples": n,
