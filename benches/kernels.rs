@@ -1,8 +1,9 @@
-//! Kernel benchmarks: the matrix product backends on the shapes recurrent layers use,
-//! and one LSTM time step forward + backward.
+//! Kernel benchmarks: the matrix product on the shapes recurrent layers use, and one
+//! LSTM time step forward + backward. (The gemm-crate comparison recorded in
+//! src/kernels/matmul.rs was made with this file plus a gemm::gemm call per shape.)
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use recurrent::kernels::{MatMut, MatRef, matmul};
+use recurrent::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
 use recurrent::rng::SeededRng;
 use std::hint::black_box;
 
@@ -35,41 +36,90 @@ fn bench_matmul(c: &mut Criterion) {
                 );
             })
         });
-        c.bench_function(&format!("gemm {m}x{k}x{n}"), |bench| {
-            bench.iter(|| {
-                // SAFETY: a is m x k, b is k x n, out is m x n, all row-major and
-                // disjoint; strides match those shapes.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        k,
-                        out.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        black_box(&a).as_ptr(),
-                        1,
-                        k as isize,
-                        black_box(&b).as_ptr(),
-                        1,
-                        n as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            })
-        });
     }
+}
+
+/// One LSTM time step (batch 128, 128 units): the recurrent product onto the input
+/// projection plus the fused gate pass, then the backward gate pass and dh product.
+fn bench_lstm_step(c: &mut Criterion) {
+    let (batch, units) = (128usize, 128usize);
+    let w = 4 * units;
+    let mut rng = SeededRng::new(1);
+    let recurrent = random(units * w, &mut rng);
+    let h_prev = random(batch * units, &mut rng);
+    let c_prev = random(batch * units, &mut rng);
+    let projection = random(batch * w, &mut rng);
+    let mut gates = projection.clone();
+    let (mut cs, mut tc, mut hs) = (
+        vec![0.0; batch * units],
+        vec![0.0; batch * units],
+        vec![0.0; batch * units],
+    );
+    let mut dgates = vec![0.0f32; batch * w];
+    let (mut dh, mut dc) = (
+        random(batch * units, &mut rng),
+        random(batch * units, &mut rng),
+    );
+    c.bench_function("lstm gate pass forward only 128x128", |bench| {
+        bench.iter(|| {
+            gates.copy_from_slice(&projection);
+            for j in 0..batch {
+                let r = j * units..(j + 1) * units;
+                lstm_forward_row(
+                    &mut gates[j * w..(j + 1) * w],
+                    &c_prev[r.clone()],
+                    &mut cs[r.clone()],
+                    &mut tc[r.clone()],
+                    &mut hs[r],
+                );
+            }
+            black_box(&hs);
+        })
+    });
+    c.bench_function("lstm step forward+backward 128x128", |bench| {
+        bench.iter(|| {
+            gates.copy_from_slice(&projection);
+            matmul(
+                MatRef::new(&h_prev, batch, units),
+                MatRef::new(&recurrent, units, w),
+                1.0,
+                MatMut::new(&mut gates, batch, w),
+            );
+            for j in 0..batch {
+                let r = j * units..(j + 1) * units;
+                lstm_forward_row(
+                    &mut gates[j * w..(j + 1) * w],
+                    &c_prev[r.clone()],
+                    &mut cs[r.clone()],
+                    &mut tc[r.clone()],
+                    &mut hs[r],
+                );
+            }
+            for j in 0..batch {
+                let r = j * units..(j + 1) * units;
+                lstm_backward_row(
+                    &gates[j * w..(j + 1) * w],
+                    &c_prev[r.clone()],
+                    &tc[r.clone()],
+                    &hs[r.clone()],
+                    &mut dc[r],
+                    &mut dgates[j * w..(j + 1) * w],
+                );
+            }
+            matmul(
+                MatRef::new(&dgates, batch, w),
+                MatRef::new(&recurrent, units, w).t(),
+                0.0,
+                MatMut::new(&mut dh, batch, units),
+            );
+            black_box(&dh);
+        })
+    });
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
-    targets = bench_matmul
+    targets = bench_matmul, bench_lstm_step
 }
 criterion_main!(benches);

@@ -11,7 +11,26 @@ use recurrent::rng::SeededRng;
 /// Model input: floats (batch, steps, features) or token ids (batch, steps).
 enum Data {
     Floats(ArrayD<f32>),
+    /// Floats with a step mask given to the first layer (true = real step).
+    MaskedFloats(ArrayD<f32>, Array2<bool>),
     Ids(Array2<i32>),
+}
+
+impl Data {
+    fn floats(&self) -> Option<&ArrayD<f32>> {
+        match self {
+            Data::Floats(x) | Data::MaskedFloats(x, _) => Some(x),
+            Data::Ids(_) => None,
+        }
+    }
+
+    /// The same data with other float values.
+    fn with_floats(&self, x: ArrayD<f32>) -> Data {
+        match self {
+            Data::MaskedFloats(_, m) => Data::MaskedFloats(x, m.clone()),
+            _ => Data::Floats(x),
+        }
+    }
 }
 
 const BATCH: usize = 3;
@@ -50,23 +69,35 @@ fn build(layers: &mut [Box<dyn Layer>], first_shape: Vec<Option<usize>>) {
     }
 }
 
+/// Forward through the stack, passing step masks from layer to layer as the model
+/// does (set_input_mask, compute_mask, forward).
 fn forward(layers: &mut [Box<dyn Layer>], data: &Data) -> ArrayD<f32> {
     let mut rng = SeededRng::new(MASK_SEED);
     let mut ctx = ForwardContext {
         training: true,
         rng: &mut rng,
     };
-    let mut out = match data {
-        Data::Floats(x) => layers[0].forward(LayerInput::Floats(x.view()), &mut ctx),
-        Data::Ids(ids) => layers[0].forward(LayerInput::Ids(ids.view()), &mut ctx),
-    }
-    .unwrap();
+    let (mut mask, first) = match data {
+        Data::Floats(x) => (None, LayerInput::Floats(x.view())),
+        Data::MaskedFloats(x, m) => (Some(m.clone()), LayerInput::Floats(x.view())),
+        Data::Ids(ids) => (None, LayerInput::Ids(ids.view())),
+    };
+    let mut out = run_layer(&mut layers[0], first, &mut mask, &mut ctx);
     for layer in layers[1..].iter_mut() {
-        out = layer
-            .forward(LayerInput::Floats(out.view()), &mut ctx)
-            .unwrap();
+        out = run_layer(layer, LayerInput::Floats(out.view()), &mut mask, &mut ctx);
     }
     out
+}
+
+fn run_layer(
+    layer: &mut Box<dyn Layer>,
+    input: LayerInput<'_>,
+    mask: &mut Option<Array2<bool>>,
+    ctx: &mut ForwardContext<'_>,
+) -> ArrayD<f32> {
+    layer.set_input_mask(mask.clone());
+    *mask = layer.compute_mask(&input, mask.as_ref());
+    layer.forward(input, ctx).unwrap()
 }
 
 fn loss(layers: &mut [Box<dyn Layer>], data: &Data, r: &ArrayD<f32>) -> f64 {
@@ -81,12 +112,15 @@ fn rel_err(analytic: f64, numeric: f64) -> f64 {
     (analytic - numeric).abs() / analytic.abs().max(numeric.abs()).max(1e-2)
 }
 
+/// Sets one scalar of the model to its original value plus the given offset.
+type Nudge<'a> = dyn Fn(&mut [Box<dyn Layer>], f32) + 'a;
+
 /// Central difference of the loss in one scalar reached through `set`.
 fn central_difference(
     layers: &mut [Box<dyn Layer>],
     data: &Data,
     r: &ArrayD<f32>,
-    set: &dyn Fn(&mut [Box<dyn Layer>], f32),
+    set: &Nudge<'_>,
 ) -> f64 {
     set(layers, EPS);
     let lp = loss(layers, data, r);
@@ -99,7 +133,7 @@ fn central_difference(
 /// Runs the check; returns the largest relative error and asserts it is small.
 fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
     let first_shape = match &data {
-        Data::Floats(x) => vec![Some(x.shape()[1]), Some(x.shape()[2])],
+        Data::Floats(x) | Data::MaskedFloats(x, _) => vec![Some(x.shape()[1]), Some(x.shape()[2])],
         Data::Ids(ids) => vec![Some(ids.shape()[1])],
     };
     build(&mut layers, first_shape);
@@ -136,23 +170,23 @@ fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
             }
         }
     }
-    match (&data, grad) {
-        (Data::Floats(x), Some(analytic)) => {
+    match (data.floats(), grad) {
+        (Some(x), Some(analytic)) => {
             assert_eq!(analytic.shape(), x.shape());
             for k in 0..x.len() {
                 let mut plus = x.clone();
                 plus.as_slice_mut().unwrap()[k] += EPS;
                 let mut minus = x.clone();
                 minus.as_slice_mut().unwrap()[k] -= EPS;
-                let lp = loss(&mut layers, &Data::Floats(plus), &r);
-                let lm = loss(&mut layers, &Data::Floats(minus), &r);
+                let lp = loss(&mut layers, &data.with_floats(plus), &r);
+                let lm = loss(&mut layers, &data.with_floats(minus), &r);
                 let numeric = (lp - lm) / (2.0 * EPS as f64);
                 let a = analytic.as_slice().unwrap()[k] as f64;
                 record(a, numeric, format!("input[{k}]"));
             }
         }
-        (Data::Ids(_), g) => assert!(g.is_none(), "integer input has no gradient"),
-        (Data::Floats(_), None) => panic!("float input must get a gradient"),
+        (None, g) => assert!(g.is_none(), "integer input has no gradient"),
+        (Some(_), None) => panic!("float input must get a gradient"),
     }
     println!("{what}: max relative error {worst:.2e} ({worst_at})");
     assert!(worst < TOLERANCE, "{what}: {worst_at}");
@@ -314,5 +348,124 @@ fn embedding_alone_repeated_ids() {
         vec![boxed(Embedding::new(3, 2))],
         Data::Ids(ids),
         "Embedding",
+    );
+}
+
+#[test]
+fn lstm_recurrent_dropout_per_gate_masks() {
+    check(
+        vec![boxed(
+            LSTM::new(3)
+                .return_sequences(true)
+                .dropout(0.3)
+                .recurrent_dropout(0.4),
+        )],
+        float_data(14),
+        "LSTM dropout + recurrent_dropout",
+    );
+    check(
+        vec![boxed(LSTM::new(3).recurrent_dropout(0.4))],
+        float_data(15),
+        "LSTM recurrent_dropout only",
+    );
+}
+
+#[test]
+fn gru_recurrent_dropout_per_gate_masks() {
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .return_sequences(true)
+                .dropout(0.3)
+                .recurrent_dropout(0.4),
+        )],
+        float_data(25),
+        "GRU reset_after dropout + recurrent_dropout",
+    );
+    check(
+        vec![boxed(GRU::new(3).reset_after(false).recurrent_dropout(0.4))],
+        float_data(26),
+        "GRU reset_before recurrent_dropout",
+    );
+    check(
+        vec![boxed(
+            GRU::new(3)
+                .reset_after(false)
+                .dropout(0.2)
+                .recurrent_dropout(0.3)
+                .return_sequences(true),
+        )],
+        float_data(27),
+        "GRU reset_before dropout + recurrent_dropout",
+    );
+}
+
+/// Padding patterns: post-padding, pre-padding, a gap, and a fully padded sample.
+fn step_mask() -> Array2<bool> {
+    Array2::from_shape_vec(
+        (BATCH, STEPS),
+        vec![
+            true, true, true, false, false, //
+            false, false, true, true, true, //
+            true, false, true, false, true,
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn masked_steps_in_every_layer() {
+    let mask = step_mask();
+    let x = || float_data(50).floats().unwrap().clone();
+    let cases: Vec<(Box<dyn Layer>, &str)> = vec![
+        (boxed(LSTM::new(3).return_sequences(true)), "LSTM masked"),
+        (
+            boxed(LSTM::new(3).recurrent_dropout(0.3)),
+            "LSTM masked recurrent_dropout",
+        ),
+        (boxed(GRU::new(3)), "GRU masked"),
+        (
+            boxed(GRU::new(3).reset_after(false).return_sequences(true)),
+            "GRU reset_before masked",
+        ),
+        (
+            boxed(
+                SimpleRNN::new(3)
+                    .return_sequences(true)
+                    .recurrent_dropout(0.2),
+            ),
+            "SimpleRNN masked",
+        ),
+    ];
+    for (layer, what) in cases {
+        check(vec![layer], Data::MaskedFloats(x(), mask.clone()), what);
+    }
+    let mut all_padded = mask.clone();
+    all_padded.row_mut(2).fill(false);
+    check(
+        vec![boxed(
+            GRU::new(3).return_sequences(true).recurrent_dropout(0.3),
+        )],
+        Data::MaskedFloats(x(), all_padded),
+        "GRU masked, one sample all padding",
+    );
+}
+
+#[test]
+fn embedding_mask_zero_through_stacked_layers() {
+    let mut ids = Array2::from_shape_fn((BATCH, STEPS), |(b, t)| (1 + (b * 7 + t * 3) % 5) as i32);
+    for ((b, t), keep) in step_mask().indexed_iter() {
+        if !keep {
+            ids[[b, t]] = 0;
+        }
+    }
+    check(
+        vec![
+            boxed(Embedding::new(6, 4).mask_zero(true)),
+            boxed(LSTM::new(3).return_sequences(true)),
+            boxed(GRU::new(2)),
+        ],
+        Data::Ids(ids),
+        "Embedding(mask_zero) then LSTM then GRU",
     );
 }

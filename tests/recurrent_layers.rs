@@ -131,24 +131,39 @@ fn dropout_only_in_training() {
     let want = run(&mut plain, &x, false).unwrap();
     assert_eq!(run(&mut drop, &x, false).unwrap(), want);
     assert_ne!(run(&mut drop, &x, true).unwrap(), want);
+    for mut layer in [
+        Box::new(LSTM::new(5).recurrent_dropout(0.5)) as Box<dyn Layer>,
+        Box::new(GRU::new(5).reset_after(false).recurrent_dropout(0.5)),
+        Box::new(SimpleRNN::new(5).recurrent_dropout(0.5)),
+    ] {
+        layer
+            .build(&[Some(6), Some(3)], &mut SeededRng::new(0))
+            .unwrap();
+        let inference = run(layer.as_mut(), &x, false).unwrap();
+        assert_eq!(inference, run(layer.as_mut(), &x, false).unwrap());
+        assert_ne!(
+            inference,
+            run(layer.as_mut(), &x, true).unwrap(),
+            "{}",
+            layer.name()
+        );
+    }
 }
 
 #[test]
 fn bad_arguments_are_rejected() {
-    let cases: Vec<(Box<dyn Fn() -> recurrent::Result<()>>, &str)> = vec![
+    let results = [
         (
-            Box::new(|| LSTM::from_config(cfg(r#"{"type":"lstm","units":0}"#)).map(drop)),
+            LSTM::from_config(cfg(r#"{"type":"lstm","units":0}"#)).map(drop),
             "units",
         ),
         (
-            Box::new(|| {
-                GRU::from_config(gru_cfg(r#"{"type":"gru","units":2,"dropout":1.0}"#)).map(drop)
-            }),
+            GRU::from_config(gru_cfg(r#"{"type":"gru","units":2,"dropout":1.0}"#)).map(drop),
             "dropout",
         ),
     ];
-    for (f, arg) in cases {
-        match f() {
+    for (result, arg) in results {
+        match result {
             Err(Error::InvalidArgument { arg: a, .. }) => assert_eq!(a, arg),
             other => panic!("{arg}: {other:?}"),
         }
@@ -156,14 +171,6 @@ fn bad_arguments_are_rejected() {
     let mut rng = SeededRng::new(0);
     let shape = [Some(3), Some(2)];
     let unsupported: Vec<(Box<dyn Layer>, &str)> = vec![
-        (
-            Box::new(LSTM::new(2).recurrent_dropout(0.1)),
-            "recurrent_dropout",
-        ),
-        (
-            Box::new(GRU::new(2).recurrent_dropout(0.1)),
-            "recurrent_dropout",
-        ),
         (Box::new(LSTM::new(2).activation(Activation::Relu)), "relu"),
         (
             Box::new(SimpleRNN::new(2).activation(Activation::Softmax)),
@@ -175,13 +182,6 @@ fn bad_arguments_are_rejected() {
             Err(Error::Unsupported(m)) => assert!(m.contains(what), "{m}"),
             other => panic!("{what}: {other:?}"),
         }
-    }
-    match Embedding::new(5, 2)
-        .mask_zero(true)
-        .build(&[Some(3)], &mut rng)
-    {
-        Err(Error::Unsupported(m)) => assert!(m.contains("mask_zero") && m.contains("'embedding'")),
-        other => panic!("{other:?}"),
     }
     let e = LSTM::new(2)
         .dropout(-0.1)
@@ -357,7 +357,9 @@ fn bits(make: &(dyn Fn() -> Box<dyn Layer> + Sync), threads: usize) -> Vec<u32> 
 fn results_do_not_depend_on_thread_count() {
     let makers: Vec<Box<dyn Fn() -> Box<dyn Layer> + Sync>> = vec![
         Box::new(|| Box::new(LSTM::new(6).return_sequences(true).dropout(0.2))),
+        Box::new(|| Box::new(LSTM::new(6).dropout(0.1).recurrent_dropout(0.2))),
         Box::new(|| Box::new(GRU::new(6))),
+        Box::new(|| Box::new(GRU::new(6).recurrent_dropout(0.2))),
         Box::new(|| Box::new(GRU::new(6).reset_after(false).return_sequences(true))),
         Box::new(|| Box::new(SimpleRNN::new(6).recurrent_dropout(0.2))),
     ];
@@ -370,5 +372,75 @@ fn results_do_not_depend_on_thread_count() {
             "{}: results differ between 1 and 2 threads",
             make().name()
         );
+    }
+}
+
+#[test]
+fn masks_follow_keras_compute_mask() {
+    let ids = Array2::from_shape_vec((2, 3), vec![4, 0, 2, 0, 0, 1]).unwrap();
+    let input = LayerInput::Ids(ids.view());
+    let emb = Embedding::new(5, 2).mask_zero(true);
+    let mask = emb.compute_mask(&input, None).unwrap();
+    assert_eq!(
+        mask,
+        Array2::from_shape_vec((2, 3), vec![true, false, true, false, false, true]).unwrap()
+    );
+    assert_eq!(Embedding::new(5, 2).compute_mask(&input, None), None);
+    let x = random_array(&[2, 3, 2], 1);
+    let floats = LayerInput::Floats(x.view());
+    let seq = LSTM::new(2).return_sequences(true);
+    assert_eq!(seq.compute_mask(&floats, Some(&mask)), Some(mask.clone()));
+    assert_eq!(GRU::new(2).compute_mask(&floats, Some(&mask)), None);
+
+    // A mask that does not fit the input is a shape error naming the layer.
+    let mut layer = built(SimpleRNN::new(2).name("rnn"), &[None, Some(2)]);
+    layer.set_input_mask(Some(Array2::from_elem((2, 4), true)));
+    match run(&mut layer, &x, false) {
+        Err(Error::Shape(m)) => assert!(m.contains("'rnn'") && m.contains("mask"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn masked_steps_carry_the_state_like_shorter_sequences() {
+    // Post-padding [a, b, c, pad, pad] and pre-padding [pad, pad, a, b, c] give the
+    // output of [a, b, c]; masked sequence outputs repeat the previous output (zeros
+    // before the first real step).
+    let short = random_array(&[1, 3, 2], 7);
+    let mut padded = ArrayD::zeros(IxDyn(&[2, 5, 2]));
+    for t in 0..3 {
+        for f in 0..2 {
+            padded[[0, t, f]] = short[[0, t, f]];
+            padded[[1, t + 2, f]] = short[[0, t, f]];
+        }
+    }
+    let mask = Array2::from_shape_vec(
+        (2, 5),
+        vec![
+            true, true, true, false, false, false, false, true, true, true,
+        ],
+    )
+    .unwrap();
+    let makers: Vec<Box<dyn Fn() -> Box<dyn Layer>>> = vec![
+        Box::new(|| Box::new(LSTM::new(3).return_sequences(true))),
+        Box::new(|| Box::new(GRU::new(3).return_sequences(true))),
+        Box::new(|| Box::new(GRU::new(3).reset_after(false).return_sequences(true))),
+        Box::new(|| Box::new(SimpleRNN::new(3).return_sequences(true))),
+    ];
+    for make in &makers {
+        let mut a = make();
+        a.build(&[None, Some(2)], &mut SeededRng::new(4)).unwrap();
+        let mut b = make();
+        b.build(&[None, Some(2)], &mut SeededRng::new(4)).unwrap();
+        let want = run(a.as_mut(), &short, false).unwrap();
+        b.set_input_mask(Some(mask.clone()));
+        let got = run(b.as_mut(), &padded, false).unwrap();
+        for j in 0..3 {
+            let last = want[[0, 2, j]];
+            assert_eq!(got[[0, 4, j]], last, "{} post-padding", a.name());
+            assert_eq!(got[[0, 3, j]], last, "{} masked output repeats", a.name());
+            assert_eq!(got[[1, 4, j]], last, "{} pre-padding", a.name());
+            assert_eq!(got[[1, 0, j]], 0.0, "{} leading padding", a.name());
+        }
     }
 }

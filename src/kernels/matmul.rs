@@ -14,7 +14,8 @@
 //!
 //! The per-step recurrent products (first three rows) dominate training time and are
 //! faster with matrixmultiply; gemm only wins on the large all-steps products. So
-//! matrixmultiply it is (also lighter to build).
+//! matrixmultiply it is (also lighter to build). The machine was shared (load ~14 on
+//! 2 cores), so absolute numbers are inflated; both ran under the same conditions.
 //!
 //! Both backends compute each output element from the same row of `a` and column of
 //! `b` regardless of how the caller splits rows, so splitting a product into fixed row
@@ -216,7 +217,7 @@ mod tests {
         let b = MatRef::new(&bv, 6, 10).t();
         let want = naive(&a, &b);
         // c is a column block of width 6 inside rows of width 9, pre-filled with ones.
-        let mut cv = vec![1.0f32; 5 * 9];
+        let mut cv = [1.0f32; 5 * 9];
         matmul(a, b, 0.5, MatMut::strided(&mut cv[2..], 5, 6, 9));
         for r in 0..5 {
             for c in 0..6 {

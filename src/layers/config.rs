@@ -33,8 +33,8 @@ impl LayerConfig {
             LayerConfig::Dense(c) => Ok(Box::new(super::Dense::from_config(c)?)),
             LayerConfig::Dropout(c) => Ok(Box::new(super::Dropout::from_config(c)?)),
             #[allow(unreachable_patterns)]
-            _ => Err(Error::Unsupported(format!(
-                "layer {self:?} is not implemented yet"
+            other => Err(Error::Unsupported(format!(
+                "layer {other:?} is not implemented yet"
             ))),
         }
     }

@@ -99,12 +99,7 @@ impl Embedding {
                 "must be a positive integer, got 0",
             ));
         }
-        if c.mask_zero {
-            return Err(Error::Unsupported(format!(
-                "{ctx}: mask_zero=true (skipping padded steps in later layers) is not \
-                 implemented; use mask_zero=false"
-            )));
-        }
+
         Ok(())
     }
 }
@@ -122,6 +117,10 @@ impl Layer for Embedding {
     fn set_name(&mut self, name: String) {
         self.config.name = Some(name.clone());
         self.name = name;
+    }
+
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_length.map(|n| vec![Some(n)])
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -224,7 +223,33 @@ impl Layer for Embedding {
             let dst = &mut grad[id * dim..(id + 1) * dim];
             dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a += b);
         }
+        // Keras/TF keep this gradient as IndexedSlices (one row per occurrence); its
+        // optimizers square the rows before duplicates are summed (see `Param::grad_sq`).
+        let p = &mut self.params[0];
+        let sq = p
+            .grad_sq
+            .get_or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
+        sq.fill(0.0);
+        let sq = sq.as_slice_mut().expect("standard layout");
+        for (row, &id) in g.outer_iter().zip(&self.ids) {
+            let dst = &mut sq[id * dim..(id + 1) * dim];
+            dst.iter_mut()
+                .zip(row.iter())
+                .for_each(|(a, b)| *a += b * b);
+        }
         Ok(None)
+    }
+
+    /// With `mask_zero`, id 0 is padding: the mask is `ids != 0` (Keras).
+    fn compute_mask(
+        &self,
+        input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        match input {
+            LayerInput::Ids(ids) if self.config.mask_zero => Some(ids.mapv(|id| id != 0)),
+            _ => input_mask.cloned(),
+        }
     }
 
     fn params(&self) -> Vec<&Param> {

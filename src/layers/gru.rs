@@ -3,11 +3,12 @@
 //! row 0 input bias, row 1 recurrent bias, and the reset gate multiplies the recurrent
 //! product; without it the bias is (3u) and the reset gate multiplies h_{t-1} first.
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 use super::config::{GruConfig, LayerConfig};
-use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::gate_dropout::{self as gd, GateMasks};
+use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{
@@ -26,6 +27,8 @@ pub struct GRU {
     input_dim: usize,
     /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
     params: Vec<Param>,
+    /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
+    input_mask: Option<Array2<bool>>,
     cache: Cache,
 }
 
@@ -38,6 +41,10 @@ struct Cache {
     /// Input (batch, steps, features) after dropout.
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// Step mask (batch, steps), true = real step; empty = none.
+    step_mask: Vec<bool>,
+    /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
+    gate_masks: GateMasks,
     /// Gate activations z, r, candidate (batch, steps, 3u).
     gates: Vec<f32>,
     /// Outputs h_t (batch, steps, u).
@@ -85,6 +92,7 @@ impl GRU {
             name,
             input_dim: 0,
             params: Vec::new(),
+            input_mask: None,
             cache: Cache::default(),
         }
     }
@@ -159,12 +167,7 @@ impl GRU {
                 c.recurrent_activation.name()
             )));
         }
-        if c.recurrent_dropout > 0.0 {
-            return Err(Error::Unsupported(format!(
-                "{ctx}: recurrent_dropout={} is not implemented (use recurrent_dropout=0)",
-                c.recurrent_dropout
-            )));
-        }
+
         Ok(())
     }
 }
@@ -182,6 +185,10 @@ impl Layer for GRU {
     fn set_name(&mut self, name: String) {
         self.config.name = Some(name.clone());
         self.name = name;
+    }
+
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_shape.clone()
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -237,8 +244,14 @@ impl Layer for GRU {
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
         cache.mask = None;
-        if ctx.training && self.config.dropout > 0.0 {
+        cache.gate_masks = GateMasks::default();
+        if ctx.training && self.config.recurrent_dropout > 0.0 {
+            let (rate, rrate) = (self.config.dropout, self.config.recurrent_dropout);
+            cache.gate_masks =
+                GateMasks::draw(ctx.rng, 3, rate, rrate, &cache.x, batch, steps, f, u);
+        } else if ctx.training && self.config.dropout > 0.0 {
             let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
             rec::apply_mask(&mut cache.x, &mask, steps, f);
             cache.mask = Some(mask);
@@ -255,29 +268,40 @@ impl Layer for GRU {
             Some(b) if reset_after => (Some(&b[..w]), &b[w..]),
             b => (b, &zeros[..]),
         };
-        rec::project_inputs(
-            &cache.x,
-            batch * steps,
-            f,
-            kernel,
-            w,
-            input_bias,
-            &mut cache.gates,
-        );
+        if cache.gate_masks.per_gate_inputs() {
+            let (xs, rows) = (&cache.gate_masks.inputs, batch * steps);
+            gd::project_inputs_per_gate(xs, rows, f, kernel, u, input_bias, &mut cache.gates);
+        } else {
+            rec::project_inputs(
+                &cache.x,
+                batch * steps,
+                f,
+                kernel,
+                w,
+                input_bias,
+                &mut cache.gates,
+            );
+        }
         cache.hs.resize(batch * steps * u, 0.0);
         cache.rh.resize(batch * steps * u, 0.0);
         let rows_u = CHUNK_ROWS * steps * u;
+        let rmasks = &cache.gate_masks.recurrent;
+        let step_mask = &cache.step_mask;
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
             .zip(cache.hs.par_chunks_mut(rows_u))
             .zip(cache.rh.par_chunks_mut(rows_u))
-            .for_each(|((g, hs), rh)| {
+            .enumerate()
+            .for_each(|(ci, ((g, hs), rh))| {
                 let chunk = Chunk {
                     steps,
                     u,
                     recurrent,
                     zeros: &zeros,
+                    rmasks,
+                    row0: ci * CHUNK_ROWS,
+                    step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
                 };
                 if reset_after {
                     chunk.forward_reset_after(g, hs, rh, rec_bias)
@@ -321,11 +345,16 @@ impl Layer for GRU {
         let rows_w = CHUNK_ROWS * steps * w;
         let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
         let zeros = vec![0.0f32; w];
-        let chunk = Chunk {
+        let rmasks = &cache.gate_masks.recurrent;
+        let step_mask = &cache.step_mask;
+        let chunk = |ci: usize| Chunk {
             steps,
             u,
             recurrent,
             zeros: &zeros,
+            rmasks,
+            row0: ci * CHUNK_ROWS,
+            step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
         };
         let work = cache
             .dgates
@@ -333,45 +362,58 @@ impl Layer for GRU {
             .zip(cache.gates.par_chunks(rows_w))
             .zip(cache.hs.par_chunks(rows_u))
             .zip(cache.rh.par_chunks(rows_u))
-            .zip(dy.par_chunks(dy_rows));
+            .zip(dy.par_chunks(dy_rows))
+            .enumerate();
         if reset_after {
             work.zip(cache.drec.par_chunks_mut(rows_w)).for_each(
-                |(((((dg, g), hs), rh), dy), dr)| {
-                    chunk.backward_reset_after(dg, dr, g, hs, rh, dy, seq)
+                |((ci, ((((dg, g), hs), rh), dy)), dr)| {
+                    chunk(ci).backward_reset_after(dg, dr, g, hs, rh, dy, seq)
                 },
             );
         } else {
-            work.for_each(|((((dg, g), hs), _rh), dy)| {
-                chunk.backward_reset_before(dg, g, hs, dy, seq)
+            work.for_each(|(ci, ((((dg, g), hs), _rh), dy))| {
+                chunk(ci).backward_reset_before(dg, g, hs, dy, seq)
             });
         }
         let kernel = rec::values(name, &self.params[0])?;
-        let dx = rec::input_grad(
-            &cache.dgates,
-            kernel,
-            w,
-            batch,
-            steps,
-            f,
-            cache.mask.as_deref(),
-        );
+        let gm = &cache.gate_masks;
+        let dx = if gm.per_gate_inputs() {
+            let dx = gd::input_grad_per_gate(&gm.input, &cache.dgates, kernel, u, steps, f);
+            ArrayD::from_shape_vec(ndarray::IxDyn(&[batch, steps, f]), dx)
+                .expect("batch*steps*features")
+        } else {
+            rec::input_grad(
+                &cache.dgates,
+                kernel,
+                w,
+                batch,
+                steps,
+                f,
+                cache.mask.as_deref(),
+            )
+        };
         let rows = batch * steps;
         rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
         let (kp, rest) = self.params.split_at_mut(1);
         let (rp, bp) = rest.split_at_mut(1);
         let kg = rec::grads_mut(name, &mut kp[0])?;
-        rec::weight_grad(
-            &cache.x,
-            f,
-            f,
-            &cache.dgates,
-            w,
-            w,
-            rows,
-            MatMut::new(kg, f, w),
-        );
+        if gm.per_gate_inputs() {
+            gd::kernel_grad_per_gate(&gm.inputs, rows, f, &cache.dgates, u, kg);
+        } else {
+            rec::weight_grad(
+                &cache.x,
+                f,
+                f,
+                &cache.dgates,
+                w,
+                w,
+                rows,
+                MatMut::new(kg, f, w),
+            );
+        }
         let rg = rec::grads_mut(name, &mut rp[0])?;
-        if reset_after {
+        let rm = &gm.recurrent;
+        if reset_after && rm.is_empty() {
             rec::weight_grad(
                 &cache.hp,
                 u,
@@ -382,19 +424,18 @@ impl Layer for GRU {
                 rows,
                 MatMut::new(rg, u, w),
             );
+        } else if reset_after {
+            gd::recurrent_grad_per_gate(&cache.hp, steps, u, rm, &cache.drec, w, rg);
         } else {
-            // z, r columns see h_{t-1}; the candidate columns see r * h_{t-1}.
+            // z, r columns see h_{t-1}; the candidate columns see r * h_{t-1} (its
+            // recurrent mask already applied in forward).
             let dg = &cache.dgates;
-            rec::weight_grad(
-                &cache.hp,
-                u,
-                u,
-                dg,
-                2 * u,
-                w,
-                rows,
-                MatMut::strided(rg, u, 2 * u, w),
-            );
+            if rm.is_empty() {
+                let out = MatMut::strided(rg, u, 2 * u, w);
+                rec::weight_grad(&cache.hp, u, u, dg, 2 * u, w, rows, out);
+            } else {
+                gd::recurrent_grad_per_gate(&cache.hp, steps, u, &rm[..2], dg, w, rg);
+            }
             let rg_h = MatMut::strided(&mut rg[2 * u..], u, u, w);
             rec::weight_grad(&cache.rh, u, u, &dg[2 * u..], u, w, rows, rg_h);
         }
@@ -406,6 +447,19 @@ impl Layer for GRU {
             }
         }
         Ok(Some(dx))
+    }
+
+    fn compute_mask(
+        &self,
+        _input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        // Keras: the mask follows the sequence output and ends with the last state.
+        input_mask.filter(|_| self.config.return_sequences).cloned()
+    }
+
+    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
+        self.input_mask = mask;
     }
 
     fn params(&self) -> Vec<&Param> {
@@ -429,11 +483,34 @@ struct Chunk<'a> {
     recurrent: &'a [f32],
     /// At least 3u zeros: the initial state and absent biases.
     zeros: &'a [f32],
+    /// Per-gate recurrent dropout masks (batch, u) each, or none.
+    rmasks: &'a [Vec<f32>],
+    /// First sample of this block, to index the masks.
+    row0: usize,
+    /// This block's step mask (rows, steps); empty = no masking.
+    step_mask: &'a [bool],
 }
 
 impl Chunk<'_> {
+    /// Row `j` skips step `t`: its state carries over (Keras masking).
+    fn skips(&self, j: usize, t: usize) -> bool {
+        !self.step_mask.is_empty() && !self.step_mask[j * self.steps + t]
+    }
+
     fn rows(&self, hs: &[f32]) -> usize {
         hs.len() / (self.steps * self.u)
+    }
+
+    /// Scratch for masked products (empty without recurrent dropout).
+    fn scratch(&self, rows: usize) -> Vec<f32> {
+        vec![
+            0.0f32;
+            if self.rmasks.is_empty() {
+                0
+            } else {
+                rows * self.u
+            }
+        ]
     }
 
     /// h_{t-1} of sample-row `j` (zero at t = 0).
@@ -458,14 +535,19 @@ impl Chunk<'_> {
         let (steps, u, w) = (self.steps, self.u, 3 * self.u);
         let rows = self.rows(hs);
         let mut recv = vec![0.0f32; rows * w];
+        let mut scratch = self.scratch(rows);
         for t in 0..steps {
-            if t > 0 {
+            if t > 0 && self.rmasks.is_empty() {
                 matmul(
                     MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
                     MatRef::new(self.recurrent, u, w),
                     0.0,
                     MatMut::new(&mut recv, rows, w),
                 );
+            } else if t > 0 {
+                let (h, su) = (&hs[(t - 1) * u..], steps * u);
+                let (m, r0, k) = (self.rmasks, self.row0, self.recurrent);
+                gd::recurrent_product(h, su, rows, u, m, r0, k, w, 0.0, &mut recv, w, &mut scratch);
             }
             for j in 0..rows {
                 let at = j * steps + t;
@@ -483,6 +565,9 @@ impl Chunk<'_> {
                     &mut rh[at * u..(at + 1) * u],
                     &mut now[..u],
                 );
+                if self.skips(j, t) {
+                    rec::carry_state(hs, j, t, steps, u);
+                }
             }
         }
     }
@@ -493,14 +578,20 @@ impl Chunk<'_> {
         let rows = self.rows(hs);
         let mut recv = vec![0.0f32; rows * 2 * u];
         let mut cand = vec![0.0f32; rows * u];
+        let mut scratch = self.scratch(rows);
         for t in 0..steps {
-            if t > 0 {
+            if t > 0 && self.rmasks.is_empty() {
                 matmul(
                     MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
                     MatRef::strided(self.recurrent, u, 2 * u, w),
                     0.0,
                     MatMut::new(&mut recv, rows, 2 * u),
                 );
+            } else if t > 0 {
+                let (h, su) = (&hs[(t - 1) * u..], steps * u);
+                let (m, r0, k) = (&self.rmasks[..2], self.row0, self.recurrent);
+                let out = &mut recv;
+                gd::recurrent_product(h, su, rows, u, m, r0, k, w, 0.0, out, 2 * u, &mut scratch);
             }
             for j in 0..rows {
                 let at = j * steps + t;
@@ -510,6 +601,14 @@ impl Chunk<'_> {
                     self.h_prev(hs, j, t),
                     &mut rh[at * u..(at + 1) * u],
                 );
+                // The candidate's recurrent mask applies to r * h_{t-1}.
+                if let Some(m) = self.rmasks.get(2) {
+                    let m = &m[(self.row0 + j) * u..(self.row0 + j + 1) * u];
+                    rh[at * u..(at + 1) * u]
+                        .iter_mut()
+                        .zip(m)
+                        .for_each(|(v, k)| *v *= k);
+                }
             }
             matmul(
                 MatRef::strided(&rh[t * u..], rows, u, steps * u),
@@ -531,6 +630,9 @@ impl Chunk<'_> {
                     h_prev,
                     &mut now[..u],
                 );
+                if self.skips(j, t) {
+                    rec::carry_state(hs, j, t, steps, u);
+                }
             }
         }
     }
@@ -560,10 +662,17 @@ impl Chunk<'_> {
         let rows = self.rows(hs);
         let mut dh = vec![0.0f32; rows * u];
         let mut dh_prev = vec![0.0f32; rows * u];
+        let mut scratch = self.scratch(rows);
         for t in (0..steps).rev() {
             self.add_output_grad(&mut dh, dy, t, seq);
             for j in 0..rows {
                 let at = j * steps + t;
+                if self.skips(j, t) {
+                    dgates[at * w..(at + 1) * w].fill(0.0);
+                    drec[at * w..(at + 1) * w].fill(0.0);
+                    dh_prev[j * u..(j + 1) * u].copy_from_slice(&dh[j * u..(j + 1) * u]);
+                    continue;
+                }
                 gru_backward_row(
                     &gates[at * w..(at + 1) * w],
                     &rh[at * u..(at + 1) * u],
@@ -574,13 +683,18 @@ impl Chunk<'_> {
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
             }
-            if t > 0 {
+            if t > 0 && self.rmasks.is_empty() {
                 matmul(
                     MatRef::strided(&drec[t * w..], rows, w, steps * w),
                     MatRef::new(self.recurrent, u, w).t(),
                     1.0,
                     MatMut::new(&mut dh_prev, rows, u),
                 );
+            } else if t > 0 {
+                let (dg, sw) = (&drec[t * w..], steps * w);
+                let (m, r0, k) = (self.rmasks, self.row0, self.recurrent);
+                let dhp = &mut dh_prev;
+                gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
             std::mem::swap(&mut dh, &mut dh_prev);
         }
@@ -599,10 +713,16 @@ impl Chunk<'_> {
         let mut dh = vec![0.0f32; rows * u];
         let mut dh_prev = vec![0.0f32; rows * u];
         let mut dcand = vec![0.0f32; rows * u];
+        let mut scratch = self.scratch(rows);
         for t in (0..steps).rev() {
             self.add_output_grad(&mut dh, dy, t, seq);
             for j in 0..rows {
                 let at = j * steps + t;
+                if self.skips(j, t) {
+                    dgates[at * w..(at + 1) * w].fill(0.0);
+                    dh_prev[j * u..(j + 1) * u].copy_from_slice(&dh[j * u..(j + 1) * u]);
+                    continue;
+                }
                 gru_reset_before_backward_output_row(
                     &gates[at * w..(at + 1) * w],
                     self.h_prev(hs, j, t),
@@ -618,7 +738,11 @@ impl Chunk<'_> {
                 0.0,
                 MatMut::new(&mut dcand, rows, u),
             );
-            for j in 0..rows {
+            if let Some(m) = self.rmasks.get(2) {
+                let m = &m[self.row0 * u..(self.row0 + rows) * u];
+                dcand.iter_mut().zip(m).for_each(|(v, k)| *v *= k);
+            }
+            for j in (0..rows).filter(|&j| !self.skips(j, t)) {
                 let at = j * steps + t;
                 gru_reset_before_backward_reset_row(
                     &gates[at * w..(at + 1) * w],
@@ -628,13 +752,18 @@ impl Chunk<'_> {
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
             }
-            if t > 0 {
+            if t > 0 && self.rmasks.is_empty() {
                 matmul(
                     MatRef::strided(&dgates[t * w..], rows, 2 * u, steps * w),
                     MatRef::strided(self.recurrent, u, 2 * u, w).t(),
                     1.0,
                     MatMut::new(&mut dh_prev, rows, u),
                 );
+            } else if t > 0 {
+                let (dg, sw) = (&dgates[t * w..], steps * w);
+                let (m, r0, k) = (&self.rmasks[..2], self.row0, self.recurrent);
+                let dhp = &mut dh_prev;
+                gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
             std::mem::swap(&mut dh, &mut dh_prev);
         }

@@ -1,11 +1,13 @@
 //! Keras `LSTM`: kernel (input_dim, 4u), recurrent_kernel (u, 4u), bias (4u), gate
 //! order i, f, c, o; c_t = f c_{t-1} + i tanh(.), h_t = o tanh(c_t).
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 use super::config::{LayerConfig, LstmConfig};
-use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::gate_dropout::{self as gd, GateMasks};
+
+use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
@@ -20,6 +22,8 @@ pub struct LSTM {
     input_dim: usize,
     /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
     params: Vec<Param>,
+    /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
+    input_mask: Option<Array2<bool>>,
     cache: Cache,
 }
 
@@ -33,6 +37,10 @@ struct Cache {
     /// Input (batch, steps, features) after dropout.
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// Step mask (batch, steps), true = real step; empty = none.
+    step_mask: Vec<bool>,
+    /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
+    gate_masks: GateMasks,
     /// Gate activations (batch, steps, 4u).
     gates: Vec<f32>,
     /// Cell states c_t, tanh(c_t) and outputs h_t, each (batch, steps, u).
@@ -78,6 +86,7 @@ impl LSTM {
             name,
             input_dim: 0,
             params: Vec::new(),
+            input_mask: None,
             cache: Cache::default(),
         }
     }
@@ -152,12 +161,7 @@ impl LSTM {
                 c.recurrent_activation.name()
             )));
         }
-        if c.recurrent_dropout > 0.0 {
-            return Err(Error::Unsupported(format!(
-                "{ctx}: recurrent_dropout={} is not implemented (use recurrent_dropout=0)",
-                c.recurrent_dropout
-            )));
-        }
+
         Ok(())
     }
 }
@@ -175,6 +179,10 @@ impl Layer for LSTM {
     fn set_name(&mut self, name: String) {
         self.config.name = Some(name.clone());
         self.name = name;
+    }
+
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_shape.clone()
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -239,8 +247,14 @@ impl Layer for LSTM {
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
         cache.mask = None;
-        if ctx.training && self.config.dropout > 0.0 {
+        cache.gate_masks = GateMasks::default();
+        if ctx.training && self.config.recurrent_dropout > 0.0 {
+            let (rate, rrate) = (self.config.dropout, self.config.recurrent_dropout);
+            cache.gate_masks =
+                GateMasks::draw(ctx.rng, 4, rate, rrate, &cache.x, batch, steps, f, u);
+        } else if ctx.training && self.config.dropout > 0.0 {
             let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
             rec::apply_mask(&mut cache.x, &mask, steps, f);
             cache.mask = Some(mask);
@@ -251,28 +265,36 @@ impl Layer for LSTM {
             Some(p) => Some(rec::values(name, p)?),
             None => None,
         };
-        rec::project_inputs(
-            &cache.x,
-            batch * steps,
-            f,
-            kernel,
-            w,
-            bias,
-            &mut cache.gates,
-        );
+        if cache.gate_masks.per_gate_inputs() {
+            let xs = &cache.gate_masks.inputs;
+            gd::project_inputs_per_gate(xs, batch * steps, f, kernel, u, bias, &mut cache.gates);
+        } else {
+            rec::project_inputs(
+                &cache.x,
+                batch * steps,
+                f,
+                kernel,
+                w,
+                bias,
+                &mut cache.gates,
+            );
+        }
         for buf in [&mut cache.cs, &mut cache.tanh_c, &mut cache.hs] {
             buf.resize(batch * steps * u, 0.0);
         }
         let zeros = vec![0.0f32; u];
         let rows_u = CHUNK_ROWS * steps * u;
+        let rmasks = &cache.gate_masks.recurrent;
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
             .zip(cache.cs.par_chunks_mut(rows_u))
             .zip(cache.tanh_c.par_chunks_mut(rows_u))
             .zip(cache.hs.par_chunks_mut(rows_u))
-            .for_each(|(((g, cs), tc), hs)| {
-                chunk_forward(g, cs, tc, hs, recurrent, steps, u, &zeros)
+            .enumerate()
+            .for_each(|(ci, (((g, cs), tc), hs))| {
+                let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
+                chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -304,6 +326,7 @@ impl Layer for LSTM {
         let rows_u = CHUNK_ROWS * steps * u;
         let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
         let zeros = vec![0.0f32; u];
+        let rmasks = &cache.gate_masks.recurrent;
         cache
             .dgates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -311,49 +334,79 @@ impl Layer for LSTM {
             .zip(cache.cs.par_chunks(rows_u))
             .zip(cache.tanh_c.par_chunks(rows_u))
             .zip(dy.par_chunks(dy_rows))
-            .for_each(|((((dg, g), cs), tc), dy)| {
-                chunk_backward(dg, g, cs, tc, dy, recurrent, steps, u, seq, &zeros)
+            .enumerate()
+            .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
+                let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
+                chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
             });
         let kernel = rec::values(name, &self.params[0])?;
-        let dx = rec::input_grad(
-            &cache.dgates,
-            kernel,
-            w,
-            batch,
-            steps,
-            f,
-            cache.mask.as_deref(),
-        );
+        let gm = &cache.gate_masks;
+        let dx = if gm.per_gate_inputs() {
+            let dx = gd::input_grad_per_gate(&gm.input, &cache.dgates, kernel, u, steps, f);
+            ArrayD::from_shape_vec(ndarray::IxDyn(&[batch, steps, f]), dx)
+                .expect("batch*steps*features")
+        } else {
+            rec::input_grad(
+                &cache.dgates,
+                kernel,
+                w,
+                batch,
+                steps,
+                f,
+                cache.mask.as_deref(),
+            )
+        };
         let rows = batch * steps;
         rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
         let (kp, rest) = self.params.split_at_mut(1);
         let (rp, bp) = rest.split_at_mut(1);
         let kg = rec::grads_mut(name, &mut kp[0])?;
-        rec::weight_grad(
-            &cache.x,
-            f,
-            f,
-            &cache.dgates,
-            w,
-            w,
-            rows,
-            MatMut::new(kg, f, w),
-        );
+        if gm.per_gate_inputs() {
+            gd::kernel_grad_per_gate(&gm.inputs, rows, f, &cache.dgates, u, kg);
+        } else {
+            rec::weight_grad(
+                &cache.x,
+                f,
+                f,
+                &cache.dgates,
+                w,
+                w,
+                rows,
+                MatMut::new(kg, f, w),
+            );
+        }
         let rg = rec::grads_mut(name, &mut rp[0])?;
-        rec::weight_grad(
-            &cache.hp,
-            u,
-            u,
-            &cache.dgates,
-            w,
-            w,
-            rows,
-            MatMut::new(rg, u, w),
-        );
+        if gm.recurrent.is_empty() {
+            rec::weight_grad(
+                &cache.hp,
+                u,
+                u,
+                &cache.dgates,
+                w,
+                w,
+                rows,
+                MatMut::new(rg, u, w),
+            );
+        } else {
+            gd::recurrent_grad_per_gate(&cache.hp, steps, u, &gm.recurrent, &cache.dgates, w, rg);
+        }
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
         }
         Ok(Some(dx))
+    }
+
+    fn compute_mask(
+        &self,
+        _input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        // Keras: the mask follows the sequence output and ends with the last state.
+        input_mask.filter(|_| self.config.return_sequences).cloned()
+    }
+
+    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
+        self.input_mask = mask;
     }
 
     fn params(&self) -> Vec<&Param> {
@@ -372,6 +425,7 @@ impl Layer for LSTM {
 
 /// The whole time loop for one block of samples. Per step: one recurrent product
 /// accumulated onto the precomputed input projection, then one fused gate pass per row.
+/// Rows whose step is masked keep their previous h and c.
 #[allow(clippy::too_many_arguments)]
 fn chunk_forward(
     gates: &mut [f32],
@@ -379,21 +433,29 @@ fn chunk_forward(
     tanh_c: &mut [f32],
     hs: &mut [f32],
     recurrent: &[f32],
+    masks: BlockMasks<'_>,
     steps: usize,
     u: usize,
     zeros: &[f32],
 ) {
     let w = 4 * u;
     let rows = hs.len() / (steps * u);
+    let rmasks = masks.recurrent;
+    let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
     for t in 0..steps {
-        if t > 0 {
-            // The initial state is zero, so step 0 has no recurrent term.
+        // The initial state is zero, so step 0 has no recurrent term.
+        if t > 0 && rmasks.is_empty() {
             matmul(
                 MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
                 MatRef::new(recurrent, u, w),
                 1.0,
                 MatMut::strided(&mut gates[t * w..], rows, w, steps * w),
             );
+        } else if t > 0 {
+            let (h, su, sw) = (&hs[(t - 1) * u..], steps * u, steps * w);
+            let out = &mut gates[t * w..];
+            let (r0, sc) = (masks.row0, &mut scratch);
+            gd::recurrent_product(h, su, rows, u, rmasks, r0, recurrent, w, 1.0, out, sw, sc);
         }
         for j in 0..rows {
             let at = j * steps + t;
@@ -406,12 +468,16 @@ fn chunk_forward(
                 &mut tanh_c[at * u..(at + 1) * u],
                 &mut hs[at * u..(at + 1) * u],
             );
+            if masks.skips(j, t, steps) {
+                rec::carry_state(cs, j, t, steps, u);
+                rec::carry_state(hs, j, t, steps, u);
+            }
         }
     }
 }
 
 /// Backward through time for one block of samples: per step the fused gate gradients,
-/// then dh_{t-1} = dGates_t · U^T as one product.
+/// then dh_{t-1} = dGates_t · U^T as one product. Masked steps pass dh and dc through.
 #[allow(clippy::too_many_arguments)]
 fn chunk_backward(
     dgates: &mut [f32],
@@ -420,6 +486,7 @@ fn chunk_backward(
     tanh_c: &[f32],
     dy: &[f32],
     recurrent: &[f32],
+    masks: BlockMasks<'_>,
     steps: usize,
     u: usize,
     return_sequences: bool,
@@ -427,7 +494,10 @@ fn chunk_backward(
 ) {
     let w = 4 * u;
     let rows = cs.len() / (steps * u);
+    let rmasks = masks.recurrent;
+    let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
     let mut dh = vec![0.0f32; rows * u];
+    let mut dh_new = vec![0.0f32; rows * u];
     let mut dc = vec![0.0f32; rows * u];
     for t in (0..steps).rev() {
         for j in 0..rows {
@@ -436,6 +506,10 @@ fn chunk_backward(
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
             let at = j * steps + t;
+            if masks.skips(j, t, steps) {
+                dgates[at * w..(at + 1) * w].fill(0.0);
+                continue;
+            }
             let c_prev = if t == 0 {
                 zeros
             } else {
@@ -450,13 +524,22 @@ fn chunk_backward(
                 &mut dgates[at * w..(at + 1) * w],
             );
         }
-        if t > 0 {
+        if t == 0 {
+            break;
+        }
+        if rmasks.is_empty() {
             matmul(
                 MatRef::strided(&dgates[t * w..], rows, w, steps * w),
                 MatRef::new(recurrent, u, w).t(),
                 0.0,
-                MatMut::new(&mut dh, rows, u),
+                MatMut::new(&mut dh_new, rows, u),
             );
+        } else {
+            dh_new.fill(0.0);
+            let (dg, sw, r0) = (&dgates[t * w..], steps * w, masks.row0);
+            let (out, sc) = (&mut dh_new, &mut scratch);
+            gd::recurrent_product_grad(dg, sw, rows, u, rmasks, r0, recurrent, w, out, sc);
         }
+        rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
     }
 }

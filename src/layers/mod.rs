@@ -4,7 +4,7 @@
 //! Data flows between layers as `ArrayD<f32>` with the batch on axis 0; only the first
 //! layer may receive integer token ids (`LayerInput::Ids`).
 
-use ndarray::{ArrayD, ArrayView2, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 
 use crate::error::Result;
 use crate::rng::SeededRng;
@@ -17,6 +17,7 @@ pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
 pub mod embedding;
+pub(crate) mod gate_dropout;
 pub mod gru;
 pub mod lstm;
 pub(crate) mod recurrent;
@@ -26,7 +27,6 @@ pub use embedding::Embedding;
 pub use gru::GRU;
 pub use lstm::LSTM;
 pub use simple_rnn::SimpleRNN;
-// Re-exported for callers of `Layer::forward`.
 
 pub use activation::Activation;
 pub use config::LayerConfig;
@@ -73,12 +73,23 @@ pub struct Param {
     pub value: ArrayD<f32>,
     /// Gradient of the loss w.r.t. `value`, same shape; overwritten by each `backward`.
     pub grad: ArrayD<f32>,
+    /// For gradients TensorFlow keeps sparse (`Embedding`: one row per token
+    /// occurrence, an `IndexedSlices`): the sum over occurrences of each occurrence's
+    /// squared gradient. Keras's Adam and RMSprop square those slices before summing
+    /// duplicates, so they use this in place of `grad²` (and clipnorm its sum for the
+    /// norm). `None` for dense gradients.
+    pub grad_sq: Option<ArrayD<f32>>,
 }
 
 impl Param {
     pub fn new(name: &'static str, value: ArrayD<f32>) -> Self {
         let grad = ArrayD::zeros(value.raw_dim());
-        Param { name, value, grad }
+        Param {
+            name,
+            value,
+            grad,
+            grad_sq: None,
+        }
     }
 }
 
@@ -117,6 +128,26 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>>;
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>>;
+
+    /// Keras `compute_mask`: the (batch, time_steps) mask (true = real step) that this
+    /// layer's output carries, given its input and the input's own mask. The default
+    /// passes the input mask through, as Keras's Dense and Dropout do.
+    fn compute_mask(
+        &self,
+        input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        let _ = input;
+        input_mask.cloned()
+    }
+
+    /// The mask of the input of the following `forward` calls (None: every step is
+    /// real). Layers whose output does not depend on it ignore it (the default).
+    /// The model sets it before each `forward`: `layer.set_input_mask(mask)`, then
+    /// `next_mask = layer.compute_mask(&input, mask)`, then `layer.forward(input, ..)`.
+    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
+        let _ = mask;
+    }
 
     fn params(&self) -> Vec<&Param>;
     fn params_mut(&mut self) -> Vec<&mut Param>;

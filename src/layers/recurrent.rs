@@ -60,8 +60,8 @@ pub(crate) fn output_shape(
     units: usize,
     return_sequences: bool,
 ) -> Result<Shape> {
-    let features = input_features(layer, input_shape)?;
-    let _ = features;
+    // Validates rank and feature dimension; the output does not depend on them.
+    input_features(layer, input_shape)?;
     Ok(if return_sequences {
         vec![input_shape[0], Some(units)]
     } else {
@@ -242,14 +242,14 @@ pub(crate) fn grad_output_slice(
 
 /// dL/dh_t contributed directly by the output for sample-row `row` of a chunk at step
 /// `t` (zero slice if the output does not see this step).
-pub(crate) fn output_grad_at<'a>(
-    dy: &'a [f32],
+pub(crate) fn output_grad_at(
+    dy: &[f32],
     row: usize,
     t: usize,
     steps: usize,
     units: usize,
     return_sequences: bool,
-) -> Option<&'a [f32]> {
+) -> Option<&[f32]> {
     if return_sequences {
         let o = (row * steps + t) * units;
         Some(&dy[o..o + units])
@@ -356,4 +356,93 @@ pub(crate) fn no_forward(layer: &str) -> Error {
 /// Error for use before `build`.
 pub(crate) fn not_built(layer: &str) -> Error {
     Error::State(format!("layer '{layer}' is used before it was built"))
+}
+
+/// What one block of samples needs to know about masks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockMasks<'a> {
+    /// Per-gate recurrent dropout masks over the whole batch, (batch, u) each, or none.
+    pub recurrent: &'a [Vec<f32>],
+    /// First sample of the block (to index `recurrent`).
+    pub row0: usize,
+    /// This block's step mask (rows, steps), true = real step; empty = no masking.
+    pub steps: &'a [bool],
+}
+
+impl<'a> BlockMasks<'a> {
+    /// Masks of block `index` (of `CHUNK_ROWS` samples) given the whole batch's.
+    pub fn of_block(
+        recurrent: &'a [Vec<f32>],
+        step_mask: &'a [bool],
+        index: usize,
+        steps: usize,
+    ) -> Self {
+        let row0 = index * CHUNK_ROWS;
+        let steps = if step_mask.is_empty() {
+            step_mask
+        } else {
+            let end = ((row0 + CHUNK_ROWS) * steps).min(step_mask.len());
+            &step_mask[row0 * steps..end]
+        };
+        BlockMasks {
+            recurrent,
+            row0,
+            steps,
+        }
+    }
+
+    /// Whether row `j` of the block skips step `t` (Keras mask false: carry the state).
+    pub fn skips(&self, j: usize, t: usize, steps: usize) -> bool {
+        !self.steps.is_empty() && !self.steps[j * steps + t]
+    }
+}
+
+/// Checks the input mask set by the model against the input; returns it row-major
+/// (batch, steps), or empty when there is none.
+pub(crate) fn step_mask(
+    layer: &str,
+    mask: Option<&ndarray::Array2<bool>>,
+    batch: usize,
+    steps: usize,
+) -> Result<Vec<bool>> {
+    match mask {
+        None => Ok(Vec::new()),
+        Some(m) if m.dim() == (batch, steps) => Ok(m.iter().copied().collect()),
+        Some(m) => Err(Error::Shape(format!(
+            "layer '{layer}': input mask has shape {:?}, expected ({batch}, {steps})",
+            m.dim()
+        ))),
+    }
+}
+
+/// Masked step: slot `t` of sample-row `j` in `buf` (rows, steps, u) takes the value of
+/// slot t - 1 (the zero initial state at t = 0).
+pub(crate) fn carry_state(buf: &mut [f32], j: usize, t: usize, steps: usize, u: usize) {
+    let at = (j * steps + t) * u;
+    if t == 0 {
+        buf[at..at + u].fill(0.0);
+    } else {
+        buf.copy_within(at - u..at, at);
+    }
+}
+
+/// After a step's backward product into `dh_new`: rows that skipped step `t` pass their
+/// gradient through unchanged, the others take the new one.
+pub(crate) fn merge_state_grad(
+    dh: &mut Vec<f32>,
+    dh_new: &mut Vec<f32>,
+    masks: &BlockMasks<'_>,
+    t: usize,
+    steps: usize,
+    u: usize,
+) {
+    if masks.steps.is_empty() {
+        std::mem::swap(dh, dh_new);
+        return;
+    }
+    for (j, (d, n)) in dh.chunks_mut(u).zip(dh_new.chunks(u)).enumerate() {
+        if !masks.skips(j, t, steps) {
+            d.copy_from_slice(n);
+        }
+    }
 }

@@ -2,11 +2,11 @@
 //! recurrent_kernel (u, u), bias (u). Supports `recurrent_dropout` (Keras: one mask per
 //! sequence on h_{t-1}).
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 use super::config::{LayerConfig, SimpleRnnConfig};
-use super::recurrent::{self as rec, CHUNK_ROWS};
+use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{MatMut, MatRef, matmul, rnn_backward_row, rnn_forward_row};
@@ -21,6 +21,8 @@ pub struct SimpleRNN {
     input_dim: usize,
     /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
     params: Vec<Param>,
+    /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
+    input_mask: Option<Array2<bool>>,
     cache: Cache,
 }
 
@@ -32,6 +34,8 @@ struct Cache {
     ready: bool,
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// Step mask (batch, steps), true = real step; empty = none.
+    step_mask: Vec<bool>,
     /// Recurrent dropout mask (batch, u), entries 0 or 1 / (1 - rate).
     recurrent_mask: Option<Vec<f32>>,
     /// Outputs h_t (batch, steps, u); first the pre-activations, activated in place.
@@ -75,6 +79,7 @@ impl SimpleRNN {
             name,
             input_dim: 0,
             params: Vec::new(),
+            input_mask: None,
             cache: Cache::default(),
         }
     }
@@ -158,6 +163,10 @@ impl Layer for SimpleRNN {
         self.name = name;
     }
 
+    fn input_shape_hint(&self) -> Option<Shape> {
+        self.config.input_shape.clone()
+    }
+
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         rec::output_shape(
             &self.name,
@@ -209,6 +218,7 @@ impl Layer for SimpleRNN {
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
         cache.mask = None;
         cache.recurrent_mask = None;
         if ctx.training && self.config.dropout > 0.0 {
@@ -228,13 +238,15 @@ impl Layer for SimpleRNN {
         };
         rec::project_inputs(&cache.x, batch * steps, f, kernel, u, bias, &mut cache.hs);
         let rmask = cache.recurrent_mask.as_deref();
+        let step_mask = &cache.step_mask;
         cache
             .hs
             .par_chunks_mut(CHUNK_ROWS * steps * u)
             .enumerate()
             .for_each(|(ci, hs)| {
                 let rm = rmask.map(|m| &m[ci * CHUNK_ROWS * u..][..hs.len() / steps]);
-                chunk_forward(hs, recurrent, rm, act, steps, u)
+                let sm = BlockMasks::of_block(&[], step_mask, ci, steps).steps;
+                chunk_forward(hs, recurrent, (rm, sm), act, steps, u)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -265,6 +277,7 @@ impl Layer for SimpleRNN {
         let rows_u = CHUNK_ROWS * steps * u;
         let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
         let rmask = cache.recurrent_mask.as_deref();
+        let step_mask = &cache.step_mask;
         cache
             .dpre
             .par_chunks_mut(rows_u)
@@ -273,7 +286,8 @@ impl Layer for SimpleRNN {
             .enumerate()
             .for_each(|(ci, ((dp, hs), dy))| {
                 let rm = rmask.map(|m| &m[ci * CHUNK_ROWS * u..][..hs.len() / steps]);
-                chunk_backward(dp, hs, dy, recurrent, rm, act, steps, u, seq)
+                let sm = BlockMasks::of_block(&[], step_mask, ci, steps).steps;
+                chunk_backward(dp, hs, dy, recurrent, (rm, sm), act, steps, u, seq)
             });
         let kernel = rec::values(name, &self.params[0])?;
         let dx = rec::input_grad(
@@ -320,6 +334,19 @@ impl Layer for SimpleRNN {
         Ok(Some(dx))
     }
 
+    fn compute_mask(
+        &self,
+        _input: &LayerInput<'_>,
+        input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        // Keras: the mask follows the sequence output and ends with the last state.
+        input_mask.filter(|_| self.config.return_sequences).cloned()
+    }
+
+    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
+        self.input_mask = mask;
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -336,11 +363,12 @@ impl Layer for SimpleRNN {
 
 /// Time loop for one block of samples. `hs` holds the input projections and becomes
 /// the outputs; `state` is h_{t-1} (times the recurrent mask), contiguous for the
-/// product because the previous and current step interleave in `hs`.
+/// product because the previous and current step interleave in `hs`. Rows whose step
+/// is masked (`smask` false) keep their previous state.
 fn chunk_forward(
     hs: &mut [f32],
     recurrent: &[f32],
-    rmask: Option<&[f32]>,
+    (rmask, smask): (Option<&[f32]>, &[bool]),
     act: Activation,
     steps: usize,
     u: usize,
@@ -358,6 +386,10 @@ fn chunk_forward(
         }
         for (j, s) in state.chunks_mut(u).enumerate() {
             let at = j * steps + t;
+            if !smask.is_empty() && !smask[j * steps + t] {
+                rec::carry_state(hs, j, t, steps, u);
+                continue;
+            }
             let h = &mut hs[at * u..(at + 1) * u];
             rnn_forward_row(act, h);
             s.copy_from_slice(h);
@@ -376,7 +408,7 @@ fn chunk_backward(
     hs: &[f32],
     dy: &[f32],
     recurrent: &[f32],
-    rmask: Option<&[f32]>,
+    (rmask, smask): (Option<&[f32]>, &[bool]),
     act: Activation,
     steps: usize,
     u: usize,
@@ -384,28 +416,36 @@ fn chunk_backward(
 ) {
     let rows = hs.len() / (steps * u);
     let mut dh = vec![0.0f32; rows * u];
+    let mut dh_new = vec![0.0f32; rows * u];
+    let skips = |j: usize, t: usize| !smask.is_empty() && !smask[j * steps + t];
     for t in (0..steps).rev() {
         for (j, dhj) in dh.chunks_mut(u).enumerate() {
             if let Some(d) = rec::output_grad_at(dy, j, t, steps, u, seq) {
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
             let at = j * steps + t;
-            rnn_backward_row(
-                act,
-                &hs[at * u..(at + 1) * u],
-                dhj,
-                &mut dpre[at * u..(at + 1) * u],
-            );
+            let dp = &mut dpre[at * u..(at + 1) * u];
+            if skips(j, t) {
+                dp.fill(0.0);
+            } else {
+                rnn_backward_row(act, &hs[at * u..(at + 1) * u], dhj, dp);
+            }
         }
-        if t > 0 {
-            matmul(
-                MatRef::strided(&dpre[t * u..], rows, u, steps * u),
-                MatRef::new(recurrent, u, u).t(),
-                0.0,
-                MatMut::new(&mut dh, rows, u),
-            );
-            if let Some(m) = rmask {
-                dh.iter_mut().zip(m).for_each(|(v, k)| *v *= k);
+        if t == 0 {
+            break;
+        }
+        matmul(
+            MatRef::strided(&dpre[t * u..], rows, u, steps * u),
+            MatRef::new(recurrent, u, u).t(),
+            0.0,
+            MatMut::new(&mut dh_new, rows, u),
+        );
+        if let Some(m) = rmask {
+            dh_new.iter_mut().zip(m).for_each(|(v, k)| *v *= k);
+        }
+        for (j, (d, n)) in dh.chunks_mut(u).zip(dh_new.chunks(u)).enumerate() {
+            if !skips(j, t) {
+                d.copy_from_slice(n);
             }
         }
     }

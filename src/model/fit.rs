@@ -25,7 +25,7 @@ pub struct FitOptions<'a> {
     /// `validation_split`.
     pub validation_data: Option<(Inputs<'a>, Targets<'a>)>,
     /// Fraction in [0, 1) of the samples, taken from the end before shuffling.
-    pub validation_split: f32,
+    pub validation_split: f64,
     /// Shuffle the training samples before each epoch.
     pub shuffle: bool,
     /// 0 silent, 1 progress bar, 2 one line per epoch.
@@ -82,7 +82,7 @@ impl Sequential {
         let (train_len, external_val) = match options.validation_data.take() {
             Some((vx, vy)) => (n, Some(self.prepare_data(vx, vy, "validation_data")?)),
             None if vs > 0.0 => {
-                let split_at = (n as f64 * (1.0 - vs as f64)).floor() as usize;
+                let split_at = (n as f64 * (1.0 - vs)).floor() as usize;
                 if split_at == 0 || split_at == n {
                     return Err(Error::invalid_argument(
                         "fit",

@@ -509,7 +509,7 @@ fn bad_input_is_reported_with_what_and_where() {
         },
     ));
     assert!(e.contains("batch_size"), "{e}");
-    for vs in [1.0, -0.1, f32::NAN] {
+    for vs in [1.0, -0.1, f64::NAN] {
         let e = msg(m.fit(
             &x,
             &y,
@@ -568,4 +568,185 @@ fn integer_label_types_convert() {
     let c = m.evaluate(&x, &y, None).unwrap();
     assert_eq!(a, c);
     assert_eq!(b, c);
+}
+
+mod recurrent_models {
+    use super::*;
+    use crate::layers::{Embedding, GRU, LSTM, SimpleRNN};
+
+    fn text_model(
+        vocab: usize,
+        dim: usize,
+        rnn: Box<dyn crate::layers::Layer>,
+        out: usize,
+    ) -> Sequential {
+        let mut m = Sequential::new();
+        m.add(Embedding::new(vocab, dim)).unwrap();
+        m.add_boxed(rnn).unwrap();
+        m.add(Dense::new(out)).unwrap();
+        m.build(&[None]).unwrap();
+        m
+    }
+
+    #[test]
+    fn parameter_totals_match_keras() {
+        let cases: Vec<(Sequential, usize)> = vec![
+            (text_model(500, 16, Box::new(LSTM::new(8)), 1), 8_809),
+            (text_model(500, 16, Box::new(SimpleRNN::new(8)), 1), 8_209),
+            (text_model(1000, 100, Box::new(LSTM::new(100)), 46), 185_046),
+            (text_model(10000, 32, Box::new(LSTM::new(32)), 1), 328_353),
+            (
+                text_model(10000, 128, Box::new(LSTM::new(128)), 1),
+                1_411_713,
+            ),
+            (text_model(10000, 32, Box::new(GRU::new(32)), 1), 326_369),
+        ];
+        for (m, want) in cases {
+            assert_eq!(m.count_params(), want, "{}", m.summary());
+            assert!(
+                m.summary()
+                    .contains(&format!(" Total params: {} (", summary::thousands(want)))
+            );
+        }
+        let mut m = Sequential::new();
+        m.add(SimpleRNN::new(8).input_shape(vec![Some(100), Some(500)]))
+            .unwrap();
+        m.add(Dense::new(1).activation(Activation::Sigmoid))
+            .unwrap();
+        assert!(m.is_built());
+        assert_eq!(m.count_params(), 4_081);
+    }
+
+    #[test]
+    fn summary_of_embedding_lstm_dense_matches_keras() {
+        let want = "\
+Model: \"sequential\"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ embedding (Embedding)           │ (None, 100, 16)        │         8,000 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ lstm (LSTM)                     │ (None, 8)              │           800 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense (Dense)                   │ (None, 1)              │             9 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 8,809 (34.41 KB)
+ Trainable params: 8,809 (34.41 KB)
+ Non-trainable params: 0 (0.00 B)
+";
+        let mut m = Sequential::new();
+        m.add(Embedding::new(500, 16)).unwrap();
+        m.add(LSTM::new(8)).unwrap();
+        m.add(Dense::new(1).activation(Activation::Sigmoid))
+            .unwrap();
+        m.build(&[Some(100)]).unwrap();
+        assert_eq!(m.summary(), want);
+    }
+
+    #[test]
+    fn stacked_names_and_shapes() {
+        let mut m = Sequential::new();
+        m.add(Embedding::new(100, 8)).unwrap();
+        m.add(LSTM::new(4).return_sequences(true)).unwrap();
+        m.add(Dropout::new(0.5)).unwrap();
+        m.add(LSTM::new(4)).unwrap();
+        m.add(Dense::new(1)).unwrap();
+        m.build(&[None]).unwrap();
+        let names: Vec<&str> = m.layers().iter().map(|l| l.name()).collect();
+        assert_eq!(names, ["embedding", "lstm", "dropout", "lstm_1", "dense"]);
+        let s = m.summary();
+        assert!(
+            s.contains("│ lstm_1 (LSTM)                   │ (None, 4)              │"),
+            "{s}"
+        );
+        assert!(
+            s.contains("│ dropout (Dropout)               │ (None, None, 4)        │"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn shape_mismatch_names_both_layers() {
+        let mut m = Sequential::new();
+        m.add(Dense::new(4).input_shape(vec![Some(3)])).unwrap();
+        let e = m.add(LSTM::new(2)).unwrap_err().to_string();
+        assert!(
+            e.contains("`lstm` (LSTM)") && e.contains("`dense` (Dense)"),
+            "{e}"
+        );
+        assert_eq!(m.layers().len(), 1);
+    }
+
+    #[test]
+    fn floats_into_embedding_are_rejected() {
+        let mut m = Sequential::new();
+        m.add(Embedding::new(10, 4)).unwrap();
+        m.add(LSTM::new(2)).unwrap();
+        m.add(Dense::new(1).activation(Activation::Sigmoid))
+            .unwrap();
+        m.compile(
+            SgdConfig::default(),
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        let x = Array2::<f32>::zeros((4, 5));
+        let y = Array1::<f32>::zeros(4);
+        let e = m.fit(&x, &y, quiet(1)).unwrap_err().to_string();
+        assert!(
+            e.contains("`embedding` (Embedding)") && e.contains("token ids"),
+            "{e}"
+        );
+    }
+
+    /// Remember the first token of a sequence of 8 (an LSTM must carry it to the end).
+    #[test]
+    fn lstm_learns_a_memory_task() {
+        let mut rng = SeededRng::new(4);
+        let n = 512;
+        let x = Array2::from_shape_simple_fn((n, 8), || 1 + rng.below(9) as i32);
+        let y: Array1<f32> = x.column(0).mapv(|t| (t > 5) as u8 as f32);
+        let mut m = Sequential::with_seed(2);
+        m.add(Embedding::new(10, 8)).unwrap();
+        m.add(LSTM::new(16)).unwrap();
+        m.add(Dense::new(1).activation(Activation::Sigmoid))
+            .unwrap();
+        m.compile(
+            AdamConfig {
+                learning_rate: 0.01,
+                ..AdamConfig::default()
+            },
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        let h = m
+            .fit(
+                &x,
+                &y,
+                FitOptions {
+                    validation_split: 0.2,
+                    ..quiet(15)
+                },
+            )
+            .unwrap();
+        let acc = h.get("val_accuracy").unwrap();
+        assert!(*acc.last().unwrap() > 0.95, "{h:?}");
+    }
+}
+
+#[test]
+fn non_finite_loss_stops_training_and_keeps_the_weights() {
+    let mut m = Sequential::new();
+    m.add(Dense::new(1).input_shape(vec![Some(2)])).unwrap();
+    m.compile(SgdConfig::default(), Loss::MeanSquaredError, &[])
+        .unwrap();
+    // Finite input whose squared error overflows f32.
+    let x = Array2::from_elem((4, 2), 1e30f32);
+    let y = Array1::<f32>::zeros(4);
+    let before = m.get_weights();
+    let e = m.fit(&x, &y, quiet(2)).unwrap_err();
+    assert!(matches!(e, Error::Numerical(_)), "{e}");
+    assert!(e.to_string().contains("epoch 1, batch 1"), "{e}");
+    assert_eq!(m.get_weights(), before);
 }

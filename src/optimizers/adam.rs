@@ -68,10 +68,12 @@ impl AdamConfig {
     }
 
     /// `iterations` counts the steps already taken (Keras's `optimizer.iterations`).
+    /// `grad_sq` replaces `g²` for sparse gradients (see `Param::grad_sq`).
     pub fn update(
         &self,
         iterations: u64,
         grad: &ArrayD<f32>,
+        grad_sq: Option<&ArrayD<f32>>,
         var: &mut ArrayD<f32>,
         slots: &mut [ArrayD<f32>],
     ) {
@@ -93,9 +95,11 @@ impl AdamConfig {
             .map(|a| a.as_slice_mut().expect("standard layout"));
         let x = var.as_slice_mut().expect("standard layout");
         let g = grad.as_slice().expect("standard layout");
+        let g2 = grad_sq.map(|s| s.as_slice().expect("standard layout"));
         for i in 0..x.len() {
             m[i] += (g[i] - m[i]) * one_minus_b1;
-            v[i] += (g[i] * g[i] - v[i]) * one_minus_b2;
+            let gg = g2.map_or(g[i] * g[i], |s| s[i]);
+            v[i] += (gg - v[i]) * one_minus_b2;
             let vi = match vhat.as_mut() {
                 Some(h) => {
                     h[i] = h[i].max(v[i]);

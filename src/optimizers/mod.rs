@@ -243,7 +243,8 @@ impl Optimizer {
     /// clip the gradients as configured, update every variable, count the step.
     pub fn apply(&mut self, vars: &mut [(String, &mut Param)]) -> Result<()> {
         let clip = self.config.clip();
-        let mut grads: Vec<ArrayD<f32>> = vars
+        // (gradient, sum of squared sparse slices; see `Param::grad_sq`).
+        let mut grads: Vec<(ArrayD<f32>, Option<ArrayD<f32>>)> = vars
             .iter()
             .map(|(name, p)| {
                 if p.grad.shape() != p.value.shape() {
@@ -253,32 +254,65 @@ impl Optimizer {
                         p.value.shape()
                     )));
                 }
-                Ok(p.grad.as_standard_layout().into_owned())
+                let sq = p
+                    .grad_sq
+                    .as_ref()
+                    .filter(|s| s.shape() == p.value.shape())
+                    .map(|s| s.as_standard_layout().into_owned());
+                Ok((p.grad.as_standard_layout().into_owned(), sq))
             })
             .collect::<Result<_>>()?;
+        // Squared L2 norm as TF computes it: over the slices for sparse gradients.
+        let sq_norm = |(g, sq): &(ArrayD<f32>, Option<ArrayD<f32>>)| -> f32 {
+            match sq {
+                Some(s) => s.sum(),
+                None => g.iter().map(|v| v * v).sum(),
+            }
+        };
+        let scale = |(g, sq): &mut (ArrayD<f32>, Option<ArrayD<f32>>), f: f32| {
+            g.mapv_inplace(|v| v * f);
+            if let Some(s) = sq {
+                s.mapv_inplace(|v| v * f * f);
+            }
+        };
         match clip {
             Clip::None => {}
-            Clip::Norm(c) => grads.iter_mut().for_each(|g| clip_by_norm(g, c)),
-            Clip::Value(c) => grads
-                .iter_mut()
-                .for_each(|g| g.mapv_inplace(|v| v.clamp(-c, c))),
+            Clip::Norm(c) => {
+                for pair in grads.iter_mut() {
+                    // Keras `_clip_by_norm`: `g * c / max(||g||, c)`, untouched if 0.
+                    let l2sum = sq_norm(pair);
+                    if l2sum > 0.0 {
+                        let f = c / l2sum.sqrt().max(c);
+                        scale(pair, f);
+                    }
+                }
+            }
+            Clip::Value(c) => {
+                // TF clips each slice of a sparse gradient before summing; with the
+                // summed gradient only, repeated embedding rows may differ slightly.
+                for (g, sq) in grads.iter_mut() {
+                    g.mapv_inplace(|v| v.clamp(-c, c));
+                    *sq = None;
+                }
+            }
             Clip::GlobalNorm(c) => {
                 // keras clip_by_global_norm: scale = c * min(1/norm, 1/c); NaN if the norm is.
-                let norm = grads
-                    .iter()
-                    .map(|g| g.iter().map(|v| v * v).sum::<f32>())
-                    .sum::<f32>()
-                    .sqrt();
-                let scale = if norm.is_finite() {
+                let norm = grads.iter().map(sq_norm).sum::<f32>().sqrt();
+                let f = if norm.is_finite() {
                     c * (1.0 / norm).min(1.0 / c)
                 } else {
                     f32::NAN
                 };
-                grads.iter_mut().for_each(|g| g.mapv_inplace(|v| v * scale));
+                // `slices * scale` densifies TF's sparse gradient, so from here on
+                // Adam/RMSprop square the summed gradient.
+                for (g, sq) in grads.iter_mut() {
+                    g.mapv_inplace(|v| v * f);
+                    *sq = None;
+                }
             }
         }
         let slot_names = self.config.slot_names();
-        for ((name, p), g) in vars.iter_mut().zip(&grads) {
+        for ((name, p), (g, sq)) in vars.iter_mut().zip(&grads) {
             let slots = self.slots.entry(name.clone()).or_insert_with(|| {
                 slot_names
                     .iter()
@@ -296,8 +330,10 @@ impl Optimizer {
             }
             match &self.config {
                 OptimizerConfig::Sgd(c) => c.update(g, &mut p.value, slots),
-                OptimizerConfig::Rmsprop(c) => c.update(g, &mut p.value, slots),
-                OptimizerConfig::Adam(c) => c.update(self.iterations, g, &mut p.value, slots),
+                OptimizerConfig::Rmsprop(c) => c.update(g, sq.as_ref(), &mut p.value, slots),
+                OptimizerConfig::Adam(c) => {
+                    c.update(self.iterations, g, sq.as_ref(), &mut p.value, slots)
+                }
             }
         }
         self.iterations += 1;
@@ -396,15 +432,6 @@ impl Optimizer {
     pub fn variable_count(&self, trainable_params: usize) -> (usize, usize) {
         let slots = self.config.slot_names().len() * trainable_params;
         (slots + 2, slots * 4 + 8 + 4)
-    }
-}
-
-/// Keras `_clip_by_norm`: `g * c / max(||g||, c)`, left alone when `||g|| = 0`.
-fn clip_by_norm(g: &mut ArrayD<f32>, c: f32) {
-    let l2sum: f32 = g.iter().map(|v| v * v).sum();
-    if l2sum > 0.0 {
-        let norm = l2sum.sqrt();
-        g.mapv_inplace(|v| v * c / norm.max(c));
     }
 }
 

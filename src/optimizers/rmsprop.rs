@@ -67,7 +67,14 @@ impl RmspropConfig {
         s
     }
 
-    pub fn update(&self, grad: &ArrayD<f32>, var: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>]) {
+    /// `grad_sq` replaces `g²` for sparse gradients (see `Param::grad_sq`).
+    pub fn update(
+        &self,
+        grad: &ArrayD<f32>,
+        grad_sq: Option<&ArrayD<f32>>,
+        var: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+    ) {
         let lr = self.learning_rate as f32;
         let rho = self.rho as f32;
         // Python computes `1 - rho` in double precision before TF casts it to float32.
@@ -89,12 +96,13 @@ impl RmspropConfig {
         let v = velocity.as_slice_mut().expect("standard layout");
         let x = var.as_slice_mut().expect("standard layout");
         let g = grad.as_slice().expect("standard layout");
+        let g2 = grad_sq.map(|s| s.as_slice().expect("standard layout"));
         let mut mom = mom.map(|m| m.as_slice_mut().expect("standard layout"));
         let mut avg = avg
             .as_mut()
             .map(|a| a.as_slice_mut().expect("standard layout"));
         for i in 0..x.len() {
-            v[i] = rho * v[i] + one_minus_rho * (g[i] * g[i]);
+            v[i] = rho * v[i] + one_minus_rho * g2.map_or(g[i] * g[i], |s| s[i]);
             let denominator = match avg.as_mut() {
                 Some(a) => {
                     a[i] = rho * a[i] + one_minus_rho * g[i];

@@ -239,3 +239,27 @@ fn state_round_trip_continues_identically() {
     assert!(b.load_state(&state[..2], &vars).is_err());
     assert_eq!(b.iterations(), 2);
 }
+
+#[test]
+fn sparse_slices_use_the_sum_of_squares() {
+    // An embedding row seen twice with slice gradients 0.3 and -0.1: summed gradient
+    // 0.2, but TF squares the slices first, so v sees 0.09 + 0.01 = 0.1, not 0.04.
+    let c = AdamConfig {
+        learning_rate: 0.1,
+        ..AdamConfig::default()
+    };
+    let mut opt = Optimizer::new(c.into()).unwrap();
+    let mut p = param(&[1.0]);
+    p.grad = arr1(&[0.2]).into_dyn();
+    p.grad_sq = Some(arr1(&[0.1]).into_dyn());
+    opt.apply(&mut [("embedding/embeddings".into(), &mut p)])
+        .unwrap();
+    let (b1, b2) = (0.9f64, 0.999f64);
+    let alpha = 0.1 * (1.0 - b2).sqrt() / (1.0 - b1);
+    let m = 0.2 * (1.0 - b1);
+    let v = 0.1 * (1.0 - b2);
+    close(
+        &p.value.iter().copied().collect::<Vec<_>>(),
+        &[1.0 - m * alpha / (v.sqrt() + 1e-7)],
+    );
+}

@@ -1,0 +1,235 @@
+//! Keras's "implementation 1" dropout, which Keras switches to whenever
+//! `recurrent_dropout > 0` in LSTM and GRU: every gate block gets its own mask per
+//! sequence, for the input (when `dropout > 0`) and for h_{t-1}. The products then run
+//! once per gate block instead of once for all gates.
+
+use super::recurrent::{apply_mask, draw_mask, weight_grad};
+use crate::kernels::{MatMut, MatRef, matmul};
+use crate::rng::SeededRng;
+
+/// Per-gate masks of one forward pass; empty vectors mean "no mask of that kind".
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GateMasks {
+    /// `gates` masks (batch, features) on the input.
+    pub input: Vec<Vec<f32>>,
+    /// `gates` masks (batch, units) on h_{t-1}.
+    pub recurrent: Vec<Vec<f32>>,
+    /// The input after each input mask, (batch, steps, features) each.
+    pub inputs: Vec<Vec<f32>>,
+}
+
+impl GateMasks {
+    /// Draws Keras's masks: first the input masks (if `dropout > 0`), then the
+    /// recurrent ones, on the calling thread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw(
+        rng: &mut SeededRng,
+        gates: usize,
+        dropout: f32,
+        recurrent_dropout: f32,
+        x: &[f32],
+        batch: usize,
+        steps: usize,
+        features: usize,
+        units: usize,
+    ) -> Self {
+        let input: Vec<Vec<f32>> = if dropout > 0.0 {
+            (0..gates)
+                .map(|_| draw_mask(rng, dropout, batch, features))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let recurrent = (0..gates)
+            .map(|_| draw_mask(rng, recurrent_dropout, batch, units))
+            .collect();
+        let inputs = input
+            .iter()
+            .map(|m| {
+                let mut xg = x.to_vec();
+                apply_mask(&mut xg, m, steps, features);
+                xg
+            })
+            .collect();
+        GateMasks {
+            input,
+            recurrent,
+            inputs,
+        }
+    }
+
+    pub fn per_gate_inputs(&self) -> bool {
+        !self.inputs.is_empty()
+    }
+}
+
+/// `out` (rows, gates * u) = Σ blocks: (x ∘ m_g) · K[:, block g] + bias block g.
+pub(crate) fn project_inputs_per_gate(
+    inputs: &[Vec<f32>],
+    rows: usize,
+    features: usize,
+    kernel: &[f32],
+    units: usize,
+    bias: Option<&[f32]>,
+    out: &mut Vec<f32>,
+) {
+    let w = inputs.len() * units;
+    out.clear();
+    out.resize(rows * w, 0.0);
+    if let Some(b) = bias {
+        out.chunks_mut(w)
+            .for_each(|row| row.copy_from_slice(&b[..w]));
+    }
+    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    for (g, xg) in inputs.iter().enumerate() {
+        matmul(
+            MatRef::new(xg, rows, features),
+            MatRef::strided(&kernel[g * units..], features, units, w),
+            beta,
+            MatMut::strided(&mut out[g * units..], rows, units, w),
+        );
+    }
+}
+
+/// dK[:, block g] = (x ∘ m_g)^T · dGates[:, block g].
+pub(crate) fn kernel_grad_per_gate(
+    inputs: &[Vec<f32>],
+    rows: usize,
+    features: usize,
+    dgates: &[f32],
+    units: usize,
+    out: &mut [f32],
+) {
+    let w = inputs.len() * units;
+    for (g, xg) in inputs.iter().enumerate() {
+        weight_grad(
+            xg,
+            features,
+            features,
+            &dgates[g * units..],
+            units,
+            w,
+            rows,
+            MatMut::strided(&mut out[g * units..], features, units, w),
+        );
+    }
+}
+
+/// dX = Σ_g (dGates[:, block g] · K_g^T) ∘ m_g, (batch, steps, features).
+pub(crate) fn input_grad_per_gate(
+    masks: &[Vec<f32>],
+    dgates: &[f32],
+    kernel: &[f32],
+    units: usize,
+    steps: usize,
+    features: usize,
+) -> Vec<f32> {
+    let w = masks.len() * units;
+    let rows = dgates.len() / w;
+    let mut dx = vec![0.0f32; rows * features];
+    let mut tmp = vec![0.0f32; rows * features];
+    for (g, m) in masks.iter().enumerate() {
+        matmul(
+            MatRef::strided(&dgates[g * units..], rows, units, w),
+            MatRef::strided(&kernel[g * units..], features, units, w).t(),
+            0.0,
+            MatMut::new(&mut tmp, rows, features),
+        );
+        apply_mask(&mut tmp, m, steps, features);
+        dx.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+    }
+    dx
+}
+
+/// One step's recurrent products with per-gate masks, for a block of `rows` samples
+/// starting at sample `row0`: for each mask g, out[:, block g] = (h ∘ m_g) · U[:, block g]
+/// (+ beta * out). `h` rows are `h_stride` apart; `scratch` holds rows * u values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recurrent_product(
+    h: &[f32],
+    h_stride: usize,
+    rows: usize,
+    units: usize,
+    masks: &[Vec<f32>],
+    row0: usize,
+    recurrent: &[f32],
+    w: usize,
+    beta: f32,
+    out: &mut [f32],
+    out_stride: usize,
+    scratch: &mut [f32],
+) {
+    let u = units;
+    for (g, m) in masks.iter().enumerate() {
+        for j in 0..rows {
+            let (hj, mj) = (&h[j * h_stride..j * h_stride + u], &m[(row0 + j) * u..]);
+            for ((s, &a), &b) in scratch[j * u..(j + 1) * u].iter_mut().zip(hj).zip(mj) {
+                *s = a * b;
+            }
+        }
+        matmul(
+            MatRef::new(&scratch[..rows * u], rows, u),
+            MatRef::strided(&recurrent[g * u..], u, u, w),
+            beta,
+            MatMut::strided(&mut out[g * u..], rows, u, out_stride),
+        );
+    }
+}
+
+/// Backward of `recurrent_product`: dh (rows, u) += Σ_g (dG[:, block g] · U_g^T) ∘ m_g.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recurrent_product_grad(
+    dg: &[f32],
+    dg_stride: usize,
+    rows: usize,
+    units: usize,
+    masks: &[Vec<f32>],
+    row0: usize,
+    recurrent: &[f32],
+    w: usize,
+    dh: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let u = units;
+    for (g, m) in masks.iter().enumerate() {
+        matmul(
+            MatRef::strided(&dg[g * u..], rows, u, dg_stride),
+            MatRef::strided(&recurrent[g * u..], u, u, w).t(),
+            0.0,
+            MatMut::new(&mut scratch[..rows * u], rows, u),
+        );
+        let m = &m[row0 * u..(row0 + rows) * u];
+        for ((d, &s), &k) in dh.iter_mut().zip(&scratch[..rows * u]).zip(m) {
+            *d += s * k;
+        }
+    }
+}
+
+/// dU[:, block g] = (h_prev ∘ m_g)^T · dG[:, block g] over all (batch * steps) rows;
+/// `hp` is (batch, steps, u), `dgates` rows are `w` wide.
+pub(crate) fn recurrent_grad_per_gate(
+    hp: &[f32],
+    steps: usize,
+    units: usize,
+    masks: &[Vec<f32>],
+    dgates: &[f32],
+    w: usize,
+    out: &mut [f32],
+) {
+    let rows = hp.len() / units;
+    let mut masked = vec![0.0f32; hp.len()];
+    for (g, m) in masks.iter().enumerate() {
+        masked.copy_from_slice(hp);
+        apply_mask(&mut masked, m, steps, units);
+        weight_grad(
+            &masked,
+            units,
+            units,
+            &dgates[g * units..],
+            units,
+            w,
+            rows,
+            MatMut::strided(&mut out[g * units..], units, units, w),
+        );
+    }
+}
