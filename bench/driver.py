@@ -56,6 +56,7 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="8.5 batches per workload and 20 latency calls: a smoke run; does not write BENCHMARKS.md unless --output is given")
     ap.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
     ap.add_argument("--no-thread-scaling", action="store_true", help="skip the 1-thread training runs of recurrent on W2-W4")
+    ap.add_argument("--omp-passive", action="store_true", help="set OMP_WAIT_POLICY=PASSIVE: on a machine other processes keep busy, PyTorch's spinning OpenMP teams otherwise slow down 10-40x; costs a little on an idle machine")
     ap.add_argument("--python", default=os.environ.get("BENCH_PYTHON", os.path.join(HERE, ".venv", "bin", "python")), help="interpreter with numpy, torch and tensorflow (default $BENCH_PYTHON or bench/.venv/bin/python)")
     ap.add_argument("--data", default=None, help="data directory (default bench/.data/full or bench/.data/quick)")
     ap.add_argument("--output", default=None, help="markdown file to write (default BENCHMARKS.md at the repository root for a full run)")
@@ -86,9 +87,11 @@ def parse_args():
     return args
 
 
-def thread_env(threads):
+def thread_env(threads, omp_passive):
     """Environment pinning every thread pool we know of to `threads`."""
     env = dict(os.environ)
+    if omp_passive:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS", "MATMUL_NUM_THREADS"):
         env[var] = str(threads)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -133,7 +136,7 @@ def run_one(framework, workload, args, exe, threads=None, skip_inference=False):
     log(f"{workload} {framework} ({threads} thread{'s' if threads > 1 else ''}{', training only' if skip_inference else ''})")
     t0 = time.time()
     try:
-        proc = subprocess.run(cmd, cwd=HERE, env=thread_env(threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=args.timeout)
+        proc = subprocess.run(cmd, cwd=HERE, env=thread_env(threads, args.omp_passive), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {"framework": framework, "workload": workload, "threads": threads, "error": f"timed out after {args.timeout:.0f} s"}
     result = None
@@ -148,6 +151,9 @@ def run_one(framework, workload, args, exe, threads=None, skip_inference=False):
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         return {"framework": framework, "workload": workload, "threads": threads, "error": f"exit {proc.returncode}: {tail}"}
     result["wall_s"] = time.time() - t0
+    # Kept as it comes, so an interrupted run still leaves its numbers behind.
+    with open(os.path.join(args.data, "results.jsonl"), "a") as f:
+        f.write(json.dumps(result) + "\n")
     log(f"  train {fmt(result.get('train_samples_per_s'))} samples/s, infer {fmt(result.get('infer_samples_per_s'))} samples/s, latency {fmt(result.get('latency_ms'), 2)} ms, peak RSS {fmt(result.get('peak_rss_mb'))} MB, loss {fmt(result.get('loss'), 4)}")
     return result
 
@@ -339,6 +345,7 @@ def main():
             f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",
             f"- Mode: {'quick (smoke run, few samples)' if args.quick else 'full'}",
             f"- Threads per framework: {args.threads}",
+            f"- OpenMP wait policy: {'PASSIVE (--omp-passive)' if args.omp_passive else os.environ.get('OMP_WAIT_POLICY', 'default')}",
             f"- Versions: {'; '.join(versions) if versions else 'n/a'}",
             "",
         ]
