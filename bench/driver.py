@@ -61,6 +61,7 @@ def parse_args():
     ap.add_argument("--data", default=None, help="data directory (default bench/.data/full or bench/.data/quick)")
     ap.add_argument("--output", default=None, help="markdown file to write (default BENCHMARKS.md at the repository root for a full run)")
     ap.add_argument("--no-write", action="store_true", help="print only, write no file")
+    ap.add_argument("--from-results", default=None, metavar="JSONL", help="run nothing: render the tables from a results.jsonl an earlier (possibly interrupted) run left behind")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per framework+workload process")
     args = ap.parse_args()
 
@@ -151,6 +152,8 @@ def run_one(framework, workload, args, exe, threads=None, skip_inference=False):
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         return {"framework": framework, "workload": workload, "threads": threads, "error": f"exit {proc.returncode}: {tail}"}
     result["wall_s"] = time.time() - t0
+    result["finished_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    result["omp_wait_policy"] = "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY", "default")
     # Kept as it comes, so an interrupted run still leaves its numbers behind.
     with open(os.path.join(args.data, "results.jsonl"), "a") as f:
         f.write(json.dumps(result) + "\n")
@@ -293,15 +296,7 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
-def main():
-    args = parse_args()
-    command = "python3 bench/driver.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    started = datetime.datetime.now(datetime.timezone.utc)
-    load_before = loadavg()
-    busy = load_before is not None and load_before[0] > 0.5 * (os.cpu_count() or 1)
-    if busy:
-        log(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs: other processes compete for the cores, so the numbers will be low and noisy")
-
+def run_all(args):
     log(f"generating data for {','.join(args.workloads)} in {args.data}")
     gen = [args.python, os.path.join(HERE, "gen_data.py"), "--workloads", ",".join(args.workloads), "--out", args.data]
     if args.quick:
@@ -322,6 +317,40 @@ def main():
         for w in args.workloads:
             if w in SCALING_WORKLOADS:
                 scaling[w] = run_one("recurrent", w, args, exe, threads=1, skip_inference=True)
+    return results, scaling
+
+
+def load_results(args):
+    """Results of the selected workloads and frameworks from a results.jsonl; the last
+    line for a (workload, framework, threads) wins."""
+    latest = {}
+    with open(args.from_results) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                latest[(r["workload"], r["framework"], r["threads"])] = r
+    results = [latest[(w, f, args.threads)] for w in args.workloads for f in args.frameworks if (w, f, args.threads) in latest]
+    scaling = {}
+    if "recurrent" in args.frameworks and args.threads != 1:
+        for w in args.workloads:
+            if w in SCALING_WORKLOADS and (w, "recurrent", 1) in latest:
+                scaling[w] = latest[(w, "recurrent", 1)]
+    return results, scaling
+
+
+def main():
+    args = parse_args()
+    command = "python3 bench/driver.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = loadavg()
+    busy = load_before is not None and load_before[0] > 0.5 * (os.cpu_count() or 1)
+    if busy:
+        log(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs: other processes compete for the cores, so the numbers will be low and noisy")
+
+    if args.from_results:
+        results, scaling = load_results(args)
+    else:
+        results, scaling = run_all(args)
 
     load_after = loadavg()
     body = tables(results, scaling, args.specs, args)
@@ -339,13 +368,14 @@ def main():
             command,
             "```",
             "",
+            *([f"- Rendered from {args.from_results} (results of an earlier run; the load averages below are from rendering time)"] if args.from_results else []),
             f"- Commit: {git_commit()}",
-            f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- Date: {min((r['finished_utc'] for r in results if 'finished_utc' in r), default='unknown') if args.from_results else started.strftime('%Y-%m-%d %H:%M UTC')}",
             f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs",
             f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",
             f"- Mode: {'quick (smoke run, few samples)' if args.quick else 'full'}",
             f"- Threads per framework: {args.threads}",
-            f"- OpenMP wait policy: {'PASSIVE (--omp-passive)' if args.omp_passive else os.environ.get('OMP_WAIT_POLICY', 'default')}",
+            f"- OpenMP wait policy: {', '.join(sorted({r.get('omp_wait_policy', 'unknown') for r in results})) if args.from_results else ('PASSIVE (--omp-passive)' if args.omp_passive else os.environ.get('OMP_WAIT_POLICY', 'default'))}",
             f"- Versions: {'; '.join(versions) if versions else 'n/a'}",
             "",
         ]
