@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Run the speed benchmarks of `recurrent` against PyTorch and Keras and print one table.
+
+Every workload (bench/workloads.json) runs in recurrent, PyTorch and Keras one after
+another, each framework+workload in its own process (so its peak RSS is its own), all on
+the same generated data (bench/gen_data.py) and the same thread count. Each process prints
+one JSON line; this script collects them, prints markdown tables and (for a full run)
+writes BENCHMARKS.md at the repository root with the command, commit, date and CPU.
+
+This file uses the standard library only. The data generator and the PyTorch/Keras
+scripts run under the benchmark virtualenv (bench/setup.sh creates bench/.venv; point
+BENCH_PYTHON or --python at another interpreter to use an existing one).
+
+Examples:
+  python3 bench/driver.py --quick                       # smoke run, all workloads
+  python3 bench/driver.py                               # full run, writes BENCHMARKS.md
+  python3 bench/driver.py --workloads W1,W3 --frameworks torch,keras
+  python3 bench/driver.py --workloads W2,W2m            # W2 without and with mask_zero
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FRAMEWORKS = ("recurrent", "torch", "keras")
+PEERS = ("torch", "keras")
+DEFAULT_WORKLOADS = "W1,W2,W3,W4,W5"
+# Workloads whose 1-thread vs 2-thread training throughput is reported for recurrent.
+SCALING_WORKLOADS = ("W2", "W3", "W4")
+
+
+def log(msg):
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {msg}\n")
+    sys.stderr.flush()
+
+
+def load_specs():
+    with open(os.path.join(HERE, "workloads.json")) as f:
+        specs = json.load(f)
+    specs.pop("_comment", None)
+    return specs
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workloads", default=DEFAULT_WORKLOADS, help=f"comma-separated (default {DEFAULT_WORKLOADS}; W2m is W2 with mask_zero)")
+    ap.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset of recurrent,torch,keras")
+    ap.add_argument("--quick", action="store_true", help="8.5 batches per workload and 20 latency calls: a smoke run; does not write BENCHMARKS.md unless --output is given")
+    ap.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
+    ap.add_argument("--no-thread-scaling", action="store_true", help="skip the 1-thread training runs of recurrent on W2-W4")
+    ap.add_argument("--python", default=os.environ.get("BENCH_PYTHON", os.path.join(HERE, ".venv", "bin", "python")), help="interpreter with numpy, torch and tensorflow (default $BENCH_PYTHON or bench/.venv/bin/python)")
+    ap.add_argument("--data", default=None, help="data directory (default bench/.data/full or bench/.data/quick)")
+    ap.add_argument("--output", default=None, help="markdown file to write (default BENCHMARKS.md at the repository root for a full run)")
+    ap.add_argument("--no-write", action="store_true", help="print only, write no file")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per framework+workload process")
+    args = ap.parse_args()
+
+    specs = load_specs()
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in args.workloads:
+        if w not in specs:
+            ap.error(f"unknown workload {w!r}; known: {', '.join(specs)}")
+    args.frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    for f in args.frameworks:
+        if f not in FRAMEWORKS:
+            ap.error(f"unknown framework {f!r}; known: {', '.join(FRAMEWORKS)}")
+    if args.threads < 1:
+        ap.error("--threads must be at least 1")
+    if not os.path.exists(args.python):
+        ap.error(f"no Python interpreter at {args.python}: run bench/setup.sh, or set BENCH_PYTHON / --python")
+    if args.data is None:
+        args.data = os.path.join(HERE, ".data", "quick" if args.quick else "full")
+    if args.output is None and not args.quick:
+        args.output = os.path.join(ROOT, "BENCHMARKS.md")
+    if args.no_write:
+        args.output = None
+    args.specs = specs
+    return args
+
+
+def thread_env(threads):
+    """Environment pinning every thread pool we know of to `threads`."""
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS", "MATMUL_NUM_THREADS"):
+        env[var] = str(threads)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["KERAS_BACKEND"] = "tensorflow"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def build_recurrent():
+    """Build the Rust benchmark binary once; return its path."""
+    cmd = ["cargo", "bench", "--bench", "workloads", "--no-run", "--message-format=json-render-diagnostics"]
+    log("building: " + " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cargo bench --no-run failed (exit {proc.returncode})")
+    exe = None
+    for line in proc.stdout.splitlines():
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "workloads" and msg.get("executable"):
+            exe = msg["executable"]
+    if exe is None:
+        raise RuntimeError("cargo did not report the workloads benchmark executable")
+    return exe
+
+
+def command_for(framework, workload, args, exe, threads, skip_inference):
+    common = ["--workload", workload, "--data", args.data, "--threads", str(threads)]
+    if skip_inference:
+        common.append("--skip-inference")
+    if framework == "recurrent":
+        return [exe, "--json"] + common
+    script = {"torch": "torch_bench.py", "keras": "keras_bench.py"}[framework]
+    return [args.python, os.path.join(HERE, script)] + common
+
+
+def run_one(framework, workload, args, exe, threads=None, skip_inference=False):
+    threads = threads or args.threads
+    cmd = command_for(framework, workload, args, exe, threads, skip_inference)
+    log(f"{workload} {framework} ({threads} thread{'s' if threads > 1 else ''}{', training only' if skip_inference else ''})")
+    t0 = time.time()
+    try:
+        proc = subprocess.run(cmd, cwd=HERE, env=thread_env(threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"framework": framework, "workload": workload, "threads": threads, "error": f"timed out after {args.timeout:.0f} s"}
+    result = None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except json.JSONDecodeError:
+                pass
+    if proc.returncode != 0 or result is None:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        return {"framework": framework, "workload": workload, "threads": threads, "error": f"exit {proc.returncode}: {tail}"}
+    result["wall_s"] = time.time() - t0
+    log(f"  train {fmt(result.get('train_samples_per_s'))} samples/s, infer {fmt(result.get('infer_samples_per_s'))} samples/s, latency {fmt(result.get('latency_ms'), 2)} ms, peak RSS {fmt(result.get('peak_rss_mb'))} MB, loss {fmt(result.get('loss'), 4)}")
+    return result
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "n/a"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(ours, peer, higher_is_better):
+    if ours is None or peer is None or ours == 0 or peer == 0:
+        return "n/a"
+    r = ours / peer if higher_is_better else peer / ours
+    return f"{r:.2f}x"
+
+
+def recurrent_forward_flops(spec):
+    """Forward flops of the recurrent layer per sample per time step:
+    2 * gates * units * (input_dim + units), gates 4 for LSTM and 3 for GRU."""
+    gates = {"lstm": 4, "gru": 3}[spec["cell"]]
+    return 2 * gates * spec["units"] * (spec["embed_dim"] + spec["units"])
+
+
+def tables(results, scaling, specs, args):
+    by = {(r["workload"], r["framework"]): r for r in results}
+    out = []
+    out.append("### Throughput, latency and memory\n")
+    out.append(f"{args.threads} threads per framework. Training: samples/s over one full epoch after warm-up. "
+               "Inference: samples/s over the whole data set in batches of 256. Latency: median of "
+               f"{'20' if args.quick else '200'} single-sequence calls (Keras through `tf.function`, PyTorch under "
+               "`inference_mode`). Peak RSS: the process's VmHWM.\n")
+    out.append("| Workload | Framework | Train samples/s | Infer samples/s | Latency ms | Peak RSS MB | Loss |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    for w in args.workloads:
+        for f in args.frameworks:
+            r = by.get((w, f))
+            if r is None:
+                continue
+            label = f"{w} {specs[w]['title']}"
+            if "error" in r:
+                out.append(f"| {label} | {f} | failed: {r['error'][:120].replace('|', '/')} | | | | |")
+                continue
+            out.append(f"| {label} | {f} | {fmt(r.get('train_samples_per_s'))} | {fmt(r.get('infer_samples_per_s'))} | "
+                       f"{fmt(r.get('latency_ms'), 2)} | {fmt(r.get('peak_rss_mb'))} | {fmt(r.get('loss'), 4)} |")
+
+    peers = [p for p in PEERS if p in args.frameworks]
+    if "recurrent" in args.frameworks and peers:
+        out.append("\n### recurrent relative to each peer\n")
+        out.append("Each ratio is >1 when recurrent is better: throughput ours/peer, latency and memory peer/ours.\n")
+        head = "| Workload |"
+        rule = "|---|"
+        for metric in ("train", "infer", "latency", "RSS"):
+            for p in peers:
+                head += f" {metric} vs {p} |"
+                rule += "---:|"
+        out.append(head)
+        out.append(rule)
+        for w in args.workloads:
+            ours = by.get((w, "recurrent"), {})
+            row = f"| {w} |"
+            for key, hib in (("train_samples_per_s", True), ("infer_samples_per_s", True), ("latency_ms", False), ("peak_rss_mb", False)):
+                for p in peers:
+                    row += f" {ratio(ours.get(key), by.get((w, p), {}).get(key), hib)} |"
+            out.append(row)
+
+    flop_rows = []
+    for w in args.workloads:
+        spec = specs[w]
+        if spec.get("mask_zero"):
+            continue  # masked steps do no work; a padded-length flop count would mislead
+        fwd = recurrent_forward_flops(spec) * spec["seq_len"]
+        for f in args.frameworks:
+            r = by.get((w, f), {})
+            tr, inf = r.get("train_samples_per_s"), r.get("infer_samples_per_s")
+            if tr is None and inf is None:
+                continue
+            g_tr = tr * 3 * fwd / 1e9 if tr else None
+            g_inf = inf * fwd / 1e9 if inf else None
+            flop_rows.append(f"| {w} | {f} | {fmt(g_tr, 2)} | {fmt(g_inf, 2)} |")
+    if flop_rows:
+        out.append("\n### Recurrent-layer GFLOP/s\n")
+        out.append("Recurrent-layer flops only, over the whole step time: forward = 2 x gates x units x "
+                   "(input_dim + units) per sample per time step (gates: LSTM 4, GRU 3), training counted "
+                   "as 3 x forward. W3 is the reference workload for this figure.\n")
+        out.append("| Workload | Framework | Training GFLOP/s | Inference GFLOP/s |")
+        out.append("|---|---|---:|---:|")
+        out.extend(flop_rows)
+
+    if scaling:
+        out.append("\n### recurrent training throughput, 1 thread vs 2 threads\n")
+        out.append("| Workload | 1 thread samples/s | 2 threads samples/s | Speed-up |")
+        out.append("|---|---:|---:|---:|")
+        for w, one in scaling.items():
+            two = by.get((w, "recurrent"), {}).get("train_samples_per_s")
+            t1 = one.get("train_samples_per_s")
+            if "error" in one:
+                out.append(f"| {w} | failed: {one['error'][:100].replace('|', '/')} | {fmt(two)} | n/a |")
+            else:
+                out.append(f"| {w} | {fmt(t1)} | {fmt(two)} | {ratio(two, t1, True)} |")
+    return "\n".join(out) + "\n"
+
+
+def git_commit():
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return head + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg():
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main():
+    args = parse_args()
+    command = "python3 bench/driver.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = loadavg()
+
+    log(f"generating data for {','.join(args.workloads)} in {args.data}")
+    gen = [args.python, os.path.join(HERE, "gen_data.py"), "--workloads", ",".join(args.workloads), "--out", args.data]
+    if args.quick:
+        gen.append("--quick")
+    subprocess.run(gen, check=True)
+
+    exe = None
+    if "recurrent" in args.frameworks:
+        exe = build_recurrent()
+
+    results = []
+    for w in args.workloads:
+        for f in args.frameworks:
+            results.append(run_one(f, w, args, exe))
+
+    scaling = {}
+    if "recurrent" in args.frameworks and not args.no_thread_scaling and args.threads != 1:
+        for w in args.workloads:
+            if w in SCALING_WORKLOADS:
+                scaling[w] = run_one("recurrent", w, args, exe, threads=1, skip_inference=True)
+
+    load_after = loadavg()
+    body = tables(results, scaling, args.specs, args)
+    print(body)
+
+    if args.output:
+        versions = sorted({f"{r['framework']} {r['version']}" for r in results if r.get("version")})
+        la = lambda v: "n/a" if v is None else ", ".join(f"{x:.2f}" for x in v)  # noqa: E731
+        header = [
+            "# Benchmarks",
+            "",
+            "Latest results of the speed benchmarks (`bench/`; see `bench/README.md`). Produced by:",
+            "",
+            "```sh",
+            command,
+            "```",
+            "",
+            f"- Commit: {git_commit()}",
+            f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs",
+            f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",
+            f"- Mode: {'quick (smoke run, few samples)' if args.quick else 'full'}",
+            f"- Versions: {'; '.join(versions) if versions else 'n/a'}",
+            "",
+        ]
+        raw = ["", "<details><summary>Raw results (one JSON line per process)</summary>", "", "```json"]
+        raw += [json.dumps(r) for r in results + list(scaling.values())]
+        raw += ["```", "", "</details>", ""]
+        write_atomic(args.output, "\n".join(header) + body + "\n".join(raw))
+        log(f"wrote {args.output}")
+
+    failed = [r for r in results + list(scaling.values()) if "error" in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
