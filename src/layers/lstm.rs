@@ -10,6 +10,7 @@ use super::gate_dropout::{self as gd, GateMasks};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::fast_math as fm;
 use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
 use crate::rng::SeededRng;
 
@@ -294,7 +295,7 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
+                fm::dispatch(|| chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros))
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -337,7 +338,9 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
+                fm::dispatch(|| {
+                    chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
+                })
             });
         let kernel = rec::values(name, &self.params[0])?;
         let gm = &cache.gate_masks;
@@ -423,10 +426,13 @@ impl Layer for LSTM {
     }
 }
 
-/// The whole time loop for one block of samples. Per step: one recurrent product
-/// accumulated onto the precomputed input projection, then one fused gate pass per row.
-/// Rows whose step is masked keep their previous h and c.
+/// The whole time loop for one block of samples. Per step: one recurrent product of
+/// the active rows' states (gathered contiguous, so the product never walks the
+/// (rows, steps, 4u) buffer with its large row stride), added onto the precomputed
+/// input projection in the fused gate pass. Rows whose step is masked do no work and
+/// keep their previous h and c.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn chunk_forward(
     gates: &mut [f32],
     cs: &mut [f32],
@@ -440,18 +446,83 @@ fn chunk_forward(
 ) {
     let w = 4 * u;
     let rows = hs.len() / (steps * u);
-    let rmasks = masks.recurrent;
-    let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
+    if !masks.recurrent.is_empty() {
+        return chunk_forward_rdropout(gates, cs, tanh_c, hs, recurrent, masks, steps, u, zeros);
+    }
+    // Latest state of every row (zero initial state), the product's left factor.
+    let mut h_now = vec![0.0f32; rows * u];
+    let mut gathered = Vec::new();
+    let mut product = vec![0.0f32; rows * w];
+    let mut active = Vec::with_capacity(rows);
     for t in 0..steps {
+        let all = rec::active_rows(&masks, rows, t, steps, &mut active);
+        let n = active.len();
         // The initial state is zero, so step 0 has no recurrent term.
-        if t > 0 && rmasks.is_empty() {
+        if t > 0 && n > 0 {
+            let left = if all {
+                &h_now[..]
+            } else {
+                rec::gather_rows(&h_now, u, &active, &mut gathered);
+                &gathered[..]
+            };
             matmul(
-                MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
+                MatRef::new(left, n, u),
                 MatRef::new(recurrent, u, w),
-                1.0,
-                MatMut::strided(&mut gates[t * w..], rows, w, steps * w),
+                0.0,
+                MatMut::new(&mut product[..n * w], n, w),
             );
-        } else if t > 0 {
+        }
+        for (k, &j) in active.iter().enumerate() {
+            let at = j * steps + t;
+            let z = &mut gates[at * w..(at + 1) * w];
+            if t > 0 {
+                z.iter_mut()
+                    .zip(&product[k * w..(k + 1) * w])
+                    .for_each(|(a, b)| *a += b);
+            }
+            let (done, now) = cs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
+            let c_prev = if t == 0 { zeros } else { &done[(t - 1) * u..] };
+            let h = &mut hs[at * u..(at + 1) * u];
+            lstm_forward_row(
+                z,
+                c_prev,
+                &mut now[..u],
+                &mut tanh_c[at * u..(at + 1) * u],
+                h,
+            );
+            h_now[j * u..(j + 1) * u].copy_from_slice(h);
+        }
+        if !all {
+            for j in 0..rows {
+                if masks.skips(j, t, steps) {
+                    rec::carry_state(cs, j, t, steps, u);
+                    rec::carry_state(hs, j, t, steps, u);
+                }
+            }
+        }
+    }
+}
+
+/// `chunk_forward` with Keras's per-gate recurrent dropout masks (a product per gate).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn chunk_forward_rdropout(
+    gates: &mut [f32],
+    cs: &mut [f32],
+    tanh_c: &mut [f32],
+    hs: &mut [f32],
+    recurrent: &[f32],
+    masks: BlockMasks<'_>,
+    steps: usize,
+    u: usize,
+    zeros: &[f32],
+) {
+    let w = 4 * u;
+    let rows = hs.len() / (steps * u);
+    let rmasks = masks.recurrent;
+    let mut scratch = vec![0.0f32; rows * u];
+    for t in 0..steps {
+        if t > 0 {
             let (h, su, sw) = (&hs[(t - 1) * u..], steps * u, steps * w);
             let out = &mut gates[t * w..];
             let (r0, sc) = (masks.row0, &mut scratch);
@@ -476,9 +547,11 @@ fn chunk_forward(
     }
 }
 
-/// Backward through time for one block of samples: per step the fused gate gradients,
-/// then dh_{t-1} = dGates_t · U^T as one product. Masked steps pass dh and dc through.
+/// Backward through time for one block of samples: per step the fused gate gradients
+/// of the active rows (also gathered contiguous), then dh_{t-1} = dGates_t · U^T as one
+/// product. Masked steps pass dh and dc through.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn chunk_backward(
     dgates: &mut [f32],
     gates: &[f32],
@@ -499,47 +572,74 @@ fn chunk_backward(
     let mut dh = vec![0.0f32; rows * u];
     let mut dh_new = vec![0.0f32; rows * u];
     let mut dc = vec![0.0f32; rows * u];
+    let mut dz = vec![0.0f32; if rmasks.is_empty() { rows * w } else { 0 }];
+    let mut active = Vec::with_capacity(rows);
     for t in (0..steps).rev() {
+        let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         for j in 0..rows {
             let dhj = &mut dh[j * u..(j + 1) * u];
             if let Some(d) = rec::output_grad_at(dy, j, t, steps, u, return_sequences) {
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
-            let at = j * steps + t;
-            if masks.skips(j, t, steps) {
-                dgates[at * w..(at + 1) * w].fill(0.0);
-                continue;
+        }
+        if !all {
+            for j in 0..rows {
+                if masks.skips(j, t, steps) {
+                    let at = j * steps + t;
+                    dgates[at * w..(at + 1) * w].fill(0.0);
+                }
             }
+        }
+        for (k, &j) in active.iter().enumerate() {
+            let at = j * steps + t;
             let c_prev = if t == 0 {
                 zeros
             } else {
                 &cs[(at - 1) * u..at * u]
             };
+            let dzj = &mut dgates[at * w..(at + 1) * w];
             lstm_backward_row(
                 &gates[at * w..(at + 1) * w],
                 c_prev,
                 &tanh_c[at * u..(at + 1) * u],
-                dhj,
+                &dh[j * u..(j + 1) * u],
                 &mut dc[j * u..(j + 1) * u],
-                &mut dgates[at * w..(at + 1) * w],
+                dzj,
             );
+            fm::flush_subnormals(dzj);
+            fm::flush_subnormals(&mut dc[j * u..(j + 1) * u]);
+            if rmasks.is_empty() {
+                dz[k * w..(k + 1) * w].copy_from_slice(dzj);
+            }
         }
         if t == 0 {
             break;
         }
         if rmasks.is_empty() {
+            let n = active.len();
+            if n == 0 {
+                continue;
+            }
             matmul(
-                MatRef::strided(&dgates[t * w..], rows, w, steps * w),
+                MatRef::new(&dz[..n * w], n, w),
                 MatRef::new(recurrent, u, w).t(),
                 0.0,
-                MatMut::new(&mut dh_new, rows, u),
+                MatMut::new(&mut dh_new[..n * u], n, u),
             );
+            fm::flush_subnormals(&mut dh_new[..n * u]);
+            // Active rows take the new gradient; masked rows keep theirs.
+            for (k, &j) in active.iter().enumerate() {
+                let (src, dst) = (k * u, j * u);
+                let row: &[f32] = &dh_new[src..src + u];
+                dh[dst..dst + u].copy_from_slice(row);
+            }
         } else {
             dh_new.fill(0.0);
             let (dg, sw, r0) = (&dgates[t * w..], steps * w, masks.row0);
             let (out, sc) = (&mut dh_new, &mut scratch);
             gd::recurrent_product_grad(dg, sw, rows, u, rmasks, r0, recurrent, w, out, sc);
+            fm::flush_subnormals(out);
+            rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
         }
-        rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
     }
 }

@@ -446,3 +446,29 @@ pub(crate) fn merge_state_grad(
         }
     }
 }
+
+/// The rows of a block that compute step `t` (mask true, or no mask), in order, into
+/// `active`. Returns whether that is every row.
+pub(crate) fn active_rows(
+    masks: &BlockMasks<'_>,
+    rows: usize,
+    t: usize,
+    steps: usize,
+    active: &mut Vec<usize>,
+) -> bool {
+    active.clear();
+    if masks.steps.is_empty() {
+        active.extend(0..rows);
+        return true;
+    }
+    active.extend((0..rows).filter(|&j| !masks.skips(j, t, steps)));
+    active.len() == rows
+}
+
+/// Rows `which` of a row-major (_, width) buffer, packed contiguous into `out`.
+pub(crate) fn gather_rows(src: &[f32], width: usize, which: &[usize], out: &mut Vec<f32>) {
+    out.clear();
+    for &j in which {
+        out.extend_from_slice(&src[j * width..(j + 1) * width]);
+    }
+}
