@@ -658,7 +658,6 @@ fn sequential_matches_keras() {
 /// Embedding(mask_zero=True) with pre-padded ids: Keras skips the padded steps (the LSTM
 /// carries its state over them).
 #[test]
-#[ignore = "Sequential does not pass masks between layers yet (layers support them)"]
 fn masked_sequential_matches_keras() {
     check_sequential_fixtures("masked sequential", |note| note.contains("mask_zero"), 3);
 }

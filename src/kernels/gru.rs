@@ -6,13 +6,13 @@
 //! `reset_after = false`: candidate = tanh(x_h + (r * h_{t-1}) U_h), which needs a second
 //! product per step between `gru_reset_before_gates_row` and `..._output_row`.
 
-use crate::layers::activation::sigmoid;
+use super::fast_math::{sigmoid, tanh};
 
 /// Forward, reset_after. `x` (3u) holds input projection + input bias and is
 /// overwritten with the activations (z, r, candidate). `rec` (3u) is h_{t-1} U,
 /// `rec_bias` (3u) the recurrent bias. Writes `rh` = h_{t-1} U_h + b_hh (kept for
 /// backward) and the new state `h`.
-#[inline]
+#[inline(always)]
 pub fn gru_forward_row(
     x: &mut [f32],
     rec: &[f32],
@@ -33,7 +33,7 @@ pub fn gru_forward_row(
         let z = sigmoid(xz[j] + rz[j] + bz[j]);
         let r = sigmoid(xr[j] + rr[j] + br[j]);
         let rec_h = rhh[j] + bh[j];
-        let hh = (xh[j] + r * rec_h).tanh();
+        let hh = tanh(xh[j] + r * rec_h);
         xz[j] = z;
         xr[j] = r;
         xh[j] = hh;
@@ -46,7 +46,7 @@ pub fn gru_forward_row(
 /// dL/dh_t. Writes `dx` (3u) = dL/d(input-side pre-activations), `drec` (3u) =
 /// dL/d(h_{t-1} U + b_hh), and `dh_prev` = the direct part z * dh (the caller adds
 /// drec U^T).
-#[inline]
+#[inline(always)]
 pub fn gru_backward_row(
     gates: &[f32],
     rh: &[f32],
@@ -82,7 +82,7 @@ pub fn gru_backward_row(
 /// Forward, reset_before, first half. `x` (3u) input projection + bias; its z and r
 /// blocks become activations. `rec` (2u) = h_{t-1} U_{z,r}. Writes `rh_prev` = r * h_{t-1},
 /// the left factor of the candidate's recurrent product.
-#[inline]
+#[inline(always)]
 pub fn gru_reset_before_gates_row(x: &mut [f32], rec: &[f32], h_prev: &[f32], rh_prev: &mut [f32]) {
     let u = rh_prev.len();
     let (xz, rest) = x[..3 * u].split_at_mut(u);
@@ -100,14 +100,14 @@ pub fn gru_reset_before_gates_row(x: &mut [f32], rec: &[f32], h_prev: &[f32], rh
 
 /// Forward, reset_before, second half. `cand` (u) = (r * h_{t-1}) U_h; the h block of
 /// `x` becomes the candidate activation; writes the new state `h`.
-#[inline]
+#[inline(always)]
 pub fn gru_reset_before_output_row(x: &mut [f32], cand: &[f32], h_prev: &[f32], h: &mut [f32]) {
     let u = h.len();
     let (gz, rest) = x[..3 * u].split_at_mut(u);
     let xh = &mut rest[u..2 * u];
     let (cand, h_prev) = (&cand[..u], &h_prev[..u]);
     for j in 0..u {
-        let hh = (xh[j] + cand[j]).tanh();
+        let hh = tanh(xh[j] + cand[j]);
         xh[j] = hh;
         h[j] = gz[j] * h_prev[j] + (1.0 - gz[j]) * hh;
     }
@@ -115,7 +115,7 @@ pub fn gru_reset_before_output_row(x: &mut [f32], cand: &[f32], h_prev: &[f32], 
 
 /// Backward, reset_before, first half. Writes the z and h blocks of `dx` (3u) and
 /// `dh_prev` = z * dh. The caller then computes `dcand` = dx_h U_h^T.
-#[inline]
+#[inline(always)]
 pub fn gru_reset_before_backward_output_row(
     gates: &[f32],
     h_prev: &[f32],
@@ -139,7 +139,7 @@ pub fn gru_reset_before_backward_output_row(
 
 /// Backward, reset_before, second half. `dcand` (u) = dx_h U_h^T = dL/d(r * h_{t-1}).
 /// Writes the r block of `dx` and adds r * dcand to `dh_prev`.
-#[inline]
+#[inline(always)]
 pub fn gru_reset_before_backward_reset_row(
     gates: &[f32],
     h_prev: &[f32],

@@ -2,12 +2,12 @@
 //! The layer calls these once per batch row after the step's recurrent product, so the
 //! gate activations, cell update and output happen in one pass over 4*units values.
 
-use crate::layers::activation::sigmoid;
+use super::fast_math as fm;
 
 /// Forward. `z` (4u) holds the pre-activations (input projection + bias + recurrent
 /// product) and is overwritten with the activations (i, f, g, o). Writes the new cell
 /// state `c`, `tanh(c)` (kept for backward) and the output `h`.
-#[inline]
+#[inline(always)]
 pub fn lstm_forward_row(
     z: &mut [f32],
     c_prev: &[f32],
@@ -20,27 +20,26 @@ pub fn lstm_forward_row(
     let (zf, rest) = rest.split_at_mut(u);
     let (zg, zo) = rest.split_at_mut(u);
     let (c_prev, tanh_c, h) = (&c_prev[..u], &mut tanh_c[..u], &mut h[..u]);
+    // Whole-segment passes so that the fast activations vectorise.
+    fm::sigmoid_slice(zi);
+    fm::sigmoid_slice(zf);
+    fm::tanh_slice(zg);
+    fm::sigmoid_slice(zo);
     for j in 0..u {
-        let i = sigmoid(zi[j]);
-        let f = sigmoid(zf[j]);
-        let g = zg[j].tanh();
-        let o = sigmoid(zo[j]);
-        let cn = f * c_prev[j] + i * g;
-        let tc = cn.tanh();
-        zi[j] = i;
-        zf[j] = f;
-        zg[j] = g;
-        zo[j] = o;
-        c[j] = cn;
-        tanh_c[j] = tc;
-        h[j] = o * tc;
+        c[j] = zf[j] * c_prev[j] + zi[j] * zg[j];
+    }
+    for j in 0..u {
+        tanh_c[j] = fm::tanh(c[j]);
+    }
+    for j in 0..u {
+        h[j] = zo[j] * tanh_c[j];
     }
 }
 
 /// Backward. `gates` are the activations (i, f, g, o) saved by forward, `dh` is dL/dh_t
 /// (from the output and the next step), `dc` enters as dL/dc_t from the next step and
 /// leaves as dL/dc_{t-1}. Writes dL/d(pre-activations) into `dz` (4u).
-#[inline]
+#[inline(always)]
 pub fn lstm_backward_row(
     gates: &[f32],
     c_prev: &[f32],

@@ -1,6 +1,7 @@
 //! Hot loops: matrix products and fused gate activations. Layers call these; nothing
 //! else in the crate should contain a performance-critical inner loop.
 
+pub mod fast_math;
 pub mod gru;
 pub mod lstm;
 pub mod matmul;

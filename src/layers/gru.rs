@@ -11,6 +11,7 @@ use super::gate_dropout::{self as gd, GateMasks};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::fast_math as fm;
 use crate::kernels::{
     MatMut, MatRef, gru_backward_row, gru_forward_row, gru_reset_before_backward_output_row,
     gru_reset_before_backward_reset_row, gru_reset_before_gates_row, gru_reset_before_output_row,
@@ -303,11 +304,13 @@ impl Layer for GRU {
                     row0: ci * CHUNK_ROWS,
                     step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
                 };
-                if reset_after {
-                    chunk.forward_reset_after(g, hs, rh, rec_bias)
-                } else {
-                    chunk.forward_reset_before(g, hs, rh)
-                }
+                fm::dispatch(|| {
+                    if reset_after {
+                        chunk.forward_reset_after(g, hs, rh, rec_bias)
+                    } else {
+                        chunk.forward_reset_before(g, hs, rh)
+                    }
+                })
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -367,12 +370,12 @@ impl Layer for GRU {
         if reset_after {
             work.zip(cache.drec.par_chunks_mut(rows_w)).for_each(
                 |((ci, ((((dg, g), hs), rh), dy)), dr)| {
-                    chunk(ci).backward_reset_after(dg, dr, g, hs, rh, dy, seq)
+                    fm::dispatch(|| chunk(ci).backward_reset_after(dg, dr, g, hs, rh, dy, seq))
                 },
             );
         } else {
             work.for_each(|(ci, ((((dg, g), hs), _rh), dy))| {
-                chunk(ci).backward_reset_before(dg, g, hs, dy, seq)
+                fm::dispatch(|| chunk(ci).backward_reset_before(dg, g, hs, dy, seq))
             });
         }
         let kernel = rec::values(name, &self.params[0])?;
@@ -525,6 +528,7 @@ impl Chunk<'_> {
     }
 
     /// Per step: rec = h_{t-1} U (one product), then the fused gate pass.
+    #[inline(always)]
     fn forward_reset_after(
         &self,
         gates: &mut [f32],
@@ -573,6 +577,7 @@ impl Chunk<'_> {
     }
 
     /// Per step: h_{t-1} U_{z,r}, gate pass, (r h_{t-1}) U_h, output pass.
+    #[inline(always)]
     fn forward_reset_before(&self, gates: &mut [f32], hs: &mut [f32], rh: &mut [f32]) {
         let (steps, u, w) = (self.steps, self.u, 3 * self.u);
         let rows = self.rows(hs);
@@ -648,6 +653,7 @@ impl Chunk<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn backward_reset_after(
         &self,
         dgates: &mut [f32],
@@ -682,6 +688,8 @@ impl Chunk<'_> {
                     &mut drec[at * w..(at + 1) * w],
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
+                fm::flush_subnormals(&mut dgates[at * w..(at + 1) * w]);
+                fm::flush_subnormals(&mut drec[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
                 matmul(
@@ -696,10 +704,13 @@ impl Chunk<'_> {
                 let dhp = &mut dh_prev;
                 gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
+            // Long sequences decay gradients into subnormals (see fast_math).
+            fm::flush_subnormals(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
     }
 
+    #[inline(always)]
     fn backward_reset_before(
         &self,
         dgates: &mut [f32],
@@ -751,6 +762,7 @@ impl Chunk<'_> {
                     &mut dgates[at * w..(at + 1) * w],
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
+                fm::flush_subnormals(&mut dgates[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
                 matmul(
@@ -765,6 +777,8 @@ impl Chunk<'_> {
                 let dhp = &mut dh_prev;
                 gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
+            // Long sequences decay gradients into subnormals (see fast_math).
+            fm::flush_subnormals(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
     }

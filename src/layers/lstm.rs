@@ -10,6 +10,7 @@ use super::gate_dropout::{self as gd, GateMasks};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::fast_math as fm;
 use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
 use crate::rng::SeededRng;
 
@@ -294,7 +295,7 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
+                fm::dispatch(|| chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros))
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -321,6 +322,19 @@ impl Layer for LSTM {
         let cache = &mut self.cache;
         let (batch, steps) = (cache.batch, cache.steps);
         let dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        if cache.gate_masks.recurrent.is_empty() && !cache.gate_masks.per_gate_inputs() {
+            let kernel = rec::values(name, &self.params[0])?;
+            let recurrent = rec::values(name, &self.params[1])?;
+            let (dx, grads) = fused_backward(cache, &dy, kernel, recurrent, f, u, seq);
+            let (kp, rest) = self.params.split_at_mut(1);
+            let (rp, bp) = rest.split_at_mut(1);
+            rec::grads_mut(name, &mut kp[0])?.copy_from_slice(&grads.kernel);
+            rec::grads_mut(name, &mut rp[0])?.copy_from_slice(&grads.recurrent);
+            if let Some(b) = bp.first_mut() {
+                rec::grads_mut(name, b)?.copy_from_slice(&grads.bias);
+            }
+            return Ok(Some(dx));
+        }
         let recurrent = rec::values(name, &self.params[1])?;
         cache.dgates.resize(batch * steps * w, 0.0);
         let rows_u = CHUNK_ROWS * steps * u;
@@ -337,7 +351,9 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
+                fm::dispatch(|| {
+                    chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
+                })
             });
         let kernel = rec::values(name, &self.params[0])?;
         let gm = &cache.gate_masks;
@@ -423,10 +439,13 @@ impl Layer for LSTM {
     }
 }
 
-/// The whole time loop for one block of samples. Per step: one recurrent product
-/// accumulated onto the precomputed input projection, then one fused gate pass per row.
-/// Rows whose step is masked keep their previous h and c.
+/// The whole time loop for one block of samples. Per step: one recurrent product of
+/// the active rows' states (gathered contiguous, so the product never walks the
+/// (rows, steps, 4u) buffer with its large row stride), added onto the precomputed
+/// input projection in the fused gate pass. Rows whose step is masked do no work and
+/// keep their previous h and c.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn chunk_forward(
     gates: &mut [f32],
     cs: &mut [f32],
@@ -440,18 +459,83 @@ fn chunk_forward(
 ) {
     let w = 4 * u;
     let rows = hs.len() / (steps * u);
-    let rmasks = masks.recurrent;
-    let mut scratch = vec![0.0f32; if rmasks.is_empty() { 0 } else { rows * u }];
+    if !masks.recurrent.is_empty() {
+        return chunk_forward_rdropout(gates, cs, tanh_c, hs, recurrent, masks, steps, u, zeros);
+    }
+    // Latest state of every row (zero initial state), the product's left factor.
+    let mut h_now = vec![0.0f32; rows * u];
+    let mut gathered = Vec::new();
+    let mut product = vec![0.0f32; rows * w];
+    let mut active = Vec::with_capacity(rows);
     for t in 0..steps {
+        let all = rec::active_rows(&masks, rows, t, steps, &mut active);
+        let n = active.len();
         // The initial state is zero, so step 0 has no recurrent term.
-        if t > 0 && rmasks.is_empty() {
+        if t > 0 && n > 0 {
+            let left = if all {
+                &h_now[..]
+            } else {
+                rec::gather_rows(&h_now, u, &active, &mut gathered);
+                &gathered[..]
+            };
             matmul(
-                MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
+                MatRef::new(left, n, u),
                 MatRef::new(recurrent, u, w),
-                1.0,
-                MatMut::strided(&mut gates[t * w..], rows, w, steps * w),
+                0.0,
+                MatMut::new(&mut product[..n * w], n, w),
             );
-        } else if t > 0 {
+        }
+        for (k, &j) in active.iter().enumerate() {
+            let at = j * steps + t;
+            let z = &mut gates[at * w..(at + 1) * w];
+            if t > 0 {
+                z.iter_mut()
+                    .zip(&product[k * w..(k + 1) * w])
+                    .for_each(|(a, b)| *a += b);
+            }
+            let (done, now) = cs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
+            let c_prev = if t == 0 { zeros } else { &done[(t - 1) * u..] };
+            let h = &mut hs[at * u..(at + 1) * u];
+            lstm_forward_row(
+                z,
+                c_prev,
+                &mut now[..u],
+                &mut tanh_c[at * u..(at + 1) * u],
+                h,
+            );
+            h_now[j * u..(j + 1) * u].copy_from_slice(h);
+        }
+        if !all {
+            for j in 0..rows {
+                if masks.skips(j, t, steps) {
+                    rec::carry_state(cs, j, t, steps, u);
+                    rec::carry_state(hs, j, t, steps, u);
+                }
+            }
+        }
+    }
+}
+
+/// `chunk_forward` with Keras's per-gate recurrent dropout masks (a product per gate).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn chunk_forward_rdropout(
+    gates: &mut [f32],
+    cs: &mut [f32],
+    tanh_c: &mut [f32],
+    hs: &mut [f32],
+    recurrent: &[f32],
+    masks: BlockMasks<'_>,
+    steps: usize,
+    u: usize,
+    zeros: &[f32],
+) {
+    let w = 4 * u;
+    let rows = hs.len() / (steps * u);
+    let rmasks = masks.recurrent;
+    let mut scratch = vec![0.0f32; rows * u];
+    for t in 0..steps {
+        if t > 0 {
             let (h, su, sw) = (&hs[(t - 1) * u..], steps * u, steps * w);
             let out = &mut gates[t * w..];
             let (r0, sc) = (masks.row0, &mut scratch);
@@ -476,9 +560,11 @@ fn chunk_forward(
     }
 }
 
-/// Backward through time for one block of samples: per step the fused gate gradients,
-/// then dh_{t-1} = dGates_t · U^T as one product. Masked steps pass dh and dc through.
+/// Backward through time for one block of samples: per step the fused gate gradients
+/// of the active rows (also gathered contiguous), then dh_{t-1} = dGates_t · U^T as one
+/// product. Masked steps pass dh and dc through.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn chunk_backward(
     dgates: &mut [f32],
     gates: &[f32],
@@ -499,47 +585,221 @@ fn chunk_backward(
     let mut dh = vec![0.0f32; rows * u];
     let mut dh_new = vec![0.0f32; rows * u];
     let mut dc = vec![0.0f32; rows * u];
+    let mut dz = vec![0.0f32; if rmasks.is_empty() { rows * w } else { 0 }];
+    let mut active = Vec::with_capacity(rows);
     for t in (0..steps).rev() {
+        let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         for j in 0..rows {
             let dhj = &mut dh[j * u..(j + 1) * u];
             if let Some(d) = rec::output_grad_at(dy, j, t, steps, u, return_sequences) {
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
-            let at = j * steps + t;
-            if masks.skips(j, t, steps) {
-                dgates[at * w..(at + 1) * w].fill(0.0);
-                continue;
+        }
+        if !all {
+            for j in 0..rows {
+                if masks.skips(j, t, steps) {
+                    let at = j * steps + t;
+                    dgates[at * w..(at + 1) * w].fill(0.0);
+                }
             }
+        }
+        for (k, &j) in active.iter().enumerate() {
+            let at = j * steps + t;
             let c_prev = if t == 0 {
                 zeros
             } else {
                 &cs[(at - 1) * u..at * u]
             };
+            let dzj = &mut dgates[at * w..(at + 1) * w];
             lstm_backward_row(
                 &gates[at * w..(at + 1) * w],
                 c_prev,
                 &tanh_c[at * u..(at + 1) * u],
-                dhj,
+                &dh[j * u..(j + 1) * u],
                 &mut dc[j * u..(j + 1) * u],
-                &mut dgates[at * w..(at + 1) * w],
+                dzj,
             );
+            fm::flush_subnormals(dzj);
+            fm::flush_subnormals(&mut dc[j * u..(j + 1) * u]);
+            if rmasks.is_empty() {
+                dz[k * w..(k + 1) * w].copy_from_slice(dzj);
+            }
         }
         if t == 0 {
             break;
         }
         if rmasks.is_empty() {
+            let n = active.len();
+            if n == 0 {
+                continue;
+            }
             matmul(
-                MatRef::strided(&dgates[t * w..], rows, w, steps * w),
+                MatRef::new(&dz[..n * w], n, w),
                 MatRef::new(recurrent, u, w).t(),
                 0.0,
-                MatMut::new(&mut dh_new, rows, u),
+                MatMut::new(&mut dh_new[..n * u], n, u),
             );
+            fm::flush_subnormals(&mut dh_new[..n * u]);
+            // Active rows take the new gradient; masked rows keep theirs.
+            for (k, &j) in active.iter().enumerate() {
+                let (src, dst) = (k * u, j * u);
+                let row: &[f32] = &dh_new[src..src + u];
+                dh[dst..dst + u].copy_from_slice(row);
+            }
         } else {
             dh_new.fill(0.0);
             let (dg, sw, r0) = (&dgates[t * w..], steps * w, masks.row0);
             let (out, sc) = (&mut dh_new, &mut scratch);
             gd::recurrent_product_grad(dg, sw, rows, u, rmasks, r0, recurrent, w, out, sc);
+            fm::flush_subnormals(out);
+            rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
         }
-        rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
     }
+}
+
+/// Rows (sample-steps) per weight-gradient product in the fused backward: large enough
+/// for an efficient product, small enough to stay in cache.
+const GRAD_BLOCK_ROWS: usize = 512;
+
+/// Backward without per-gate dropout masks: every block of samples runs its time loop
+/// and, every few steps, folds the block's gate gradients into its own partial weight
+/// gradients and its input gradient while they are still in cache (no (batch, steps,
+/// 4u) gradient buffer). Partials are summed in block order, so the result does not
+/// depend on the thread count. Returns dX (batch, steps, features) and the gradients.
+fn fused_backward(
+    cache: &Cache,
+    dy: &[f32],
+    kernel: &[f32],
+    recurrent: &[f32],
+    f: usize,
+    u: usize,
+    seq: bool,
+) -> (ArrayD<f32>, rec::WeightGrads) {
+    let (batch, steps, w) = (cache.batch, cache.steps, 4 * u);
+    let mut dx = vec![0.0f32; batch * steps * f];
+    let rows_u = CHUNK_ROWS * steps * u;
+    let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
+    let zeros = vec![0.0f32; u];
+    let partials: Vec<rec::WeightGrads> = dx
+        .par_chunks_mut(CHUNK_ROWS * steps * f)
+        .zip(cache.gates.par_chunks(CHUNK_ROWS * steps * w))
+        .zip(cache.cs.par_chunks(rows_u))
+        .zip(cache.tanh_c.par_chunks(rows_u))
+        .zip(cache.hs.par_chunks(rows_u))
+        .zip(cache.x.par_chunks(CHUNK_ROWS * steps * f))
+        .zip(dy.par_chunks(dy_rows))
+        .enumerate()
+        .map(|(ci, ((((((dx, g), cs), tc), hs), x), dy))| {
+            let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
+            let state = ChunkState {
+                gates: g,
+                cs,
+                tanh_c: tc,
+                hs,
+                x,
+            };
+            let dims = (steps, u, f, seq);
+            fm::dispatch(|| {
+                chunk_backward_fused(dx, state, dy, kernel, recurrent, masks, dims, &zeros)
+            })
+        })
+        .collect();
+    let grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
+    if let Some(mask) = cache.mask.as_deref() {
+        rec::apply_mask(&mut dx, mask, steps, f);
+    }
+    let dx = ArrayD::from_shape_vec(ndarray::IxDyn(&[batch, steps, f]), dx)
+        .expect("batch*steps*features");
+    (dx, grads)
+}
+
+/// One block's forward caches.
+struct ChunkState<'a> {
+    gates: &'a [f32],
+    cs: &'a [f32],
+    tanh_c: &'a [f32],
+    hs: &'a [f32],
+    x: &'a [f32],
+}
+
+/// The time loop of `fused_backward` for one block of samples.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn chunk_backward_fused(
+    dx: &mut [f32],
+    st: ChunkState<'_>,
+    dy: &[f32],
+    kernel: &[f32],
+    recurrent: &[f32],
+    masks: BlockMasks<'_>,
+    (steps, u, f, seq): (usize, usize, usize, bool),
+    zeros: &[f32],
+) -> rec::WeightGrads {
+    let w = 4 * u;
+    let rows = st.cs.len() / (steps * u);
+    let mut grads = rec::WeightGrads::zeros(f * w, u * w, w);
+    let mut dh = vec![0.0f32; rows * u];
+    let mut dh_new = vec![0.0f32; rows * u];
+    let mut dc = vec![0.0f32; rows * u];
+    let mut active = Vec::with_capacity(rows);
+    // The current gradient block: dz rows, with the h_{t-1} and x rows they pair with
+    // and where each row's input gradient goes.
+    let cap = GRAD_BLOCK_ROWS + rows;
+    let mut blk = rec::GradBlock::with_capacity(cap, w, u, f);
+    for t in (0..steps).rev() {
+        rec::active_rows(&masks, rows, t, steps, &mut active);
+        for j in 0..rows {
+            if let Some(d) = rec::output_grad_at(dy, j, t, steps, u, seq) {
+                let dhj = &mut dh[j * u..(j + 1) * u];
+                dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+        }
+        let base = blk.rows();
+        blk.dz.resize((base + active.len()) * w, 0.0);
+        for (k, &j) in active.iter().enumerate() {
+            let at = j * steps + t;
+            let c_prev = if t == 0 {
+                zeros
+            } else {
+                &st.cs[(at - 1) * u..at * u]
+            };
+            let dz = &mut blk.dz[(base + k) * w..(base + k + 1) * w];
+            let dcj = &mut dc[j * u..(j + 1) * u];
+            lstm_backward_row(
+                &st.gates[at * w..(at + 1) * w],
+                c_prev,
+                &st.tanh_c[at * u..(at + 1) * u],
+                &dh[j * u..(j + 1) * u],
+                dcj,
+                dz,
+            );
+            // Long sequences decay gradients into subnormals (see fast_math).
+            fm::flush_subnormals(dz);
+            fm::flush_subnormals(dcj);
+            let h_prev = if t == 0 {
+                zeros
+            } else {
+                &st.hs[(at - 1) * u..at * u]
+            };
+            blk.push_row(h_prev, &st.x[at * f..(at + 1) * f], at);
+        }
+        let n = active.len();
+        if t > 0 && n > 0 {
+            matmul(
+                MatRef::new(&blk.dz[base * w..], n, w),
+                MatRef::new(recurrent, u, w).t(),
+                0.0,
+                MatMut::new(&mut dh_new[..n * u], n, u),
+            );
+            fm::flush_subnormals(&mut dh_new[..n * u]);
+            // Active rows take the new gradient; masked rows keep theirs (and dc).
+            for (k, &j) in active.iter().enumerate() {
+                dh[j * u..(j + 1) * u].copy_from_slice(&dh_new[k * u..(k + 1) * u]);
+            }
+        }
+        if blk.rows() >= GRAD_BLOCK_ROWS || t == 0 {
+            blk.fold_into(&mut grads, dx, kernel);
+        }
+    }
+    grads
 }

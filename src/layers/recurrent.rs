@@ -446,3 +446,144 @@ pub(crate) fn merge_state_grad(
         }
     }
 }
+
+/// The rows of a block that compute step `t` (mask true, or no mask), in order, into
+/// `active`. Returns whether that is every row.
+pub(crate) fn active_rows(
+    masks: &BlockMasks<'_>,
+    rows: usize,
+    t: usize,
+    steps: usize,
+    active: &mut Vec<usize>,
+) -> bool {
+    active.clear();
+    if masks.steps.is_empty() {
+        active.extend(0..rows);
+        return true;
+    }
+    active.extend((0..rows).filter(|&j| !masks.skips(j, t, steps)));
+    active.len() == rows
+}
+
+/// Rows `which` of a row-major (_, width) buffer, packed contiguous into `out`.
+pub(crate) fn gather_rows(src: &[f32], width: usize, which: &[usize], out: &mut Vec<f32>) {
+    out.clear();
+    for &j in which {
+        out.extend_from_slice(&src[j * width..(j + 1) * width]);
+    }
+}
+
+/// Weight gradients of a recurrent layer (kernel, recurrent kernel, bias), each
+/// row-major as the parameters.
+pub(crate) struct WeightGrads {
+    pub kernel: Vec<f32>,
+    pub recurrent: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl WeightGrads {
+    pub fn zeros(kernel: usize, recurrent: usize, bias: usize) -> Self {
+        WeightGrads {
+            kernel: vec![0.0; kernel],
+            recurrent: vec![0.0; recurrent],
+            bias: vec![0.0; bias],
+        }
+    }
+
+    /// Sum of per-block partials, in block order (the same for any thread count).
+    pub fn sum(parts: Vec<WeightGrads>, kernel: usize, recurrent: usize, bias: usize) -> Self {
+        let mut total = WeightGrads::zeros(kernel, recurrent, bias);
+        for p in parts {
+            for (a, b) in [
+                (&mut total.kernel, &p.kernel),
+                (&mut total.recurrent, &p.recurrent),
+                (&mut total.bias, &p.bias),
+            ] {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+            }
+        }
+        total
+    }
+}
+
+/// A block of backward rows (sample-steps) collected over a few time steps so that
+/// the weight and input gradients are a few cache-resident products instead of one
+/// pass over (batch, steps, gates * u) buffers.
+pub(crate) struct GradBlock {
+    width: usize,
+    units: usize,
+    features: usize,
+    /// Pre-activation gradients (rows, width).
+    pub dz: Vec<f32>,
+    /// h_{t-1} of each row (rows, units).
+    h_prev: Vec<f32>,
+    /// Layer input of each row (rows, features).
+    x: Vec<f32>,
+    /// Row index (sample * steps + t) within the block's samples, for dX.
+    at: Vec<usize>,
+    /// Scratch for dX rows.
+    dx: Vec<f32>,
+}
+
+impl GradBlock {
+    pub fn with_capacity(rows: usize, width: usize, units: usize, features: usize) -> Self {
+        GradBlock {
+            width,
+            units,
+            features,
+            dz: Vec::with_capacity(rows * width),
+            h_prev: Vec::with_capacity(rows * units),
+            x: Vec::with_capacity(rows * features),
+            at: Vec::with_capacity(rows),
+            dx: Vec::with_capacity(rows * features),
+        }
+    }
+
+    /// Rows whose h_{t-1} and x are recorded (`dz` may be filled ahead of them).
+    pub fn rows(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Records the h_{t-1} and x paired with the next dz row, and where its dX goes.
+    pub fn push_row(&mut self, h_prev: &[f32], x: &[f32], at: usize) {
+        self.h_prev.extend_from_slice(h_prev);
+        self.x.extend_from_slice(x);
+        self.at.push(at);
+    }
+
+    /// dK += X^T dZ, dU += H^T dZ, db += Σ dZ, dX rows = dZ K^T (scattered to `dx`,
+    /// (samples, steps, features)); then empties the block.
+    pub fn fold_into(&mut self, grads: &mut WeightGrads, dx: &mut [f32], kernel: &[f32]) {
+        let (m, w, u, f) = (self.at.len(), self.width, self.units, self.features);
+        if m > 0 {
+            let dz = MatRef::new(&self.dz[..m * w], m, w);
+            matmul(
+                MatRef::new(&self.x, m, f).t(),
+                dz,
+                1.0,
+                MatMut::new(&mut grads.kernel, f, w),
+            );
+            matmul(
+                MatRef::new(&self.h_prev, m, u).t(),
+                dz,
+                1.0,
+                MatMut::new(&mut grads.recurrent, u, w),
+            );
+            column_sums(&self.dz, m, w, w, &mut grads.bias, true);
+            self.dx.resize(m * f, 0.0);
+            matmul(
+                dz,
+                MatRef::new(kernel, f, w).t(),
+                0.0,
+                MatMut::new(&mut self.dx, m, f),
+            );
+            for (row, &at) in self.dx.chunks(f).zip(&self.at) {
+                dx[at * f..(at + 1) * f].copy_from_slice(row);
+            }
+        }
+        self.dz.clear();
+        self.h_prev.clear();
+        self.x.clear();
+        self.at.clear();
+    }
+}

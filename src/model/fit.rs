@@ -211,7 +211,7 @@ impl Sequential {
             (c.loss, !c.metrics.is_empty())
         };
         let mut rng = std::mem::replace(&mut self.train_rng, crate::rng::SeededRng::new(0));
-        let out = self.forward(x, true, &mut rng);
+        let out = self.forward_for_loss(x, true, &mut rng);
         self.train_rng = rng;
         let out = out?;
         let (value, fused) = match self.fused_logits(loss_fn) {

@@ -461,29 +461,63 @@ impl Sequential {
         self.layers.iter().map(|l| l.config()).collect()
     }
 
-    /// Forward one batch through all layers.
-    pub(crate) fn forward(
+    /// Forward one batch through all layers, passing Keras masks along: before each
+    /// layer's forward, `set_input_mask(mask)` and `next = compute_mask(input, mask)`
+    /// (Embedding(mask_zero=True) starts a mask, recurrent layers consume it).
+    /// Returns the output and the mask it carries (Some only for sequence outputs).
+    pub(crate) fn forward_masked(
         &mut self,
         x: LayerInput<'_>,
         training: bool,
         rng: &mut SeededRng,
-    ) -> Result<ArrayD<f32>> {
+    ) -> Result<(ArrayD<f32>, Option<ndarray::Array2<bool>>)> {
         let mut ctx = ForwardContext { training, rng };
         let mut layers = self.layers.iter_mut();
         let first = layers.next().expect("model has layers");
-        // Keras mask propagation (Embedding(mask_zero) -> recurrent layers): each layer
-        // gets its input's mask, then says what mask its output carries.
         first.set_input_mask(None);
         let mut mask = first.compute_mask(&x, None);
         let mut h = first.forward(x, &mut ctx)?;
         for layer in layers {
             let input = LayerInput::Floats(h.view());
             layer.set_input_mask(mask.clone());
-            let next_mask = layer.compute_mask(&input, mask.as_ref());
-            h = layer.forward(input, &mut ctx)?;
-            mask = next_mask;
+            let next = layer.compute_mask(&input, mask.as_ref());
+            let out = layer.forward(input, &mut ctx)?;
+            mask = next;
+            h = out;
         }
-        Ok(h)
+        Ok((h, mask))
+    }
+
+    /// Forward one batch through all layers (see `forward_masked`).
+    pub(crate) fn forward(
+        &mut self,
+        x: LayerInput<'_>,
+        training: bool,
+        rng: &mut SeededRng,
+    ) -> Result<ArrayD<f32>> {
+        Ok(self.forward_masked(x, training, rng)?.0)
+    }
+
+    /// Forward for a loss: Keras would weight the loss by a mask that reaches the
+    /// model output (a sequence output after Embedding(mask_zero=True)); that is not
+    /// implemented, so it is refused instead of silently counting padded steps.
+    pub(crate) fn forward_for_loss(
+        &mut self,
+        x: LayerInput<'_>,
+        training: bool,
+        rng: &mut SeededRng,
+    ) -> Result<ArrayD<f32>> {
+        let (out, mask) = self.forward_masked(x, training, rng)?;
+        if mask.is_some() {
+            return Err(Error::Unsupported(
+                "the model output carries a mask (Embedding(mask_zero=True) reaching a \
+                 per-step output through return_sequences=True); Keras would mask the loss \
+                 per step, which is not implemented: end the recurrent stack with \
+                 return_sequences=False or drop mask_zero"
+                    .to_string(),
+            ));
+        }
+        Ok(out)
     }
 
     /// The last layer's logits when its activation fuses with `loss` (Keras
@@ -582,7 +616,7 @@ impl Sequential {
         let (mut loss_sum, mut correct, mut counted) = (0.0f64, 0u64, 0u64);
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            let out = self.forward(data.x.slice(start, end), false, &mut rng)?;
+            let out = self.forward_for_loss(data.x.slice(start, end), false, &mut rng)?;
             let y = data.y.slice_axis(Axis(0), (start..end).into());
             let v = match self.fused_logits(loss_fn) {
                 Some(z) => loss_fn.value_and_grad_from_logits(y.view(), z)?,

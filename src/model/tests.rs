@@ -702,6 +702,51 @@ Model: \"sequential\"
         );
     }
 
+    /// With Embedding(mask_zero=True), pre-padding changes nothing: the stack (a
+    /// sequence LSTM into a GRU) gives the same output as on the unpadded sequence.
+    #[test]
+    fn masked_padding_is_invisible_through_the_stack() {
+        let mut m = Sequential::with_seed(5);
+        m.add(Embedding::new(20, 6).mask_zero(true)).unwrap();
+        m.add(LSTM::new(5).return_sequences(true)).unwrap();
+        m.add(GRU::new(4)).unwrap();
+        m.add(Dense::new(1).activation(Activation::Sigmoid))
+            .unwrap();
+        m.build(&[None]).unwrap();
+        let short = arr2(&[[3, 7, 1, 9]]);
+        let padded = arr2(&[[0, 0, 0, 3, 7, 1, 9]]);
+        let a = m.predict(&short, None).unwrap();
+        let b = m.predict(&padded, None).unwrap();
+        assert!((a[[0, 0]] - b[[0, 0]]).abs() < 1e-6, "{a} vs {b}");
+        let unmasked = arr2(&[[5, 5, 5, 3, 7, 1, 9]]);
+        let c = m.predict(&unmasked, None).unwrap();
+        assert!(
+            (a[[0, 0]] - c[[0, 0]]).abs() > 1e-6,
+            "real tokens must count"
+        );
+    }
+
+    /// A mask reaching a per-step output would mask the loss in Keras: refused clearly
+    /// in fit and evaluate (predict is fine).
+    #[test]
+    fn masked_sequence_output_loss_is_refused() {
+        let mut m = Sequential::new();
+        m.add(Embedding::new(10, 4).mask_zero(true)).unwrap();
+        m.add(LSTM::new(3).return_sequences(true)).unwrap();
+        m.add(Dense::new(1)).unwrap();
+        m.build(&[None]).unwrap();
+        m.compile(SgdConfig::default(), Loss::MeanSquaredError, &[])
+            .unwrap();
+        let x = arr2(&[[0, 1, 2], [3, 4, 5]]);
+        let y = Array3::<f32>::zeros((2, 3, 1)).into_dyn();
+        let before = m.get_weights();
+        let e = m.fit(&x, &y, quiet(1)).unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e}");
+        assert!(e.to_string().contains("mask"), "{e}");
+        assert_eq!(m.get_weights(), before);
+        assert_eq!(m.predict(&x, None).unwrap().shape(), [2, 3, 1]);
+    }
+
     /// Remember the first token of a sequence of 8 (an LSTM must carry it to the end).
     #[test]
     fn lstm_learns_a_memory_task() {
