@@ -1,7 +1,6 @@
 //! Raw text: loading labelled texts (class folders, CSV) and turning them into token
 //! ids with a Keras-compatible `TextVectorization`.
 
-mod atomic_write;
 pub mod csv;
 pub mod dataset;
 pub mod directory;

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::atomic_write::write_atomic;
+use crate::io::write_atomic;
 use crate::{Error, Result};
 
 /// The padding token (index 0).
