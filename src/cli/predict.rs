@@ -86,9 +86,16 @@ pub fn predict(
     json: bool,
 ) -> Result<()> {
     let loaded = load_model(model_path)?;
+    // A model saved from the library carries no data settings: a saved vectorizer
+    // means it reads raw text, otherwise token ids.
+    let default_kind = if loaded.extras.vectorizer.is_some() {
+        InputKind::Text
+    } else {
+        InputKind::Ids
+    };
     let spec: InputSpec = saved_data(&loaded, model_path)?.1.unwrap_or(InputSpec {
         source: crate::config::DataSource::Npz,
-        kind: InputKind::Ids,
+        kind: default_kind,
         maxlen: loaded
             .model
             .input_shape()
