@@ -84,6 +84,19 @@ pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
+/// Whether `dispatch` runs its body with AVX2 and FMA enabled.
+#[inline(always)]
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn avx2_fma() -> bool {

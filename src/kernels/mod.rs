@@ -6,6 +6,7 @@ pub mod gru;
 pub mod lstm;
 pub mod matmul;
 pub mod simple_rnn;
+pub mod small_gemm;
 
 pub use gru::{
     gru_backward_row, gru_forward_row, gru_reset_before_backward_output_row,

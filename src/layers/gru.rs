@@ -12,6 +12,7 @@ use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
+use crate::kernels::small_gemm;
 use crate::kernels::{
     MatMut, MatRef, gru_backward_row, gru_forward_row, gru_reset_before_backward_output_row,
     gru_reset_before_backward_reset_row, gru_reset_before_gates_row, gru_reset_before_output_row,
@@ -299,6 +300,7 @@ impl Layer for GRU {
                     steps,
                     u,
                     recurrent,
+                    recurrent_t: &[],
                     zeros: &zeros,
                     rmasks,
                     row0: ci * CHUNK_ROWS,
@@ -350,10 +352,16 @@ impl Layer for GRU {
         let zeros = vec![0.0f32; w];
         let rmasks = &cache.gate_masks.recurrent;
         let step_mask = &cache.step_mask;
+        let mut recurrent_t = Vec::new();
+        if reset_after && rmasks.is_empty() {
+            small_gemm::transpose(recurrent, u, w, &mut recurrent_t);
+        }
+        let recurrent_t = &recurrent_t[..];
         let chunk = |ci: usize| Chunk {
             steps,
             u,
             recurrent,
+            recurrent_t,
             zeros: &zeros,
             rmasks,
             row0: ci * CHUNK_ROWS,
@@ -484,6 +492,8 @@ struct Chunk<'a> {
     steps: usize,
     u: usize,
     recurrent: &'a [f32],
+    /// U^T (3u x u) for the backward's per-step product (empty in forward).
+    recurrent_t: &'a [f32],
     /// At least 3u zeros: the initial state and absent biases.
     zeros: &'a [f32],
     /// Per-gate recurrent dropout masks (batch, u) each, or none.
@@ -540,20 +550,30 @@ impl Chunk<'_> {
         let rows = self.rows(hs);
         let mut recv = vec![0.0f32; rows * w];
         let mut scratch = self.scratch(rows);
+        // Latest state of every row, and the rows that compute each step: masked rows
+        // do no work, and the product runs on the active rows' states gathered
+        // contiguous.
+        let mut h_now = vec![0.0f32; rows * u];
+        let (mut gathered, mut active) = (Vec::new(), Vec::with_capacity(rows));
+        let dense = self.rmasks.is_empty();
         for t in 0..steps {
-            if t > 0 && self.rmasks.is_empty() {
-                matmul(
-                    MatRef::strided(&hs[(t - 1) * u..], rows, u, steps * u),
-                    MatRef::new(self.recurrent, u, w),
-                    0.0,
-                    MatMut::new(&mut recv, rows, w),
-                );
-            } else if t > 0 {
+            active.clear();
+            active.extend((0..rows).filter(|&j| !self.skips(j, t)));
+            let n = active.len();
+            if t > 0 && dense && n > 0 {
+                let left = if n == rows {
+                    &h_now[..]
+                } else {
+                    rec::gather_rows(&h_now, u, &active, &mut gathered);
+                    &gathered[..]
+                };
+                small_gemm::gemm(left, self.recurrent, &mut recv, n, u, w, false);
+            } else if t > 0 && !dense {
                 let (h, su) = (&hs[(t - 1) * u..], steps * u);
                 let (m, r0, k) = (self.rmasks, self.row0, self.recurrent);
                 gd::recurrent_product(h, su, rows, u, m, r0, k, w, 0.0, &mut recv, w, &mut scratch);
             }
-            for j in 0..rows {
+            for (k, &j) in active.iter().enumerate() {
                 let at = j * steps + t;
                 let (done, now) = hs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
                 let h_prev = if t == 0 {
@@ -561,15 +581,19 @@ impl Chunk<'_> {
                 } else {
                     &done[(t - 1) * u..]
                 };
+                let r = if dense { k } else { j };
                 gru_forward_row(
                     &mut gates[at * w..(at + 1) * w],
-                    &recv[j * w..(j + 1) * w],
+                    &recv[r * w..(r + 1) * w],
                     rec_bias,
                     h_prev,
                     &mut rh[at * u..(at + 1) * u],
                     &mut now[..u],
                 );
-                if self.skips(j, t) {
+                h_now[j * u..(j + 1) * u].copy_from_slice(&now[..u]);
+            }
+            if n < rows {
+                for j in (0..rows).filter(|&j| self.skips(j, t)) {
                     rec::carry_state(hs, j, t, steps, u);
                 }
             }
@@ -669,6 +693,8 @@ impl Chunk<'_> {
         let mut dh = vec![0.0f32; rows * u];
         let mut dh_prev = vec![0.0f32; rows * u];
         let mut scratch = self.scratch(rows);
+        let (mut gathered, mut active) = (Vec::new(), Vec::with_capacity(rows));
+        let mut product = vec![0.0f32; rows * u];
         for t in (0..steps).rev() {
             self.add_output_grad(&mut dh, dy, t, seq);
             for j in 0..rows {
@@ -692,12 +718,21 @@ impl Chunk<'_> {
                 fm::flush_subnormals(&mut drec[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
-                matmul(
-                    MatRef::strided(&drec[t * w..], rows, w, steps * w),
-                    MatRef::new(self.recurrent, u, w).t(),
-                    1.0,
-                    MatMut::new(&mut dh_prev, rows, u),
-                );
+                // dh_{t-1} += dRec_t · U^T over the active rows (masked rows have
+                // dRec = 0), gathered contiguous for the small product.
+                gathered.clear();
+                active.clear();
+                for j in (0..rows).filter(|&j| !self.skips(j, t)) {
+                    let at = j * steps + t;
+                    gathered.extend_from_slice(&drec[at * w..(at + 1) * w]);
+                    active.push(j);
+                }
+                let n = active.len();
+                small_gemm::gemm(&gathered, self.recurrent_t, &mut product, n, w, u, false);
+                for (k, &j) in active.iter().enumerate() {
+                    let (d, p) = (&mut dh_prev[j * u..(j + 1) * u], &product[k * u..]);
+                    d.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+                }
             } else if t > 0 {
                 let (dg, sw) = (&drec[t * w..], steps * w);
                 let (m, r0, k) = (self.rmasks, self.row0, self.recurrent);

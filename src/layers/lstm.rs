@@ -11,6 +11,7 @@ use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
+use crate::kernels::small_gemm;
 use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
 use crate::rng::SeededRng;
 
@@ -478,12 +479,7 @@ fn chunk_forward(
                 rec::gather_rows(&h_now, u, &active, &mut gathered);
                 &gathered[..]
             };
-            matmul(
-                MatRef::new(left, n, u),
-                MatRef::new(recurrent, u, w),
-                0.0,
-                MatMut::new(&mut product[..n * w], n, w),
-            );
+            small_gemm::gemm(left, recurrent, &mut product, n, u, w, false);
         }
         for (k, &j) in active.iter().enumerate() {
             let at = j * steps + t;
@@ -680,6 +676,9 @@ fn fused_backward(
     let rows_u = CHUNK_ROWS * steps * u;
     let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
     let zeros = vec![0.0f32; u];
+    // U^T (4u x u) once per batch, the right factor of every step's dh product.
+    let mut recurrent_t = Vec::new();
+    small_gemm::transpose(recurrent, u, w, &mut recurrent_t);
     let partials: Vec<rec::WeightGrads> = dx
         .par_chunks_mut(CHUNK_ROWS * steps * f)
         .zip(cache.gates.par_chunks(CHUNK_ROWS * steps * w))
@@ -700,7 +699,7 @@ fn fused_backward(
             };
             let dims = (steps, u, f, seq);
             fm::dispatch(|| {
-                chunk_backward_fused(dx, state, dy, kernel, recurrent, masks, dims, &zeros)
+                chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
             })
         })
         .collect();
@@ -730,7 +729,7 @@ fn chunk_backward_fused(
     st: ChunkState<'_>,
     dy: &[f32],
     kernel: &[f32],
-    recurrent: &[f32],
+    recurrent_t: &[f32],
     masks: BlockMasks<'_>,
     (steps, u, f, seq): (usize, usize, usize, bool),
     zeros: &[f32],
@@ -785,11 +784,14 @@ fn chunk_backward_fused(
         }
         let n = active.len();
         if t > 0 && n > 0 {
-            matmul(
-                MatRef::new(&blk.dz[base * w..], n, w),
-                MatRef::new(recurrent, u, w).t(),
-                0.0,
-                MatMut::new(&mut dh_new[..n * u], n, u),
+            small_gemm::gemm(
+                &blk.dz[base * w..],
+                recurrent_t,
+                &mut dh_new,
+                n,
+                w,
+                u,
+                false,
             );
             fm::flush_subnormals(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs (and dc).

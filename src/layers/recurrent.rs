@@ -17,7 +17,7 @@ use crate::rng::SeededRng;
 
 /// Samples per parallel task in the time loop. Fixed (never derived from the thread
 /// count) so that results do not depend on it.
-pub(crate) const CHUNK_ROWS: usize = 32;
+pub(crate) const CHUNK_ROWS: usize = 16;
 
 /// Rows per parallel task in the all-steps products.
 const PROJECTION_ROWS: usize = 256;
@@ -270,8 +270,13 @@ pub(crate) fn shift_states(hs: &[f32], steps: usize, units: usize, hp: &mut Vec<
     }
 }
 
-/// dW (left_cols, width) = left^T (left_cols x rows) · grads (rows, width), one product;
+/// Output rows of a weight gradient per parallel task.
+const GRAD_OUT_ROWS: usize = 16;
+
+/// dW (left_cols, width) = left^T (left_cols x rows) · grads (rows, width);
 /// `left`/`grads` may be column blocks of wider rows (`left_stride`, `grad_stride`).
+/// Split over blocks of output rows across threads: each element is still one sum
+/// computed by one task, so the result does not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn weight_grad(
     left: &[f32],
@@ -283,12 +288,22 @@ pub(crate) fn weight_grad(
     rows: usize,
     out: MatMut<'_>,
 ) {
-    matmul(
-        MatRef::strided(left, rows, left_cols, left_stride).t(),
-        MatRef::strided(grads, rows, width, grad_stride),
-        0.0,
-        out,
-    );
+    let out_stride = out.row_stride;
+    let g = MatRef::strided(grads, rows, width, grad_stride);
+    out.data
+        .par_chunks_mut(GRAD_OUT_ROWS * out_stride)
+        .take(left_cols.div_ceil(GRAD_OUT_ROWS))
+        .enumerate()
+        .for_each(|(bi, o)| {
+            let c0 = bi * GRAD_OUT_ROWS;
+            let n = GRAD_OUT_ROWS.min(left_cols - c0);
+            matmul(
+                MatRef::strided(&left[c0..], rows, n, left_stride).t(),
+                g,
+                0.0,
+                MatMut::strided(o, n, width, out_stride),
+            );
+        });
 }
 
 /// dX (batch, steps, features) = dGates · kernel^T, times the dropout mask.

@@ -1,0 +1,217 @@
+//! Matrix product for the small per-time-step products of the recurrent layers
+//! (a few to 32 rows times a (units x gates*units) weight): register-blocked, reading
+//! the row-major right factor in place. matrixmultiply re-packs the whole right factor
+//! on every call, which for a single sequence (one row) or a 16-row block costs more
+//! than the product itself.
+
+#[cfg(target_arch = "x86_64")]
+use super::fast_math;
+
+/// `c (m x n) = a (m x k) · b (k x n)`, or `c += a · b` when `accumulate`; all three
+/// row-major and contiguous. Uses fused multiply-adds when the CPU has them (as
+/// matrixmultiply does), so results can differ in the last bit between machines but
+/// never between thread counts: each element is one sum over k in order.
+///
+/// Panics if a slice is shorter than its shape (an internal bug, never user input).
+pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) {
+    assert!(
+        a.len() >= m * k,
+        "small_gemm: `a` is shorter than {m} x {k}"
+    );
+    assert!(
+        b.len() >= k * n,
+        "small_gemm: `b` is shorter than {k} x {n}"
+    );
+    assert!(
+        c.len() >= m * n,
+        "small_gemm: `c` is shorter than {m} x {n}"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        if fast_math::has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
+            // requirement of the `target_feature` function.
+            return unsafe { blocks_avx2_fma(a, b, c, m, k, n, accumulate) };
+        }
+    }
+    blocks::<false>(a, b, c, m, k, n, accumulate);
+}
+
+/// `blocks` compiled with AVX2 and FMA (so `mul_add` is one instruction).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocks_avx2_fma(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    blocks::<true>(a, b, c, m, k, n, acc)
+}
+
+/// Rows in blocks of 4, columns in strips of 16, 8, then single columns.
+#[inline(always)]
+fn blocks<const FMA: bool>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    let mut r = 0;
+    while r + 4 <= m {
+        strips::<4, FMA>(a, b, c, r, k, n, acc);
+        r += 4;
+    }
+    while r < m {
+        strips::<1, FMA>(a, b, c, r, k, n, acc);
+        r += 1;
+    }
+}
+
+#[inline(always)]
+fn strips<const MR: usize, const FMA: bool>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    r: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    let mut j = 0;
+    while j + 16 <= n {
+        tile::<MR, 16, FMA>(a, b, c, r, j, k, n, acc);
+        j += 16;
+    }
+    while j + 8 <= n {
+        tile::<MR, 8, FMA>(a, b, c, r, j, k, n, acc);
+        j += 8;
+    }
+    while j < n {
+        tile::<MR, 1, FMA>(a, b, c, r, j, k, n, acc);
+        j += 1;
+    }
+}
+
+/// One MR x NR tile of `c` at (r, j), accumulated in registers over all of k.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn tile<const MR: usize, const NR: usize, const FMA: bool>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    r: usize,
+    j: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    let mut sum = [[0.0f32; NR]; MR];
+    let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * k..(r + i + 1) * k]);
+    for p in 0..k {
+        let bp: &[f32; NR] = b[p * n + j..p * n + j + NR]
+            .try_into()
+            .expect("strip width");
+        for i in 0..MR {
+            let av = a_rows[i][p];
+            for q in 0..NR {
+                sum[i][q] = if FMA {
+                    av.mul_add(bp[q], sum[i][q])
+                } else {
+                    sum[i][q] + av * bp[q]
+                };
+            }
+        }
+    }
+    for (i, row) in sum.iter().enumerate() {
+        let out = &mut c[(r + i) * n + j..(r + i) * n + j + NR];
+        if acc {
+            out.iter_mut().zip(row).for_each(|(o, s)| *o += s);
+        } else {
+            out.copy_from_slice(row);
+        }
+    }
+}
+
+/// Row-major transpose: `out` (cols x rows) of `a` (rows x cols).
+pub fn transpose(a: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(rows * cols, 0.0);
+    for (i, row) in a.chunks(cols).take(rows).enumerate() {
+        for (jj, v) in row.iter().enumerate() {
+            out[jj * rows + i] = *v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    c[i * n + j] += a[i * k + p] as f64 * b[p * n + j] as f64;
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_for_every_tail_shape() {
+        let mut rng = crate::rng::SeededRng::new(9);
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (7, 5, 33),
+            (4, 128, 512),
+            (16, 32, 128),
+            (3, 100, 25),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let want = naive(&a, &b, m, k, n);
+            let mut c = vec![f32::NAN; m * n];
+            gemm(&a, &b, &mut c, m, k, n, false);
+            for (g, w) in c.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-4, "{m}x{k}x{n}: {g} vs {w}");
+            }
+            let mut c2 = vec![1.0f32; m * n];
+            gemm(&a, &b, &mut c2, m, k, n, true);
+            for (g, w) in c2.iter().zip(&want) {
+                assert!(
+                    (*g as f64 - (w + 1.0)).abs() < 1e-4,
+                    "accumulate {m}x{k}x{n}"
+                );
+            }
+            // Both code paths (with and without FMA) against the reference.
+            let mut c3 = vec![0.0f32; m * n];
+            blocks::<false>(&a, &b, &mut c3, m, k, n, false);
+            for (g, w) in c3.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-4, "plain path {m}x{k}x{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let a: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        let mut t = Vec::new();
+        transpose(&a, 2, 3, &mut t);
+        assert_eq!(t, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        let mut back = Vec::new();
+        transpose(&t, 3, 2, &mut back);
+        assert_eq!(back, a);
+    }
+}
