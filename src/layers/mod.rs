@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::rng::SeededRng;
 
 pub mod activation;
+pub mod bidirectional;
 pub mod config;
 pub mod dense;
 pub mod dropout;
@@ -23,6 +24,7 @@ pub mod lstm;
 pub(crate) mod recurrent;
 pub mod simple_rnn;
 
+pub use bidirectional::{Bidirectional, MergeMode};
 pub use embedding::Embedding;
 pub use gru::GRU;
 pub use lstm::LSTM;
