@@ -220,6 +220,11 @@ fn gru_matches_keras_and_torch() {
 }
 
 #[test]
+fn bidirectional_matches_keras() {
+    check_layer_fixtures("bidirectional", 4);
+}
+
+#[test]
 fn embedding_matches_keras_and_torch() {
     check_layer_fixtures("embedding", 1);
 }
@@ -530,7 +535,22 @@ fn extreme_logits_losses_match_keras() {
 /// by layer.
 #[test]
 fn model_steps_match_keras() {
-    check_model_fixtures("model steps", |c| !c.contains("extreme"), 5);
+    check_model_fixtures(
+        "model steps",
+        |c| !c.contains("extreme") && !c.contains("bidirectional"),
+        5,
+    );
+}
+
+/// Embedding(mask_zero) -> Bidirectional(LSTM, return_sequences) -> Bidirectional(GRU)
+/// -> Dense: the reversed padded sequences and zeroed masked outputs as Keras has them.
+#[test]
+fn bidirectional_model_steps_match_keras() {
+    check_model_fixtures(
+        "bidirectional model steps",
+        |c| c.contains("bidirectional"),
+        1,
+    );
 }
 
 /// Runs one model fixture through `Sequential` as a user would: `from_configs`,
