@@ -4,8 +4,8 @@
 
 use ndarray::{Array2, ArrayD, IxDyn};
 use recurrent::layers::{
-    Activation, Bidirectional, Embedding, ForwardContext, GRU, LSTM, Layer, LayerConfig,
-    LayerInput, MergeMode, SimpleRNN,
+    Activation, Bidirectional, Embedding, ForwardContext, GRU, GlobalAveragePooling1D,
+    GlobalMaxPooling1D, LSTM, Layer, LayerConfig, LayerInput, MergeMode, SimpleRNN,
 };
 use recurrent::rng::SeededRng;
 
@@ -578,5 +578,54 @@ fn bidirectional_stacked_after_embedding_mask_zero() {
         ],
         Data::Ids(ids),
         "Embedding(mask_zero) then Bidirectional(LSTM seq) then Bidirectional(GRU)",
+    );
+}
+
+#[test]
+fn global_pooling_after_recurrent_layers() {
+    check(
+        vec![
+            boxed(LSTM::new(3).return_sequences(true)),
+            boxed(GlobalAveragePooling1D::new()),
+        ],
+        float_data(100),
+        "LSTM then GlobalAveragePooling1D",
+    );
+    // Max is not differentiable where two steps tie: a small step, and data whose GRU
+    // outputs have no near-tie (seed 101 has one: the difference crosses the kink).
+    check_with_step(
+        vec![
+            boxed(GRU::new(3).return_sequences(true)),
+            boxed(GlobalMaxPooling1D::new().keepdims(true)),
+        ],
+        float_data(104),
+        "GRU then GlobalMaxPooling1D(keepdims)",
+        1e-3,
+    );
+    check(
+        vec![boxed(GlobalMaxPooling1D::new())],
+        float_data(102),
+        "GlobalMaxPooling1D on the input",
+    );
+}
+
+#[test]
+fn global_average_pooling_masked() {
+    let x = float_data(103).floats().unwrap().clone();
+    check(
+        vec![boxed(GlobalAveragePooling1D::new().keepdims(true))],
+        Data::MaskedFloats(x.clone(), step_mask()),
+        "GlobalAveragePooling1D masked",
+    );
+    check(
+        vec![
+            bi(
+                lstm_cfg(LSTM::new(2).return_sequences(true)),
+                MergeMode::Concat,
+            ),
+            boxed(GlobalAveragePooling1D::new()),
+        ],
+        Data::MaskedFloats(x, step_mask()),
+        "Bidirectional(LSTM seq) then GlobalAveragePooling1D, masked",
     );
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Layer;
 use super::activation::Activation;
 use super::bidirectional::MergeMode;
+pub use super::global_pooling::GlobalPooling1DConfig;
 use super::initializers::Initializer;
 use crate::error::Result;
 
@@ -21,6 +22,10 @@ pub enum LayerConfig {
     Dense(DenseConfig),
     Dropout(DropoutConfig),
     Bidirectional(BidirectionalConfig),
+    #[serde(rename = "global_average_pooling1d")]
+    GlobalAveragePooling1D(GlobalPooling1DConfig),
+    #[serde(rename = "global_max_pooling1d")]
+    GlobalMaxPooling1D(GlobalPooling1DConfig),
 }
 
 impl LayerConfig {
@@ -38,6 +43,12 @@ impl LayerConfig {
                 c.merge_mode,
                 c.name.clone(),
             )?)),
+            LayerConfig::GlobalAveragePooling1D(c) => Ok(Box::new(
+                super::GlobalAveragePooling1D::from_config(c.clone())?,
+            )),
+            LayerConfig::GlobalMaxPooling1D(c) => {
+                Ok(Box::new(super::GlobalMaxPooling1D::from_config(c.clone())?))
+            }
         }
     }
 }
