@@ -4,6 +4,7 @@
 pub mod callbacks;
 pub mod datasets;
 pub mod error;
+pub mod interop;
 pub mod kernels;
 pub mod layers;
 pub mod losses;

@@ -93,8 +93,13 @@ impl Bidirectional {
         };
         let mut forward = layer.to_layer()?;
         let mut backward = layer.to_layer()?;
-        // Keras names the copies after the wrapped layer's own name.
-        let base = forward.name().to_string();
+        // Keras names the copies after the wrapped layer's own name (a saved config
+        // holds the forward copy, already named `forward_...`).
+        let base = forward
+            .name()
+            .strip_prefix("forward_")
+            .unwrap_or(forward.name())
+            .to_string();
         forward.set_name(format!("forward_{base}"));
         backward.set_name(format!("backward_{base}"));
         Ok(Bidirectional {
