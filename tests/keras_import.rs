@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use recurrent::interop::parse_keras_config;
+use ndarray::{Array2, ArrayD, IxDyn};
+use recurrent::interop::{load_keras_archive, parse_keras_config};
 use recurrent::model::Sequential;
 use serde_json::Value;
 
@@ -91,4 +92,74 @@ fn unsupported_layers_and_arguments_are_named() {
     );
     let err = parse_keras_config("{not json").unwrap_err().to_string();
     assert!(err.contains("config.json"), "{err}");
+}
+
+/// Loads a `.keras` archive and compares `predict` with Keras's predictions.
+fn archive_predictions_match(name: &str) -> f64 {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_import");
+    let mut model = load_keras_archive(dir.join(format!("{name}.keras"))).unwrap();
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("{name}.predictions.json"))).unwrap(),
+    )
+    .unwrap();
+    let shape: Vec<usize> = fx["input"]["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let data = fx["input"]["data"].as_array().unwrap();
+    let y = if fx["input"]["dtype"] == "int32" {
+        let ids: Vec<i32> = data.iter().map(|v| v.as_i64().unwrap() as i32).collect();
+        let ids = Array2::from_shape_vec((shape[0], shape[1]), ids).unwrap();
+        model.predict(&ids, None).unwrap()
+    } else {
+        let x: Vec<f32> = data.iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let x = ArrayD::from_shape_vec(IxDyn(&shape), x).unwrap();
+        model.predict(x.view(), None).unwrap()
+    };
+    let want: Vec<f64> = fx["output"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(y.len(), want.len(), "{name}");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = y
+        .iter()
+        .zip(&want)
+        .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()))
+        / scale;
+    println!("{name}: largest relative error vs Keras predict {err:.2e}");
+    assert!(err < 1e-5, "{name}: relative error {err:.2e}");
+    err
+}
+
+#[test]
+fn keras_archive_float_models_predict_as_keras() {
+    archive_predictions_match("archive_rnn_gru_avgpool");
+    archive_predictions_match("archive_bigru_sum");
+}
+
+#[test]
+fn keras_archive_masked_model_predicts_as_keras() {
+    archive_predictions_match("archive_embedding_bilstm_maxpool");
+}
+
+#[test]
+fn keras_archive_errors_name_the_file() {
+    let dir = std::env::temp_dir().join(format!("recurrent-keras-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("not_a_zip.keras");
+    std::fs::write(&bad, b"hello").unwrap();
+    let err = load_keras_archive(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("not_a_zip.keras") && err.contains("zip"),
+        "{err}"
+    );
+    let missing = dir.join("missing.keras");
+    let err = load_keras_archive(&missing).unwrap_err().to_string();
+    assert!(err.contains("missing.keras"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
