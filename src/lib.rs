@@ -7,6 +7,7 @@ pub mod config;
 pub mod datasets;
 pub mod error;
 pub mod io;
+pub mod interop;
 pub mod kernels;
 pub mod layers;
 pub mod losses;

@@ -4,7 +4,8 @@
 
 use ndarray::{Array2, ArrayD, IxDyn};
 use recurrent::layers::{
-    Activation, Embedding, ForwardContext, GRU, LSTM, Layer, LayerInput, SimpleRNN,
+    Activation, Bidirectional, Embedding, ForwardContext, GRU, GlobalAveragePooling1D,
+    GlobalMaxPooling1D, LSTM, Layer, LayerConfig, LayerInput, MergeMode, SimpleRNN,
 };
 use recurrent::rng::SeededRng;
 
@@ -121,17 +122,25 @@ fn central_difference(
     data: &Data,
     r: &ArrayD<f32>,
     set: &Nudge<'_>,
+    eps: f32,
 ) -> f64 {
-    set(layers, EPS);
+    set(layers, eps);
     let lp = loss(layers, data, r);
-    set(layers, -EPS);
+    set(layers, -eps);
     let lm = loss(layers, data, r);
     set(layers, 0.0);
-    (lp - lm) / (2.0 * EPS as f64)
+    (lp - lm) / (2.0 * eps as f64)
 }
 
 /// Runs the check; returns the largest relative error and asserts it is small.
-fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
+fn check(layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
+    check_with_step(layers, data, what, EPS)
+}
+
+/// `check` with another finite-difference step: a smaller one where the loss curves
+/// enough (tanh over many summed outputs) that the O(eps²) truncation error of the
+/// central difference exceeds the tolerance on small gradients.
+fn check_with_step(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str, eps: f32) -> f64 {
     let first_shape = match &data {
         Data::Floats(x) | Data::MaskedFloats(x, _) => vec![Some(x.shape()[1]), Some(x.shape()[2])],
         Data::Ids(ids) => vec![Some(ids.shape()[1])],
@@ -164,7 +173,7 @@ fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
                 let set = |ls: &mut [Box<dyn Layer>], d: f32| {
                     ls[li].params_mut()[pi].value.as_slice_mut().unwrap()[k] = base + d;
                 };
-                let numeric = central_difference(&mut layers, &data, &r, &set);
+                let numeric = central_difference(&mut layers, &data, &r, &set, eps);
                 let a = analytic.as_slice().unwrap()[k] as f64;
                 record(a, numeric, format!("layer {li} {pname}[{k}]"));
             }
@@ -175,12 +184,12 @@ fn check(mut layers: Vec<Box<dyn Layer>>, data: Data, what: &str) -> f64 {
             assert_eq!(analytic.shape(), x.shape());
             for k in 0..x.len() {
                 let mut plus = x.clone();
-                plus.as_slice_mut().unwrap()[k] += EPS;
+                plus.as_slice_mut().unwrap()[k] += eps;
                 let mut minus = x.clone();
-                minus.as_slice_mut().unwrap()[k] -= EPS;
+                minus.as_slice_mut().unwrap()[k] -= eps;
                 let lp = loss(&mut layers, &data.with_floats(plus), &r);
                 let lm = loss(&mut layers, &data.with_floats(minus), &r);
-                let numeric = (lp - lm) / (2.0 * EPS as f64);
+                let numeric = (lp - lm) / (2.0 * eps as f64);
                 let a = analytic.as_slice().unwrap()[k] as f64;
                 record(a, numeric, format!("input[{k}]"));
             }
@@ -467,5 +476,156 @@ fn embedding_mask_zero_through_stacked_layers() {
         ],
         Data::Ids(ids),
         "Embedding(mask_zero) then LSTM then GRU",
+    );
+}
+
+fn bi(layer: LayerConfig, mode: MergeMode) -> Box<dyn Layer> {
+    boxed(Bidirectional::new(layer, mode).unwrap())
+}
+
+fn lstm_cfg(l: LSTM) -> LayerConfig {
+    LayerConfig::Lstm(l.settings().clone())
+}
+fn gru_cfg(l: GRU) -> LayerConfig {
+    LayerConfig::Gru(l.settings().clone())
+}
+fn rnn_cfg(l: SimpleRNN) -> LayerConfig {
+    LayerConfig::SimpleRnn(l.settings().clone())
+}
+
+#[test]
+fn bidirectional_every_merge_mode() {
+    let modes = [
+        MergeMode::Concat,
+        MergeMode::Sum,
+        MergeMode::Mul,
+        MergeMode::Ave,
+    ];
+    for (i, mode) in modes.into_iter().enumerate() {
+        let seed = 60 + i as u64;
+        check(
+            vec![bi(lstm_cfg(LSTM::new(3)), mode)],
+            float_data(seed),
+            &format!("Bidirectional(LSTM) {}", mode.name()),
+        );
+        check(
+            vec![bi(gru_cfg(GRU::new(3).return_sequences(true)), mode)],
+            float_data(seed + 10),
+            &format!("Bidirectional(GRU return_sequences) {}", mode.name()),
+        );
+        // Step 4e-3: at 1e-2 the truncation error reaches 1% on a small bias gradient.
+        check_with_step(
+            vec![bi(
+                rnn_cfg(SimpleRNN::new(3).return_sequences(i % 2 == 0)),
+                mode,
+            )],
+            float_data(seed + 20),
+            &format!("Bidirectional(SimpleRNN) {}", mode.name()),
+            4e-3,
+        );
+    }
+}
+
+#[test]
+fn bidirectional_masked_steps() {
+    let mask = step_mask();
+    let x = || float_data(90).floats().unwrap().clone();
+    let cases: Vec<(Box<dyn Layer>, &str)> = vec![
+        (
+            bi(
+                lstm_cfg(LSTM::new(3).return_sequences(true)),
+                MergeMode::Concat,
+            ),
+            "Bidirectional(LSTM return_sequences) masked concat",
+        ),
+        (
+            bi(lstm_cfg(LSTM::new(3)), MergeMode::Mul),
+            "Bidirectional(LSTM) masked mul",
+        ),
+        (
+            bi(gru_cfg(GRU::new(3).return_sequences(true)), MergeMode::Sum),
+            "Bidirectional(GRU return_sequences) masked sum",
+        ),
+        (
+            bi(
+                rnn_cfg(SimpleRNN::new(3).return_sequences(true)),
+                MergeMode::Ave,
+            ),
+            "Bidirectional(SimpleRNN return_sequences) masked ave",
+        ),
+    ];
+    for (layer, what) in cases {
+        check(vec![layer], Data::MaskedFloats(x(), mask.clone()), what);
+    }
+}
+
+#[test]
+fn bidirectional_stacked_after_embedding_mask_zero() {
+    let mut ids = Array2::from_shape_fn((BATCH, STEPS), |(b, t)| (1 + (b * 5 + t * 2) % 5) as i32);
+    for ((b, t), keep) in step_mask().indexed_iter() {
+        if !keep {
+            ids[[b, t]] = 0;
+        }
+    }
+    check(
+        vec![
+            boxed(Embedding::new(6, 4).mask_zero(true)),
+            bi(
+                lstm_cfg(LSTM::new(2).return_sequences(true)),
+                MergeMode::Concat,
+            ),
+            bi(gru_cfg(GRU::new(2)), MergeMode::Sum),
+        ],
+        Data::Ids(ids),
+        "Embedding(mask_zero) then Bidirectional(LSTM seq) then Bidirectional(GRU)",
+    );
+}
+
+#[test]
+fn global_pooling_after_recurrent_layers() {
+    check(
+        vec![
+            boxed(LSTM::new(3).return_sequences(true)),
+            boxed(GlobalAveragePooling1D::new()),
+        ],
+        float_data(100),
+        "LSTM then GlobalAveragePooling1D",
+    );
+    // Max is not differentiable where two steps tie: a small step, and data whose GRU
+    // outputs have no near-tie (seed 101 has one: the difference crosses the kink).
+    check_with_step(
+        vec![
+            boxed(GRU::new(3).return_sequences(true)),
+            boxed(GlobalMaxPooling1D::new().keepdims(true)),
+        ],
+        float_data(104),
+        "GRU then GlobalMaxPooling1D(keepdims)",
+        1e-3,
+    );
+    check(
+        vec![boxed(GlobalMaxPooling1D::new())],
+        float_data(102),
+        "GlobalMaxPooling1D on the input",
+    );
+}
+
+#[test]
+fn global_average_pooling_masked() {
+    let x = float_data(103).floats().unwrap().clone();
+    check(
+        vec![boxed(GlobalAveragePooling1D::new().keepdims(true))],
+        Data::MaskedFloats(x.clone(), step_mask()),
+        "GlobalAveragePooling1D masked",
+    );
+    check(
+        vec![
+            bi(
+                lstm_cfg(LSTM::new(2).return_sequences(true)),
+                MergeMode::Concat,
+            ),
+            boxed(GlobalAveragePooling1D::new()),
+        ],
+        Data::MaskedFloats(x, step_mask()),
+        "Bidirectional(LSTM seq) then GlobalAveragePooling1D, masked",
     );
 }

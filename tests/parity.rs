@@ -220,6 +220,17 @@ fn gru_matches_keras_and_torch() {
 }
 
 #[test]
+fn bidirectional_matches_keras() {
+    check_layer_fixtures("bidirectional", 4);
+}
+
+#[test]
+fn global_pooling_matches_keras() {
+    check_layer_fixtures("global_average_pooling1d", 2);
+    check_layer_fixtures("global_max_pooling1d", 2);
+}
+
+#[test]
 fn embedding_matches_keras_and_torch() {
     check_layer_fixtures("embedding", 1);
 }
@@ -530,7 +541,29 @@ fn extreme_logits_losses_match_keras() {
 /// by layer.
 #[test]
 fn model_steps_match_keras() {
-    check_model_fixtures("model steps", |c| !c.contains("extreme"), 5);
+    check_model_fixtures(
+        "model steps",
+        |c| !c.contains("extreme") && !c.contains("bidirectional") && !c.contains("pooling"),
+        5,
+    );
+}
+
+/// Embedding(mask_zero) -> Bidirectional(LSTM, return_sequences) -> Bidirectional(GRU)
+/// -> Dense: the reversed padded sequences and zeroed masked outputs as Keras has them.
+#[test]
+fn bidirectional_model_steps_match_keras() {
+    check_model_fixtures(
+        "bidirectional model steps",
+        |c| c.contains("bidirectional"),
+        1,
+    );
+}
+
+/// Embedding(mask_zero) -> LSTM(return_sequences) -> global pooling -> Dense: the masked
+/// average over real steps only, the max over all steps (Keras ignores the mask there).
+#[test]
+fn pooling_model_steps_match_keras() {
+    check_model_fixtures("pooling model steps", |c| c.contains("pooling"), 2);
 }
 
 /// Runs one model fixture through `Sequential` as a user would: `from_configs`,

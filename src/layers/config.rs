@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Layer;
 use super::activation::Activation;
+use super::bidirectional::MergeMode;
+pub use super::global_pooling::GlobalPooling1DConfig;
 use super::initializers::Initializer;
 use crate::error::Result;
 
@@ -19,6 +21,11 @@ pub enum LayerConfig {
     Gru(GruConfig),
     Dense(DenseConfig),
     Dropout(DropoutConfig),
+    Bidirectional(BidirectionalConfig),
+    #[serde(rename = "global_average_pooling1d")]
+    GlobalAveragePooling1D(GlobalPooling1DConfig),
+    #[serde(rename = "global_max_pooling1d")]
+    GlobalMaxPooling1D(GlobalPooling1DConfig),
 }
 
 impl LayerConfig {
@@ -31,6 +38,17 @@ impl LayerConfig {
             LayerConfig::Gru(c) => Ok(Box::new(super::GRU::from_config(c.clone())?)),
             LayerConfig::Dense(c) => Ok(Box::new(super::Dense::from_config(c)?)),
             LayerConfig::Dropout(c) => Ok(Box::new(super::Dropout::from_config(c)?)),
+            LayerConfig::Bidirectional(c) => Ok(Box::new(super::Bidirectional::with_name(
+                (*c.layer).clone(),
+                c.merge_mode,
+                c.name.clone(),
+            )?)),
+            LayerConfig::GlobalAveragePooling1D(c) => Ok(Box::new(
+                super::GlobalAveragePooling1D::from_config(c.clone())?,
+            )),
+            LayerConfig::GlobalMaxPooling1D(c) => {
+                Ok(Box::new(super::GlobalMaxPooling1D::from_config(c.clone())?))
+            }
         }
     }
 }
@@ -187,4 +205,16 @@ pub struct DropoutConfig {
     #[serde(default)]
     pub name: Option<String>,
     pub rate: f32,
+}
+
+/// Keras `Bidirectional(layer, merge_mode)`: `layer` is the wrapped SimpleRNN, LSTM or
+/// GRU config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BidirectionalConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub layer: Box<LayerConfig>,
+    #[serde(default)]
+    pub merge_mode: MergeMode,
 }

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::rng::SeededRng;
 
 pub mod activation;
+pub mod bidirectional;
 pub mod config;
 pub mod dense;
 pub mod dropout;
@@ -18,12 +19,18 @@ pub mod initializers;
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
 pub mod embedding;
 pub(crate) mod gate_dropout;
+pub mod global_average_pooling1d;
+pub mod global_max_pooling1d;
+pub(crate) mod global_pooling;
 pub mod gru;
 pub mod lstm;
 pub(crate) mod recurrent;
 pub mod simple_rnn;
 
+pub use bidirectional::{Bidirectional, MergeMode};
 pub use embedding::Embedding;
+pub use global_average_pooling1d::GlobalAveragePooling1D;
+pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use gru::GRU;
 pub use lstm::LSTM;
 pub use simple_rnn::SimpleRNN;

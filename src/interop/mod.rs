@@ -1,0 +1,7 @@
+//! Reading models written by Keras 3.
+
+pub mod keras_archive;
+pub mod keras_config;
+
+pub use keras_archive::load_keras_archive;
+pub use keras_config::{KerasSequential, parse_keras_config};
