@@ -197,12 +197,17 @@ fn max_abs_diff(got: impl IntoIterator<Item = f32>, want: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn run(layer: &mut dyn Layer, x: &[f32], mask: Option<&Array2<bool>>) -> ArrayD<f32> {
+fn run(
+    layer: &mut dyn Layer,
+    x: &[f32],
+    mask: Option<&Array2<bool>>,
+    training: bool,
+) -> ArrayD<f32> {
     let xs = ArrayD::from_shape_vec(IxDyn(&[BATCH, STEPS, FEATURES]), x.to_vec()).unwrap();
     layer.set_input_mask(mask.cloned());
     let mut rng = SeededRng::new(0);
     let mut ctx = ForwardContext {
-        training: true,
+        training,
         rng: &mut rng,
     };
     layer
@@ -223,11 +228,15 @@ fn lstm_matches_the_scalar_f64_reference() {
             Array2::from_elem((BATCH, STEPS), true)
         };
         let r = random(BATCH * UNITS, &mut rng, 1.0);
-        let out = run(&mut layer, &x, masked.then_some(&mask));
+        // Inference (its own leaner path) first, then a training forward for backward.
+        let inferred = run(&mut layer, &x, masked.then_some(&mask), false);
+        let out = run(&mut layer, &x, masked.then_some(&mask), true);
         let grad = ArrayD::from_shape_vec(IxDyn(&[BATCH, UNITS]), r.clone()).unwrap();
         let dx = layer.backward(grad).unwrap().unwrap();
         let (want_out, want_dx, want_grads) = lstm_reference(&weights(&layer), &x, &mask, &r);
         let d_out = max_abs_diff(out.iter().copied(), &want_out);
+        let d_inf = max_abs_diff(inferred.iter().copied(), &want_out);
+        assert!(d_inf < 1e-5, "inference output differs by {d_inf}");
         let d_dx = max_abs_diff(dx.iter().copied(), &want_dx);
         let d_w = layer
             .params()
@@ -236,7 +245,7 @@ fn lstm_matches_the_scalar_f64_reference() {
             .map(|(p, want)| max_abs_diff(p.grad.iter().copied(), want))
             .fold(0.0, f64::max);
         println!(
-            "LSTM masked={masked}: max |diff| output {d_out:.2e}, dX {d_dx:.2e}, weights {d_w:.2e}"
+            "LSTM masked={masked}: max |diff| output {d_out:.2e} (inference {d_inf:.2e}), dX {d_dx:.2e}, weights {d_w:.2e}"
         );
         assert!(d_out < 1e-5, "output differs by {d_out}");
         assert!(d_dx < 1e-4, "dX differs by {d_dx}");
@@ -256,7 +265,7 @@ fn gru_matches_the_scalar_f64_reference() {
         } else {
             Array2::from_elem((BATCH, STEPS), true)
         };
-        let out = run(&mut layer, &x, masked.then_some(&mask));
+        let out = run(&mut layer, &x, masked.then_some(&mask), true);
         let want = gru_reference(&weights(&layer), &x, &mask);
         let d = max_abs_diff(out.iter().copied(), &want);
         println!("GRU masked={masked}: max |diff| output {d:.2e}");

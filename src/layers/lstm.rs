@@ -267,6 +267,18 @@ impl Layer for LSTM {
             Some(p) => Some(rec::values(name, p)?),
             None => None,
         };
+        if !ctx.training {
+            // Inference keeps no per-step caches: the output is all it needs.
+            let seq = self.config.return_sequences;
+            let out = infer(cache, batch, steps, (f, u, seq), kernel, recurrent, bias);
+            let shape: Vec<usize> = if seq {
+                vec![batch, steps, u]
+            } else {
+                vec![batch, u]
+            };
+            return Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&shape), out)
+                .expect("output buffer matches its shape"));
+        }
         if cache.gate_masks.per_gate_inputs() {
             let xs = &cache.gate_masks.inputs;
             gd::project_inputs_per_gate(xs, batch * steps, f, kernel, u, bias, &mut cache.gates);
@@ -804,4 +816,102 @@ fn chunk_backward_fused(
         }
     }
     grads
+}
+
+/// Inference forward: per block of samples and per step, the input projection and the
+/// recurrent product of the active rows only (small products on gathered rows), then
+/// the gate pass; only h and c of the current step are kept. Returns the output,
+/// (batch, steps, u) with `seq` else (batch, u).
+fn infer(
+    cache: &Cache,
+    batch: usize,
+    steps: usize,
+    (f, u, seq): (usize, usize, bool),
+    kernel: &[f32],
+    recurrent: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let out_rows = if seq {
+        CHUNK_ROWS * steps * u
+    } else {
+        CHUNK_ROWS * u
+    };
+    let mut out = vec![0.0f32; batch * if seq { steps * u } else { u }];
+    out.par_chunks_mut(out_rows)
+        .zip(cache.x.par_chunks(CHUNK_ROWS * steps * f))
+        .enumerate()
+        .for_each(|(ci, (out, x))| {
+            let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
+            let dims = (steps, f, u, seq);
+            fm::dispatch(|| chunk_infer(out, x, kernel, recurrent, bias, masks, dims))
+        });
+    out
+}
+
+#[inline(always)]
+fn chunk_infer(
+    out: &mut [f32],
+    x: &[f32],
+    kernel: &[f32],
+    recurrent: &[f32],
+    bias: Option<&[f32]>,
+    masks: BlockMasks<'_>,
+    (steps, f, u, seq): (usize, usize, usize, bool),
+) {
+    let w = 4 * u;
+    let rows = x.len() / (steps * f);
+    let mut h_now = vec![0.0f32; rows * u];
+    let mut c_now = vec![0.0f32; rows * u];
+    let mut z = vec![0.0f32; rows * w];
+    let (mut xg, mut hg) = (Vec::new(), Vec::new());
+    let (mut c_prev, mut tanh_c) = (vec![0.0f32; u], vec![0.0f32; u]);
+    let mut active = Vec::with_capacity(rows);
+    for t in 0..steps {
+        let all = rec::active_rows(&masks, rows, t, steps, &mut active);
+        let n = active.len();
+        if n > 0 {
+            xg.clear();
+            for &j in &active {
+                xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
+            }
+            for zr in z[..n * w].chunks_mut(w) {
+                match bias {
+                    Some(b) => zr.copy_from_slice(b),
+                    None => zr.fill(0.0),
+                }
+            }
+            small_gemm::gemm(&xg, kernel, &mut z, n, f, w, true);
+            if t > 0 {
+                let left = if all {
+                    &h_now[..]
+                } else {
+                    rec::gather_rows(&h_now, u, &active, &mut hg);
+                    &hg[..]
+                };
+                small_gemm::gemm(left, recurrent, &mut z, n, u, w, true);
+            }
+        }
+        for (k, &j) in active.iter().enumerate() {
+            let r = j * u..(j + 1) * u;
+            c_prev.copy_from_slice(&c_now[r.clone()]);
+            let zk = &mut z[k * w..(k + 1) * w];
+            lstm_forward_row(
+                zk,
+                &c_prev,
+                &mut c_now[r.clone()],
+                &mut tanh_c,
+                &mut h_now[r],
+            );
+        }
+        if seq {
+            // Masked rows repeat their state (zero before their first real step).
+            for j in 0..rows {
+                let at = (j * steps + t) * u;
+                out[at..at + u].copy_from_slice(&h_now[j * u..(j + 1) * u]);
+            }
+        }
+    }
+    if !seq {
+        out.copy_from_slice(&h_now);
+    }
 }
