@@ -695,11 +695,27 @@ impl Chunk<'_> {
         let mut scratch = self.scratch(rows);
         let (mut gathered, mut active) = (Vec::new(), Vec::with_capacity(rows));
         let mut product = vec![0.0f32; rows * u];
+        let mut live = vec![true; rows];
         for t in (0..steps).rev() {
             self.add_output_grad(&mut dh, dy, t, seq);
+            // A row whose dh is exactly zero has zero gate gradients and passes zero
+            // back (the step is linear in dh): skip it. Flushing (fm::flush_tiny) makes
+            // long sequences reach exact zeros. With no output gradients still to come,
+            // an all-zero block is done: its earlier gradients are zero.
+            for (j, l) in live.iter_mut().enumerate() {
+                *l = fm::any_nonzero(&dh[j * u..(j + 1) * u]);
+            }
+            if !seq && !live.contains(&true) {
+                for j in 0..rows {
+                    let (first, end) = (j * steps * w, (j * steps + t + 1) * w);
+                    dgates[first..end].fill(0.0);
+                    drec[first..end].fill(0.0);
+                }
+                break;
+            }
             for j in 0..rows {
                 let at = j * steps + t;
-                if self.skips(j, t) {
+                if self.skips(j, t) || !live[j] {
                     dgates[at * w..(at + 1) * w].fill(0.0);
                     drec[at * w..(at + 1) * w].fill(0.0);
                     dh_prev[j * u..(j + 1) * u].copy_from_slice(&dh[j * u..(j + 1) * u]);
@@ -714,15 +730,15 @@ impl Chunk<'_> {
                     &mut drec[at * w..(at + 1) * w],
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
-                fm::flush_subnormals(&mut dgates[at * w..(at + 1) * w]);
-                fm::flush_subnormals(&mut drec[at * w..(at + 1) * w]);
+                fm::flush_tiny(&mut dgates[at * w..(at + 1) * w]);
+                fm::flush_tiny(&mut drec[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
                 // dh_{t-1} += dRec_t · U^T over the active rows (masked rows have
                 // dRec = 0), gathered contiguous for the small product.
                 gathered.clear();
                 active.clear();
-                for j in (0..rows).filter(|&j| !self.skips(j, t)) {
+                for j in (0..rows).filter(|&j| live[j] && !self.skips(j, t)) {
                     let at = j * steps + t;
                     gathered.extend_from_slice(&drec[at * w..(at + 1) * w]);
                     active.push(j);
@@ -739,8 +755,8 @@ impl Chunk<'_> {
                 let dhp = &mut dh_prev;
                 gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
-            // Long sequences decay gradients into subnormals (see fast_math).
-            fm::flush_subnormals(&mut dh_prev);
+            // Long sequences decay gradients towards subnormals (see fast_math).
+            fm::flush_tiny(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
     }
@@ -797,7 +813,7 @@ impl Chunk<'_> {
                     &mut dgates[at * w..(at + 1) * w],
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
-                fm::flush_subnormals(&mut dgates[at * w..(at + 1) * w]);
+                fm::flush_tiny(&mut dgates[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
                 matmul(
@@ -812,8 +828,8 @@ impl Chunk<'_> {
                 let dhp = &mut dh_prev;
                 gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
-            // Long sequences decay gradients into subnormals (see fast_math).
-            fm::flush_subnormals(&mut dh_prev);
+            // Long sequences decay gradients towards subnormals (see fast_math).
+            fm::flush_tiny(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
     }

@@ -627,8 +627,8 @@ fn chunk_backward(
                 &mut dc[j * u..(j + 1) * u],
                 dzj,
             );
-            fm::flush_subnormals(dzj);
-            fm::flush_subnormals(&mut dc[j * u..(j + 1) * u]);
+            fm::flush_tiny(dzj);
+            fm::flush_tiny(&mut dc[j * u..(j + 1) * u]);
             if rmasks.is_empty() {
                 dz[k * w..(k + 1) * w].copy_from_slice(dzj);
             }
@@ -647,7 +647,7 @@ fn chunk_backward(
                 0.0,
                 MatMut::new(&mut dh_new[..n * u], n, u),
             );
-            fm::flush_subnormals(&mut dh_new[..n * u]);
+            fm::flush_tiny(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs.
             for (k, &j) in active.iter().enumerate() {
                 let (src, dst) = (k * u, j * u);
@@ -659,7 +659,7 @@ fn chunk_backward(
             let (dg, sw, r0) = (&dgates[t * w..], steps * w, masks.row0);
             let (out, sc) = (&mut dh_new, &mut scratch);
             gd::recurrent_product_grad(dg, sw, rows, u, rmasks, r0, recurrent, w, out, sc);
-            fm::flush_subnormals(out);
+            fm::flush_tiny(out);
             rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
         }
     }
@@ -765,6 +765,18 @@ fn chunk_backward_fused(
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
         }
+        // A row whose dh and dc are exactly zero has zero gate gradients and passes
+        // zeros back (the step is linear in them): skip it. Flushing (fm::flush_tiny)
+        // makes long sequences reach exact zeros, after which their early steps cost
+        // nothing. Without output gradients still to come, a block that is all zero
+        // is done.
+        let live = |j: usize| {
+            fm::any_nonzero(&dh[j * u..(j + 1) * u]) || fm::any_nonzero(&dc[j * u..(j + 1) * u])
+        };
+        if !seq && !(0..rows).any(live) {
+            break;
+        }
+        active.retain(|&j| live(j));
         let base = blk.rows();
         blk.dz.resize((base + active.len()) * w, 0.0);
         for (k, &j) in active.iter().enumerate() {
@@ -784,9 +796,9 @@ fn chunk_backward_fused(
                 dcj,
                 dz,
             );
-            // Long sequences decay gradients into subnormals (see fast_math).
-            fm::flush_subnormals(dz);
-            fm::flush_subnormals(dcj);
+            // Long sequences decay gradients towards subnormals (see fast_math).
+            fm::flush_tiny(dz);
+            fm::flush_tiny(dcj);
             let h_prev = if t == 0 {
                 zeros
             } else {
@@ -805,16 +817,17 @@ fn chunk_backward_fused(
                 u,
                 false,
             );
-            fm::flush_subnormals(&mut dh_new[..n * u]);
+            fm::flush_tiny(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs (and dc).
             for (k, &j) in active.iter().enumerate() {
                 dh[j * u..(j + 1) * u].copy_from_slice(&dh_new[k * u..(k + 1) * u]);
             }
         }
-        if blk.rows() >= GRAD_BLOCK_ROWS || t == 0 {
+        if blk.rows() >= GRAD_BLOCK_ROWS {
             blk.fold_into(&mut grads, dx, kernel);
         }
     }
+    blk.fold_into(&mut grads, dx, kernel);
     grads
 }
 
