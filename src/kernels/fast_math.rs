@@ -68,13 +68,19 @@ pub fn tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { big }
 }
 
-/// Runs `body` compiled for AVX2 + FMA when the CPU has them (wider vectors for the
-/// inlined fast functions above), else as plain x86_64 / other-target code. The
-/// results are bit-identical either way: the functions use no fused multiply-adds.
+/// Runs `body` compiled for AVX-512 (or else AVX2 + FMA) when the CPU has it: wider
+/// vectors for the inlined fast functions above; plain x86_64 / other-target code
+/// otherwise. The results are bit-identical on every path: the functions use no fused
+/// multiply-adds, and vector width does not change any element's operations.
 #[inline(always)]
 pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time just
+            // above), the only requirement of a `target_feature` function.
+            return unsafe { with_avx512(body) };
+        }
         if avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above),
             // which is the only requirement of a `target_feature` function.
@@ -97,6 +103,27 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
+/// Whether `dispatch` runs its body with AVX-512F (plus AVX2 and FMA) enabled.
+/// `RECURRENT_NO_AVX512=1` in the environment turns the AVX-512 paths off (for
+/// comparing them, or on CPUs that lower their clock for 512-bit vectors).
+#[inline(always)]
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| {
+            avx2_fma()
+                && is_x86_feature_detected!("avx512f")
+                && std::env::var_os("RECURRENT_NO_AVX512").is_none_or(|v| v != "1")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn avx2_fma() -> bool {
@@ -111,6 +138,16 @@ fn avx2_fma() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+/// `body` inlined into an AVX-512F + AVX2 + FMA function.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
