@@ -68,29 +68,47 @@ pub fn tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { big }
 }
 
-/// Runs `body` compiled for AVX-512 (or else AVX2 + FMA) when the CPU has it: wider
-/// vectors for the inlined fast functions above; plain x86_64 / other-target code
-/// otherwise. The results are bit-identical on every path: the functions use no fused
-/// multiply-adds, and vector width does not change any element's operations.
-#[inline(always)]
-pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time just
-            // above), the only requirement of a `target_feature` function.
-            return unsafe { with_avx512(body) };
+/// Defines a function whose body is compiled three times — for AVX-512F, for AVX2 +
+/// FMA and for the baseline target — and picks one at run time by what the CPU has.
+/// The hot loops it wraps call `#[inline(always)]` helpers (the fast functions above,
+/// the gate passes), which are inlined into each copy and so vectorised for its
+/// instruction set. (A closure run inside a `#[target_feature]` function does not get
+/// its features unless LLVM happens to inline it; this does not rely on that.)
+///
+/// Results are bit-identical on every path: the fast functions use no fused
+/// multiply-adds, and vector width changes no element's operations. Arguments must be
+/// plain identifiers with their types; the body may use only them and module items.
+#[macro_export]
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? $body
+                if $crate::kernels::fast_math::has_avx512() {
+                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run
+                    // time by `has_avx512`), the only requirement of `avx512`.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if $crate::kernels::fast_math::has_avx2_fma() {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked at run time by
+                    // `has_avx2_fma`), the only requirement of `avx2`.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body
         }
-        if avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above),
-            // which is the only requirement of a `target_feature` function.
-            return unsafe { with_avx2(body) };
-        }
-    }
-    body()
+    };
 }
 
-/// Whether `dispatch` runs its body with AVX2 and FMA enabled.
+/// Whether the CPU has AVX2 and FMA (`simd_fn!`'s middle path).
 #[inline(always)]
 pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -103,7 +121,7 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
-/// Whether `dispatch` runs its body with AVX-512F (plus AVX2 and FMA) enabled.
+/// Whether `simd_fn!` functions run their AVX-512F (plus AVX2 and FMA) copy.
 /// `RECURRENT_NO_AVX512=1` in the environment turns the AVX-512 paths off (for
 /// comparing them, or on CPUs that lower their clock for 512-bit vectors).
 #[inline(always)]
@@ -129,26 +147,6 @@ pub fn has_avx512() -> bool {
 fn avx2_fma() -> bool {
     // std caches the CPUID result, so this is a load and a test.
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-}
-
-/// `body` inlined into an AVX2 + FMA function.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
-
-/// `body` inlined into an AVX-512F + AVX2 + FMA function.
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
-    body()
 }
 
 /// `sigmoid` over a slice, in place.
@@ -267,16 +265,20 @@ mod tests {
         assert!(any_nonzero(&[0.0, f32::NAN]));
     }
 
+    crate::simd_fn! {
+        fn activations(a: &mut [f32], half: usize) {
+            sigmoid_slice(&mut a[..half]);
+            tanh_slice(&mut a[half..]);
+        }
+    }
+
     #[test]
-    fn vectorised_dispatch_gives_the_scalar_bits() {
+    fn vectorised_copies_give_the_scalar_bits() {
         let xs = grid();
-        let mut a = xs.clone();
-        let mut b = xs.clone();
-        dispatch(|| {
-            sigmoid_slice(&mut a[..xs.len() / 2]);
-            tanh_slice(&mut a[xs.len() / 2..]);
-        });
         let half = xs.len() / 2;
+        let mut a = xs.clone();
+        activations(&mut a, half);
+        let mut b = xs.clone();
         for (i, v) in b.iter_mut().enumerate() {
             *v = if i < half { sigmoid(*v) } else { tanh(*v) };
         }

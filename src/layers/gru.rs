@@ -306,13 +306,11 @@ impl Layer for GRU {
                     row0: ci * CHUNK_ROWS,
                     step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
                 };
-                fm::dispatch(|| {
-                    if reset_after {
-                        chunk.forward_reset_after(g, hs, rh, rec_bias)
-                    } else {
-                        chunk.forward_reset_before(g, hs, rh)
-                    }
-                })
+                if reset_after {
+                    simd_forward_reset_after(&chunk, g, hs, rh, rec_bias)
+                } else {
+                    simd_forward_reset_before(&chunk, g, hs, rh)
+                }
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -378,12 +376,12 @@ impl Layer for GRU {
         if reset_after {
             work.zip(cache.drec.par_chunks_mut(rows_w)).for_each(
                 |((ci, ((((dg, g), hs), rh), dy)), dr)| {
-                    fm::dispatch(|| chunk(ci).backward_reset_after(dg, dr, g, hs, rh, dy, seq))
+                    simd_backward_reset_after(&chunk(ci), dg, dr, g, hs, rh, dy, seq)
                 },
             );
         } else {
             work.for_each(|(ci, ((((dg, g), hs), _rh), dy))| {
-                fm::dispatch(|| chunk(ci).backward_reset_before(dg, g, hs, dy, seq))
+                simd_backward_reset_before(&chunk(ci), dg, g, hs, dy, seq)
             });
         }
         let kernel = rec::values(name, &self.params[0])?;
@@ -832,5 +830,52 @@ impl Chunk<'_> {
             fm::flush_tiny(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
+    }
+}
+
+// The time loops of `Chunk`, each compiled for the CPU's widest vectors (see `simd_fn!`).
+crate::simd_fn! {
+    fn simd_forward_reset_after(
+        chunk: &Chunk<'_>,
+        gates: &mut [f32],
+        hs: &mut [f32],
+        rh: &mut [f32],
+        rec_bias: &[f32],
+    ) {
+        chunk.forward_reset_after(gates, hs, rh, rec_bias)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_forward_reset_before(chunk: &Chunk<'_>, gates: &mut [f32], hs: &mut [f32], rh: &mut [f32]) {
+        chunk.forward_reset_before(gates, hs, rh)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_backward_reset_after(
+        chunk: &Chunk<'_>,
+        dgates: &mut [f32],
+        drec: &mut [f32],
+        gates: &[f32],
+        hs: &[f32],
+        rh: &[f32],
+        dy: &[f32],
+        seq: bool,
+    ) {
+        chunk.backward_reset_after(dgates, drec, gates, hs, rh, dy, seq)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_backward_reset_before(
+        chunk: &Chunk<'_>,
+        dgates: &mut [f32],
+        gates: &[f32],
+        hs: &[f32],
+        dy: &[f32],
+        seq: bool,
+    ) {
+        chunk.backward_reset_before(dgates, gates, hs, dy, seq)
     }
 }

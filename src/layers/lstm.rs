@@ -308,7 +308,7 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                fm::dispatch(|| chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros))
+                simd_chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -364,9 +364,7 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                fm::dispatch(|| {
-                    chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
-                })
+                simd_chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
             });
         let kernel = rec::values(name, &self.params[0])?;
         let gm = &cache.gate_masks;
@@ -710,9 +708,7 @@ fn fused_backward(
                 x,
             };
             let dims = (steps, u, f, seq);
-            fm::dispatch(|| {
-                chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
-            })
+            simd_chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
         })
         .collect();
     let grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
@@ -856,7 +852,7 @@ fn infer(
         .for_each(|(ci, (out, x))| {
             let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
             let dims = (steps, f, u, seq);
-            fm::dispatch(|| chunk_infer(out, x, kernel, recurrent, bias, masks, dims))
+            simd_chunk_infer(out, x, kernel, recurrent, bias, masks, dims)
         });
     out
 }
@@ -926,5 +922,69 @@ fn chunk_infer(
     }
     if !seq {
         out.copy_from_slice(&h_now);
+    }
+}
+
+// The time loops above, each compiled for the CPU's widest vectors (see `simd_fn!`).
+crate::simd_fn! {
+    fn simd_chunk_forward(
+        gates: &mut [f32],
+        cs: &mut [f32],
+        tanh_c: &mut [f32],
+        hs: &mut [f32],
+        recurrent: &[f32],
+        masks: BlockMasks<'_>,
+        steps: usize,
+        u: usize,
+        zeros: &[f32],
+    ) {
+        chunk_forward(gates, cs, tanh_c, hs, recurrent, masks, steps, u, zeros)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_chunk_backward(
+        dgates: &mut [f32],
+        gates: &[f32],
+        cs: &[f32],
+        tanh_c: &[f32],
+        dy: &[f32],
+        recurrent: &[f32],
+        masks: BlockMasks<'_>,
+        steps: usize,
+        u: usize,
+        seq: bool,
+        zeros: &[f32],
+    ) {
+        chunk_backward(dgates, gates, cs, tanh_c, dy, recurrent, masks, steps, u, seq, zeros)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_chunk_backward_fused(
+        dx: &mut [f32],
+        st: ChunkState<'_>,
+        dy: &[f32],
+        kernel: &[f32],
+        recurrent_t: &[f32],
+        masks: BlockMasks<'_>,
+        dims: (usize, usize, usize, bool),
+        zeros: &[f32],
+    ) -> rec::WeightGrads {
+        chunk_backward_fused(dx, st, dy, kernel, recurrent_t, masks, dims, zeros)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_chunk_infer(
+        out: &mut [f32],
+        x: &[f32],
+        kernel: &[f32],
+        recurrent: &[f32],
+        bias: Option<&[f32]>,
+        masks: BlockMasks<'_>,
+        dims: (usize, usize, usize, bool),
+    ) {
+        chunk_infer(out, x, kernel, recurrent, bias, masks, dims)
     }
 }
