@@ -45,10 +45,7 @@ fn export_writes_an_onnx_model_and_reports_it() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("opset 17"), "{stdout}");
-    assert!(
-        stdout.contains("`input_ids` int64 [batch, 12]"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("`input_ids` int64 [batch, 12]"), "{stdout}");
     assert!(stdout.contains("float32 [batch, 1]"), "{stdout}");
     let proto = ModelProto::decode(std::fs::read(&out_path).unwrap().as_slice()).unwrap();
     assert_eq!(proto.opset_import[0].version, Some(17));
@@ -72,7 +69,10 @@ fn refused_export_prints_the_layer_and_argument_and_writes_nothing() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains("mask_zero=True") && stderr.contains("`lstm`"), "{stderr}");
+    assert!(
+        stderr.contains("mask_zero=True") && stderr.contains("`lstm`"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!out_path.exists());
 }

@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 
 use super::proto::{
-    AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, attribute_type,
-    data_type,
+    AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, attribute_type, data_type,
 };
 
 #[derive(Default)]
@@ -150,13 +149,6 @@ pub(crate) fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         ints: v.to_vec(),
         ..attr(name, attribute_type::INTS)
-    }
-}
-
-pub(crate) fn attr_float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto {
-        f: Some(v),
-        ..attr(name, attribute_type::FLOAT)
     }
 }
 

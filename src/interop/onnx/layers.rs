@@ -19,11 +19,7 @@ pub(crate) fn embedding(
 ) -> Result<String> {
     let name = layer.name();
     let table = param(layer, "embeddings")?;
-    let t = g.float_tensor(
-        &format!("{name}/embeddings"),
-        table.shape(),
-        &flat(table),
-    );
+    let t = g.float_tensor(&format!("{name}/embeddings"), table.shape(), &flat(table));
     debug_assert_eq!(table.shape(), [c.input_dim, c.output_dim]);
     Ok(g.op(
         "Gather",
@@ -99,12 +95,22 @@ fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
             op_type: "RNN",
             units: c.units,
             return_sequences: c.return_sequences,
-            activations: vec![rnn_activation(layer, "SimpleRNN", "activation", c.activation)?],
+            activations: vec![rnn_activation(
+                layer,
+                "SimpleRNN",
+                "activation",
+                c.activation,
+            )?],
             gates: &SIMPLE_RNN_GATES,
             linear_before_reset: None,
         },
         LayerConfig::Lstm(c) => {
-            let f = rnn_activation(layer, "LSTM", "recurrent_activation", c.recurrent_activation)?;
+            let f = rnn_activation(
+                layer,
+                "LSTM",
+                "recurrent_activation",
+                c.recurrent_activation,
+            )?;
             let g = rnn_activation(layer, "LSTM", "activation", c.activation)?;
             // Keras: c = f*c + i*activation(z), h = o*activation(c): ONNX's g and h.
             Cell {
@@ -186,7 +192,12 @@ pub(crate) fn recurrent(
         }
         RecurrentOut::Last(y_h) => {
             let axes = g.int_tensor(&format!("{name}/axes"), &[1], &[0]);
-            g.op("Squeeze", &format!("{name}/Squeeze"), &[&y_h, &axes], vec![])
+            g.op(
+                "Squeeze",
+                &format!("{name}/Squeeze"),
+                &[&y_h, &axes],
+                vec![],
+            )
         }
     })
 }
@@ -249,7 +260,7 @@ pub(crate) fn bidirectional(
         let s = g.int_tensor(&format!("{name}/concat_shape"), &[shape.len()], shape);
         return Ok(g.op("Reshape", &format!("{name}/Reshape"), &[&t, &s], vec![]));
     }
-    let mut pick = |g: &mut GraphBuilder, index: i64, what: &str| {
+    let pick = |g: &mut GraphBuilder, index: i64, what: &str| {
         let i = g.int_tensor(&format!("{name}/{what}_index"), &[], &[index]);
         g.op(
             "Gather",
@@ -296,9 +307,16 @@ fn recurrent_node(
     let (gates, u) = (cell.gates.len(), cell.units);
     let features = directions[0].w.len() / (gates * u).max(1);
     let cat = |f: fn(&rnn_weights::OnnxRnnWeights) -> &Vec<f32>| -> Vec<f32> {
-        directions.iter().flat_map(|w| f(w).iter().copied()).collect()
+        directions
+            .iter()
+            .flat_map(|w| f(w).iter().copied())
+            .collect()
     };
-    let w = g.float_tensor(&format!("{name}/W"), &[d, gates * u, features], &cat(|w| &w.w));
+    let w = g.float_tensor(
+        &format!("{name}/W"),
+        &[d, gates * u, features],
+        &cat(|w| &w.w),
+    );
     let r = g.float_tensor(&format!("{name}/R"), &[d, gates * u, u], &cat(|w| &w.r));
     let b = g.float_tensor(&format!("{name}/B"), &[d, 2 * gates * u], &cat(|w| &w.b));
     let x = g.op(

@@ -93,7 +93,7 @@ pub(crate) fn convert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array2, Array1};
+    use ndarray::{Array1, Array2};
 
     #[test]
     fn lstm_gates_are_transposed_and_reordered() {
