@@ -55,7 +55,7 @@ fn model(layers: Value, input_shape: &[Option<usize>], seed: u64) -> Sequential 
 
 enum Input {
     Ids(Array2<i32>),
-    Floats(Array3<f32>),
+    Floats(ArrayD<f32>),
 }
 
 fn ids(vocab: usize, seed: u64) -> Input {
@@ -72,7 +72,11 @@ fn floats(features: usize, seed: u64) -> Input {
         .into_iter()
         .map(|x| 2.0 * x)
         .collect();
-    Input::Floats(Array3::from_shape_vec((BATCH, STEPS, features), v).unwrap())
+    Input::Floats(
+        Array3::from_shape_vec((BATCH, STEPS, features), v)
+            .unwrap()
+            .into_dyn(),
+    )
 }
 
 /// tract's own RNN/LSTM/GRU parsers always use the default activations and ignore the
@@ -146,7 +150,7 @@ fn run_tract(bytes: &[u8], input: &Input) -> ArrayD<f32> {
         ),
         Input::Floats(x) => (
             InferenceFact::dt_shape(f32::datum_type(), x.shape()),
-            x.clone().into_dyn().into(),
+            x.clone().into(),
         ),
     };
     let plan = framework
@@ -334,6 +338,25 @@ fn return_sequences_with_dense_on_3d() {
             floats(2, seed + 10),
         );
     }
+}
+
+#[test]
+fn dense_only_on_2d_floats() {
+    let m = model(
+        json!([
+            {"type": "dense", "units": 5, "activation": "relu"},
+            {"type": "dropout", "rate": 0.3},
+            {"type": "dense", "units": 3, "activation": "softmax"},
+        ]),
+        &[Some(4)],
+        23,
+    );
+    let x = ndarray::Array2::from_shape_vec((BATCH, 4), uniform(24, BATCH * 4)).unwrap();
+    check(
+        "Dense+Dropout+Dense(softmax) on 2-D",
+        m,
+        Input::Floats(x.into_dyn()),
+    );
 }
 
 #[test]

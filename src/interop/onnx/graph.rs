@@ -11,21 +11,16 @@ use super::proto::{
 pub(crate) struct GraphBuilder {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
-    /// Every tensor and node name used so far (ONNX wants them unique in a graph).
+    /// Tensor names used so far (ONNX wants them unique in a graph).
     names: HashSet<String>,
+    /// Node names used so far (their own namespace, also unique).
+    node_names: HashSet<String>,
 }
 
 impl GraphBuilder {
     /// `base`, or `base_1`, `base_2`, ... if taken; reserved from now on.
     pub(crate) fn fresh(&mut self, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut n = 1;
-        while self.names.contains(&name) {
-            name = format!("{base}_{n}");
-            n += 1;
-        }
-        self.names.insert(name.clone());
-        name
+        unique(&mut self.names, base)
     }
 
     /// Add a node named `name` (made unique) with one output per entry of `outputs`
@@ -38,7 +33,7 @@ impl GraphBuilder {
         outputs: &[&str],
         attribute: Vec<AttributeProto>,
     ) -> Vec<String> {
-        let node_name = self.fresh(name);
+        let node_name = unique(&mut self.node_names, name);
         let output: Vec<String> = outputs.iter().map(|o| self.fresh(o)).collect();
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -128,6 +123,18 @@ impl GraphBuilder {
             output,
         }
     }
+}
+
+/// `base`, or `base_1`, `base_2`, ... if taken in `used`; reserved from now on.
+fn unique(used: &mut HashSet<String>, base: &str) -> String {
+    let mut name = base.to_string();
+    let mut n = 1;
+    while used.contains(&name) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    used.insert(name.clone());
+    name
 }
 
 fn attr(name: &str, r#type: i32) -> AttributeProto {
