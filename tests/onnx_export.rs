@@ -360,6 +360,23 @@ fn dense_only_on_2d_floats() {
 }
 
 #[test]
+fn layers_without_bias() {
+    let m = model(
+        json!([
+            {"type": "embedding", "input_dim": 9, "output_dim": 3},
+            {"type": "bidirectional", "merge_mode": "concat",
+             "layer": {"type": "gru", "units": 3, "use_bias": false, "return_sequences": true}},
+            {"type": "lstm", "units": 3, "use_bias": false},
+            {"type": "dense", "units": 2, "use_bias": false, "activation": "tanh"},
+        ]),
+        &[None],
+        25,
+    );
+    assert!(!ops(&decode(&m)).contains(&"Add".to_string()));
+    check("use_bias=false GRU/LSTM/Dense", m, ids(9, 26));
+}
+
+#[test]
 fn stacked_lstm_with_dropout() {
     let m = model(
         json!([
