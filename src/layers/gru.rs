@@ -274,13 +274,14 @@ impl Layer for GRU {
             let (xs, rows) = (&cache.gate_masks.inputs, batch * steps);
             gd::project_inputs_per_gate(xs, rows, f, kernel, u, input_bias, &mut cache.gates);
         } else {
-            rec::project_inputs(
+            rec::project_active_inputs(
                 &cache.x,
                 batch * steps,
                 f,
                 kernel,
                 w,
                 input_bias,
+                &cache.step_mask,
                 &mut cache.gates,
             );
         }

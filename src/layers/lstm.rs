@@ -283,13 +283,14 @@ impl Layer for LSTM {
             let xs = &cache.gate_masks.inputs;
             gd::project_inputs_per_gate(xs, batch * steps, f, kernel, u, bias, &mut cache.gates);
         } else {
-            rec::project_inputs(
+            rec::project_active_inputs(
                 &cache.x,
                 batch * steps,
                 f,
                 kernel,
                 w,
                 bias,
+                &cache.step_mask,
                 &mut cache.gates,
             );
         }
@@ -827,6 +828,11 @@ fn chunk_backward_fused(
     grads
 }
 
+/// Blocks with fewer rows than this project their inputs ahead, PROJECTION_STEPS
+/// steps at a time (see `chunk_infer`).
+const FEW_ROWS: usize = 8;
+const PROJECTION_STEPS: usize = 64;
+
 /// Inference forward: per block of samples and per step, the input projection and the
 /// recurrent product of the active rows only (small products on gathered rows), then
 /// the gate pass; only h and c of the current step are kept. Returns the output,
@@ -875,21 +881,49 @@ fn chunk_infer(
     let (mut xg, mut hg) = (Vec::new(), Vec::new());
     let (mut c_prev, mut tanh_c) = (vec![0.0f32; u], vec![0.0f32; u]);
     let mut active = Vec::with_capacity(rows);
+    // With fewer rows than a product tile is high (a single sequence, say), a per-step
+    // input product would stream the whole kernel through the cache for one or two
+    // rows; instead each row's next PROJECTION_STEPS steps are projected in one product
+    // (consecutive steps of one sample are contiguous rows of x).
+    let few = rows < FEW_ROWS;
+    let mut zx = vec![0.0f32; if few { rows * PROJECTION_STEPS * w } else { 0 }];
     for t in 0..steps {
         let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         let n = active.len();
-        if n > 0 {
-            xg.clear();
-            for &j in &active {
-                xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
-            }
-            for zr in z[..n * w].chunks_mut(w) {
-                match bias {
-                    Some(b) => zr.copy_from_slice(b),
-                    None => zr.fill(0.0),
+        if few && t % PROJECTION_STEPS == 0 {
+            let len = PROJECTION_STEPS.min(steps - t);
+            for (j, zj) in zx.chunks_mut(PROJECTION_STEPS * w).enumerate() {
+                let zj = &mut zj[..len * w];
+                for zr in zj.chunks_mut(w) {
+                    match bias {
+                        Some(b) => zr.copy_from_slice(b),
+                        None => zr.fill(0.0),
+                    }
                 }
+                let xj = &x[(j * steps + t) * f..(j * steps + t + len) * f];
+                small_gemm::gemm(xj, kernel, zj, len, f, w, true);
             }
-            small_gemm::gemm(&xg, kernel, &mut z, n, f, w, true);
+        }
+        if n > 0 {
+            if few {
+                let at = t % PROJECTION_STEPS;
+                for (k, &j) in active.iter().enumerate() {
+                    let src = &zx[(j * PROJECTION_STEPS + at) * w..][..w];
+                    z[k * w..(k + 1) * w].copy_from_slice(src);
+                }
+            } else {
+                xg.clear();
+                for &j in &active {
+                    xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
+                }
+                for zr in z[..n * w].chunks_mut(w) {
+                    match bias {
+                        Some(b) => zr.copy_from_slice(b),
+                        None => zr.fill(0.0),
+                    }
+                }
+                small_gemm::gemm(&xg, kernel, &mut z, n, f, w, true);
+            }
             if t > 0 {
                 let left = if all {
                     &h_now[..]

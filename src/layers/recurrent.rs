@@ -195,6 +195,61 @@ pub(crate) fn project_inputs(
         });
 }
 
+/// `project_inputs` for the rows whose step is real only (`step_mask`, (batch,
+/// steps) flattened, true = real; empty = all real): with pre-padded text most rows
+/// are padding, and their projections are never read (masked steps do no gate work).
+/// Masked rows of `out` are left unspecified. Real rows are gathered contiguous per
+/// row block, projected in one product and scattered back.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn project_active_inputs(
+    x: &[f32],
+    rows: usize,
+    features: usize,
+    kernel: &[f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    step_mask: &[bool],
+    out: &mut Vec<f32>,
+) {
+    if step_mask.is_empty() {
+        return project_inputs(x, rows, features, kernel, width, bias, out);
+    }
+    // Not cleared: masked rows keep whatever they held.
+    out.resize(rows * width, 0.0);
+    let kernel = MatRef::new(kernel, features, width);
+    out.par_chunks_mut(PROJECTION_ROWS * width)
+        .zip(x.par_chunks(PROJECTION_ROWS * features))
+        .zip(step_mask.par_chunks(PROJECTION_ROWS))
+        .for_each(|((o, xs), real)| {
+            let active: Vec<usize> = (0..real.len()).filter(|&r| real[r]).collect();
+            let n = active.len();
+            if n == 0 {
+                return;
+            }
+            let mut gathered = Vec::with_capacity(n * features);
+            for &r in &active {
+                gathered.extend_from_slice(&xs[r * features..(r + 1) * features]);
+            }
+            let mut z = vec![0.0f32; n * width];
+            let beta = match bias {
+                Some(b) => {
+                    z.chunks_mut(width).for_each(|row| row.copy_from_slice(b));
+                    1.0
+                }
+                None => 0.0,
+            };
+            matmul(
+                MatRef::new(&gathered, n, features),
+                kernel,
+                beta,
+                MatMut::new(&mut z, n, width),
+            );
+            for (k, &r) in active.iter().enumerate() {
+                o[r * width..(r + 1) * width].copy_from_slice(&z[k * width..(k + 1) * width]);
+            }
+        });
+}
+
 /// The layer's output from the states `hs` (batch, steps, units): all of them when
 /// `return_sequences`, else the last step's.
 pub(crate) fn collect_output(
