@@ -226,6 +226,30 @@ pub(crate) fn project_active_inputs(
             if n == 0 {
                 return;
             }
+            // Padding before or after the text leaves each sample's real steps as one
+            // run of consecutive rows: project each run in place, with no copies.
+            let runs = real_runs(real);
+            if runs.len() * MIN_RUN_ROWS <= n {
+                for (start, end) in runs {
+                    let o = &mut o[start * width..end * width];
+                    let beta = match bias {
+                        Some(b) => {
+                            o.chunks_mut(width).for_each(|row| row.copy_from_slice(b));
+                            1.0
+                        }
+                        None => 0.0,
+                    };
+                    let xs = &xs[start * features..end * features];
+                    let r = end - start;
+                    matmul(
+                        MatRef::new(xs, r, features),
+                        kernel,
+                        beta,
+                        MatMut::new(o, r, width),
+                    );
+                }
+                return;
+            }
             let mut gathered = Vec::with_capacity(n * features);
             for &r in &active {
                 gathered.extend_from_slice(&xs[r * features..(r + 1) * features]);
@@ -248,6 +272,29 @@ pub(crate) fn project_active_inputs(
                 o[r * width..(r + 1) * width].copy_from_slice(&z[k * width..(k + 1) * width]);
             }
         });
+}
+
+/// Real-step runs at least this long on average are projected in place.
+const MIN_RUN_ROWS: usize = 16;
+
+/// The maximal runs of `true` in `real`, as (start, end) half-open ranges.
+fn real_runs(real: &[bool]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, &r) in real.iter().enumerate() {
+        match (r, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push((s, real.len()));
+    }
+    runs
 }
 
 /// The layer's output from the states `hs` (batch, steps, units): all of them when
@@ -655,5 +702,47 @@ impl GradBlock {
         self.h_prev.clear();
         self.x.clear();
         self.at.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_of_real_steps() {
+        let r = |v: &[u8]| real_runs(&v.iter().map(|&b| b == 1).collect::<Vec<_>>());
+        assert_eq!(r(&[]), vec![]);
+        assert_eq!(r(&[0, 0]), vec![]);
+        assert_eq!(r(&[1, 1, 0, 1]), vec![(0, 2), (3, 4)]);
+        assert_eq!(r(&[0, 1, 1, 1]), vec![(1, 4)]);
+    }
+
+    /// Real rows get exactly `project_inputs`'s values, by runs (pre-padding) and by
+    /// gathering (scattered gaps), across row blocks.
+    #[test]
+    fn active_projection_matches_the_full_one_on_real_rows() {
+        let (rows, f, w) = (700, 5, 12);
+        let mut rng = crate::rng::SeededRng::new(4);
+        let x: Vec<f32> = (0..rows * f).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let k: Vec<f32> = (0..f * w).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let b: Vec<f32> = (0..w).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let mut full = Vec::new();
+        project_inputs(&x, rows, f, &k, w, Some(&b), &mut full);
+        let masks: [Vec<bool>; 2] = [
+            (0..rows).map(|r| r % 100 >= 60).collect(), // pre-padded samples of 100
+            (0..rows).map(|r| r % 3 == 0).collect(),    // scattered
+        ];
+        for mask in &masks {
+            let mut part = vec![f32::NAN; rows * w];
+            project_active_inputs(&x, rows, f, &k, w, Some(&b), mask, &mut part);
+            for r in (0..rows).filter(|&r| mask[r]) {
+                assert_eq!(
+                    part[r * w..(r + 1) * w],
+                    full[r * w..(r + 1) * w],
+                    "row {r}"
+                );
+            }
+        }
     }
 }
