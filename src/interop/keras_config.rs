@@ -1,12 +1,19 @@
-//! The `config.json` of a Keras 3 `.keras` archive for a `Sequential` model, mapped to
+//! A Keras model config (the `config.json` of a Keras 3 `.keras` archive, or the
+//! `model_config` attribute of a Keras 2 / tf.keras / Keras 3 legacy `.h5` file) for a
+//! `Sequential` model, or a Functional model that is a single chain of layers, mapped to
 //! our `LayerConfig`s. Every Keras argument is either mapped, known not to change the
 //! computation (dtype, seeds, build hints), or must have its default value; anything
 //! else is an error naming the layer and the argument, never silently dropped.
+//!
+//! Keras 2 spellings are accepted too: the input shape as `batch_input_shape` on the
+//! first layer (no `InputLayer`), `build_input_shape`, the pre-2.3 list-valued Sequential
+//! config, `implementation` and `time_major`, and `VarianceScaling` for Glorot uniform.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::layers::{LayerConfig, Shape};
+use crate::model::Sequential;
 
 /// A Keras `Sequential` model's structure.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +22,23 @@ pub struct KerasSequential {
     /// From the `InputLayer` (batch axis removed), if the model has one.
     pub input_shape: Option<Shape>,
     pub layers: Vec<LayerConfig>,
+}
+
+impl KerasSequential {
+    /// Our model with these layers, built for the input shape (weights not yet set).
+    pub fn to_model(&self) -> Result<Sequential> {
+        let input_shape = self.input_shape.as_ref().ok_or_else(|| {
+            Error::Data(
+                "the model has no InputLayer or input shape, so its input shape is unknown".into(),
+            )
+        })?;
+        let mut model = Sequential::from_configs(&self.layers)?;
+        model.set_name(self.name.clone());
+        if model.input_shape() != Some(input_shape.as_slice()) {
+            model.build(input_shape)?;
+        }
+        Ok(model)
+    }
 }
 
 /// Arguments that do not change what a layer computes here.
@@ -28,6 +52,8 @@ const IGNORED: &[&str] = &[
     "lora_rank",
     "lora_alpha",
     "zero_output_for_mask",
+    // Keras 2: which kernel implementation computes the same recurrence.
+    "implementation",
 ];
 
 /// Arguments we do not implement: accepted only with these (Keras default) values.
@@ -47,34 +73,63 @@ const DEFAULT_ONLY: &[(&str, Value)] = &[
     ("embeddings_constraint", Value::Null),
     ("sparse", Value::Bool(false)),
     ("noise_shape", Value::Null),
+    ("time_major", Value::Bool(false)),
 ];
 
 /// Parses the text of a `.keras` archive's `config.json`.
 pub fn parse_keras_config(json: &str) -> Result<KerasSequential> {
+    parse_keras_model_config(json, "config.json")
+}
+
+/// Parses a Keras model config (JSON) read from `source` (named in errors:
+/// `config.json`, `model_config`).
+pub fn parse_keras_model_config(json: &str, source: &str) -> Result<KerasSequential> {
     let root: Value = serde_json::from_str(json)
-        .map_err(|e| Error::Data(format!("config.json is not valid JSON: {e}")))?;
+        .map_err(|e| Error::Data(format!("{source} is not valid JSON: {e}")))?;
     let class = root["class_name"].as_str().unwrap_or("?");
-    if class != "Sequential" {
-        return Err(Error::Unsupported(format!(
-            "config.json: only Sequential models can be imported, got a {class} model"
-        )));
-    }
     let config = &root["config"];
+    let layers: Vec<&Value> = match class {
+        // Keras before 2.3 wrote a Sequential's config as the bare list of layers.
+        "Sequential" => config
+            .as_array()
+            .or_else(|| config["layers"].as_array())
+            .ok_or_else(|| Error::Data(format!("{source}: the model config has no `layers` list")))?
+            .iter()
+            .collect(),
+        "Functional" | "Model" => functional_chain(config, source, class)?,
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "{source}: only Sequential models (or Functional chains of single-input \
+                 layers) can be imported, got a {class} model"
+            )));
+        }
+    };
     let name = config["name"].as_str().unwrap_or("sequential").to_string();
-    let layers = config["layers"]
-        .as_array()
-        .ok_or_else(|| Error::Data("config.json: the model config has no `layers` list".into()))?;
     let mut input_shape = None;
     let mut out = Vec::new();
-    for (i, layer) in layers.iter().enumerate() {
+    for (i, layer) in layers.into_iter().enumerate() {
         let class = layer["class_name"]
             .as_str()
-            .ok_or_else(|| Error::Data(format!("config.json: layer {i} has no `class_name`")))?;
+            .ok_or_else(|| Error::Data(format!("{source}: layer {i} has no `class_name`")))?;
         if class == "InputLayer" {
-            input_shape = Some(input_layer_shape(i, &layer["config"])?);
+            input_shape = Some(
+                batch_shape(&layer["config"], source, &format!("InputLayer (layer {i})"))?
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "{source}: InputLayer (layer {i}) has no batch_shape"
+                        ))
+                    })?,
+            );
             continue;
         }
-        out.push(layer_config(layer)?);
+        // Keras 2 puts the input shape on the first layer when there is no InputLayer.
+        if out.is_empty() && input_shape.is_none() {
+            input_shape = batch_shape(&layer["config"], source, &format!("layer {i} ({class})"))?;
+        }
+        out.push(layer_config(layer, source)?);
+    }
+    if input_shape.is_none() && config["build_input_shape"].is_array() {
+        input_shape = batch_shape(config, source, "the model's build_input_shape")?;
     }
     Ok(KerasSequential {
         name,
@@ -83,34 +138,152 @@ pub fn parse_keras_config(json: &str) -> Result<KerasSequential> {
     })
 }
 
-fn input_layer_shape(i: usize, config: &Value) -> Result<Shape> {
-    let dims = config["batch_shape"]
-        .as_array()
-        .or_else(|| config["batch_input_shape"].as_array())
-        .ok_or_else(|| {
-            Error::Data(format!(
-                "config.json: InputLayer (layer {i}) has no batch_shape"
-            ))
-        })?;
+/// The layers of a Functional model that is one chain (one input, each layer fed by the
+/// one before it, one output): the same computation as a Sequential. Anything else is
+/// an error saying what the graph has.
+fn functional_chain<'a>(config: &'a Value, source: &str, class: &str) -> Result<Vec<&'a Value>> {
+    let endpoint_names = |key: &str| -> Vec<String> {
+        let mut names = Vec::new();
+        match &config[key] {
+            // One endpoint may be written as a bare `[name, node, tensor]` triple.
+            Value::Array(v) if v.first().is_some_and(Value::is_string) => {
+                names.push(v[0].as_str().unwrap_or("?").to_string())
+            }
+            Value::Array(v) => {
+                for e in v {
+                    names.push(e[0].as_str().unwrap_or("?").to_string());
+                }
+            }
+            _ => {}
+        }
+        names
+    };
+    let inputs = endpoint_names("input_layers");
+    let outputs = endpoint_names("output_layers");
+    if inputs.len() != 1 || outputs.len() != 1 {
+        return Err(Error::Unsupported(format!(
+            "{source}: a {class} model with {} inputs ({}) and {} output(s) ({}) cannot be \
+             imported; only single-input, single-output chains of layers can",
+            inputs.len(),
+            inputs.join(", "),
+            outputs.len(),
+            outputs.join(", ")
+        )));
+    }
+    let layers = config["layers"].as_array().ok_or_else(|| {
+        Error::Data(format!(
+            "{source}: the {class} model config has no `layers` list"
+        ))
+    })?;
+    let mut previous: Option<String> = None;
+    for (i, layer) in layers.iter().enumerate() {
+        let lname = layer["name"]
+            .as_str()
+            .or_else(|| layer["config"]["name"].as_str())
+            .unwrap_or("?")
+            .to_string();
+        let lclass = layer["class_name"].as_str().unwrap_or("?");
+        let nodes = layer["inbound_nodes"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        let ok = match (&previous, nodes) {
+            (None, []) => lclass == "InputLayer" && lname == inputs[0],
+            (Some(prev), [node]) => {
+                let mut feeds = Vec::new();
+                inbound_layers(node, &mut feeds);
+                // A mask passed along is the same layer's output again.
+                !feeds.is_empty() && feeds.iter().all(|f| f == prev)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::Unsupported(format!(
+                "{source}: {class} model: layer {i} `{lname}` ({lclass}) is not fed by \
+                 exactly the layer before it; only single-input chains of layers can be \
+                 imported"
+            )));
+        }
+        previous = Some(lname);
+    }
+    if previous.as_deref() != Some(outputs[0].as_str()) {
+        return Err(Error::Unsupported(format!(
+            "{source}: {class} model: the output `{}` is not the last layer",
+            outputs[0]
+        )));
+    }
+    Ok(layers.iter().collect())
+}
+
+/// Names of the layers whose outputs feed one inbound node: Keras 3 writes
+/// `{"args": [<__keras_tensor__ with keras_history [name, node, index]>], "kwargs"}`,
+/// Keras 2 `[[name, node, index, kwargs], ...]`. Tensors in kwargs (an initial state, a
+/// mask from elsewhere) count as inputs too.
+fn inbound_layers(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(m) => {
+            if let Some(h) = m.get("keras_history").and_then(Value::as_array) {
+                out.push(h.first().and_then(Value::as_str).unwrap_or("?").to_string());
+                return;
+            }
+            for v in m.values() {
+                inbound_layers(v, out);
+            }
+        }
+        Value::Array(v) => {
+            if let (Some(Value::String(name)), Some(n)) = (v.first(), v.get(1))
+                && n.is_number()
+            {
+                out.push(name.clone());
+                for rest in &v[2..] {
+                    inbound_layers(rest, out);
+                }
+                return;
+            }
+            for e in v {
+                inbound_layers(e, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `batch_shape` / `batch_input_shape` / `build_input_shape` of a config, without the
+/// batch axis; `None` when it has none.
+fn batch_shape(config: &Value, source: &str, what: &str) -> Result<Option<Shape>> {
+    let Some(dims) = ["batch_shape", "batch_input_shape", "build_input_shape"]
+        .iter()
+        .find_map(|k| config[*k].as_array())
+    else {
+        return Ok(None);
+    };
+    if dims.is_empty() {
+        return Err(Error::Data(format!(
+            "{source}: {what} has an empty input shape"
+        )));
+    }
     dims.iter()
         .skip(1)
         .map(|d| match d {
             Value::Null => Ok(None),
-            d => d.as_u64().map(|v| Some(v as usize)).ok_or_else(|| {
-                Error::Data(format!(
-                    "config.json: InputLayer (layer {i}) has a bad dimension {d}"
-                ))
-            }),
+            d => d
+                .as_u64()
+                .filter(|&v| v > 0 && v <= u32::MAX as u64)
+                .map(|v| Some(v as usize))
+                .ok_or_else(|| Error::Data(format!("{source}: {what} has a bad dimension {d}"))),
         })
-        .collect()
+        .collect::<Result<Shape>>()
+        .map(Some)
 }
 
+const SUPPORTED: &str = "Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
+                         GlobalAveragePooling1D, GlobalMaxPooling1D";
+
 /// One serialized Keras layer (`{"class_name", "config", ...}`) as our config.
-fn layer_config(layer: &Value) -> Result<LayerConfig> {
+fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
     let class = layer["class_name"].as_str().unwrap_or("?");
     let config = layer["config"].as_object().ok_or_else(|| {
         Error::Data(format!(
-            "config.json: layer of class {class} has no config object"
+            "{source}: layer of class {class} has no config object"
         ))
     })?;
     let lname = config
@@ -118,7 +291,7 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
-    let ctx = format!("layer '{lname}' ({class})");
+    let ctx = format!("layer {class} (`{lname}`)");
     let tag = match class {
         "Embedding" => "embedding",
         "SimpleRNN" => "simple_rnn",
@@ -129,11 +302,9 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         "Bidirectional" => "bidirectional",
         "GlobalAveragePooling1D" => "global_average_pooling1d",
         "GlobalMaxPooling1D" => "global_max_pooling1d",
-        other => {
+        _ => {
             return Err(Error::Unsupported(format!(
-                "config.json: {ctx}: layer class {other} is not implemented (supported: \
-                 Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
-                 GlobalAveragePooling1D, GlobalMaxPooling1D)"
+                "{source}: {ctx} is not supported (supported layers: {SUPPORTED})"
             )));
         }
     };
@@ -147,23 +318,25 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         if let Some((_, default)) = DEFAULT_ONLY.iter().find(|(k, _)| k == key) {
             if value != default {
                 return Err(Error::Unsupported(format!(
-                    "config.json: {ctx}: argument `{key}` = {value} is not implemented \
+                    "{source}: {ctx}: argument `{key}` = {value} is not supported \
                      (only {default})"
                 )));
             }
             continue;
         }
         let mapped = match key.as_str() {
-            k if k.ends_with("_initializer") => initializer(&ctx, k, value)?,
-            "layer" => Value::Object(nested(&layer_config(value)?)?),
+            k if k.ends_with("_initializer") => initializer(source, &ctx, k, value)?,
+            "layer" => Value::Object(nested(&layer_config(value, source)?)?),
             // Keras writes the generated backward copy out; it is the forward one's mirror.
             "backward_layer" => continue,
+            // Keras 2's input shape: taken as the model's input by the caller.
+            "batch_input_shape" | "batch_shape" => continue,
             _ => value.clone(),
         };
         ours.insert(key.clone(), mapped);
     }
     serde_json::from_value(Value::Object(ours))
-        .map_err(|e| Error::Unsupported(format!("config.json: {ctx}: {e}")))
+        .map_err(|e| Error::Unsupported(format!("{source}: {ctx}: {e}")))
 }
 
 fn nested(cfg: &LayerConfig) -> Result<Map<String, Value>> {
@@ -174,13 +347,21 @@ fn nested(cfg: &LayerConfig) -> Result<Map<String, Value>> {
 }
 
 /// A serialized Keras initializer as ours.
-fn initializer(ctx: &str, key: &str, value: &Value) -> Result<Value> {
+fn initializer(source: &str, ctx: &str, key: &str, value: &Value) -> Result<Value> {
     let class = value["class_name"].as_str().unwrap_or("?");
     let cfg = &value["config"];
     let ours = match class {
         "Zeros" => Value::String("zeros".into()),
         "Ones" => Value::String("ones".into()),
         "GlorotUniform" => Value::String("glorot_uniform".into()),
+        // Keras 2.0-2.2 serialised glorot_uniform as this VarianceScaling.
+        "VarianceScaling"
+            if cfg["scale"].as_f64() == Some(1.0)
+                && cfg["mode"] == "fan_avg"
+                && cfg["distribution"] == "uniform" =>
+        {
+            Value::String("glorot_uniform".into())
+        }
         "Orthogonal" if cfg["gain"].as_f64().unwrap_or(1.0) == 1.0 => {
             Value::String("orthogonal".into())
         }
@@ -190,7 +371,7 @@ fn initializer(ctx: &str, key: &str, value: &Value) -> Result<Value> {
         }}),
         _ => {
             return Err(Error::Unsupported(format!(
-                "config.json: {ctx}: {key} {value} is not implemented (supported: Zeros, Ones, \
+                "{source}: {ctx}: {key} {value} is not supported (supported: Zeros, Ones, \
                  GlorotUniform, Orthogonal with gain 1, RandomUniform)"
             )));
         }
