@@ -31,6 +31,14 @@ pub fn load_keras_archive(path: impl AsRef<Path>) -> Result<Sequential> {
 
 /// `load_keras_archive` on the file's bytes; `path` only names it in errors.
 pub fn load_keras_archive_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
+    read_archive(bytes, path).map(|(m, _)| m)
+}
+
+/// The model and the `compile_config` of config.json (loss, metrics), if compiled.
+pub(crate) fn read_archive(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Sequential, Option<serde_json::Value>)> {
     let fail = |reason: String| Error::Format {
         path: path.to_path_buf(),
         reason,
@@ -61,6 +69,17 @@ pub fn load_keras_archive_bytes(bytes: &[u8], path: &Path) -> Result<Sequential>
         .map_err(|e| fail(format!("config.json is not UTF-8: {e}")))?;
     let weights = member("model.weights.h5")?;
     let parsed = parse_keras_config(&config).map_err(|e| fail(e.to_string()))?;
+    let compile = serde_json::from_str::<serde_json::Value>(&config)
+        .ok()
+        .map(|root| root["compile_config"].clone())
+        .filter(|c| !c.is_null())
+        .map(|c| {
+            if c["config"].is_object() {
+                c["config"].clone()
+            } else {
+                c
+            }
+        });
     let mut model = parsed.to_model().map_err(|e| fail(e.to_string()))?;
     let h5 = hdf5_weights::open(&weights, "model.weights.h5").map_err(&fail)?;
     let mut all = Vec::new();
@@ -81,7 +100,7 @@ pub fn load_keras_archive_bytes(bytes: &[u8], path: &Path) -> Result<Sequential>
         all.extend(layer_weights(&h5, layer.as_ref(), &key).map_err(&fail)?);
     }
     model.set_weights(&all).map_err(|e| fail(e.to_string()))?;
-    Ok(model)
+    Ok((model, compile))
 }
 
 /// The HDF5 groups holding `layer`'s variables (stored under `key`), in our parameter

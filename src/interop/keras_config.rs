@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::layers::{LayerConfig, Shape};
+use crate::losses::Loss;
+use crate::metrics::Metric;
 use crate::model::Sequential;
 
 /// A Keras `Sequential` model's structure.
@@ -377,4 +379,98 @@ fn initializer(source: &str, ctx: &str, key: &str, value: &Value) -> Result<Valu
         }
     };
     Ok(ours)
+}
+
+/// The loss and metrics of a Keras `training_config` (`.h5`) or `compile_config`
+/// (`.keras`), enough to evaluate an imported model as Keras would. The optimizer is
+/// not imported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KerasTraining {
+    pub loss: Loss,
+    pub metrics: Vec<Metric>,
+    /// Metric names we do not compute (reported, not silently dropped).
+    pub skipped_metrics: Vec<String>,
+}
+
+/// Reads the loss and metrics from a Keras training/compile config.
+pub fn parse_training_config(config: &Value, source: &str) -> Result<KerasTraining> {
+    let loss_value = &config["loss"];
+    let loss_name = match loss_value {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => {
+            let cfg = &loss_value["config"];
+            if cfg["from_logits"].as_bool() == Some(true)
+                || cfg["label_smoothing"].as_f64().is_some_and(|v| v != 0.0)
+            {
+                return Err(Error::Unsupported(format!(
+                    "{source}: loss {loss_value} (from_logits or label_smoothing) is not \
+                     supported"
+                )));
+            }
+            snake_case(m.get("class_name").and_then(Value::as_str).unwrap_or("?"))
+        }
+        Value::Null => {
+            return Err(Error::Data(format!(
+                "{source}: the training config has no loss"
+            )));
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "{source}: loss {other} (several losses?) is not supported"
+            )));
+        }
+    };
+    let loss: Loss = loss_name
+        .parse()
+        .map_err(|e| Error::Unsupported(format!("{source}: {e}")))?;
+    let mut names = Vec::new();
+    metric_names(&config["metrics"], &mut names);
+    let mut metrics = Vec::new();
+    let mut skipped_metrics = Vec::new();
+    for n in names {
+        match n.parse::<Metric>() {
+            Ok(m) if !metrics.contains(&m) => metrics.push(m),
+            Ok(_) => {}
+            Err(_) => skipped_metrics.push(n),
+        }
+    }
+    Ok(KerasTraining {
+        loss,
+        metrics,
+        skipped_metrics,
+    })
+}
+
+/// Metric names in Keras's spellings: `["accuracy"]`, tf.keras's
+/// `[[{"class_name": "MeanMetricWrapper", "config": {"name": "accuracy"}}]]`.
+fn metric_names(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| metric_names(i, out)),
+        Value::Object(m) => {
+            let name = m["config"]["name"]
+                .as_str()
+                .or_else(|| m.get("class_name").and_then(Value::as_str));
+            if let Some(n) = name {
+                out.push(n.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `BinaryCrossentropy` -> `binary_crossentropy`.
+fn snake_case(class: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in class.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::hdf5_weights::is_hdf5;
-use super::keras_archive::load_keras_archive_bytes;
+use super::keras_archive::read_archive;
 use super::keras_h5::load_keras_h5_bytes;
 use crate::error::{Error, Result};
 use crate::model::Sequential;
@@ -36,6 +36,10 @@ pub struct KerasImport {
     pub format: KerasFormat,
     /// The `keras_version` the `.h5` file records, if any.
     pub keras_version: Option<String>,
+    /// The loss, metrics and optimizer the model was compiled with, if it was
+    /// (`.h5` `training_config`, `.keras` `compile_config`); see
+    /// `keras_config::parse_training_config`.
+    pub training_config: Option<serde_json::Value>,
 }
 
 /// The Keras format of a file's first bytes, if it is one.
@@ -75,17 +79,22 @@ pub fn import_keras_model(path: &Path) -> Result<KerasImport> {
 /// `import_keras_model` on the file's bytes; `path` only names it in errors.
 pub fn import_keras_bytes(bytes: &[u8], path: &Path) -> Result<KerasImport> {
     match keras_format(bytes) {
-        Some(KerasFormat::Archive) => Ok(KerasImport {
-            model: load_keras_archive_bytes(bytes, path)?,
-            format: KerasFormat::Archive,
-            keras_version: None,
-        }),
+        Some(KerasFormat::Archive) => {
+            let (model, training_config) = read_archive(bytes, path)?;
+            Ok(KerasImport {
+                model,
+                format: KerasFormat::Archive,
+                keras_version: None,
+                training_config,
+            })
+        }
         Some(KerasFormat::Hdf5) => {
             let (model, info) = load_keras_h5_bytes(bytes, path)?;
             Ok(KerasImport {
                 model,
                 format: KerasFormat::Hdf5,
                 keras_version: info.keras_version,
+                training_config: info.training_config,
             })
         }
         None => Err(Error::format(

@@ -9,7 +9,8 @@
 //! `model_weights/<layer name>/<weight name>`. Keras itself loads by that order, so do
 //! we: the order matches our parameters, each name's last part must be the parameter's
 //! (`kernel`, `recurrent_kernel`, `bias`, `embeddings`) and each shape must match.
-//! `training_config` and `optimizer_weights` (a checkpoint's) are not read.
+//! Of a checkpoint's `training_config` the loss and metrics are kept (for evaluation);
+//! `optimizer_weights` are not read.
 
 use std::path::Path;
 
@@ -29,6 +30,8 @@ pub struct KerasH5Info {
     pub keras_version: Option<String>,
     /// The root `backend` attribute (`tensorflow`), when present.
     pub backend: Option<String>,
+    /// The root `training_config` (loss, metrics, optimizer) of a compiled model.
+    pub training_config: Option<serde_json::Value>,
 }
 
 /// Reads `path` (a Keras `.h5` full-model file) into a built `Sequential`.
@@ -56,6 +59,10 @@ pub fn load_keras_h5_bytes(bytes: &[u8], path: &Path) -> Result<(Sequential, Ker
         backend: hdf5_weights::string_attribute(&root, "backend")
             .ok()
             .flatten(),
+        training_config: hdf5_weights::string_attribute(&root, "training_config")
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok()),
     };
     let parsed =
         parse_keras_model_config(&config, "model_config").map_err(|e| fail(e.to_string()))?;

@@ -8,7 +8,10 @@ pub mod keras_h5;
 
 pub use hdf5_weights::is_hdf5;
 pub use keras_archive::{load_keras_archive, load_keras_archive_bytes};
-pub use keras_config::{KerasSequential, parse_keras_config, parse_keras_model_config};
+pub use keras_config::{
+    KerasSequential, KerasTraining, parse_keras_config, parse_keras_model_config,
+    parse_training_config,
+};
 pub use keras_file::{
     KerasFormat, KerasImport, import_keras_bytes, import_keras_model, keras_file_format,
     keras_format, load_keras_model,
