@@ -14,7 +14,7 @@ use hdf5_reader::Hdf5File;
 use ndarray::ArrayD;
 
 use super::hdf5_weights::{self, H5Result};
-use super::keras_config::parse_keras_config;
+use super::keras_config::{check_param_bound, parse_keras_config};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::model::Sequential;
@@ -80,6 +80,7 @@ pub(crate) fn read_archive(
                 c
             }
         });
+    check_param_bound(&parsed, weights.len()).map_err(|e| fail(e.to_string()))?;
     let mut model = parsed.to_model().map_err(|e| fail(e.to_string()))?;
     let h5 = hdf5_weights::open(&weights, "model.weights.h5").map_err(&fail)?;
     let mut all = Vec::new();

@@ -27,6 +27,50 @@ pub struct KerasSequential {
 }
 
 impl KerasSequential {
+    /// An upper bound on the number of weights these layers have (saturating), from the
+    /// configs alone: a file must hold that many values before we allocate them.
+    pub fn param_bound(&self) -> u128 {
+        fn rnn(features: u128, units: u128, gates: u128) -> u128 {
+            features
+                .saturating_add(units)
+                .saturating_add(2)
+                .saturating_mul(units)
+                .saturating_mul(gates)
+        }
+        fn layer(c: &LayerConfig, features: u128) -> (u128, u128) {
+            match c {
+                LayerConfig::Embedding(e) => (
+                    (e.input_dim as u128).saturating_mul(e.output_dim as u128),
+                    e.output_dim as u128,
+                ),
+                LayerConfig::SimpleRnn(r) => (rnn(features, r.units as u128, 1), r.units as u128),
+                LayerConfig::Lstm(r) => (rnn(features, r.units as u128, 4), r.units as u128),
+                LayerConfig::Gru(r) => (rnn(features, r.units as u128, 3), r.units as u128),
+                LayerConfig::Dense(d) => (
+                    features.saturating_add(1).saturating_mul(d.units as u128),
+                    d.units as u128,
+                ),
+                LayerConfig::Bidirectional(b) => {
+                    let (n, width) = layer(&b.layer, features);
+                    (n.saturating_mul(2), width.saturating_mul(2))
+                }
+                _ => (0, features),
+            }
+        }
+        let mut features = self
+            .input_shape
+            .as_ref()
+            .and_then(|s| s.last().copied().flatten())
+            .unwrap_or(1) as u128;
+        let mut total = 0u128;
+        for c in &self.layers {
+            let (n, f) = layer(c, features);
+            total = total.saturating_add(n);
+            features = f;
+        }
+        total
+    }
+
     /// Our model with these layers, built for the input shape (weights not yet set).
     pub fn to_model(&self) -> Result<Sequential> {
         let input_shape = self.input_shape.as_ref().ok_or_else(|| {
@@ -41,6 +85,19 @@ impl KerasSequential {
         }
         Ok(model)
     }
+}
+
+/// Refuses a config declaring more weights than `weight_bytes` bytes can hold (Keras
+/// stores each weight uncompressed, at least 2 bytes a value), before allocating them.
+pub(crate) fn check_param_bound(parsed: &KerasSequential, weight_bytes: usize) -> Result<()> {
+    let bound = parsed.param_bound();
+    if bound > (weight_bytes as u128) / 2 {
+        return Err(Error::Data(format!(
+            "the model config declares up to {bound} weights, more than the {weight_bytes} \
+             bytes of weight data can hold"
+        )));
+    }
+    Ok(())
 }
 
 /// Arguments that do not change what a layer computes here.
@@ -473,4 +530,29 @@ fn snake_case(class: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_sizes_are_bounded_before_allocating() {
+        let json = |units: u64| {
+            format!(
+                r#"{{"class_name": "Sequential", "config": {{"name": "s", "layers": [
+                {{"class_name": "InputLayer", "config": {{"batch_shape": [null, 5, 3]}}}},
+                {{"class_name": "LSTM", "config": {{"name": "lstm", "units": {units}}}}},
+                {{"class_name": "Dense", "config": {{"name": "dense", "units": 1}}}}]}}}}"#
+            )
+        };
+        let small = parse_keras_model_config(&json(4), "model_config").unwrap();
+        // LSTM (3 + 4) * 16 + 16 = 128 weights, Dense 5: the bound covers them.
+        let built = small.to_model().unwrap();
+        assert!(small.param_bound() >= built.count_params() as u128);
+        assert!(check_param_bound(&small, 4 * built.count_params()).is_ok());
+        let huge = parse_keras_model_config(&json(2_000_000_000), "model_config").unwrap();
+        let e = check_param_bound(&huge, 20_000).unwrap_err().to_string();
+        assert!(e.contains("declares") && e.contains("20000 bytes"), "{e}");
+    }
 }

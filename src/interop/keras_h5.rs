@@ -18,7 +18,7 @@ use hdf5_reader::Hdf5File;
 use ndarray::ArrayD;
 
 use super::hdf5_weights::{self, H5Result};
-use super::keras_config::parse_keras_model_config;
+use super::keras_config::{check_param_bound, parse_keras_model_config};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::model::Sequential;
@@ -66,6 +66,7 @@ pub fn load_keras_h5_bytes(bytes: &[u8], path: &Path) -> Result<(Sequential, Ker
     };
     let parsed =
         parse_keras_model_config(&config, "model_config").map_err(|e| fail(e.to_string()))?;
+    check_param_bound(&parsed, bytes.len()).map_err(|e| fail(e.to_string()))?;
     let mut model = parsed.to_model().map_err(|e| fail(e.to_string()))?;
     let weights = read_weights(&h5, &model).map_err(&fail)?;
     model
