@@ -159,7 +159,7 @@ pub fn predict(
             for (i, l) in lines.iter().enumerate() {
                 let v: Vec<f32> = parse_numbers(l, i, "a number")?;
                 // Any number of steps (Keras `shape=(None, f)`): all inputs alike.
-                if fixed_steps.is_none() && i == 0 && feats > 0 && v.len() % feats == 0 {
+                if fixed_steps.is_none() && i == 0 && feats > 0 && v.len().is_multiple_of(feats) {
                     steps = v.len() / feats;
                 }
                 if v.len() != steps * feats || steps == 0 {
