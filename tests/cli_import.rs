@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_recurrent");
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -66,7 +68,12 @@ fn import_writes_a_model_that_predicts_as_keras() {
     let out = dir.path().join("best.safetensors");
     let h5 = fixture("keras_h5/tfk_checkpoint_best_lstm.h5");
     let stdout = ok(&run(&["import", s(&h5), "--output", s(&out)]));
-    for w in ["Total params: 613", "Keras 2.21.0", "written to", "best.safetensors"] {
+    for w in [
+        "Total params: 613",
+        "Keras 2.21.0",
+        "written to",
+        "best.safetensors",
+    ] {
         assert!(stdout.contains(w), "`{w}` not in {stdout}");
     }
     let (ids, want) = first_row("tfk_checkpoint_best_lstm");
@@ -100,16 +107,30 @@ fn predict_takes_h5_and_keras_files_directly() {
 fn raw_text_into_a_keras_model_says_it_takes_token_ids() {
     let h5 = fixture("keras_h5/k3_embedding_lstm_dense.h5");
     let err = failed(&run(&["predict", s(&h5), "what a great movie"]));
-    for w in ["`what` is not a token id", "token ids", "not raw text", "k3_embedding_lstm_dense.h5"] {
+    for w in [
+        "`what` is not a token id",
+        "token ids",
+        "not raw text",
+        "k3_embedding_lstm_dense.h5",
+    ] {
         assert!(err.contains(w), "`{w}` not in {err}");
     }
 }
 
 #[test]
 fn summary_names_the_keras_file() {
-    let out = ok(&run(&["summary", s(&fixture("keras_h5/tfk_masked_bigru_avgpool.h5"))]));
-    assert!(out.contains("Total params: 441") && out.contains("Keras 2.21.0"), "{out}");
-    let out = ok(&run(&["summary", s(&fixture("keras_import/archive_bigru_sum.keras"))]));
+    let out = ok(&run(&[
+        "summary",
+        s(&fixture("keras_h5/tfk_masked_bigru_avgpool.h5")),
+    ]));
+    assert!(
+        out.contains("Total params: 441") && out.contains("Keras 2.21.0"),
+        "{out}"
+    );
+    let out = ok(&run(&[
+        "summary",
+        s(&fixture("keras_import/archive_bigru_sum.keras")),
+    ]));
     assert!(out.contains("Keras .keras archive"), "{out}");
 }
 
@@ -140,7 +161,10 @@ loss = "binary_crossentropy"
     let h5 = fixture("keras_h5/k3_checkpoint_best_lstm.h5");
     let out = ok(&run(&["evaluate", s(&h5), "--data", s(&cfg), "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(v["loss"].as_f64().unwrap() > 0.0 && v["accuracy"].is_number(), "{out}");
+    assert!(
+        v["loss"].as_f64().unwrap() > 0.0 && v["accuracy"].is_number(),
+        "{out}"
+    );
     // Saved before compile: no loss to evaluate with.
     let plain = fixture("keras_h5/k3_embedding_lstm_dense.h5");
     let err = failed(&run(&["evaluate", s(&plain), "--data", s(&cfg)]));
@@ -168,9 +192,15 @@ fn import_errors_name_the_file_and_write_nothing() {
         "-o",
         s(&dir.path().join("m.h5")),
     ]));
-    assert!(err.contains("--output") && err.contains(".safetensors"), "{err}");
+    assert!(
+        err.contains("--output") && err.contains(".safetensors"),
+        "{err}"
+    );
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "hello").unwrap();
     let err = failed(&run(&["import", s(&notes), "-o", s(&out)]));
-    assert!(err.contains("notes.txt") && err.contains("not a Keras model file"), "{err}");
+    assert!(
+        err.contains("notes.txt") && err.contains("not a Keras model file"),
+        "{err}"
+    );
 }

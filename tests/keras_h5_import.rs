@@ -204,6 +204,8 @@ fn foreign_hdf5_file_is_not_a_model() {
 fn weights_only_file_is_explained() {
     let err = error_of(&dir().join("bad_weights_only.h5"));
     assert_mentions(&err, &["weights-only", "model.save"]);
+    let err = error_of(&dir().join("bad_weights_only_k3.weights.h5"));
+    assert_mentions(&err, &["Keras 3 weights-only", ".keras"]);
 }
 
 #[test]
