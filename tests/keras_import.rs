@@ -83,11 +83,18 @@ fn unsupported_layers_and_arguments_are_named() {
             assert!(err.contains(w), "{name}: {err}");
         }
     }
-    let err = parse_keras_config(r#"{"class_name": "Functional", "config": {}}"#)
+    let two_inputs = r#"{"class_name": "Functional", "config": {"layers": [],
+        "input_layers": [["a", 0, 0], ["b", 0, 0]], "output_layers": [["c", 0, 0]]}}"#;
+    let err = parse_keras_config(two_inputs).unwrap_err().to_string();
+    assert!(
+        err.contains("Functional") && err.contains("2 inputs (a, b)"),
+        "{err}"
+    );
+    let err = parse_keras_config(r#"{"class_name": "MyModel", "config": {}}"#)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("Sequential") && err.contains("Functional"),
+        err.contains("Sequential") && err.contains("MyModel"),
         "{err}"
     );
     let err = parse_keras_config("{not json").unwrap_err().to_string();

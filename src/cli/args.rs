@@ -40,7 +40,8 @@ pub enum Command {
     ///
     /// Text is encoded with the model's own saved vocabulary.
     Evaluate {
-        /// A model file written by `recurrent train` or `Sequential::save`.
+        /// A model file written by `recurrent train` or `Sequential::save`, or a Keras
+        /// `.keras` / `.h5` model file.
         model: PathBuf,
         /// A run config whose `[data]` gives the test split [default: the model's own].
         #[arg(long)]
@@ -58,7 +59,8 @@ pub enum Command {
     /// text goes through the model's saved vectorizer; models trained on token ids
     /// take space-separated ids; series models take comma-separated values.
     Predict {
-        /// A model file written by `recurrent train` or `Sequential::save`.
+        /// A model file written by `recurrent train` or `Sequential::save`, or a Keras
+        /// `.keras` / `.h5` model file.
         model: PathBuf,
         /// Inputs (each one sample).
         inputs: Vec<String>,
@@ -71,7 +73,7 @@ pub enum Command {
     },
     /// Print the layer table of a config (`.toml`) or a saved model.
     Summary {
-        /// A run config or a model file.
+        /// A run config, a model file, or a Keras `.keras` / `.h5` model file.
         path: PathBuf,
     },
     /// Export a saved model to another format (ONNX, opset 17).
@@ -79,11 +81,24 @@ pub enum Command {
     /// The ONNX graph computes what `predict` computes on the model's input (token ids
     /// or floats); layers ONNX cannot express exactly are refused with an error.
     Export {
-        /// A model file written by `recurrent train` or `Sequential::save`.
+        /// A model file written by `recurrent train` or `Sequential::save`, or a Keras
+        /// `.keras` / `.h5` file.
         model: PathBuf,
         /// Write an ONNX file here (written atomically).
         #[arg(long, value_name = "OUT.onnx")]
         onnx: PathBuf,
+    },
+    /// Convert a Keras model file (`.keras`, or a legacy `.h5` full model such as a
+    /// ModelCheckpoint file) into a recurrent model file.
+    ///
+    /// The format is told by content. Prints the model summary and what was written.
+    /// `predict`, `evaluate` and `summary` also take Keras files directly.
+    Import {
+        /// A Keras 3 `.keras` archive, or an `.h5` file from Keras 2 / tf.keras / Keras 3.
+        model: PathBuf,
+        /// The recurrent model file to write (safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Plot a history JSON (loss and metrics against epoch) as PNG and SVG.
     Plot {

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::interop::onnx::{IR_VERSION, OPSET_VERSION, export_onnx};
-use crate::io::load_model;
 
+/// `model_path` may also be a Keras `.keras` / `.h5` file (imported on the fly).
 pub fn export(model_path: &Path, onnx: &Path) -> Result<()> {
-    let loaded = load_model(model_path)?;
+    let loaded = super::import::load_any_model(model_path)?;
     let s = export_onnx(&loaded.model, onnx)?;
     println!(
         "Exported {} to {} (ONNX opset {OPSET_VERSION}, IR version {IR_VERSION}, {} nodes)",

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use super::dataset::{self, InputSpec};
+use super::import::{KERAS_SOURCE, KERAS_TRAINING_CONFIG, load_any_model};
 use super::train::{build_model, output_units};
 use crate::config::{DataConfig, RunConfig};
 use crate::error::{Error, Result};
-use crate::io::{LoadedModel, load_model, read_history_json};
+use crate::io::{LoadedModel, read_history_json};
 use crate::plot::plot_history;
 
 /// The `[data]` settings and input spec a model was trained with.
@@ -39,7 +40,7 @@ pub fn evaluate(
     batch_size: usize,
     json: bool,
 ) -> Result<()> {
-    let loaded = load_model(model_path)?;
+    let loaded = load_any_model(model_path)?;
     let (data_config, base) = match data {
         Some(p) => (RunConfig::load(p)?.data, p.to_path_buf()),
         None => match saved_data(&loaded, model_path)?.0 {
@@ -57,6 +58,11 @@ pub fn evaluate(
         },
     };
     let mut model = loaded.model;
+    if model.loss().is_none()
+        && let Some(keras) = loaded.metadata.get(KERAS_SOURCE)
+    {
+        compile_from_keras(&mut model, &loaded.metadata, keras, model_path)?;
+    }
     let loss = model.loss().ok_or_else(|| {
         Error::format(
             model_path,
@@ -88,6 +94,41 @@ pub fn evaluate(
     Ok(())
 }
 
+/// Compiles a model read from a Keras file with the loss and metrics Keras compiled it
+/// with, to evaluate it (the optimizer is not used by `evaluate`).
+fn compile_from_keras(
+    model: &mut crate::model::Sequential,
+    metadata: &std::collections::BTreeMap<String, String>,
+    keras: &str,
+    path: &Path,
+) -> Result<()> {
+    let config: serde_json::Value = metadata
+        .get(KERAS_TRAINING_CONFIG)
+        .and_then(|t| serde_json::from_str(t).ok())
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!(
+                    "this {keras} was saved before `compile`, so its loss is unknown; it \
+                     cannot be evaluated"
+                ),
+            )
+        })?;
+    let training = crate::interop::parse_training_config(&config, "training_config")
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    if !training.skipped_metrics.is_empty() {
+        eprintln!(
+            "note: metrics {} of the Keras model are not computed here",
+            training.skipped_metrics.join(", ")
+        );
+    }
+    model.compile(
+        crate::optimizers::OptimizerConfig::Rmsprop(Default::default()),
+        training.loss,
+        &training.metrics,
+    )
+}
+
 pub fn summary(path: &Path) -> Result<()> {
     let is_config = path
         .extension()
@@ -111,15 +152,18 @@ pub fn summary(path: &Path) -> Result<()> {
                 .join(", ")
         );
     } else {
-        let loaded = load_model(path)?;
+        let loaded = load_any_model(path)?;
         print!("{}", loaded.model.summary());
         let m = &loaded.metadata;
-        println!(
-            "Saved {} by recurrent {} (format {})",
-            m.get("saved_at").map_or("?", String::as_str),
-            m.get("library_version").map_or("?", String::as_str),
-            m.get("format_version").map_or("?", String::as_str)
-        );
+        match m.get(KERAS_SOURCE) {
+            Some(source) => println!("Read from a {source}"),
+            None => println!(
+                "Saved {} by recurrent {} (format {})",
+                m.get("saved_at").map_or("?", String::as_str),
+                m.get("library_version").map_or("?", String::as_str),
+                m.get("format_version").map_or("?", String::as_str)
+            ),
+        }
         if let Some(opt) = loaded.model.optimizer() {
             println!(
                 "Compile: optimizer {} (learning_rate {}, {} steps done), loss {}",

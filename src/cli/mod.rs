@@ -5,6 +5,7 @@ pub mod args;
 pub mod dataset;
 pub mod export;
 pub mod generated;
+pub mod import;
 pub mod inspect;
 pub mod predict;
 pub mod train;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => predict::predict(&model, &inputs, file.as_deref(), json).map(|_| 0),
         Command::Summary { path } => inspect::summary(&path).map(|_| 0),
         Command::Export { model, onnx } => export::export(&model, &onnx).map(|_| 0),
+        Command::Import { model, output } => import::import(&model, &output).map(|_| 0),
         Command::Plot { history, output } => inspect::plot(&history, output.as_deref()).map(|_| 0),
     }
 }

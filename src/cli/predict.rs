@@ -8,9 +8,9 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use serde::Serialize;
 
 use super::dataset::{InputKind, InputSpec, ModelInput};
+use super::import::{KERAS_SOURCE, load_any_model};
 use super::inspect::saved_data;
 use crate::error::{Error, Result};
-use crate::io::load_model;
 
 #[derive(Serialize)]
 struct Prediction {
@@ -85,14 +85,23 @@ pub fn predict(
     file: Option<&Path>,
     json: bool,
 ) -> Result<()> {
-    let loaded = load_model(model_path)?;
-    // A model saved from the library carries no data settings: a saved vectorizer
-    // means it reads raw text, otherwise token ids.
+    let loaded = load_any_model(model_path)?;
+    // A model saved from the library (or a Keras file) carries no data settings: a
+    // saved vectorizer means it reads raw text, an Embedding first token ids, anything
+    // else float sequences.
+    let starts_with_embedding = loaded
+        .model
+        .layers()
+        .first()
+        .is_some_and(|l| l.class_name() == "Embedding");
     let default_kind = if loaded.extras.vectorizer.is_some() {
         InputKind::Text
-    } else {
+    } else if starts_with_embedding {
         InputKind::Ids
+    } else {
+        InputKind::Floats
     };
+    let keras = loaded.metadata.get(KERAS_SOURCE).cloned();
     let spec: InputSpec = saved_data(&loaded, model_path)?.1.unwrap_or(InputSpec {
         source: crate::config::DataSource::Npz,
         kind: default_kind,
@@ -122,26 +131,51 @@ pub fn predict(
                 .iter()
                 .enumerate()
                 .map(|(i, l)| parse_numbers(l, i, "a token id"))
-                .collect::<Result<_>>()?;
+                .collect::<Result<_>>()
+                .map_err(|e| match (&keras, e) {
+                    // Raw text needs the vocabulary, which Keras model files do not hold.
+                    (Some(source), Error::Data(e)) => Error::Data(format!(
+                        "{e}; {} is a {source} without a text vectorizer, so it takes \
+                         token ids (integers separated by spaces or commas), not raw text",
+                        model_path.display()
+                    )),
+                    (_, e) => e,
+                })?;
             spec.encode_ids(&seqs)?
         }
         InputKind::Floats => {
             let shape = loaded.model.input_shape().unwrap_or(&[]).to_vec();
-            let (steps, feats) = match shape.as_slice() {
-                [Some(t), Some(f)] => (*t, *f),
+            let (fixed_steps, feats) = match shape.as_slice() {
+                [t, Some(f)] => (*t, *f),
                 _ => {
                     return Err(Error::format(
                         model_path,
-                        "series model without a fixed input shape",
+                        "series model without a fixed number of features per step",
                     ));
                 }
             };
             let mut data = Vec::new();
+            let mut steps = fixed_steps.unwrap_or(0);
             for (i, l) in lines.iter().enumerate() {
                 let v: Vec<f32> = parse_numbers(l, i, "a number")?;
-                if v.len() != steps * feats {
+                // Any number of steps (Keras `shape=(None, f)`): all inputs alike.
+                if fixed_steps.is_none() && i == 0 && feats > 0 && v.len().is_multiple_of(feats) {
+                    steps = v.len() / feats;
+                }
+                if v.len() != steps * feats || steps == 0 {
+                    let takes = match fixed_steps {
+                        Some(_) => format!("windows of {steps} steps x {feats} features"),
+                        None if steps == 0 => {
+                            format!(
+                                "steps of {feats} features (a non-empty multiple of {feats} values)"
+                            )
+                        }
+                        None => format!(
+                            "steps of {feats} features, and the first input has {steps} steps"
+                        ),
+                    };
                     return Err(Error::Data(format!(
-                        "input {}: {} values, the model takes windows of {steps} steps x {feats} features",
+                        "input {}: {} values, the model takes {takes}",
                         i + 1,
                         v.len()
                     )));

@@ -11,9 +11,10 @@ use std::io::Read;
 use std::path::Path;
 
 use hdf5_reader::Hdf5File;
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 
-use super::keras_config::parse_keras_config;
+use super::hdf5_weights::{self, H5Result};
+use super::keras_config::{check_param_bound, parse_keras_config};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::model::Sequential;
@@ -21,37 +22,67 @@ use crate::model::Sequential;
 /// Reads `path` (a `.keras` file) into a built `Sequential` with Keras's weights.
 pub fn load_keras_archive(path: impl AsRef<Path>) -> Result<Sequential> {
     let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_keras_archive_bytes(&bytes, path)
+}
+
+/// `load_keras_archive` on the file's bytes; `path` only names it in errors.
+pub fn load_keras_archive_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
+    read_archive(bytes, path).map(|(m, _)| m)
+}
+
+/// The model and the `compile_config` of config.json (loss, metrics), if compiled.
+pub(crate) fn read_archive(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Sequential, Option<serde_json::Value>)> {
     let fail = |reason: String| Error::Format {
         path: path.to_path_buf(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut zip =
-        zip::ZipArchive::new(file).map_err(|e| fail(format!("not a .keras (zip) archive: {e}")))?;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| fail(format!("not a .keras (zip) archive: {e}")))?;
     let mut member = |name: &str| -> Result<Vec<u8>> {
         let mut f = zip
             .by_name(name)
             .map_err(|e| fail(format!("archive has no {name}: {e}")))?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)
+        // The declared size comes from the file: cap what is read by what a zip of
+        // this size can hold (deflate expands at most ~1032x).
+        let cap = (bytes.len() as u64).saturating_mul(1100).max(1 << 20);
+        if f.size() > cap {
+            return Err(fail(format!(
+                "{name} declares an implausible size {}",
+                f.size()
+            )));
+        }
+        let mut out = Vec::new();
+        f.by_ref()
+            .take(cap)
+            .read_to_end(&mut out)
             .map_err(|e| fail(format!("reading {name}: {e}")))?;
-        Ok(bytes)
+        Ok(out)
     };
     let config = String::from_utf8(member("config.json")?)
         .map_err(|e| fail(format!("config.json is not UTF-8: {e}")))?;
     let weights = member("model.weights.h5")?;
     let parsed = parse_keras_config(&config).map_err(|e| fail(e.to_string()))?;
-    let input_shape = parsed.input_shape.ok_or_else(|| {
-        fail("the model has no InputLayer, so its input shape is unknown".to_string())
-    })?;
-    let mut model = Sequential::from_configs(&parsed.layers)?;
-    model.set_name(parsed.name);
-    model.build(&input_shape)?;
-    let h5 = Hdf5File::from_bytes(&weights)
-        .map_err(|e| fail(format!("model.weights.h5 is not readable HDF5: {e}")))?;
+    let compile = serde_json::from_str::<serde_json::Value>(&config)
+        .ok()
+        .map(|root| root["compile_config"].clone())
+        .filter(|c| !c.is_null())
+        .map(|c| {
+            if c["config"].is_object() {
+                c["config"].clone()
+            } else {
+                c
+            }
+        });
+    check_param_bound(&parsed, weights.len()).map_err(|e| fail(e.to_string()))?;
+    let mut model = parsed.to_model().map_err(|e| fail(e.to_string()))?;
+    let h5 = hdf5_weights::open(&weights, "model.weights.h5").map_err(&fail)?;
     let mut all = Vec::new();
     let mut used = std::collections::HashMap::<&str, usize>::new();
     for layer in model.layers() {
@@ -69,8 +100,8 @@ pub fn load_keras_archive(path: impl AsRef<Path>) -> Result<Sequential> {
         };
         all.extend(layer_weights(&h5, layer.as_ref(), &key).map_err(&fail)?);
     }
-    model.set_weights(&all)?;
-    Ok(model)
+    model.set_weights(&all).map_err(|e| fail(e.to_string()))?;
+    Ok((model, compile))
 }
 
 /// The HDF5 groups holding `layer`'s variables (stored under `key`), in our parameter
@@ -92,7 +123,7 @@ fn layer_weights(
     h5: &Hdf5File,
     layer: &dyn Layer,
     key: &str,
-) -> std::result::Result<Vec<(String, ArrayD<f32>)>, String> {
+) -> H5Result<Vec<(String, ArrayD<f32>)>> {
     let params = layer.params();
     if params.is_empty() {
         return Ok(Vec::new());
@@ -104,31 +135,14 @@ fn layer_weights(
         for i in 0..per_group {
             let p = params[g * per_group + i];
             let at = format!("{group}/{i}");
-            let ds = h5.dataset(&at).map_err(|e| {
-                format!(
-                    "model.weights.h5: no dataset {at} for weight `{}/{}`: {e}",
-                    layer.name(),
-                    p.name
-                )
-            })?;
-            let shape: Vec<usize> = ds.shape().iter().map(|&d| d as usize).collect();
-            if shape != p.value.shape() {
-                return Err(format!(
-                    "model.weights.h5: {at} has shape {shape:?}, but weight `{}/{}` is {:?}",
-                    layer.name(),
-                    p.name,
-                    p.value.shape()
-                ));
-            }
-            let mut data = vec![0.0f32; p.value.len()];
-            ds.read_into(&mut data)
-                .map_err(|e| format!("model.weights.h5: reading {at} as float32: {e}"))?;
-            let value = ArrayD::from_shape_vec(IxDyn(&shape), data).expect("shape checked");
-            out.push((format!("{}/{}", layer.name(), p.name), value));
+            let owner = format!("{}/{}", layer.name(), p.name);
+            let value =
+                hdf5_weights::read_weight(h5, "model.weights.h5", &at, p.value.shape(), &owner)?;
+            out.push((owner, value));
         }
         // A dataset past the ones we expect means the layers do not line up.
         let extra = format!("{group}/{per_group}");
-        if h5.dataset(&extra).is_ok() {
+        if hdf5_weights::guarded(&extra, || Ok(h5.dataset(&extra).is_ok()))? {
             return Err(format!(
                 "model.weights.h5: {extra} is a weight that layer `{}` does not have",
                 layer.name()

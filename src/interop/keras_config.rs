@@ -1,12 +1,21 @@
-//! The `config.json` of a Keras 3 `.keras` archive for a `Sequential` model, mapped to
+//! A Keras model config (the `config.json` of a Keras 3 `.keras` archive, or the
+//! `model_config` attribute of a Keras 2 / tf.keras / Keras 3 legacy `.h5` file) for a
+//! `Sequential` model, or a Functional model that is a single chain of layers, mapped to
 //! our `LayerConfig`s. Every Keras argument is either mapped, known not to change the
 //! computation (dtype, seeds, build hints), or must have its default value; anything
 //! else is an error naming the layer and the argument, never silently dropped.
+//!
+//! Keras 2 spellings are accepted too: the input shape as `batch_input_shape` on the
+//! first layer (no `InputLayer`), `build_input_shape`, the pre-2.3 list-valued Sequential
+//! config, `implementation` and `time_major`, and `VarianceScaling` for Glorot uniform.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::layers::{LayerConfig, Shape};
+use crate::losses::Loss;
+use crate::metrics::Metric;
+use crate::model::Sequential;
 
 /// A Keras `Sequential` model's structure.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +24,80 @@ pub struct KerasSequential {
     /// From the `InputLayer` (batch axis removed), if the model has one.
     pub input_shape: Option<Shape>,
     pub layers: Vec<LayerConfig>,
+}
+
+impl KerasSequential {
+    /// An upper bound on the number of weights these layers have (saturating), from the
+    /// configs alone: a file must hold that many values before we allocate them.
+    pub fn param_bound(&self) -> u128 {
+        fn rnn(features: u128, units: u128, gates: u128) -> u128 {
+            features
+                .saturating_add(units)
+                .saturating_add(2)
+                .saturating_mul(units)
+                .saturating_mul(gates)
+        }
+        fn layer(c: &LayerConfig, features: u128) -> (u128, u128) {
+            match c {
+                LayerConfig::Embedding(e) => (
+                    (e.input_dim as u128).saturating_mul(e.output_dim as u128),
+                    e.output_dim as u128,
+                ),
+                LayerConfig::SimpleRnn(r) => (rnn(features, r.units as u128, 1), r.units as u128),
+                LayerConfig::Lstm(r) => (rnn(features, r.units as u128, 4), r.units as u128),
+                LayerConfig::Gru(r) => (rnn(features, r.units as u128, 3), r.units as u128),
+                LayerConfig::Dense(d) => (
+                    features.saturating_add(1).saturating_mul(d.units as u128),
+                    d.units as u128,
+                ),
+                LayerConfig::Bidirectional(b) => {
+                    let (n, width) = layer(&b.layer, features);
+                    (n.saturating_mul(2), width.saturating_mul(2))
+                }
+                _ => (0, features),
+            }
+        }
+        let mut features = self
+            .input_shape
+            .as_ref()
+            .and_then(|s| s.last().copied().flatten())
+            .unwrap_or(1) as u128;
+        let mut total = 0u128;
+        for c in &self.layers {
+            let (n, f) = layer(c, features);
+            total = total.saturating_add(n);
+            features = f;
+        }
+        total
+    }
+
+    /// Our model with these layers, built for the input shape (weights not yet set).
+    pub fn to_model(&self) -> Result<Sequential> {
+        let input_shape = self.input_shape.as_ref().ok_or_else(|| {
+            Error::Data(
+                "the model has no InputLayer or input shape, so its input shape is unknown".into(),
+            )
+        })?;
+        let mut model = Sequential::from_configs(&self.layers)?;
+        model.set_name(self.name.clone());
+        if model.input_shape() != Some(input_shape.as_slice()) {
+            model.build(input_shape)?;
+        }
+        Ok(model)
+    }
+}
+
+/// Refuses a config declaring more weights than `weight_bytes` bytes can hold (Keras
+/// stores each weight uncompressed, at least 2 bytes a value), before allocating them.
+pub(crate) fn check_param_bound(parsed: &KerasSequential, weight_bytes: usize) -> Result<()> {
+    let bound = parsed.param_bound();
+    if bound > (weight_bytes as u128) / 2 {
+        return Err(Error::Data(format!(
+            "the model config declares up to {bound} weights, more than the {weight_bytes} \
+             bytes of weight data can hold"
+        )));
+    }
+    Ok(())
 }
 
 /// Arguments that do not change what a layer computes here.
@@ -28,6 +111,8 @@ const IGNORED: &[&str] = &[
     "lora_rank",
     "lora_alpha",
     "zero_output_for_mask",
+    // Keras 2: which kernel implementation computes the same recurrence.
+    "implementation",
 ];
 
 /// Arguments we do not implement: accepted only with these (Keras default) values.
@@ -47,34 +132,63 @@ const DEFAULT_ONLY: &[(&str, Value)] = &[
     ("embeddings_constraint", Value::Null),
     ("sparse", Value::Bool(false)),
     ("noise_shape", Value::Null),
+    ("time_major", Value::Bool(false)),
 ];
 
 /// Parses the text of a `.keras` archive's `config.json`.
 pub fn parse_keras_config(json: &str) -> Result<KerasSequential> {
+    parse_keras_model_config(json, "config.json")
+}
+
+/// Parses a Keras model config (JSON) read from `source` (named in errors:
+/// `config.json`, `model_config`).
+pub fn parse_keras_model_config(json: &str, source: &str) -> Result<KerasSequential> {
     let root: Value = serde_json::from_str(json)
-        .map_err(|e| Error::Data(format!("config.json is not valid JSON: {e}")))?;
+        .map_err(|e| Error::Data(format!("{source} is not valid JSON: {e}")))?;
     let class = root["class_name"].as_str().unwrap_or("?");
-    if class != "Sequential" {
-        return Err(Error::Unsupported(format!(
-            "config.json: only Sequential models can be imported, got a {class} model"
-        )));
-    }
     let config = &root["config"];
+    let layers: Vec<&Value> = match class {
+        // Keras before 2.3 wrote a Sequential's config as the bare list of layers.
+        "Sequential" => config
+            .as_array()
+            .or_else(|| config["layers"].as_array())
+            .ok_or_else(|| Error::Data(format!("{source}: the model config has no `layers` list")))?
+            .iter()
+            .collect(),
+        "Functional" | "Model" => functional_chain(config, source, class)?,
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "{source}: only Sequential models (or Functional chains of single-input \
+                 layers) can be imported, got a {class} model"
+            )));
+        }
+    };
     let name = config["name"].as_str().unwrap_or("sequential").to_string();
-    let layers = config["layers"]
-        .as_array()
-        .ok_or_else(|| Error::Data("config.json: the model config has no `layers` list".into()))?;
     let mut input_shape = None;
     let mut out = Vec::new();
-    for (i, layer) in layers.iter().enumerate() {
+    for (i, layer) in layers.into_iter().enumerate() {
         let class = layer["class_name"]
             .as_str()
-            .ok_or_else(|| Error::Data(format!("config.json: layer {i} has no `class_name`")))?;
+            .ok_or_else(|| Error::Data(format!("{source}: layer {i} has no `class_name`")))?;
         if class == "InputLayer" {
-            input_shape = Some(input_layer_shape(i, &layer["config"])?);
+            input_shape = Some(
+                batch_shape(&layer["config"], source, &format!("InputLayer (layer {i})"))?
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "{source}: InputLayer (layer {i}) has no batch_shape"
+                        ))
+                    })?,
+            );
             continue;
         }
-        out.push(layer_config(layer)?);
+        // Keras 2 puts the input shape on the first layer when there is no InputLayer.
+        if out.is_empty() && input_shape.is_none() {
+            input_shape = batch_shape(&layer["config"], source, &format!("layer {i} ({class})"))?;
+        }
+        out.push(layer_config(layer, source)?);
+    }
+    if input_shape.is_none() && config["build_input_shape"].is_array() {
+        input_shape = batch_shape(config, source, "the model's build_input_shape")?;
     }
     Ok(KerasSequential {
         name,
@@ -83,34 +197,152 @@ pub fn parse_keras_config(json: &str) -> Result<KerasSequential> {
     })
 }
 
-fn input_layer_shape(i: usize, config: &Value) -> Result<Shape> {
-    let dims = config["batch_shape"]
-        .as_array()
-        .or_else(|| config["batch_input_shape"].as_array())
-        .ok_or_else(|| {
-            Error::Data(format!(
-                "config.json: InputLayer (layer {i}) has no batch_shape"
-            ))
-        })?;
+/// The layers of a Functional model that is one chain (one input, each layer fed by the
+/// one before it, one output): the same computation as a Sequential. Anything else is
+/// an error saying what the graph has.
+fn functional_chain<'a>(config: &'a Value, source: &str, class: &str) -> Result<Vec<&'a Value>> {
+    let endpoint_names = |key: &str| -> Vec<String> {
+        let mut names = Vec::new();
+        match &config[key] {
+            // One endpoint may be written as a bare `[name, node, tensor]` triple.
+            Value::Array(v) if v.first().is_some_and(Value::is_string) => {
+                names.push(v[0].as_str().unwrap_or("?").to_string())
+            }
+            Value::Array(v) => {
+                for e in v {
+                    names.push(e[0].as_str().unwrap_or("?").to_string());
+                }
+            }
+            _ => {}
+        }
+        names
+    };
+    let inputs = endpoint_names("input_layers");
+    let outputs = endpoint_names("output_layers");
+    if inputs.len() != 1 || outputs.len() != 1 {
+        return Err(Error::Unsupported(format!(
+            "{source}: a {class} model with {} inputs ({}) and {} output(s) ({}) cannot be \
+             imported; only single-input, single-output chains of layers can",
+            inputs.len(),
+            inputs.join(", "),
+            outputs.len(),
+            outputs.join(", ")
+        )));
+    }
+    let layers = config["layers"].as_array().ok_or_else(|| {
+        Error::Data(format!(
+            "{source}: the {class} model config has no `layers` list"
+        ))
+    })?;
+    let mut previous: Option<String> = None;
+    for (i, layer) in layers.iter().enumerate() {
+        let lname = layer["name"]
+            .as_str()
+            .or_else(|| layer["config"]["name"].as_str())
+            .unwrap_or("?")
+            .to_string();
+        let lclass = layer["class_name"].as_str().unwrap_or("?");
+        let nodes = layer["inbound_nodes"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        let ok = match (&previous, nodes) {
+            (None, []) => lclass == "InputLayer" && lname == inputs[0],
+            (Some(prev), [node]) => {
+                let mut feeds = Vec::new();
+                inbound_layers(node, &mut feeds);
+                // A mask passed along is the same layer's output again.
+                !feeds.is_empty() && feeds.iter().all(|f| f == prev)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::Unsupported(format!(
+                "{source}: {class} model: layer {i} `{lname}` ({lclass}) is not fed by \
+                 exactly the layer before it; only single-input chains of layers can be \
+                 imported"
+            )));
+        }
+        previous = Some(lname);
+    }
+    if previous.as_deref() != Some(outputs[0].as_str()) {
+        return Err(Error::Unsupported(format!(
+            "{source}: {class} model: the output `{}` is not the last layer",
+            outputs[0]
+        )));
+    }
+    Ok(layers.iter().collect())
+}
+
+/// Names of the layers whose outputs feed one inbound node: Keras 3 writes
+/// `{"args": [<__keras_tensor__ with keras_history [name, node, index]>], "kwargs"}`,
+/// Keras 2 `[[name, node, index, kwargs], ...]`. Tensors in kwargs (an initial state, a
+/// mask from elsewhere) count as inputs too.
+fn inbound_layers(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(m) => {
+            if let Some(h) = m.get("keras_history").and_then(Value::as_array) {
+                out.push(h.first().and_then(Value::as_str).unwrap_or("?").to_string());
+                return;
+            }
+            for v in m.values() {
+                inbound_layers(v, out);
+            }
+        }
+        Value::Array(v) => {
+            if let (Some(Value::String(name)), Some(n)) = (v.first(), v.get(1))
+                && n.is_number()
+            {
+                out.push(name.clone());
+                for rest in &v[2..] {
+                    inbound_layers(rest, out);
+                }
+                return;
+            }
+            for e in v {
+                inbound_layers(e, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `batch_shape` / `batch_input_shape` / `build_input_shape` of a config, without the
+/// batch axis; `None` when it has none.
+fn batch_shape(config: &Value, source: &str, what: &str) -> Result<Option<Shape>> {
+    let Some(dims) = ["batch_shape", "batch_input_shape", "build_input_shape"]
+        .iter()
+        .find_map(|k| config[*k].as_array())
+    else {
+        return Ok(None);
+    };
+    if dims.is_empty() {
+        return Err(Error::Data(format!(
+            "{source}: {what} has an empty input shape"
+        )));
+    }
     dims.iter()
         .skip(1)
         .map(|d| match d {
             Value::Null => Ok(None),
-            d => d.as_u64().map(|v| Some(v as usize)).ok_or_else(|| {
-                Error::Data(format!(
-                    "config.json: InputLayer (layer {i}) has a bad dimension {d}"
-                ))
-            }),
+            d => d
+                .as_u64()
+                .filter(|&v| v > 0 && v <= u32::MAX as u64)
+                .map(|v| Some(v as usize))
+                .ok_or_else(|| Error::Data(format!("{source}: {what} has a bad dimension {d}"))),
         })
-        .collect()
+        .collect::<Result<Shape>>()
+        .map(Some)
 }
 
+const SUPPORTED: &str = "Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
+                         GlobalAveragePooling1D, GlobalMaxPooling1D";
+
 /// One serialized Keras layer (`{"class_name", "config", ...}`) as our config.
-fn layer_config(layer: &Value) -> Result<LayerConfig> {
+fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
     let class = layer["class_name"].as_str().unwrap_or("?");
     let config = layer["config"].as_object().ok_or_else(|| {
         Error::Data(format!(
-            "config.json: layer of class {class} has no config object"
+            "{source}: layer of class {class} has no config object"
         ))
     })?;
     let lname = config
@@ -118,7 +350,7 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
-    let ctx = format!("layer '{lname}' ({class})");
+    let ctx = format!("layer {class} (`{lname}`)");
     let tag = match class {
         "Embedding" => "embedding",
         "SimpleRNN" => "simple_rnn",
@@ -129,11 +361,9 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         "Bidirectional" => "bidirectional",
         "GlobalAveragePooling1D" => "global_average_pooling1d",
         "GlobalMaxPooling1D" => "global_max_pooling1d",
-        other => {
+        _ => {
             return Err(Error::Unsupported(format!(
-                "config.json: {ctx}: layer class {other} is not implemented (supported: \
-                 Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
-                 GlobalAveragePooling1D, GlobalMaxPooling1D)"
+                "{source}: {ctx} is not supported (supported layers: {SUPPORTED})"
             )));
         }
     };
@@ -147,23 +377,25 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         if let Some((_, default)) = DEFAULT_ONLY.iter().find(|(k, _)| k == key) {
             if value != default {
                 return Err(Error::Unsupported(format!(
-                    "config.json: {ctx}: argument `{key}` = {value} is not implemented \
+                    "{source}: {ctx}: argument `{key}` = {value} is not supported \
                      (only {default})"
                 )));
             }
             continue;
         }
         let mapped = match key.as_str() {
-            k if k.ends_with("_initializer") => initializer(&ctx, k, value)?,
-            "layer" => Value::Object(nested(&layer_config(value)?)?),
+            k if k.ends_with("_initializer") => initializer(source, &ctx, k, value)?,
+            "layer" => Value::Object(nested(&layer_config(value, source)?)?),
             // Keras writes the generated backward copy out; it is the forward one's mirror.
             "backward_layer" => continue,
+            // Keras 2's input shape: taken as the model's input by the caller.
+            "batch_input_shape" | "batch_shape" => continue,
             _ => value.clone(),
         };
         ours.insert(key.clone(), mapped);
     }
     serde_json::from_value(Value::Object(ours))
-        .map_err(|e| Error::Unsupported(format!("config.json: {ctx}: {e}")))
+        .map_err(|e| Error::Unsupported(format!("{source}: {ctx}: {e}")))
 }
 
 fn nested(cfg: &LayerConfig) -> Result<Map<String, Value>> {
@@ -174,13 +406,21 @@ fn nested(cfg: &LayerConfig) -> Result<Map<String, Value>> {
 }
 
 /// A serialized Keras initializer as ours.
-fn initializer(ctx: &str, key: &str, value: &Value) -> Result<Value> {
+fn initializer(source: &str, ctx: &str, key: &str, value: &Value) -> Result<Value> {
     let class = value["class_name"].as_str().unwrap_or("?");
     let cfg = &value["config"];
     let ours = match class {
         "Zeros" => Value::String("zeros".into()),
         "Ones" => Value::String("ones".into()),
         "GlorotUniform" => Value::String("glorot_uniform".into()),
+        // Keras 2.0-2.2 serialised glorot_uniform as this VarianceScaling.
+        "VarianceScaling"
+            if cfg["scale"].as_f64() == Some(1.0)
+                && cfg["mode"] == "fan_avg"
+                && cfg["distribution"] == "uniform" =>
+        {
+            Value::String("glorot_uniform".into())
+        }
         "Orthogonal" if cfg["gain"].as_f64().unwrap_or(1.0) == 1.0 => {
             Value::String("orthogonal".into())
         }
@@ -190,10 +430,129 @@ fn initializer(ctx: &str, key: &str, value: &Value) -> Result<Value> {
         }}),
         _ => {
             return Err(Error::Unsupported(format!(
-                "config.json: {ctx}: {key} {value} is not implemented (supported: Zeros, Ones, \
+                "{source}: {ctx}: {key} {value} is not supported (supported: Zeros, Ones, \
                  GlorotUniform, Orthogonal with gain 1, RandomUniform)"
             )));
         }
     };
     Ok(ours)
+}
+
+/// The loss and metrics of a Keras `training_config` (`.h5`) or `compile_config`
+/// (`.keras`), enough to evaluate an imported model as Keras would. The optimizer is
+/// not imported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KerasTraining {
+    pub loss: Loss,
+    pub metrics: Vec<Metric>,
+    /// Metric names we do not compute (reported, not silently dropped).
+    pub skipped_metrics: Vec<String>,
+}
+
+/// Reads the loss and metrics from a Keras training/compile config.
+pub fn parse_training_config(config: &Value, source: &str) -> Result<KerasTraining> {
+    let loss_value = &config["loss"];
+    let loss_name = match loss_value {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => {
+            let cfg = &loss_value["config"];
+            if cfg["from_logits"].as_bool() == Some(true)
+                || cfg["label_smoothing"].as_f64().is_some_and(|v| v != 0.0)
+            {
+                return Err(Error::Unsupported(format!(
+                    "{source}: loss {loss_value} (from_logits or label_smoothing) is not \
+                     supported"
+                )));
+            }
+            snake_case(m.get("class_name").and_then(Value::as_str).unwrap_or("?"))
+        }
+        Value::Null => {
+            return Err(Error::Data(format!(
+                "{source}: the training config has no loss"
+            )));
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "{source}: loss {other} (several losses?) is not supported"
+            )));
+        }
+    };
+    let loss: Loss = loss_name
+        .parse()
+        .map_err(|e| Error::Unsupported(format!("{source}: {e}")))?;
+    let mut names = Vec::new();
+    metric_names(&config["metrics"], &mut names);
+    let mut metrics = Vec::new();
+    let mut skipped_metrics = Vec::new();
+    for n in names {
+        match n.parse::<Metric>() {
+            Ok(m) if !metrics.contains(&m) => metrics.push(m),
+            Ok(_) => {}
+            Err(_) => skipped_metrics.push(n),
+        }
+    }
+    Ok(KerasTraining {
+        loss,
+        metrics,
+        skipped_metrics,
+    })
+}
+
+/// Metric names in Keras's spellings: `["accuracy"]`, tf.keras's
+/// `[[{"class_name": "MeanMetricWrapper", "config": {"name": "accuracy"}}]]`.
+fn metric_names(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| metric_names(i, out)),
+        Value::Object(m) => {
+            let name = m["config"]["name"]
+                .as_str()
+                .or_else(|| m.get("class_name").and_then(Value::as_str));
+            if let Some(n) = name {
+                out.push(n.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `BinaryCrossentropy` -> `binary_crossentropy`.
+fn snake_case(class: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in class.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_sizes_are_bounded_before_allocating() {
+        let json = |units: u64| {
+            format!(
+                r#"{{"class_name": "Sequential", "config": {{"name": "s", "layers": [
+                {{"class_name": "InputLayer", "config": {{"batch_shape": [null, 5, 3]}}}},
+                {{"class_name": "LSTM", "config": {{"name": "lstm", "units": {units}}}}},
+                {{"class_name": "Dense", "config": {{"name": "dense", "units": 1}}}}]}}}}"#
+            )
+        };
+        let small = parse_keras_model_config(&json(4), "model_config").unwrap();
+        // LSTM (3 + 4) * 16 + 16 = 128 weights, Dense 5: the bound covers them.
+        let built = small.to_model().unwrap();
+        assert!(small.param_bound() >= built.count_params() as u128);
+        assert!(check_param_bound(&small, 4 * built.count_params()).is_ok());
+        let huge = parse_keras_model_config(&json(2_000_000_000), "model_config").unwrap();
+        let e = check_param_bound(&huge, 20_000).unwrap_err().to_string();
+        assert!(e.contains("declares") && e.contains("20000 bytes"), "{e}");
+    }
 }
