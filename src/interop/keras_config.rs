@@ -34,7 +34,6 @@ const IGNORED: &[&str] = &[
 const DEFAULT_ONLY: &[(&str, Value)] = &[
     ("trainable", Value::Bool(true)),
     ("return_state", Value::Bool(false)),
-    ("go_backwards", Value::Bool(false)),
     ("stateful", Value::Bool(false)),
     ("kernel_regularizer", Value::Null),
     ("recurrent_regularizer", Value::Null),
@@ -129,11 +128,15 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
         "Bidirectional" => "bidirectional",
         "GlobalAveragePooling1D" => "global_average_pooling1d",
         "GlobalMaxPooling1D" => "global_max_pooling1d",
+        "Conv1D" => "conv1d",
+        "MaxPooling1D" => "max_pooling1d",
+        "TimeDistributed" => "time_distributed",
         other => {
             return Err(Error::Unsupported(format!(
                 "config.json: {ctx}: layer class {other} is not implemented (supported: \
                  Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
-                 GlobalAveragePooling1D, GlobalMaxPooling1D)"
+                 GlobalAveragePooling1D, GlobalMaxPooling1D, Conv1D, MaxPooling1D, \
+                 TimeDistributed)"
             )));
         }
     };
@@ -158,6 +161,13 @@ fn layer_config(layer: &Value) -> Result<LayerConfig> {
             "layer" => Value::Object(nested(&layer_config(value)?)?),
             // Keras writes the generated backward copy out; it is the forward one's mirror.
             "backward_layer" => continue,
+            // Conv1D's grouped convolution: only the ordinary one (groups=1) is implemented.
+            "groups" if value.as_u64() == Some(1) => continue,
+            "groups" => {
+                return Err(Error::Unsupported(format!(
+                    "config.json: {ctx}: argument `groups` = {value} is not implemented (only 1)"
+                )));
+            }
             _ => value.clone(),
         };
         ours.insert(key.clone(), mapped);
