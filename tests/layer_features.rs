@@ -286,7 +286,10 @@ fn call_with_state_checks_its_states() {
         .call_with_state(x.view(), Some(&[h.view(), bad.view()]), None)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("initial state 1") && e.contains("(2, 3)"), "{e}");
+    assert!(
+        e.contains("initial_state[1]") && e.contains("(2, 3)"),
+        "{e}"
+    );
     let mut nan = h.clone();
     nan[[1, 2]] = f32::NAN;
     let e = lstm
@@ -300,4 +303,228 @@ fn call_with_state_checks_its_states() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("built"), "{e}");
+}
+
+/// A saved model with every new layer and argument loads back with the same
+/// predictions.
+#[test]
+fn saved_model_round_trips() {
+    let layers = configs(
+        r#"
+        layers = [
+          { type = "embedding", input_dim = 20, output_dim = 4, mask_zero = true },
+          { type = "conv1d", filters = 5, kernel_size = 3, padding = "causal", dilation_rate = 2 },
+          { type = "max_pooling1d", pool_size = 3, strides = 1, padding = "same" },
+          { type = "lstm", units = 3, go_backwards = true, return_sequences = true },
+          { type = "time_distributed", layer = { type = "dense", units = 2, activation = "tanh" } },
+          { type = "gru", units = 2, go_backwards = true },
+          { type = "dense", units = 1, activation = "sigmoid" },
+        ]
+        "#,
+    );
+    let mut model = Sequential::from_configs(&layers).unwrap();
+    model.build(&[Some(9)]).unwrap();
+    let ids = Array2::from_shape_fn((3, 9), |(b, t)| ((b * 5 + t * 3) % 20) as i32);
+    let before = model.predict(&ids, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.model");
+    model.save(&path).unwrap();
+    let mut loaded = Sequential::load(&path).unwrap();
+    let after = loaded.predict(&ids, None).unwrap();
+    assert_eq!(before, after);
+    assert_eq!(loaded.summary(), model.summary());
+}
+
+/// The cell types `call_with_state_gradients` is checked on.
+enum AnyRnn {
+    Simple(SimpleRNN),
+    Lstm(LSTM),
+    Gru(GRU),
+}
+
+impl AnyRnn {
+    fn layer_mut(&mut self) -> &mut dyn Layer {
+        match self {
+            AnyRnn::Simple(l) => l,
+            AnyRnn::Lstm(l) => l,
+            AnyRnn::Gru(l) => l,
+        }
+    }
+    fn call(
+        &self,
+        x: &Array3<f32>,
+        init: &[Array2<f32>],
+        mask: Option<&Array2<bool>>,
+    ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
+        let v: Vec<_> = init.iter().map(|a| a.view()).collect();
+        match self {
+            AnyRnn::Simple(l) => l.call_with_state(x.view(), Some(&v), mask),
+            AnyRnn::Lstm(l) => l.call_with_state(x.view(), Some(&v), mask),
+            AnyRnn::Gru(l) => l.call_with_state(x.view(), Some(&v), mask),
+        }
+        .unwrap()
+    }
+    fn grads(
+        &self,
+        x: &Array3<f32>,
+        init: &[Array2<f32>],
+        mask: Option<&Array2<bool>>,
+        r: &ArrayD<f32>,
+        s: &[Array2<f32>],
+    ) -> recurrent::layers::recurrent_state::StateGradients {
+        let v: Vec<_> = init.iter().map(|a| a.view()).collect();
+        let sv: Vec<_> = s.iter().map(|a| a.view()).collect();
+        match self {
+            AnyRnn::Simple(l) => {
+                l.call_with_state_gradients(x.view(), Some(&v), mask, r.view(), Some(&sv))
+            }
+            AnyRnn::Lstm(l) => {
+                l.call_with_state_gradients(x.view(), Some(&v), mask, r.view(), Some(&sv))
+            }
+            AnyRnn::Gru(l) => {
+                l.call_with_state_gradients(x.view(), Some(&v), mask, r.view(), Some(&sv))
+            }
+        }
+        .unwrap()
+    }
+}
+
+/// Finite differences of sum(output * R) + Σ sum(state_i * S_i) w.r.t. every input,
+/// initial-state and weight element, for each cell, masked, go_backwards and not.
+#[test]
+fn call_with_state_gradients_match_finite_differences() {
+    let mut rng = SeededRng::new(11);
+    let (batch, steps, f, u) = (3, 5, 3, 3);
+    let x = Array3::from_shape_fn((batch, steps, f), |_| rng.uniform(-1.0, 1.0));
+    let mask = Array2::from_shape_fn((batch, steps), |(b, t)| {
+        !(b == 1 && t < 2 || b == 2 && t == 3)
+    });
+    let cases: Vec<(AnyRnn, &str)> = vec![
+        (AnyRnn::Simple(built(SimpleRNN::new(u), f, 1)), "SimpleRNN"),
+        (
+            AnyRnn::Simple(built(
+                SimpleRNN::new(u).return_sequences(true).go_backwards(true),
+                f,
+                2,
+            )),
+            "SimpleRNN seq backwards",
+        ),
+        (AnyRnn::Lstm(built(LSTM::new(u), f, 3)), "LSTM"),
+        (
+            AnyRnn::Lstm(built(
+                LSTM::new(u).return_sequences(true).go_backwards(true),
+                f,
+                4,
+            )),
+            "LSTM seq backwards",
+        ),
+        (AnyRnn::Gru(built(GRU::new(u), f, 5)), "GRU"),
+        (
+            AnyRnn::Gru(built(
+                GRU::new(u).return_sequences(true).go_backwards(true),
+                f,
+                6,
+            )),
+            "GRU seq backwards",
+        ),
+        (
+            AnyRnn::Gru(built(GRU::new(u).reset_after(false), f, 7)),
+            "GRU reset_before",
+        ),
+        (
+            AnyRnn::Gru(built(
+                GRU::new(u).reset_after(false).return_sequences(true),
+                f,
+                8,
+            )),
+            "GRU reset_before seq",
+        ),
+    ];
+    for (mut layer, what) in cases {
+        for m in [None, Some(&mask)] {
+            let n_states = if matches!(layer, AnyRnn::Lstm(_)) {
+                2
+            } else {
+                1
+            };
+            let init: Vec<Array2<f32>> = (0..n_states)
+                .map(|_| Array2::from_shape_fn((batch, u), |_| rng.uniform(-1.0, 1.0)))
+                .collect();
+            let (y, _) = layer.call(&x, &init, m);
+            let r = y.mapv(|_| rng.uniform(-1.0, 1.0));
+            let s: Vec<Array2<f32>> = init
+                .iter()
+                .map(|a| a.mapv(|_| rng.uniform(-1.0, 1.0)))
+                .collect();
+            let loss = |l: &AnyRnn, x: &Array3<f32>, init: &[Array2<f32>]| -> f64 {
+                let (y, st) = l.call(x, init, m);
+                let mut v: f64 = y.iter().zip(&r).map(|(a, b)| *a as f64 * *b as f64).sum();
+                for (a, b) in st.iter().zip(&s) {
+                    v += a
+                        .iter()
+                        .zip(b)
+                        .map(|(a, b)| *a as f64 * *b as f64)
+                        .sum::<f64>();
+                }
+                v
+            };
+            let g = layer.grads(&x, &init, m, &r, &s);
+            let eps = 1e-2f32;
+            let mut worst = 0.0f64;
+            let mut check = |analytic: f32, plus: f64, minus: f64, at: String| {
+                let numeric = (plus - minus) / (2.0 * eps as f64);
+                let e = (analytic as f64 - numeric).abs()
+                    / (analytic as f64).abs().max(numeric.abs()).max(1e-2);
+                assert!(
+                    e < 1e-2,
+                    "{what} {m:?}: {at}: analytic {analytic}, numeric {numeric}"
+                );
+                worst = worst.max(e);
+            };
+            for k in 0..x.len() {
+                let (mut xp, mut xm) = (x.clone(), x.clone());
+                xp.as_slice_mut().unwrap()[k] += eps;
+                xm.as_slice_mut().unwrap()[k] -= eps;
+                let (lp, lm) = (loss(&layer, &xp, &init), loss(&layer, &xm, &init));
+                check(
+                    g.input.as_slice().unwrap()[k],
+                    lp,
+                    lm,
+                    format!("input[{k}]"),
+                );
+            }
+            for i in 0..n_states {
+                for k in 0..init[i].len() {
+                    let (mut ip, mut im) = (init.clone(), init.clone());
+                    ip[i].as_slice_mut().unwrap()[k] += eps;
+                    im[i].as_slice_mut().unwrap()[k] -= eps;
+                    let (lp, lm) = (loss(&layer, &x, &ip), loss(&layer, &x, &im));
+                    let a = g.initial_state[i].as_slice().unwrap()[k];
+                    check(a, lp, lm, format!("initial_state[{i}][{k}]"));
+                }
+            }
+            for pi in 0..g.weights.len() {
+                for k in 0..g.weights[pi].len() {
+                    let nudge = |l: &mut AnyRnn, d: f32| {
+                        l.layer_mut().params_mut()[pi].value.as_slice_mut().unwrap()[k] += d;
+                    };
+                    nudge(&mut layer, eps);
+                    let lp = loss(&layer, &x, &init);
+                    nudge(&mut layer, -2.0 * eps);
+                    let lm = loss(&layer, &x, &init);
+                    nudge(&mut layer, eps);
+                    check(
+                        g.weights[pi].as_slice().unwrap()[k],
+                        lp,
+                        lm,
+                        format!("weight {pi}[{k}]"),
+                    );
+                }
+            }
+            println!(
+                "{what} masked={}: max relative error {worst:.2e}",
+                m.is_some()
+            );
+        }
+    }
 }
