@@ -613,8 +613,9 @@ fn feature_model_steps_match_keras() {
     check_model_fixtures("feature model steps", |c| c.contains("features"), 7);
 }
 
-/// `call_with_state` of the fixture's layer: output and final states.
-fn state_case(fx: &Value) -> Result<(ArrayD<f32>, Vec<ArrayD<f32>>), String> {
+/// `call_with_state` and `call_with_state_gradients` of the fixture's layer: the
+/// output, final states and gradients, each with the fixture key it is compared to.
+fn state_case(fx: &Value) -> Result<Vec<(String, ArrayD<f32>)>, String> {
     let cfg: LayerConfig =
         serde_json::from_value(fx["layer"].clone()).map_err(|e| format!("config: {e}"))?;
     let x = array_f32(&fx["input"]);
@@ -622,13 +623,20 @@ fn state_case(fx: &Value) -> Result<(ArrayD<f32>, Vec<ArrayD<f32>>), String> {
     let x = x
         .into_dimensionality::<ndarray::Ix3>()
         .map_err(|e| format!("input: {e}"))?;
-    let init: Vec<ndarray::Array2<f32>> = fx["initial_state"]
-        .as_array()
-        .ok_or("initial_state")?
-        .iter()
-        .map(|v| array_f32(v).into_dimensionality().expect("2-D state"))
-        .collect();
+    let arrays2 = |v: &Value| -> Vec<ndarray::Array2<f32>> {
+        v.as_array()
+            .map(|a| a.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| array_f32(v).into_dimensionality().expect("2-D array"))
+            .collect()
+    };
+    let init = arrays2(&fx["initial_state"]);
     let views: Vec<_> = init.iter().map(|a| a.view()).collect();
+    let upstream = fx["upstream"].as_array().ok_or("upstream")?;
+    let dy = array_f32(&upstream[0]);
+    let ds = arrays2(&Value::Array(upstream[1..].to_vec()));
+    let ds_views: Vec<_> = ds.iter().map(|a| a.view()).collect();
     let mask = if fx["mask"].is_null() {
         None
     } else {
@@ -645,7 +653,7 @@ fn state_case(fx: &Value) -> Result<(ArrayD<f32>, Vec<ArrayD<f32>>), String> {
             .collect();
         Some(ndarray::Array2::from_shape_vec(dims, data).map_err(|e| format!("mask: {e}"))?)
     };
-    let set_weights = |layer: &mut dyn Layer| -> Result<(), String> {
+    let set_weights = |layer: &mut dyn Layer| -> Result<Vec<&'static str>, String> {
         let mut rng = SeededRng::new(0);
         layer
             .build(&shape, &mut rng)
@@ -653,32 +661,52 @@ fn state_case(fx: &Value) -> Result<(ArrayD<f32>, Vec<ArrayD<f32>>), String> {
         for p in layer.params_mut() {
             p.value = array_f32(&fx["weights"][p.name]);
         }
-        Ok(())
+        Ok(layer.params().iter().map(|p| p.name).collect())
     };
-    let (y, states) = match cfg {
+    let m = mask.as_ref();
+    let (y, grads, names) = match cfg {
         LayerConfig::SimpleRnn(c) => {
             let mut l = SimpleRNN::from_config(c).map_err(|e| e.to_string())?;
-            set_weights(&mut l)?;
-            l.call_with_state(x.view(), Some(&views), mask.as_ref())
+            let names = set_weights(&mut l)?;
+            let g =
+                l.call_with_state_gradients(x.view(), Some(&views), m, dy.view(), Some(&ds_views));
+            (l.call_with_state(x.view(), Some(&views), m), g, names)
         }
         LayerConfig::Lstm(c) => {
             let mut l = LSTM::from_config(c).map_err(|e| e.to_string())?;
-            set_weights(&mut l)?;
-            l.call_with_state(x.view(), Some(&views), mask.as_ref())
+            let names = set_weights(&mut l)?;
+            let g =
+                l.call_with_state_gradients(x.view(), Some(&views), m, dy.view(), Some(&ds_views));
+            (l.call_with_state(x.view(), Some(&views), m), g, names)
         }
         LayerConfig::Gru(c) => {
             let mut l = GRU::from_config(c).map_err(|e| e.to_string())?;
-            set_weights(&mut l)?;
-            l.call_with_state(x.view(), Some(&views), mask.as_ref())
+            let names = set_weights(&mut l)?;
+            let g =
+                l.call_with_state_gradients(x.view(), Some(&views), m, dy.view(), Some(&ds_views));
+            (l.call_with_state(x.view(), Some(&views), m), g, names)
         }
         other => return Err(format!("not a recurrent layer: {other:?}")),
+    };
+    let (y, states) = y.map_err(|e| format!("call_with_state: {e}"))?;
+    let g = grads.map_err(|e| format!("call_with_state_gradients: {e}"))?;
+    let mut out = vec![("output".to_string(), y)];
+    for (i, s) in states.into_iter().enumerate() {
+        out.push((format!("state {i}"), s.into_dyn()));
     }
-    .map_err(|e| format!("call_with_state: {e}"))?;
-    Ok((y, states.into_iter().map(|s| s.into_dyn()).collect()))
+    out.push(("dinput".to_string(), g.input));
+    for (i, s) in g.initial_state.into_iter().enumerate() {
+        out.push((format!("dinitial_state_{i}"), s.into_dyn()));
+    }
+    for (name, w) in names.into_iter().zip(g.weights) {
+        out.push((format!("d{name}"), w));
+    }
+    Ok(out)
 }
 
 /// Keras `return_state=True` with `initial_state`, unmasked, masked (one sample fully
-/// masked) and go_backwards: the output and every final state.
+/// masked) and go_backwards: the output, every final state, and the gradients w.r.t.
+/// the input, the initial states and the weights.
 #[test]
 fn return_state_matches_keras() {
     let all = fixtures("state");
@@ -694,20 +722,21 @@ fn return_state_matches_keras() {
         let mut keras = CaseErrors::new(case, TOL);
         let mut f64r = CaseErrors::new(case, f64::INFINITY);
         match state_case(fx) {
-            Ok((y, states)) => {
+            Ok(ours) => {
                 for (reference, errs) in [(fx, &mut keras), (&fx["f64"], &mut f64r)] {
-                    errs.check(
-                        "output",
-                        rel_err(&y, &array_f64(&reference["output"]), "output"),
-                    );
-                    let want = reference["states"].as_array().expect("states");
-                    if want.len() != states.len() {
-                        errs.fail(format!("{} states, Keras has {}", states.len(), want.len()));
-                        continue;
-                    }
-                    for (i, (s, r)) in states.iter().zip(want).enumerate() {
-                        let what = format!("state {i}");
-                        errs.check(&what, rel_err(s, &array_f64(r), &what));
+                    for (what, a) in &ours {
+                        let r = if what == "output" {
+                            &reference["output"]
+                        } else if let Some(i) = what.strip_prefix("state ") {
+                            &reference["states"][i.parse::<usize>().expect("index")]
+                        } else {
+                            &reference["grads"][&what[1..]]
+                        };
+                        if r.is_null() {
+                            errs.fail(format!("{what} missing in fixture"));
+                            continue;
+                        }
+                        errs.check(what, rel_err(a, &array_f64(r), what));
                     }
                 }
             }
