@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Conv1DConfig, LayerConfig};
 use super::recurrent as rec;
-use super::{ForwardContext, Layer, LayerInput, Param, Shape};
+use super::{Activation, ForwardContext, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{MatMut, MatRef, matmul};
 use crate::rng::SeededRng;
@@ -130,6 +130,9 @@ pub struct Conv1D {
     /// `kernel` (kernel_size, in_channels, filters), then `bias` (filters) if `use_bias`.
     params: Vec<Param>,
     cache: Option<Cache>,
+    /// Pre-activation of the last forward (training or not), kept for sigmoid/softmax
+    /// only: Keras's cross-entropy losses use these logits (`Layer::output_logits`).
+    logits: Option<ArrayD<f32>>,
 }
 
 /// What `backward` needs from the last training forward.
@@ -158,6 +161,7 @@ impl Conv1D {
             in_channels: 0,
             params: Vec::new(),
             cache: None,
+            logits: None,
         };
         layer.validate()?;
         Ok(layer)
@@ -289,6 +293,7 @@ impl Layer for Conv1D {
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
         self.cache = None;
+        self.logits = None;
         if !self.is_built() {
             return Err(rec::not_built(&self.name));
         }
@@ -336,7 +341,9 @@ impl Layer for Conv1D {
         rec::project_inputs(&cols, rows, row, kernel, f, bias, &mut z);
         let mut y =
             ArrayD::from_shape_vec(IxDyn(&[batch, win.steps_out, f]), z).expect("rows * filters");
-        self.config.activation.apply(&mut y);
+        let act = self.config.activation;
+        self.logits = matches!(act, Activation::Sigmoid | Activation::Softmax).then(|| y.clone());
+        act.apply(&mut y);
         if ctx.training {
             self.cache = Some(Cache {
                 batch,
@@ -349,18 +356,68 @@ impl Layer for Conv1D {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        let cache = self.checked_cache(&grad_output)?;
+        let dz = self.config.activation.backward(&cache.y, &grad_output);
+        self.backward_pre_activation(dz)
+    }
+
+    fn output_logits(&self) -> Option<(Activation, &ArrayD<f32>)> {
+        Some((self.config.activation, self.logits.as_ref()?))
+    }
+
+    fn backward_from_logits(&mut self, grad_logits: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        self.checked_cache(&grad_logits)?;
+        self.backward_pre_activation(grad_logits)
+    }
+
+    fn compute_mask(
+        &self,
+        _input: &LayerInput<'_>,
+        _input_mask: Option<&Array2<bool>>,
+    ) -> Option<Array2<bool>> {
+        // Keras's Conv1D does not support masking and drops the mask.
+        None
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut c = self.config.clone();
+        c.name = Some(self.name.clone());
+        serde_json::to_value(LayerConfig::Conv1D(c)).expect("configs serialise")
+    }
+}
+
+impl Conv1D {
+    /// The cache of the last training forward, checked against a gradient's shape.
+    fn checked_cache(&self, grad: &ArrayD<f32>) -> Result<&Cache> {
         let cache = self
             .cache
             .as_ref()
             .ok_or_else(|| rec::no_forward(&self.name))?;
-        if grad_output.shape() != cache.y.shape() {
+        if grad.shape() != cache.y.shape() {
             return Err(Error::Shape(format!(
                 "layer '{}': output gradient has shape {:?}, expected {:?}",
                 self.name,
-                grad_output.shape(),
+                grad.shape(),
                 cache.y.shape()
             )));
         }
+        Ok(cache)
+    }
+
+    /// Backward from dL/d(pre-activation) `dz`: writes the weight gradients and returns
+    /// the input gradient (col2im of dz · kernel^T).
+    fn backward_pre_activation(&mut self, dz: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
+        let cache = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| rec::no_forward(&self.name))?;
         let (k, f, ch) = (
             self.config.kernel_size,
             self.config.filters,
@@ -369,7 +426,6 @@ impl Layer for Conv1D {
         let win = cache.window;
         let row = k * ch;
         let rows = cache.batch * win.steps_out;
-        let dz = self.config.activation.backward(&cache.y, &grad_output);
         let dz = dz.as_standard_layout();
         let dz = dz.as_slice().expect("standard layout");
         let mut dcols = vec![0.0f32; rows * row];
@@ -417,27 +473,5 @@ impl Layer for Conv1D {
             ArrayD::from_shape_vec(IxDyn(&[cache.batch, steps, ch]), dx)
                 .expect("batch * steps * channels"),
         ))
-    }
-
-    fn compute_mask(
-        &self,
-        _input: &LayerInput<'_>,
-        _input_mask: Option<&Array2<bool>>,
-    ) -> Option<Array2<bool>> {
-        // Keras's Conv1D does not support masking and drops the mask.
-        None
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
-
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(LayerConfig::Conv1D(c)).expect("configs serialise")
     }
 }
