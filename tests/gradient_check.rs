@@ -772,3 +772,62 @@ fn time_distributed_dense_after_masked_lstm() {
         "LSTM -> TimeDistributed(Dense) -> GlobalAveragePooling1D, masked",
     );
 }
+
+/// Over 300 steps the gradient of the last output decays below the backward flush
+/// threshold long before step 0, so the optimised backward passes stop computing rows
+/// whose state gradients are exactly zero. The check still holds for every weight and
+/// every input, and the earliest input gradients are exactly zero (the skip ran).
+#[test]
+fn long_sequences_whose_gradients_vanish() {
+    let (batch, steps, features) = (2, 300, 2);
+    let x = random_array(&[batch, steps, features], &mut SeededRng::new(60), 1.0);
+    let mut mask = Array2::from_elem((batch, steps), true);
+    mask.slice_mut(ndarray::s![1, ..40]).fill(false); // pre-padded second sample
+    let cases: Vec<(Box<dyn Layer>, Data, &str)> = vec![
+        (
+            boxed(LSTM::new(3)),
+            Data::Floats(x.clone()),
+            "LSTM 300 steps",
+        ),
+        (
+            boxed(LSTM::new(3)),
+            Data::MaskedFloats(x.clone(), mask.clone()),
+            "LSTM 300 steps masked",
+        ),
+        (boxed(GRU::new(3)), Data::Floats(x.clone()), "GRU 300 steps"),
+        (
+            boxed(GRU::new(3)),
+            Data::MaskedFloats(x.clone(), mask.clone()),
+            "GRU 300 steps masked",
+        ),
+    ];
+    for (layer, data, what) in cases {
+        let mut layers = vec![layer];
+        check(layers_clone(&layers), data.with_floats(x.clone()), what);
+        build(&mut layers, vec![Some(steps), Some(features)]);
+        let out = forward(&mut layers, &data);
+        let r = random_array(out.shape(), &mut SeededRng::new(5), 1.0);
+        let dx = layers[0].backward(r).unwrap().unwrap();
+        let first_steps = dx.slice(ndarray::s![.., ..10, ..]);
+        assert!(
+            first_steps.iter().all(|v| *v == 0.0),
+            "{what}: the earliest input gradients should have vanished exactly"
+        );
+        let last = dx.slice(ndarray::s![.., steps - 1, ..]);
+        assert!(
+            last.iter().any(|v| *v != 0.0),
+            "{what}: last step has gradient"
+        );
+    }
+}
+
+/// Unbuilt copies of layers (by config), for running `check` on a fresh stack.
+fn layers_clone(layers: &[Box<dyn Layer>]) -> Vec<Box<dyn Layer>> {
+    layers
+        .iter()
+        .map(|l| {
+            let c: LayerConfig = serde_json::from_value(l.config()).unwrap();
+            c.to_layer().unwrap()
+        })
+        .collect()
+}

@@ -74,6 +74,17 @@ pub enum Command {
         /// A run config or a model file.
         path: PathBuf,
     },
+    /// Export a saved model to another format (ONNX, opset 17).
+    ///
+    /// The ONNX graph computes what `predict` computes on the model's input (token ids
+    /// or floats); layers ONNX cannot express exactly are refused with an error.
+    Export {
+        /// A model file written by `recurrent train` or `Sequential::save`.
+        model: PathBuf,
+        /// Write an ONNX file here (written atomically).
+        #[arg(long, value_name = "OUT.onnx")]
+        onnx: PathBuf,
+    },
     /// Plot a history JSON (loss and metrics against epoch) as PNG and SVG.
     Plot {
         /// A `history.json` written by `recurrent train`, or a Keras

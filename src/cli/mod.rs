@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod dataset;
+pub mod export;
 pub mod generated;
 pub mod inspect;
 pub mod predict;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             json,
         } => predict::predict(&model, &inputs, file.as_deref(), json).map(|_| 0),
         Command::Summary { path } => inspect::summary(&path).map(|_| 0),
+        Command::Export { model, onnx } => export::export(&model, &onnx).map(|_| 0),
         Command::Plot { history, output } => inspect::plot(&history, output.as_deref()).map(|_| 0),
     }
 }

@@ -68,23 +68,47 @@ pub fn tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { big }
 }
 
-/// Runs `body` compiled for AVX2 + FMA when the CPU has them (wider vectors for the
-/// inlined fast functions above), else as plain x86_64 / other-target code. The
-/// results are bit-identical either way: the functions use no fused multiply-adds.
-#[inline(always)]
-pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above),
-            // which is the only requirement of a `target_feature` function.
-            return unsafe { with_avx2(body) };
+/// Defines a function whose body is compiled three times — for AVX-512F, for AVX2 +
+/// FMA and for the baseline target — and picks one at run time by what the CPU has.
+/// The hot loops it wraps call `#[inline(always)]` helpers (the fast functions above,
+/// the gate passes), which are inlined into each copy and so vectorised for its
+/// instruction set. (A closure run inside a `#[target_feature]` function does not get
+/// its features unless LLVM happens to inline it; this does not rely on that.)
+///
+/// Results are bit-identical on every path: the fast functions use no fused
+/// multiply-adds, and vector width changes no element's operations. Arguments must be
+/// plain identifiers with their types; the body may use only them and module items.
+#[macro_export]
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? $body
+                if $crate::kernels::fast_math::has_avx512() {
+                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run
+                    // time by `has_avx512`), the only requirement of `avx512`.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if $crate::kernels::fast_math::has_avx2_fma() {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked at run time by
+                    // `has_avx2_fma`), the only requirement of `avx2`.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body
         }
-    }
-    body()
+    };
 }
 
-/// Whether `dispatch` runs its body with AVX2 and FMA enabled.
+/// Whether the CPU has AVX2 and FMA (`simd_fn!`'s middle path).
 #[inline(always)]
 pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -97,21 +121,32 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
+/// Whether `simd_fn!` functions run their AVX-512F (plus AVX2 and FMA) copy.
+/// `RECURRENT_NO_AVX512=1` in the environment turns the AVX-512 paths off (for
+/// comparing them, or on CPUs that lower their clock for 512-bit vectors).
+#[inline(always)]
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| {
+            avx2_fma()
+                && is_x86_feature_detected!("avx512f")
+                && std::env::var_os("RECURRENT_NO_AVX512").is_none_or(|v| v != "1")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn avx2_fma() -> bool {
     // std caches the CPUID result, so this is a load and a test.
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-}
-
-/// `body` inlined into an AVX2 + FMA function.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
-    body()
 }
 
 /// `sigmoid` over a slice, in place.
@@ -130,16 +165,30 @@ pub fn tanh_slice(v: &mut [f32]) {
     }
 }
 
-/// Sets subnormal values (|v| < f32::MIN_POSITIVE) to zero. Gradients flowing back
-/// through hundreds of steps decay geometrically into the subnormal range, where every
-/// multiply costs ~100x (the CPU's microcode assist); TensorFlow runs with
-/// flush-to-zero for the same reason. Applied to the backward pass's running state
-/// gradients so that subnormals never propagate into the products.
+/// Gradients below this magnitude are set to zero in the backward passes.
+///
+/// Gradients flowing back through hundreds of steps decay geometrically towards the
+/// subnormal range, where every multiply costs ~100x (the CPU's microcode assist);
+/// TensorFlow runs with flush-to-zero for the same reason. Flushing at exactly
+/// `f32::MIN_POSITIVE` is not enough: a value just above it times a weight below one
+/// is subnormal again inside the next product. 1e-30 leaves a margin of eight orders
+/// of magnitude and changes nothing measurable (a gradient of 1e-30 next to ones of
+/// 1e-4 is lost to f32 rounding anyway). It also makes decayed state gradients exactly
+/// zero, which lets the backward passes skip rows that carry nothing.
+pub const GRAD_FLUSH: f32 = 1e-30;
+
+/// Sets values with |v| < `GRAD_FLUSH` (subnormals included) to zero.
 #[inline(always)]
-pub fn flush_subnormals(v: &mut [f32]) {
+pub fn flush_tiny(v: &mut [f32]) {
     for x in v {
-        *x = if x.abs() < f32::MIN_POSITIVE { 0.0 } else { *x };
+        *x = if x.abs() < GRAD_FLUSH { 0.0 } else { *x };
     }
+}
+
+/// Whether any element is nonzero (NaN counts as nonzero).
+#[inline(always)]
+pub fn any_nonzero(v: &[f32]) -> bool {
+    v.iter().any(|x| *x != 0.0)
 }
 
 #[cfg(test)]
@@ -198,32 +247,38 @@ mod tests {
     }
 
     #[test]
-    fn subnormals_are_flushed_and_normals_kept() {
+    fn tiny_values_are_flushed_and_others_kept() {
         let mut v = [
             1e-39f32,
             -1e-40,
             f32::MIN_POSITIVE,
-            -f32::MIN_POSITIVE,
+            -9e-31,
+            1.1e-30,
+            -1.1e-30,
             0.5,
             -0.0,
         ];
-        flush_subnormals(&mut v);
-        assert_eq!(
-            v,
-            [0.0, 0.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, 0.5, 0.0]
-        );
+        flush_tiny(&mut v);
+        assert_eq!(v, [0.0, 0.0, 0.0, 0.0, 1.1e-30, -1.1e-30, 0.5, 0.0]);
+        assert!(!any_nonzero(&v[..4]));
+        assert!(any_nonzero(&v[4..5]));
+        assert!(any_nonzero(&[0.0, f32::NAN]));
+    }
+
+    crate::simd_fn! {
+        fn activations(a: &mut [f32], half: usize) {
+            sigmoid_slice(&mut a[..half]);
+            tanh_slice(&mut a[half..]);
+        }
     }
 
     #[test]
-    fn vectorised_dispatch_gives_the_scalar_bits() {
+    fn vectorised_copies_give_the_scalar_bits() {
         let xs = grid();
-        let mut a = xs.clone();
-        let mut b = xs.clone();
-        dispatch(|| {
-            sigmoid_slice(&mut a[..xs.len() / 2]);
-            tanh_slice(&mut a[xs.len() / 2..]);
-        });
         let half = xs.len() / 2;
+        let mut a = xs.clone();
+        activations(&mut a, half);
+        let mut b = xs.clone();
         for (i, v) in b.iter_mut().enumerate() {
             *v = if i < half { sigmoid(*v) } else { tanh(*v) };
         }

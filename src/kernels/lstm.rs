@@ -16,15 +16,15 @@ pub fn lstm_forward_row(
     h: &mut [f32],
 ) {
     let u = c.len();
-    let (zi, rest) = z[..4 * u].split_at_mut(u);
-    let (zf, rest) = rest.split_at_mut(u);
-    let (zg, zo) = rest.split_at_mut(u);
     let (c_prev, tanh_c, h) = (&c_prev[..u], &mut tanh_c[..u], &mut h[..u]);
-    // Whole-segment passes so that the fast activations vectorise.
-    fm::sigmoid_slice(zi);
-    fm::sigmoid_slice(zf);
+    // Whole-segment passes so that the fast activations vectorise; i and f are
+    // adjacent, so one pass covers both.
+    let (zif, rest) = z[..4 * u].split_at_mut(2 * u);
+    let (zg, zo) = rest.split_at_mut(u);
+    fm::sigmoid_slice(zif);
     fm::tanh_slice(zg);
     fm::sigmoid_slice(zo);
+    let (zi, zf) = zif.split_at(u);
     for j in 0..u {
         c[j] = zf[j] * c_prev[j] + zi[j] * zg[j];
     }

@@ -216,12 +216,14 @@ impl Layer for Embedding {
         let g = grad_output
             .into_shape_with_order((batch * steps, dim))
             .map_err(|e| Error::Shape(format!("layer '{}': {e}", self.name)))?;
-        let g: Array2<f32> = g.as_standard_layout().into_owned();
+        // Row-major without a copy when it already is (the usual case).
+        let g = g.as_standard_layout();
+        let g = g.as_slice().expect("standard layout");
         let grad = rec::grads_mut(&self.name, &mut self.params[0])?;
         grad.fill(0.0);
-        for (row, &id) in g.outer_iter().zip(&self.ids) {
+        for (row, &id) in g.chunks_exact(dim).zip(&self.ids) {
             let dst = &mut grad[id * dim..(id + 1) * dim];
-            dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a += b);
+            dst.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
         // Keras/TF keep this gradient as IndexedSlices (one row per occurrence); its
         // optimizers square the rows before duplicates are summed (see `Param::grad_sq`).
@@ -231,11 +233,9 @@ impl Layer for Embedding {
             .get_or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
         sq.fill(0.0);
         let sq = sq.as_slice_mut().expect("standard layout");
-        for (row, &id) in g.outer_iter().zip(&self.ids) {
+        for (row, &id) in g.chunks_exact(dim).zip(&self.ids) {
             let dst = &mut sq[id * dim..(id + 1) * dim];
-            dst.iter_mut()
-                .zip(row.iter())
-                .for_each(|(a, b)| *a += b * b);
+            dst.iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
         }
         Ok(None)
     }

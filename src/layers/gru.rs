@@ -317,13 +317,11 @@ impl Layer for GRU {
                     row0: ci * CHUNK_ROWS,
                     step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
                 };
-                fm::dispatch(|| {
-                    if reset_after {
-                        chunk.forward_reset_after(g, hs, rh, rec_bias)
-                    } else {
-                        chunk.forward_reset_before(g, hs, rh)
-                    }
-                })
+                if reset_after {
+                    simd_forward_reset_after(&chunk, g, hs, rh, rec_bias)
+                } else {
+                    simd_forward_reset_before(&chunk, g, hs, rh)
+                }
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -389,12 +387,12 @@ impl Layer for GRU {
         if reset_after {
             work.zip(cache.drec.par_chunks_mut(rows_w)).for_each(
                 |((ci, ((((dg, g), hs), rh), dy)), dr)| {
-                    fm::dispatch(|| chunk(ci).backward_reset_after(dg, dr, g, hs, rh, dy, seq))
+                    simd_backward_reset_after(&chunk(ci), dg, dr, g, hs, rh, dy, seq)
                 },
             );
         } else {
             work.for_each(|(ci, ((((dg, g), hs), _rh), dy))| {
-                fm::dispatch(|| chunk(ci).backward_reset_before(dg, g, hs, dy, seq))
+                simd_backward_reset_before(&chunk(ci), dg, g, hs, dy, seq)
             });
         }
         let kernel = rec::values(name, &self.params[0])?;
@@ -706,11 +704,27 @@ impl Chunk<'_> {
         let mut scratch = self.scratch(rows);
         let (mut gathered, mut active) = (Vec::new(), Vec::with_capacity(rows));
         let mut product = vec![0.0f32; rows * u];
+        let mut live = vec![true; rows];
         for t in (0..steps).rev() {
             self.add_output_grad(&mut dh, dy, t, seq);
+            // A row whose dh is exactly zero has zero gate gradients and passes zero
+            // back (the step is linear in dh): skip it. Flushing (fm::flush_tiny) makes
+            // long sequences reach exact zeros. With no output gradients still to come,
+            // an all-zero block is done: its earlier gradients are zero.
+            for (j, l) in live.iter_mut().enumerate() {
+                *l = fm::any_nonzero(&dh[j * u..(j + 1) * u]);
+            }
+            if !seq && !live.contains(&true) {
+                for j in 0..rows {
+                    let (first, end) = (j * steps * w, (j * steps + t + 1) * w);
+                    dgates[first..end].fill(0.0);
+                    drec[first..end].fill(0.0);
+                }
+                break;
+            }
             for j in 0..rows {
                 let at = j * steps + t;
-                if self.skips(j, t) {
+                if self.skips(j, t) || !live[j] {
                     dgates[at * w..(at + 1) * w].fill(0.0);
                     drec[at * w..(at + 1) * w].fill(0.0);
                     dh_prev[j * u..(j + 1) * u].copy_from_slice(&dh[j * u..(j + 1) * u]);
@@ -725,15 +739,15 @@ impl Chunk<'_> {
                     &mut drec[at * w..(at + 1) * w],
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
-                fm::flush_subnormals(&mut dgates[at * w..(at + 1) * w]);
-                fm::flush_subnormals(&mut drec[at * w..(at + 1) * w]);
+                fm::flush_tiny(&mut dgates[at * w..(at + 1) * w]);
+                fm::flush_tiny(&mut drec[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
                 // dh_{t-1} += dRec_t · U^T over the active rows (masked rows have
                 // dRec = 0), gathered contiguous for the small product.
                 gathered.clear();
                 active.clear();
-                for j in (0..rows).filter(|&j| !self.skips(j, t)) {
+                for j in (0..rows).filter(|&j| live[j] && !self.skips(j, t)) {
                     let at = j * steps + t;
                     gathered.extend_from_slice(&drec[at * w..(at + 1) * w]);
                     active.push(j);
@@ -750,8 +764,8 @@ impl Chunk<'_> {
                 let dhp = &mut dh_prev;
                 gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
-            // Long sequences decay gradients into subnormals (see fast_math).
-            fm::flush_subnormals(&mut dh_prev);
+            // Long sequences decay gradients towards subnormals (see fast_math).
+            fm::flush_tiny(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
     }
@@ -808,7 +822,7 @@ impl Chunk<'_> {
                     &mut dgates[at * w..(at + 1) * w],
                     &mut dh_prev[j * u..(j + 1) * u],
                 );
-                fm::flush_subnormals(&mut dgates[at * w..(at + 1) * w]);
+                fm::flush_tiny(&mut dgates[at * w..(at + 1) * w]);
             }
             if t > 0 && self.rmasks.is_empty() {
                 matmul(
@@ -823,9 +837,56 @@ impl Chunk<'_> {
                 let dhp = &mut dh_prev;
                 gd::recurrent_product_grad(dg, sw, rows, u, m, r0, k, w, dhp, &mut scratch);
             }
-            // Long sequences decay gradients into subnormals (see fast_math).
-            fm::flush_subnormals(&mut dh_prev);
+            // Long sequences decay gradients towards subnormals (see fast_math).
+            fm::flush_tiny(&mut dh_prev);
             std::mem::swap(&mut dh, &mut dh_prev);
         }
+    }
+}
+
+// The time loops of `Chunk`, each compiled for the CPU's widest vectors (see `simd_fn!`).
+crate::simd_fn! {
+    fn simd_forward_reset_after(
+        chunk: &Chunk<'_>,
+        gates: &mut [f32],
+        hs: &mut [f32],
+        rh: &mut [f32],
+        rec_bias: &[f32],
+    ) {
+        chunk.forward_reset_after(gates, hs, rh, rec_bias)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_forward_reset_before(chunk: &Chunk<'_>, gates: &mut [f32], hs: &mut [f32], rh: &mut [f32]) {
+        chunk.forward_reset_before(gates, hs, rh)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_backward_reset_after(
+        chunk: &Chunk<'_>,
+        dgates: &mut [f32],
+        drec: &mut [f32],
+        gates: &[f32],
+        hs: &[f32],
+        rh: &[f32],
+        dy: &[f32],
+        seq: bool,
+    ) {
+        chunk.backward_reset_after(dgates, drec, gates, hs, rh, dy, seq)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_backward_reset_before(
+        chunk: &Chunk<'_>,
+        dgates: &mut [f32],
+        gates: &[f32],
+        hs: &[f32],
+        dy: &[f32],
+        seq: bool,
+    ) {
+        chunk.backward_reset_before(dgates, gates, hs, dy, seq)
     }
 }

@@ -319,7 +319,7 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                fm::dispatch(|| chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros))
+                simd_chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -375,9 +375,7 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, ((((dg, g), cs), tc), dy))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                fm::dispatch(|| {
-                    chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
-                })
+                simd_chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
             });
         let kernel = rec::values(name, &self.params[0])?;
         let gm = &cache.gate_masks;
@@ -638,8 +636,8 @@ fn chunk_backward(
                 &mut dc[j * u..(j + 1) * u],
                 dzj,
             );
-            fm::flush_subnormals(dzj);
-            fm::flush_subnormals(&mut dc[j * u..(j + 1) * u]);
+            fm::flush_tiny(dzj);
+            fm::flush_tiny(&mut dc[j * u..(j + 1) * u]);
             if rmasks.is_empty() {
                 dz[k * w..(k + 1) * w].copy_from_slice(dzj);
             }
@@ -658,7 +656,7 @@ fn chunk_backward(
                 0.0,
                 MatMut::new(&mut dh_new[..n * u], n, u),
             );
-            fm::flush_subnormals(&mut dh_new[..n * u]);
+            fm::flush_tiny(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs.
             for (k, &j) in active.iter().enumerate() {
                 let (src, dst) = (k * u, j * u);
@@ -670,7 +668,7 @@ fn chunk_backward(
             let (dg, sw, r0) = (&dgates[t * w..], steps * w, masks.row0);
             let (out, sc) = (&mut dh_new, &mut scratch);
             gd::recurrent_product_grad(dg, sw, rows, u, rmasks, r0, recurrent, w, out, sc);
-            fm::flush_subnormals(out);
+            fm::flush_tiny(out);
             rec::merge_state_grad(&mut dh, &mut dh_new, &masks, t, steps, u);
         }
     }
@@ -721,9 +719,7 @@ fn fused_backward(
                 x,
             };
             let dims = (steps, u, f, seq);
-            fm::dispatch(|| {
-                chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
-            })
+            simd_chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
         })
         .collect();
     let grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
@@ -776,6 +772,18 @@ fn chunk_backward_fused(
                 dhj.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
         }
+        // A row whose dh and dc are exactly zero has zero gate gradients and passes
+        // zeros back (the step is linear in them): skip it. Flushing (fm::flush_tiny)
+        // makes long sequences reach exact zeros, after which their early steps cost
+        // nothing. Without output gradients still to come, a block that is all zero
+        // is done.
+        let live = |j: usize| {
+            fm::any_nonzero(&dh[j * u..(j + 1) * u]) || fm::any_nonzero(&dc[j * u..(j + 1) * u])
+        };
+        if !seq && !(0..rows).any(live) {
+            break;
+        }
+        active.retain(|&j| live(j));
         let base = blk.rows();
         blk.dz.resize((base + active.len()) * w, 0.0);
         for (k, &j) in active.iter().enumerate() {
@@ -795,9 +803,9 @@ fn chunk_backward_fused(
                 dcj,
                 dz,
             );
-            // Long sequences decay gradients into subnormals (see fast_math).
-            fm::flush_subnormals(dz);
-            fm::flush_subnormals(dcj);
+            // Long sequences decay gradients towards subnormals (see fast_math).
+            fm::flush_tiny(dz);
+            fm::flush_tiny(dcj);
             let h_prev = if t == 0 {
                 zeros
             } else {
@@ -816,16 +824,17 @@ fn chunk_backward_fused(
                 u,
                 false,
             );
-            fm::flush_subnormals(&mut dh_new[..n * u]);
+            fm::flush_tiny(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs (and dc).
             for (k, &j) in active.iter().enumerate() {
                 dh[j * u..(j + 1) * u].copy_from_slice(&dh_new[k * u..(k + 1) * u]);
             }
         }
-        if blk.rows() >= GRAD_BLOCK_ROWS || t == 0 {
+        if blk.rows() >= GRAD_BLOCK_ROWS {
             blk.fold_into(&mut grads, dx, kernel);
         }
     }
+    blk.fold_into(&mut grads, dx, kernel);
     grads
 }
 
@@ -854,7 +863,7 @@ fn infer(
         .for_each(|(ci, (out, x))| {
             let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
             let dims = (steps, f, u, seq);
-            fm::dispatch(|| chunk_infer(out, x, kernel, recurrent, bias, masks, dims))
+            simd_chunk_infer(out, x, kernel, recurrent, bias, masks, dims)
         });
     out
 }
@@ -924,5 +933,69 @@ fn chunk_infer(
     }
     if !seq {
         out.copy_from_slice(&h_now);
+    }
+}
+
+// The time loops above, each compiled for the CPU's widest vectors (see `simd_fn!`).
+crate::simd_fn! {
+    fn simd_chunk_forward(
+        gates: &mut [f32],
+        cs: &mut [f32],
+        tanh_c: &mut [f32],
+        hs: &mut [f32],
+        recurrent: &[f32],
+        masks: BlockMasks<'_>,
+        steps: usize,
+        u: usize,
+        zeros: &[f32],
+    ) {
+        chunk_forward(gates, cs, tanh_c, hs, recurrent, masks, steps, u, zeros)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_chunk_backward(
+        dgates: &mut [f32],
+        gates: &[f32],
+        cs: &[f32],
+        tanh_c: &[f32],
+        dy: &[f32],
+        recurrent: &[f32],
+        masks: BlockMasks<'_>,
+        steps: usize,
+        u: usize,
+        seq: bool,
+        zeros: &[f32],
+    ) {
+        chunk_backward(dgates, gates, cs, tanh_c, dy, recurrent, masks, steps, u, seq, zeros)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_chunk_backward_fused(
+        dx: &mut [f32],
+        st: ChunkState<'_>,
+        dy: &[f32],
+        kernel: &[f32],
+        recurrent_t: &[f32],
+        masks: BlockMasks<'_>,
+        dims: (usize, usize, usize, bool),
+        zeros: &[f32],
+    ) -> rec::WeightGrads {
+        chunk_backward_fused(dx, st, dy, kernel, recurrent_t, masks, dims, zeros)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_chunk_infer(
+        out: &mut [f32],
+        x: &[f32],
+        kernel: &[f32],
+        recurrent: &[f32],
+        bias: Option<&[f32]>,
+        masks: BlockMasks<'_>,
+        dims: (usize, usize, usize, bool),
+    ) {
+        chunk_infer(out, x, kernel, recurrent, bias, masks, dims)
     }
 }

@@ -17,7 +17,6 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, IxDyn};
 use super::recurrent as rec;
 use super::{Activation, GRU, LSTM, Layer, Param, SimpleRNN};
 use crate::error::{Error, Result};
-use crate::kernels::fast_math as fm;
 use crate::kernels::{
     MatMut, MatRef, column_sums, gru_backward_row, gru_forward_row,
     gru_reset_before_backward_output_row, gru_reset_before_backward_reset_row,
@@ -351,7 +350,7 @@ fn run(
         tp.gates = vec![0.0; steps * batch * w];
         tp.aux = vec![0.0; steps * batch * u];
     }
-    fm::dispatch(|| {
+    {
         for t in 0..steps {
             if let Some(tp) = tape.as_deref_mut() {
                 let at = t * batch * u..(t + 1) * batch * u;
@@ -433,7 +432,7 @@ fn run(
                 }
             }
         }
-    });
+    }
     let output = if spec.return_sequences {
         ArrayD::from_shape_vec(IxDyn(&[batch, steps, u]), out)
     } else {
