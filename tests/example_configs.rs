@@ -26,6 +26,8 @@ const EXPECTED: &[(&str, usize)] = &[
     ("text_dir_sentiment.toml", 166_305),
     // 100*16 + 4*(16*16 + 16*16 + 16) + 17
     ("generated_sentiment.toml", 3_729),
+    // 100*16 + (5*16*32 + 32) + 4*(32*16 + 16*16 + 16) + 17
+    ("generated_sentiment_conv1d.toml", 7_345),
     // 4*(1*16 + 16*16 + 16) + 17
     ("generated_series.toml", 1_169),
     // 50*8 + 3*(8*16 + 16*16 + 2*16) + 17

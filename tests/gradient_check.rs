@@ -3,9 +3,11 @@
 //! every parameter element and every input element.
 
 use ndarray::{Array2, ArrayD, IxDyn};
+use recurrent::layers::config::{Conv1DConfig, DenseConfig, MaxPooling1DConfig};
 use recurrent::layers::{
-    Activation, Bidirectional, Embedding, ForwardContext, GRU, GlobalAveragePooling1D,
-    GlobalMaxPooling1D, LSTM, Layer, LayerConfig, LayerInput, MergeMode, SimpleRNN,
+    Activation, Bidirectional, Conv1D, Embedding, ForwardContext, GRU, GlobalAveragePooling1D,
+    GlobalMaxPooling1D, Initializer, LSTM, Layer, LayerConfig, LayerInput, MaxPooling1D, MergeMode,
+    Padding, SimpleRNN, TimeDistributed,
 };
 use recurrent::rng::SeededRng;
 
@@ -627,6 +629,147 @@ fn global_average_pooling_masked() {
         ],
         Data::MaskedFloats(x, step_mask()),
         "Bidirectional(LSTM seq) then GlobalAveragePooling1D, masked",
+    );
+}
+
+/// go_backwards in each cell, with a step mask and dropouts: the reversed read, the
+/// reversed mask and the input gradient flipped back to input order.
+#[test]
+fn go_backwards_masked_each_cell() {
+    let mask = step_mask();
+    let x = || float_data(70).floats().unwrap().clone();
+    let cases: Vec<(Vec<Box<dyn Layer>>, &str)> = vec![
+        (
+            vec![boxed(
+                SimpleRNN::new(3)
+                    .go_backwards(true)
+                    .return_sequences(true)
+                    .recurrent_dropout(0.2),
+            )],
+            "SimpleRNN go_backwards masked",
+        ),
+        (
+            vec![
+                boxed(LSTM::new(3).go_backwards(true).return_sequences(true)),
+                boxed(LSTM::new(2).go_backwards(true).dropout(0.2)),
+            ],
+            "LSTM go_backwards stacked masked",
+        ),
+        (
+            vec![boxed(GRU::new(3).go_backwards(true).recurrent_dropout(0.3))],
+            "GRU go_backwards masked recurrent_dropout",
+        ),
+        (
+            vec![boxed(
+                GRU::new(3)
+                    .reset_after(false)
+                    .go_backwards(true)
+                    .return_sequences(true),
+            )],
+            "GRU reset_before go_backwards masked",
+        ),
+    ];
+    for (layers, what) in cases {
+        check(layers, Data::MaskedFloats(x(), mask.clone()), what);
+    }
+    check(
+        vec![boxed(LSTM::new(3).go_backwards(true))],
+        float_data(71),
+        "LSTM go_backwards",
+    );
+}
+
+fn conv(filters: usize, kernel_size: usize, f: impl Fn(&mut Conv1DConfig)) -> Box<dyn Layer> {
+    let mut c = Conv1DConfig::new(filters, kernel_size);
+    c.activation = Activation::Tanh;
+    f(&mut c);
+    boxed(Conv1D::from_config(c).unwrap())
+}
+
+/// Conv1D with each padding, dilation and strides (tanh, so the activation's backward
+/// is exercised too), on 9-step sequences.
+#[test]
+fn conv1d_each_padding_dilation_strides() {
+    let x = || random_array(&[2, 9, 3], &mut SeededRng::new(80), 1.0);
+    let cases: Vec<(Box<dyn Layer>, &str)> = vec![
+        (conv(2, 3, |_| {}), "Conv1D valid"),
+        (conv(2, 4, |c| c.padding = Padding::Same), "Conv1D same"),
+        (conv(2, 3, |c| c.padding = Padding::Causal), "Conv1D causal"),
+        (
+            conv(2, 2, |c| {
+                c.padding = Padding::Causal;
+                c.dilation_rate = 3;
+            }),
+            "Conv1D causal dilation 3",
+        ),
+        (
+            conv(2, 3, |c| c.dilation_rate = 2),
+            "Conv1D valid dilation 2",
+        ),
+        (
+            conv(2, 3, |c| {
+                c.padding = Padding::Same;
+                c.strides = 2;
+                c.use_bias = false;
+            }),
+            "Conv1D same strides 2 no bias",
+        ),
+        (conv(3, 2, |c| c.strides = 3), "Conv1D valid strides 3"),
+    ];
+    for (layer, what) in cases {
+        check(vec![layer], Data::Floats(x()), what);
+    }
+}
+
+/// MaxPooling1D (overlapping "same" windows and disjoint ones) between Conv1D and
+/// LSTM; a small step so that no nudge changes which value is the maximum.
+#[test]
+fn conv1d_max_pooling1d_lstm_stack() {
+    let x = random_array(&[2, 9, 3], &mut SeededRng::new(81), 1.0);
+    let pool = |size: usize, strides: Option<usize>, padding: Padding| {
+        boxed(
+            MaxPooling1D::from_config(MaxPooling1DConfig {
+                pool_size: size,
+                strides,
+                padding,
+                ..MaxPooling1DConfig::default()
+            })
+            .unwrap(),
+        )
+    };
+    check_with_step(
+        vec![
+            conv(4, 3, |c| c.padding = Padding::Same),
+            pool(3, Some(1), Padding::Same),
+            pool(2, None, Padding::Valid),
+            boxed(LSTM::new(2)),
+        ],
+        Data::Floats(x),
+        "Conv1D -> MaxPooling1D x2 -> LSTM",
+        1e-3,
+    );
+}
+
+/// TimeDistributed(Dense) on a masked sequence (the mask passes through it).
+#[test]
+fn time_distributed_dense_after_masked_lstm() {
+    let dense = DenseConfig {
+        name: None,
+        units: 2,
+        activation: Activation::Tanh,
+        use_bias: true,
+        kernel_initializer: Initializer::GlorotUniform,
+        bias_initializer: Initializer::Zeros,
+        input_shape: None,
+    };
+    check(
+        vec![
+            boxed(LSTM::new(3).return_sequences(true)),
+            boxed(TimeDistributed::new(LayerConfig::Dense(dense)).unwrap()),
+            boxed(GlobalAveragePooling1D::new()),
+        ],
+        Data::MaskedFloats(float_data(90).floats().unwrap().clone(), step_mask()),
+        "LSTM -> TimeDistributed(Dense) -> GlobalAveragePooling1D, masked",
     );
 }
 

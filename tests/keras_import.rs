@@ -69,11 +69,49 @@ fn bidirectional_gru_sum() {
     import("bidirectional_gru_sum");
 }
 
+/// go_backwards is imported (it used to be rejected) and kept in the saved config.
+#[test]
+fn go_backwards_is_imported() {
+    let (model, _) = import("go_backwards_stack");
+    for layer in model.layers() {
+        assert_eq!(layer.config()["go_backwards"], true, "{}", layer.name());
+    }
+}
+
+/// Embedding -> Conv1D -> MaxPooling1D -> LSTM -> Dense: Keras's parameter count and
+/// output shape (the shared `import` checks both).
+#[test]
+fn conv1d_text_model() {
+    let (model, _) = import("conv1d_text");
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(
+        classes,
+        ["Embedding", "Conv1D", "MaxPooling1D", "LSTM", "Dense"]
+    );
+    let summary = model.summary();
+    assert!(summary.contains("(None, 36, 32)"), "{summary}");
+    assert!(summary.contains("(None, 18, 32)"), "{summary}");
+}
+
+/// TimeDistributed(Dense), Conv1D with causal/dilated and strided same padding,
+/// MaxPooling1D with overlapping same windows: Keras's count and output shape.
+#[test]
+fn time_distributed_and_conv_stack() {
+    let (model, _) = import("time_distributed_conv_stack");
+    let names: Vec<String> = model.weight_shapes().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("time_distributed/dense") && n.ends_with("/kernel")),
+        "{names:?}"
+    );
+}
+
 #[test]
 fn unsupported_layers_and_arguments_are_named() {
     for (name, words) in [
-        ("unsupported_go_backwards", ["go_backwards", "lstm"]),
-        ("unsupported_conv1d", ["Conv1D", "conv1d"]),
+        ("unsupported_stateful", ["stateful", "lstm"]),
+        ("unsupported_flatten", ["Flatten", "flatten"]),
     ] {
         let fx = fixture(name);
         let err = parse_keras_config(&fx["config"].to_string())
@@ -152,6 +190,12 @@ fn keras_archive_float_models_predict_as_keras() {
 #[test]
 fn keras_archive_masked_model_predicts_as_keras() {
     archive_predictions_match("archive_embedding_bilstm_maxpool");
+}
+
+/// Embedding(mask_zero) -> Conv1D (drops the mask) -> MaxPooling1D -> LSTM(go_backwards).
+#[test]
+fn keras_archive_conv1d_model_predicts_as_keras() {
+    archive_predictions_match("archive_embedding_conv1d_pool_lstm");
 }
 
 #[test]

@@ -9,7 +9,9 @@ mod common;
 
 use common::{CaseErrors, array_f32, array_f64, fixtures, ids, rel_err};
 use ndarray::ArrayD;
-use recurrent::layers::{ForwardContext, Layer, LayerConfig, LayerInput, Param};
+use recurrent::layers::{
+    ForwardContext, GRU, LSTM, Layer, LayerConfig, LayerInput, Param, SimpleRNN,
+};
 use recurrent::losses::Loss;
 use recurrent::model::{FitOptions, Sequential};
 use recurrent::optimizers::{Optimizer, OptimizerConfig, SgdConfig};
@@ -167,10 +169,20 @@ fn run_layer_case(
 
 /// Runs every layer fixture of one layer `type` and asserts all match within `TOL`.
 fn check_layer_fixtures(layer_type: &str, min_cases: usize) {
-    let all: Vec<Value> = fixtures("layer")
-        .into_iter()
-        .filter(|fx| fx["layer"]["type"] == layer_type)
-        .collect();
+    check_selected_layer_fixtures(
+        layer_type,
+        |fx| fx["layer"]["type"] == layer_type,
+        min_cases,
+    );
+}
+
+/// Runs the layer fixtures that `select` picks and asserts all match within `TOL`.
+fn check_selected_layer_fixtures(
+    layer_type: &str,
+    select: impl Fn(&Value) -> bool,
+    min_cases: usize,
+) {
+    let all: Vec<Value> = fixtures("layer").into_iter().filter(select).collect();
     // Guards against a vacuous pass if the fixtures went missing.
     assert!(
         all.len() >= min_cases,
@@ -543,7 +555,12 @@ fn extreme_logits_losses_match_keras() {
 fn model_steps_match_keras() {
     check_model_fixtures(
         "model steps",
-        |c| !c.contains("extreme") && !c.contains("bidirectional") && !c.contains("pooling"),
+        |c| {
+            !c.contains("extreme")
+                && !c.contains("bidirectional")
+                && !c.contains("pooling")
+                && !c.contains("features")
+        },
         5,
     );
 }
@@ -564,6 +581,177 @@ fn bidirectional_model_steps_match_keras() {
 #[test]
 fn pooling_model_steps_match_keras() {
     check_model_fixtures("pooling model steps", |c| c.contains("pooling"), 2);
+}
+
+/// go_backwards for each cell, both return_sequences (outputs and every gradient).
+#[test]
+fn go_backwards_matches_keras() {
+    check_selected_layer_fixtures("go_backwards", |fx| fx["layer"]["go_backwards"] == true, 8);
+}
+
+/// Conv1D with each padding (valid, same, causal), dilation, strides, no bias.
+#[test]
+fn conv1d_matches_keras() {
+    check_layer_fixtures("conv1d", 10);
+}
+
+/// MaxPooling1D: default strides, overlapping windows, "same" padding on odd lengths.
+#[test]
+fn max_pooling1d_matches_keras() {
+    check_layer_fixtures("max_pooling1d", 4);
+}
+
+#[test]
+fn time_distributed_dense_matches_keras() {
+    check_layer_fixtures("time_distributed", 2);
+}
+
+/// Masked go_backwards stacks, Embedding -> Conv1D -> MaxPooling1D -> LSTM -> Dense
+/// (with a mask Conv1D drops) and TimeDistributed(Dense) passing a mask on.
+#[test]
+fn feature_model_steps_match_keras() {
+    check_model_fixtures("feature model steps", |c| c.contains("features"), 7);
+}
+
+/// `call_with_state` and `call_with_state_gradients` of the fixture's layer: the
+/// output, final states and gradients, each with the fixture key it is compared to.
+fn state_case(fx: &Value) -> Result<Vec<(String, ArrayD<f32>)>, String> {
+    let cfg: LayerConfig =
+        serde_json::from_value(fx["layer"].clone()).map_err(|e| format!("config: {e}"))?;
+    let x = array_f32(&fx["input"]);
+    let shape: Vec<Option<usize>> = x.shape()[1..].iter().map(|&d| Some(d)).collect();
+    let x = x
+        .into_dimensionality::<ndarray::Ix3>()
+        .map_err(|e| format!("input: {e}"))?;
+    let arrays2 = |v: &Value| -> Vec<ndarray::Array2<f32>> {
+        v.as_array()
+            .map(|a| a.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| array_f32(v).into_dimensionality().expect("2-D array"))
+            .collect()
+    };
+    let init = arrays2(&fx["initial_state"]);
+    let views: Vec<_> = init.iter().map(|a| a.view()).collect();
+    let upstream = fx["upstream"].as_array().ok_or("upstream")?;
+    let dy = array_f32(&upstream[0]);
+    let ds = arrays2(&Value::Array(upstream[1..].to_vec()));
+    let ds_views: Vec<_> = ds.iter().map(|a| a.view()).collect();
+    let mask = if fx["mask"].is_null() {
+        None
+    } else {
+        let s = &fx["mask"]["shape"];
+        let dims = (
+            s[0].as_u64().ok_or("mask shape")? as usize,
+            s[1].as_u64().ok_or("mask shape")? as usize,
+        );
+        let data: Vec<bool> = fx["mask"]["data"]
+            .as_array()
+            .ok_or("mask data")?
+            .iter()
+            .map(|v| v.as_bool().expect("bool"))
+            .collect();
+        Some(ndarray::Array2::from_shape_vec(dims, data).map_err(|e| format!("mask: {e}"))?)
+    };
+    let set_weights = |layer: &mut dyn Layer| -> Result<Vec<&'static str>, String> {
+        let mut rng = SeededRng::new(0);
+        layer
+            .build(&shape, &mut rng)
+            .map_err(|e| format!("build: {e}"))?;
+        for p in layer.params_mut() {
+            p.value = array_f32(&fx["weights"][p.name]);
+        }
+        Ok(layer.params().iter().map(|p| p.name).collect())
+    };
+    let m = mask.as_ref();
+    let (y, grads, names) = match cfg {
+        LayerConfig::SimpleRnn(c) => {
+            let mut l = SimpleRNN::from_config(c).map_err(|e| e.to_string())?;
+            let names = set_weights(&mut l)?;
+            let g =
+                l.call_with_state_gradients(x.view(), Some(&views), m, dy.view(), Some(&ds_views));
+            (l.call_with_state(x.view(), Some(&views), m), g, names)
+        }
+        LayerConfig::Lstm(c) => {
+            let mut l = LSTM::from_config(c).map_err(|e| e.to_string())?;
+            let names = set_weights(&mut l)?;
+            let g =
+                l.call_with_state_gradients(x.view(), Some(&views), m, dy.view(), Some(&ds_views));
+            (l.call_with_state(x.view(), Some(&views), m), g, names)
+        }
+        LayerConfig::Gru(c) => {
+            let mut l = GRU::from_config(c).map_err(|e| e.to_string())?;
+            let names = set_weights(&mut l)?;
+            let g =
+                l.call_with_state_gradients(x.view(), Some(&views), m, dy.view(), Some(&ds_views));
+            (l.call_with_state(x.view(), Some(&views), m), g, names)
+        }
+        other => return Err(format!("not a recurrent layer: {other:?}")),
+    };
+    let (y, states) = y.map_err(|e| format!("call_with_state: {e}"))?;
+    let g = grads.map_err(|e| format!("call_with_state_gradients: {e}"))?;
+    let mut out = vec![("output".to_string(), y)];
+    for (i, s) in states.into_iter().enumerate() {
+        out.push((format!("state {i}"), s.into_dyn()));
+    }
+    out.push(("dinput".to_string(), g.input));
+    for (i, s) in g.initial_state.into_iter().enumerate() {
+        out.push((format!("dinitial_state_{i}"), s.into_dyn()));
+    }
+    for (name, w) in names.into_iter().zip(g.weights) {
+        out.push((format!("d{name}"), w));
+    }
+    Ok(out)
+}
+
+/// Keras `return_state=True` with `initial_state`, unmasked, masked (one sample fully
+/// masked) and go_backwards: the output, every final state, and the gradients w.r.t.
+/// the input, the initial states and the weights.
+#[test]
+fn return_state_matches_keras() {
+    let all = fixtures("state");
+    assert!(
+        all.len() >= 12,
+        "expected >= 12 state fixtures, found {}",
+        all.len()
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for fx in &all {
+        let case = fx["case"].as_str().expect("case name");
+        let mut keras = CaseErrors::new(case, TOL);
+        let mut f64r = CaseErrors::new(case, f64::INFINITY);
+        match state_case(fx) {
+            Ok(ours) => {
+                for (reference, errs) in [(fx, &mut keras), (&fx["f64"], &mut f64r)] {
+                    for (what, a) in &ours {
+                        let r = if what == "output" {
+                            &reference["output"]
+                        } else if let Some(i) = what.strip_prefix("state ") {
+                            &reference["states"][i.parse::<usize>().expect("index")]
+                        } else {
+                            &reference["grads"][&what[1..]]
+                        };
+                        if r.is_null() {
+                            errs.fail(format!("{what} missing in fixture"));
+                            continue;
+                        }
+                        errs.check(what, rel_err(a, &array_f64(r), what));
+                    }
+                }
+            }
+            Err(e) => keras.fail(e),
+        }
+        rows.push((
+            case.to_string(),
+            vec![
+                ("keras", keras.worst, keras.worst_what.clone()),
+                ("f64", f64r.worst, f64r.worst_what.clone()),
+            ],
+        ));
+        failures.extend(keras.failures);
+    }
+    finish("return_state", &rows, &failures);
 }
 
 /// Runs one model fixture through `Sequential` as a user would: `from_configs`,

@@ -114,6 +114,8 @@ fn var_groups(layer: &dyn Layer, key: &str) -> Vec<String> {
             format!("{base}/backward_layer/cell/vars"),
         ],
         "SimpleRNN" | "LSTM" | "GRU" => vec![format!("{base}/cell/vars")],
+        // The wrapped layer's weights (TimeDistributed wraps Dense or Dropout here).
+        "TimeDistributed" => vec![format!("{base}/layer/vars")],
         _ => vec![format!("{base}/vars")],
     }
 }

@@ -119,7 +119,6 @@ const IGNORED: &[&str] = &[
 const DEFAULT_ONLY: &[(&str, Value)] = &[
     ("trainable", Value::Bool(true)),
     ("return_state", Value::Bool(false)),
-    ("go_backwards", Value::Bool(false)),
     ("stateful", Value::Bool(false)),
     ("kernel_regularizer", Value::Null),
     ("recurrent_regularizer", Value::Null),
@@ -335,7 +334,7 @@ fn batch_shape(config: &Value, source: &str, what: &str) -> Result<Option<Shape>
 }
 
 const SUPPORTED: &str = "Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
-                         GlobalAveragePooling1D, GlobalMaxPooling1D";
+                         GlobalAveragePooling1D, GlobalMaxPooling1D, Conv1D, MaxPooling1D, TimeDistributed";
 
 /// One serialized Keras layer (`{"class_name", "config", ...}`) as our config.
 fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
@@ -361,6 +360,9 @@ fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
         "Bidirectional" => "bidirectional",
         "GlobalAveragePooling1D" => "global_average_pooling1d",
         "GlobalMaxPooling1D" => "global_max_pooling1d",
+        "Conv1D" => "conv1d",
+        "MaxPooling1D" => "max_pooling1d",
+        "TimeDistributed" => "time_distributed",
         _ => {
             return Err(Error::Unsupported(format!(
                 "{source}: {ctx} is not supported (supported layers: {SUPPORTED})"
@@ -390,6 +392,13 @@ fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
             "backward_layer" => continue,
             // Keras 2's input shape: taken as the model's input by the caller.
             "batch_input_shape" | "batch_shape" => continue,
+            // Conv1D's grouped convolution: only the ordinary one (groups=1) is implemented.
+            "groups" if value.as_u64() == Some(1) => continue,
+            "groups" => {
+                return Err(Error::Unsupported(format!(
+                    "{source}: {ctx}: argument `groups` = {value} is not supported (only 1)"
+                )));
+            }
             _ => value.clone(),
         };
         ours.insert(key.clone(), mapped);

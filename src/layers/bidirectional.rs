@@ -1,5 +1,6 @@
 //! Keras `Bidirectional`: runs a copy of a recurrent layer forwards and another over the
-//! time-reversed sequence (Keras's `go_backwards=True` copy), then merges the two outputs.
+//! time-reversed sequence (Keras's copy with `go_backwards=True`), then merges the two
+//! outputs.
 //!
 //! Keras semantics kept here: the backward copy reads the whole padded sequence reversed
 //! together with its mask; with `return_sequences` its output is flipped back to input
@@ -10,10 +11,11 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
-use ndarray::{Array2, ArrayD, ArrayViewD, Axis, Slice, concatenate};
+use ndarray::{Array2, ArrayD, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 
-use super::config::LayerConfig;
+use super::config::{GruConfig, LayerConfig, LstmConfig, SimpleRnnConfig};
+use super::recurrent::reversed_time;
 use super::{ForwardContext, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -76,10 +78,32 @@ impl Bidirectional {
         name: Option<String>,
     ) -> Result<Self> {
         let name = name.unwrap_or_else(|| "bidirectional".to_string());
-        let return_sequences = match &layer {
-            LayerConfig::SimpleRnn(c) => c.return_sequences,
-            LayerConfig::Lstm(c) => c.return_sequences,
-            LayerConfig::Gru(c) => c.return_sequences,
+        // Keras: the backward copy is the layer with `go_backwards=True`.
+        let (return_sequences, go_backwards, backward) = match &layer {
+            LayerConfig::SimpleRnn(c) => (
+                c.return_sequences,
+                c.go_backwards,
+                LayerConfig::SimpleRnn(SimpleRnnConfig {
+                    go_backwards: true,
+                    ..c.clone()
+                }),
+            ),
+            LayerConfig::Lstm(c) => (
+                c.return_sequences,
+                c.go_backwards,
+                LayerConfig::Lstm(LstmConfig {
+                    go_backwards: true,
+                    ..c.clone()
+                }),
+            ),
+            LayerConfig::Gru(c) => (
+                c.return_sequences,
+                c.go_backwards,
+                LayerConfig::Gru(GruConfig {
+                    go_backwards: true,
+                    ..c.clone()
+                }),
+            ),
             other => {
                 return Err(Error::invalid_argument(
                     format!("Bidirectional '{name}'"),
@@ -91,8 +115,17 @@ impl Bidirectional {
                 ));
             }
         };
+        if go_backwards {
+            // Keras 3 raises here: both copies would read the sequence reversed.
+            return Err(Error::invalid_argument(
+                format!("Bidirectional '{name}'"),
+                "layer",
+                "the wrapped layer must have go_backwards=false (Keras: the forward and \
+                 backward copies need different go_backwards values)",
+            ));
+        }
         let mut forward = layer.to_layer()?;
-        let mut backward = layer.to_layer()?;
+        let mut backward = backward.to_layer()?;
         // Keras names the copies after the wrapped layer's own name (a saved config
         // holds the forward copy, already named `forward_...`).
         let base = forward
@@ -152,19 +185,6 @@ impl Bidirectional {
     }
 }
 
-/// `x` with its time axis (1) reversed, as an owned standard-layout array.
-fn flip_time<'a>(x: impl Into<ArrayViewD<'a, f32>>) -> ArrayD<f32> {
-    let mut v = x.into();
-    v.slice_axis_inplace(Axis(1), Slice::new(0, None, -1));
-    v.as_standard_layout().into_owned()
-}
-
-fn flip_mask(m: &Array2<bool>) -> Array2<bool> {
-    let mut v = m.view();
-    v.slice_axis_inplace(Axis(1), Slice::new(0, None, -1));
-    v.as_standard_layout().into_owned()
-}
-
 /// Zeroes the steps of a (batch, steps, width) array that the mask marks as padding.
 fn zero_masked(y: &mut ArrayD<f32>, mask: &Array2<bool>) {
     for (mut sample, m) in y.outer_iter_mut().zip(mask.outer_iter()) {
@@ -178,7 +198,7 @@ fn zero_masked(y: &mut ArrayD<f32>, mask: &Array2<bool>) {
 
 /// A `&'static str` for a weight name built at run time (`forward_lstm/kernel`), as
 /// `Param::name` needs. Names are interned, so each distinct name is allocated once.
-fn intern(name: String) -> &'static str {
+pub(crate) fn intern(name: String) -> &'static str {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let mut set = NAMES
         .get_or_init(Default::default)
@@ -277,13 +297,12 @@ impl Layer for Bidirectional {
         }
         self.forward.set_input_mask(mask.clone());
         let mut y_fwd = self.forward.forward(LayerInput::Floats(x.view()), ctx)?;
-        let x_rev = flip_time(x.view());
-        self.backward.set_input_mask(mask.as_ref().map(flip_mask));
-        let mut y_bwd = self
-            .backward
-            .forward(LayerInput::Floats(x_rev.view()), ctx)?;
+        // The backward copy reverses the sequence and mask itself (go_backwards); its
+        // sequence output comes in that reversed order.
+        self.backward.set_input_mask(mask.clone());
+        let mut y_bwd = self.backward.forward(LayerInput::Floats(x.view()), ctx)?;
         if self.return_sequences {
-            y_bwd = flip_time(&y_bwd);
+            y_bwd = reversed_time(y_bwd.view());
             if let Some(m) = &mask {
                 zero_masked(&mut y_fwd, m);
                 zero_masked(&mut y_bwd, m);
@@ -338,12 +357,12 @@ impl Layer for Bidirectional {
                 zero_masked(&mut g_fwd, m);
                 zero_masked(&mut g_bwd, m);
             }
-            g_bwd = flip_time(&g_bwd);
+            g_bwd = reversed_time(g_bwd.view());
         }
         let dx_fwd = self.forward.backward(g_fwd)?;
         let dx_bwd = self.backward.backward(g_bwd)?;
         Ok(match (dx_fwd, dx_bwd) {
-            (Some(a), Some(b)) => Some(a + flip_time(&b)),
+            (Some(a), Some(b)) => Some(a + b),
             _ => None,
         })
     }

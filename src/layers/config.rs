@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::Layer;
 use super::activation::Activation;
 use super::bidirectional::MergeMode;
+use super::conv1d::Padding;
 pub use super::global_pooling::GlobalPooling1DConfig;
+use super::global_pooling::default_data_format;
 use super::initializers::Initializer;
 use crate::error::Result;
 
@@ -26,6 +28,11 @@ pub enum LayerConfig {
     GlobalAveragePooling1D(GlobalPooling1DConfig),
     #[serde(rename = "global_max_pooling1d")]
     GlobalMaxPooling1D(GlobalPooling1DConfig),
+    #[serde(rename = "conv1d")]
+    Conv1D(Conv1DConfig),
+    #[serde(rename = "max_pooling1d")]
+    MaxPooling1D(MaxPooling1DConfig),
+    TimeDistributed(TimeDistributedConfig),
 }
 
 impl LayerConfig {
@@ -49,6 +56,14 @@ impl LayerConfig {
             LayerConfig::GlobalMaxPooling1D(c) => {
                 Ok(Box::new(super::GlobalMaxPooling1D::from_config(c.clone())?))
             }
+            LayerConfig::Conv1D(c) => Ok(Box::new(super::Conv1D::from_config(c.clone())?)),
+            LayerConfig::MaxPooling1D(c) => {
+                Ok(Box::new(super::MaxPooling1D::from_config(c.clone())?))
+            }
+            LayerConfig::TimeDistributed(c) => Ok(Box::new(super::TimeDistributed::with_name(
+                (*c.layer).clone(),
+                c.name.clone(),
+            )?)),
         }
     }
 }
@@ -115,6 +130,10 @@ pub struct SimpleRnnConfig {
     pub recurrent_dropout: f32,
     #[serde(default)]
     pub return_sequences: bool,
+    /// Keras `go_backwards`: read the sequence (and its mask) time-reversed; a sequence
+    /// output stays in that reversed order.
+    #[serde(default)]
+    pub go_backwards: bool,
     /// (time_steps, features) when this is the first layer on float input.
     #[serde(default)]
     pub input_shape: Option<Vec<Option<usize>>>,
@@ -146,6 +165,10 @@ pub struct LstmConfig {
     pub recurrent_dropout: f32,
     #[serde(default)]
     pub return_sequences: bool,
+    /// Keras `go_backwards`: read the sequence (and its mask) time-reversed; a sequence
+    /// output stays in that reversed order.
+    #[serde(default)]
+    pub go_backwards: bool,
     #[serde(default)]
     pub input_shape: Option<Vec<Option<usize>>>,
 }
@@ -174,6 +197,10 @@ pub struct GruConfig {
     pub recurrent_dropout: f32,
     #[serde(default)]
     pub return_sequences: bool,
+    /// Keras `go_backwards`: read the sequence (and its mask) time-reversed; a sequence
+    /// output stays in that reversed order.
+    #[serde(default)]
+    pub go_backwards: bool,
     #[serde(default = "default_true")]
     pub reset_after: bool,
     #[serde(default)]
@@ -217,4 +244,129 @@ pub struct BidirectionalConfig {
     pub layer: Box<LayerConfig>,
     #[serde(default)]
     pub merge_mode: MergeMode,
+}
+
+fn default_one() -> usize {
+    1
+}
+
+/// A 1D size that Keras writes as a one-element list (`kernel_size: [5]`); an integer
+/// is accepted too (TOML configs).
+fn one_size<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrList {
+        One(usize),
+        List(Vec<usize>),
+    }
+    match OneOrList::deserialize(d)? {
+        OneOrList::One(v) => Ok(v),
+        OneOrList::List(v) if v.len() == 1 => Ok(v[0]),
+        OneOrList::List(v) => Err(serde::de::Error::custom(format!(
+            "expected one integer (or a list of one), got a list of {}",
+            v.len()
+        ))),
+    }
+}
+
+/// As `one_size`, for an optional size (`strides` of the pooling layers; null = pool_size).
+fn one_size_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "one_size")] usize);
+    Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+}
+
+/// Keras `Conv1D(filters, kernel_size, strides, padding, data_format, dilation_rate,
+/// activation, use_bias, ...)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv1DConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub filters: usize,
+    #[serde(deserialize_with = "one_size")]
+    pub kernel_size: usize,
+    #[serde(default = "default_one", deserialize_with = "one_size")]
+    pub strides: usize,
+    #[serde(default)]
+    pub padding: Padding,
+    #[serde(default = "default_data_format")]
+    pub data_format: String,
+    #[serde(default = "default_one", deserialize_with = "one_size")]
+    pub dilation_rate: usize,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default = "default_true")]
+    pub use_bias: bool,
+    #[serde(default = "default_glorot")]
+    pub kernel_initializer: Initializer,
+    #[serde(default)]
+    pub bias_initializer: Initializer,
+    /// (steps, channels) when this is the first layer.
+    #[serde(default)]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+impl Conv1DConfig {
+    /// `Conv1D(filters, kernel_size)` with Keras's defaults.
+    pub fn new(filters: usize, kernel_size: usize) -> Self {
+        Conv1DConfig {
+            name: None,
+            filters,
+            kernel_size,
+            strides: 1,
+            padding: Padding::Valid,
+            data_format: default_data_format(),
+            dilation_rate: 1,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            input_shape: None,
+        }
+    }
+}
+
+/// Keras `MaxPooling1D(pool_size=2, strides=None, padding="valid")`; `strides` defaults
+/// to `pool_size`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxPooling1DConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_pool_size", deserialize_with = "one_size")]
+    pub pool_size: usize,
+    #[serde(default, deserialize_with = "one_size_opt")]
+    pub strides: Option<usize>,
+    #[serde(default)]
+    pub padding: Padding,
+    #[serde(default = "default_data_format")]
+    pub data_format: String,
+}
+
+fn default_pool_size() -> usize {
+    2
+}
+
+impl Default for MaxPooling1DConfig {
+    fn default() -> Self {
+        MaxPooling1DConfig {
+            name: None,
+            pool_size: 2,
+            strides: None,
+            padding: Padding::Valid,
+            data_format: default_data_format(),
+        }
+    }
+}
+
+/// Keras `TimeDistributed(layer)`: `layer` (a Dense config) applied to every time step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeDistributedConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub layer: Box<LayerConfig>,
 }

@@ -7,8 +7,25 @@ use serde::{Deserialize, Serialize};
 use super::{LayerInput, Shape};
 use crate::error::{Error, Result};
 
-fn default_data_format() -> String {
+pub(crate) fn default_data_format() -> String {
     "channels_last".to_string()
+}
+
+/// Keras `data_format` of the 1D layers: only `channels_last` (batch, steps, features),
+/// Keras's default, is implemented.
+pub(crate) fn check_data_format(data_format: &str, class: &str, name: &str) -> Result<()> {
+    match data_format {
+        "channels_last" => Ok(()),
+        "channels_first" => Err(Error::Unsupported(format!(
+            "{class} '{name}': data_format='channels_first' is not implemented, only \
+                 'channels_last'"
+        ))),
+        other => Err(Error::invalid_argument(
+            format!("{class} '{name}'"),
+            "data_format",
+            format!("must be 'channels_last' or 'channels_first', got '{other}'"),
+        )),
+    }
 }
 
 /// Keras's arguments of the 1D global pooling layers.
@@ -37,18 +54,7 @@ impl Default for GlobalPooling1DConfig {
 
 impl GlobalPooling1DConfig {
     pub(crate) fn validate(&self, class: &str, name: &str) -> Result<()> {
-        match self.data_format.as_str() {
-            "channels_last" => Ok(()),
-            "channels_first" => Err(Error::Unsupported(format!(
-                "{class} '{name}': data_format='channels_first' is not implemented, only \
-                 'channels_last'"
-            ))),
-            other => Err(Error::invalid_argument(
-                format!("{class} '{name}'"),
-                "data_format",
-                format!("must be 'channels_last' or 'channels_first', got '{other}'"),
-            )),
-        }
+        check_data_format(&self.data_format, class, name)
     }
 
     /// (features,) or (1, features) for a (steps, features) input.

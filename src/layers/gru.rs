@@ -75,6 +75,7 @@ impl GRU {
             dropout: 0.0,
             recurrent_dropout: 0.0,
             return_sequences: false,
+            go_backwards: false,
             reset_after: true,
             input_shape: None,
         })
@@ -101,6 +102,11 @@ impl GRU {
 
     pub fn return_sequences(mut self, on: bool) -> Self {
         self.config.return_sequences = on;
+        self
+    }
+    /// Keras `go_backwards`: process the sequence time-reversed.
+    pub fn go_backwards(mut self, on: bool) -> Self {
+        self.config.go_backwards = on;
         self
     }
     pub fn reset_after(mut self, on: bool) -> Self {
@@ -247,6 +253,11 @@ impl Layer for GRU {
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
         cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        if self.config.go_backwards {
+            // Keras go_backwards: the loop reads the reversed sequence and mask.
+            rec::reverse_steps(&mut cache.x, steps, f);
+            rec::reverse_steps(&mut cache.step_mask, steps, 1);
+        }
         cache.mask = None;
         cache.gate_masks = GateMasks::default();
         if ctx.training && self.config.recurrent_dropout > 0.0 {
@@ -456,7 +467,7 @@ impl Layer for GRU {
                 rec::bias_grad(&cache.drec, rows, w, &mut bg[w..]);
             }
         }
-        Ok(Some(dx))
+        Ok(Some(rec::in_input_order(self.config.go_backwards, dx)))
     }
 
     fn compute_mask(

@@ -70,6 +70,7 @@ impl LSTM {
             dropout: 0.0,
             recurrent_dropout: 0.0,
             return_sequences: false,
+            go_backwards: false,
             input_shape: None,
         })
     }
@@ -95,6 +96,11 @@ impl LSTM {
 
     pub fn return_sequences(mut self, on: bool) -> Self {
         self.config.return_sequences = on;
+        self
+    }
+    /// Keras `go_backwards`: process the sequence time-reversed.
+    pub fn go_backwards(mut self, on: bool) -> Self {
+        self.config.go_backwards = on;
         self
     }
     pub fn dropout(mut self, rate: f32) -> Self {
@@ -250,6 +256,11 @@ impl Layer for LSTM {
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
         cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        if self.config.go_backwards {
+            // Keras go_backwards: the loop reads the reversed sequence and mask.
+            rec::reverse_steps(&mut cache.x, steps, f);
+            rec::reverse_steps(&mut cache.step_mask, steps, 1);
+        }
         cache.mask = None;
         cache.gate_masks = GateMasks::default();
         if ctx.training && self.config.recurrent_dropout > 0.0 {
@@ -347,7 +358,7 @@ impl Layer for LSTM {
             if let Some(b) = bp.first_mut() {
                 rec::grads_mut(name, b)?.copy_from_slice(&grads.bias);
             }
-            return Ok(Some(dx));
+            return Ok(Some(rec::in_input_order(self.config.go_backwards, dx)));
         }
         let recurrent = rec::values(name, &self.params[1])?;
         cache.dgates.resize(batch * steps * w, 0.0);
@@ -421,7 +432,7 @@ impl Layer for LSTM {
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
         }
-        Ok(Some(dx))
+        Ok(Some(rec::in_input_order(self.config.go_backwards, dx)))
     }
 
     fn compute_mask(

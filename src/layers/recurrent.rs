@@ -705,6 +705,42 @@ impl GradBlock {
     }
 }
 
+/// Reverses the time axis of a row-major (batch, steps, width) buffer in place: Keras's
+/// `go_backwards` input (and mask) order, and the flip back of gradients and outputs.
+pub(crate) fn reverse_steps<T>(buf: &mut [T], steps: usize, width: usize) {
+    if steps < 2 || width == 0 {
+        return;
+    }
+    for sample in buf.chunks_mut(steps * width) {
+        for t in 0..steps / 2 {
+            let (head, tail) = sample.split_at_mut((steps - 1 - t) * width);
+            head[t * width..(t + 1) * width].swap_with_slice(&mut tail[..width]);
+        }
+    }
+}
+
+/// `x` (batch, steps, ...) with its time axis (1) reversed, as an owned standard-layout
+/// array.
+pub(crate) fn reversed_time(x: ndarray::ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let mut y = x.as_standard_layout().into_owned();
+    if y.ndim() >= 2 {
+        let (steps, width) = (y.shape()[1], y.shape()[2..].iter().product());
+        let buf = y.as_slice_mut().expect("standard layout");
+        reverse_steps(buf, steps, width);
+    }
+    y
+}
+
+/// A layer's input gradient in input order: with `go_backwards` the layer computed it for
+/// the reversed sequence it read.
+pub(crate) fn in_input_order(go_backwards: bool, dx: ArrayD<f32>) -> ArrayD<f32> {
+    if go_backwards {
+        reversed_time(dx.view())
+    } else {
+        dx
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

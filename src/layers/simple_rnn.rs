@@ -58,6 +58,7 @@ impl SimpleRNN {
             dropout: 0.0,
             recurrent_dropout: 0.0,
             return_sequences: false,
+            go_backwards: false,
             input_shape: None,
         })
     }
@@ -86,6 +87,11 @@ impl SimpleRNN {
 
     pub fn return_sequences(mut self, on: bool) -> Self {
         self.config.return_sequences = on;
+        self
+    }
+    /// Keras `go_backwards`: process the sequence time-reversed.
+    pub fn go_backwards(mut self, on: bool) -> Self {
+        self.config.go_backwards = on;
         self
     }
     pub fn dropout(mut self, rate: f32) -> Self {
@@ -219,6 +225,11 @@ impl Layer for SimpleRNN {
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
         cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        if self.config.go_backwards {
+            // Keras go_backwards: the loop reads the reversed sequence and mask.
+            rec::reverse_steps(&mut cache.x, steps, f);
+            rec::reverse_steps(&mut cache.step_mask, steps, 1);
+        }
         cache.mask = None;
         cache.recurrent_mask = None;
         if ctx.training && self.config.dropout > 0.0 {
@@ -331,7 +342,7 @@ impl Layer for SimpleRNN {
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dpre, rows, u, rec::grads_mut(name, b)?);
         }
-        Ok(Some(dx))
+        Ok(Some(rec::in_input_order(self.config.go_backwards, dx)))
     }
 
     fn compute_mask(

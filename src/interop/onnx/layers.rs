@@ -90,6 +90,18 @@ struct Cell {
 
 /// The ONNX cell for a SimpleRNN, LSTM or GRU config; refuses what ONNX cannot express.
 fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
+    let go_backwards = match config {
+        LayerConfig::SimpleRnn(c) => c.go_backwards,
+        LayerConfig::Lstm(c) => c.go_backwards,
+        LayerConfig::Gru(c) => c.go_backwards,
+        _ => false,
+    };
+    if go_backwards {
+        return Err(Error::Unsupported(format!(
+            "ONNX export: layer `{layer}` has go_backwards=True, which the ONNX exporter does \
+             not implement"
+        )));
+    }
     Ok(match config {
         LayerConfig::SimpleRnn(c) => Cell {
             op_type: "RNN",

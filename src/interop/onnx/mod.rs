@@ -133,6 +133,15 @@ pub fn to_onnx_model(model: &Sequential) -> Result<ModelProto> {
             LayerConfig::GlobalMaxPooling1D(c) => {
                 layers::global_pooling(&mut g, layer, "ReduceMax", c.keepdims, &h)
             }
+            LayerConfig::Conv1D(_)
+            | LayerConfig::MaxPooling1D(_)
+            | LayerConfig::TimeDistributed(_) => {
+                return Err(Error::Unsupported(format!(
+                    "ONNX export: layer `{}` ({}) is not implemented by the ONNX exporter",
+                    layer.name(),
+                    layer.class_name()
+                )));
+            }
         };
     }
     g.rename_output(&h, OUTPUT);
