@@ -169,17 +169,27 @@ fn assert_mentions(err: &str, words: &[&str]) {
 
 #[test]
 fn unsupported_layer_is_named() {
-    let err = error_of(&dir().join("bad_conv1d.h5"));
+    let err = error_of(&dir().join("bad_flatten.h5"));
     assert_mentions(
         &err,
-        &["layer Conv1D (`conv1d`) is not supported", "model_config"],
+        &["layer Flatten (`flatten`) is not supported", "model_config"],
     );
 }
 
 #[test]
 fn unsupported_argument_is_named() {
-    let err = error_of(&dir().join("bad_go_backwards.h5"));
-    assert_mentions(&err, &["go_backwards", "LSTM", "not supported"]);
+    let err = error_of(&dir().join("bad_stateful.h5"));
+    assert_mentions(&err, &["stateful", "LSTM", "not supported"]);
+}
+
+#[test]
+fn keras3_conv1d_and_max_pooling() {
+    predicts_as_keras("k3_conv1d_pool", &["Conv1D", "GlobalMaxPooling1D", "Dense"]);
+}
+
+#[test]
+fn keras3_lstm_go_backwards() {
+    predicts_as_keras("k3_lstm_go_backwards", &["LSTM"]);
 }
 
 #[test]

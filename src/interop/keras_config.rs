@@ -54,6 +54,14 @@ impl KerasSequential {
                     let (n, width) = layer(&b.layer, features);
                     (n.saturating_mul(2), width.saturating_mul(2))
                 }
+                LayerConfig::Conv1D(c) => (
+                    (c.kernel_size as u128)
+                        .saturating_mul(features)
+                        .saturating_add(1)
+                        .saturating_mul(c.filters as u128),
+                    c.filters as u128,
+                ),
+                LayerConfig::TimeDistributed(t) => layer(&t.layer, features),
                 _ => (0, features),
             }
         }
