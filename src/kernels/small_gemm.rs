@@ -61,7 +61,7 @@ unsafe fn blocks_avx2_fma(
 }
 
 /// `blocks` compiled with AVX-512F: 8 x 32 tiles (16 of the 32 vector registers as
-/// accumulators), then the narrower strips.
+/// accumulators), then narrower ones.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA.
@@ -78,46 +78,16 @@ unsafe fn blocks_avx512(
 ) {
     let mut r = 0;
     while r + 8 <= m {
-        wide_strips::<8>(a, b, c, r, k, n, acc);
+        strips::<8, true, true>(a, b, c, r, k, n, acc);
         r += 8;
     }
     while r + 4 <= m {
-        wide_strips::<4>(a, b, c, r, k, n, acc);
+        strips::<4, true, true>(a, b, c, r, k, n, acc);
         r += 4;
     }
     while r < m {
-        wide_strips::<1>(a, b, c, r, k, n, acc);
+        strips::<1, true, true>(a, b, c, r, k, n, acc);
         r += 1;
-    }
-}
-
-/// Column strips of 32 (two 512-bit registers per row), then `strips`' 16, 8, 1.
-#[inline(always)]
-fn wide_strips<const MR: usize>(
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    r: usize,
-    k: usize,
-    n: usize,
-    acc: bool,
-) {
-    let mut j = 0;
-    while j + 32 <= n {
-        tile::<MR, 32, true>(a, b, c, r, j, k, n, acc);
-        j += 32;
-    }
-    while j + 16 <= n {
-        tile::<MR, 16, true>(a, b, c, r, j, k, n, acc);
-        j += 16;
-    }
-    while j + 8 <= n {
-        tile::<MR, 8, true>(a, b, c, r, j, k, n, acc);
-        j += 8;
-    }
-    while j < n {
-        tile::<MR, 1, true>(a, b, c, r, j, k, n, acc);
-        j += 1;
     }
 }
 
@@ -134,17 +104,19 @@ fn blocks<const FMA: bool>(
 ) {
     let mut r = 0;
     while r + 4 <= m {
-        strips::<4, FMA>(a, b, c, r, k, n, acc);
+        strips::<4, FMA, false>(a, b, c, r, k, n, acc);
         r += 4;
     }
     while r < m {
-        strips::<1, FMA>(a, b, c, r, k, n, acc);
+        strips::<1, FMA, false>(a, b, c, r, k, n, acc);
         r += 1;
     }
 }
 
+/// Column strips of 32 when `WIDE` (two 512-bit registers per row), then 16, 8 and
+/// single columns.
 #[inline(always)]
-fn strips<const MR: usize, const FMA: bool>(
+fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -154,6 +126,10 @@ fn strips<const MR: usize, const FMA: bool>(
     acc: bool,
 ) {
     let mut j = 0;
+    while WIDE && j + 32 <= n {
+        tile::<MR, 32, FMA>(a, b, c, r, j, k, n, acc);
+        j += 32;
+    }
     while j + 16 <= n {
         tile::<MR, 16, FMA>(a, b, c, r, j, k, n, acc);
         j += 16;
