@@ -39,7 +39,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, a
             return unsafe { blocks_avx2_fma(a, b, c, m, k, n, accumulate) };
         }
     }
-    blocks::<false>(a, b, c, m, k, n, accumulate);
+    blocks::<false, false>(a, b, c, m, k, n, accumulate);
 }
 
 /// `blocks` compiled with AVX2 and FMA (so `mul_add` is one instruction).
@@ -57,7 +57,7 @@ unsafe fn blocks_avx2_fma(
     n: usize,
     acc: bool,
 ) {
-    blocks::<true>(a, b, c, m, k, n, acc)
+    blocks::<true, false>(a, b, c, m, k, n, acc)
 }
 
 /// `blocks` compiled with AVX-512F: 8 x 32 tiles (16 of the 32 vector registers as
@@ -76,24 +76,12 @@ unsafe fn blocks_avx512(
     n: usize,
     acc: bool,
 ) {
-    let mut r = 0;
-    while r + 8 <= m {
-        strips::<8, true, true>(a, b, c, r, k, n, acc);
-        r += 8;
-    }
-    while r + 4 <= m {
-        strips::<4, true, true>(a, b, c, r, k, n, acc);
-        r += 4;
-    }
-    while r < m {
-        strips::<1, true, true>(a, b, c, r, k, n, acc);
-        r += 1;
-    }
+    blocks::<true, true>(a, b, c, m, k, n, acc)
 }
 
-/// Rows in blocks of 4, columns in strips of 16, 8, then single columns.
+/// Rows in blocks of 8 (when `WIDE`), 4, then single rows; columns as `strips`.
 #[inline(always)]
-fn blocks<const FMA: bool>(
+fn blocks<const FMA: bool, const WIDE: bool>(
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -103,12 +91,16 @@ fn blocks<const FMA: bool>(
     acc: bool,
 ) {
     let mut r = 0;
+    while WIDE && r + 8 <= m {
+        strips::<8, FMA, WIDE>(a, b, c, r, k, n, acc);
+        r += 8;
+    }
     while r + 4 <= m {
-        strips::<4, FMA, false>(a, b, c, r, k, n, acc);
+        strips::<4, FMA, WIDE>(a, b, c, r, k, n, acc);
         r += 4;
     }
     while r < m {
-        strips::<1, FMA, false>(a, b, c, r, k, n, acc);
+        strips::<1, FMA, WIDE>(a, b, c, r, k, n, acc);
         r += 1;
     }
 }
@@ -254,7 +246,7 @@ mod tests {
             }
             // Both code paths (with and without FMA) against the reference.
             let mut c3 = vec![0.0f32; m * n];
-            blocks::<false>(&a, &b, &mut c3, m, k, n, false);
+            blocks::<false, false>(&a, &b, &mut c3, m, k, n, false);
             for (g, w) in c3.iter().zip(&want) {
                 assert!((*g as f64 - w).abs() < 1e-4, "plain path {m}x{k}x{n}");
             }
