@@ -1,13 +1,34 @@
 //! Keras `Embedding`: token ids (batch, time_steps) to rows of `embeddings`
 //! (input_dim, output_dim), giving (batch, time_steps, output_dim).
 
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 
 use super::config::{EmbeddingConfig, LayerConfig};
 use super::recurrent as rec;
 use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
+
+/// Checks that every id of `ids` is a row of a `vocab`-row table and writes them,
+/// row-major, into `out`.
+pub(crate) fn token_ids(
+    layer: &str,
+    ids: ArrayView2<'_, i32>,
+    vocab: usize,
+    out: &mut Vec<usize>,
+) -> Result<()> {
+    out.clear();
+    for ((sample, step), &id) in ids.indexed_iter() {
+        if id < 0 || id as usize >= vocab {
+            return Err(Error::Data(format!(
+                "layer '{layer}': token id {id} at sample {sample}, time step {step} is outside \
+                 [0, {vocab}) (input_dim = {vocab})"
+            )));
+        }
+        out.push(id as usize);
+    }
+    Ok(())
+}
 
 /// Turns token ids into dense vectors (Keras 3 `keras.layers.Embedding`).
 #[derive(Clone, Debug)]
@@ -177,17 +198,7 @@ impl Layer for Embedding {
         };
         let (batch, steps) = ids.dim();
         let (vocab, dim) = (self.config.input_dim, self.config.output_dim);
-        self.ids.clear();
-        for ((sample, step), &id) in ids.indexed_iter() {
-            if id < 0 || id as usize >= vocab {
-                return Err(Error::Data(format!(
-                    "layer '{}': token id {id} at sample {sample}, time step {step} is outside \
-                     [0, {vocab}) (input_dim = {vocab})",
-                    self.name
-                )));
-            }
-            self.ids.push(id as usize);
-        }
+        token_ids(&self.name, ids, vocab, &mut self.ids)?;
         let table = rec::values(&self.name, &self.params[0])?;
         let mut out = Vec::with_capacity(batch * steps * dim);
         for &id in &self.ids {
@@ -250,6 +261,11 @@ impl Layer for Embedding {
             LayerInput::Ids(ids) if self.config.mask_zero => Some(ids.mapv(|id| id != 0)),
             _ => input_mask.cloned(),
         }
+    }
+
+    fn embedding_table(&self) -> Option<(&[f32], usize)> {
+        let table = self.params.first()?.value.as_slice()?;
+        Some((table, self.config.output_dim))
     }
 
     fn params(&self) -> Vec<&Param> {

@@ -8,6 +8,7 @@ use super::config::{LayerConfig, LstmConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
+use super::token_projection::{self as tp, TokenInput, TokenProjection};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
@@ -27,6 +28,8 @@ pub struct LSTM {
     /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
     input_mask: Option<Array2<bool>>,
     cache: Cache,
+    /// Projected rows per token when an Embedding is folded in (inference only).
+    tokens: TokenProjection,
 }
 
 /// Buffers of the last forward pass, kept across batches to avoid reallocation.
@@ -90,6 +93,7 @@ impl LSTM {
             input_dim: 0,
             params: Vec::new(),
             input_mask: None,
+            tokens: TokenProjection::default(),
             cache: Cache::default(),
         }
     }
@@ -281,14 +285,14 @@ impl Layer for LSTM {
         if !ctx.training {
             // Inference keeps no per-step caches: the output is all it needs.
             let seq = self.config.return_sequences;
-            let out = infer(cache, batch, steps, (f, u, seq), kernel, recurrent, bias);
-            let shape: Vec<usize> = if seq {
-                vec![batch, steps, u]
-            } else {
-                vec![batch, u]
+            let inputs = StepInputs::Features {
+                x: &cache.x,
+                f,
+                kernel,
+                bias,
             };
-            return Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&shape), out)
-                .expect("output buffer matches its shape"));
+            let out = infer(inputs, &cache.step_mask, batch, steps, (u, seq), recurrent);
+            return Ok(rec::output_array(out, batch, steps, u, seq));
         }
         if cache.gate_masks.per_gate_inputs() {
             let xs = &cache.gate_masks.inputs;
@@ -433,6 +437,45 @@ impl Layer for LSTM {
             rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
         }
         Ok(Some(rec::in_input_order(self.config.go_backwards, dx)))
+    }
+
+    fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
+        self.is_built()
+            && !self.config.go_backwards
+            && tp::fits(vocab, dim, self.input_dim, 4 * self.config.units)
+    }
+
+    fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+        if !self.folds_embedding(tokens.vocab(), tokens.dim) {
+            return Err(Error::State(format!(
+                "layer '{}' cannot fold this embedding",
+                self.name
+            )));
+        }
+        let (name, u, seq) = (&self.name, self.config.units, self.config.return_sequences);
+        let (batch, steps) = (tokens.batch, tokens.steps);
+        self.cache.ready = false;
+        self.cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        let kernel = rec::values(name, &self.params[0])?;
+        let recurrent = rec::values(name, &self.params[1])?;
+        let bias = match self.params.get(2) {
+            Some(p) => Some(rec::values(name, p)?),
+            None => None,
+        };
+        let table = self.tokens.update(&tokens, kernel, 4 * u, bias);
+        let inputs = StepInputs::Tokens {
+            ids: tokens.ids,
+            table,
+        };
+        let out = infer(
+            inputs,
+            &self.cache.step_mask,
+            batch,
+            steps,
+            (u, seq),
+            recurrent,
+        );
+        Ok(rec::output_array(out, batch, steps, u, seq))
     }
 
     fn compute_mask(
@@ -844,18 +887,17 @@ fn chunk_backward_fused(
 const FEW_ROWS: usize = 8;
 const PROJECTION_STEPS: usize = 64;
 
-/// Inference forward: per block of samples and per step, the input projection and the
-/// recurrent product of the active rows only (small products on gathered rows), then
-/// the gate pass; only h and c of the current step are kept. Returns the output,
-/// (batch, steps, u) with `seq` else (batch, u).
+/// Inference forward: per block of samples and per step, the input projection (or the
+/// folded embedding's projected rows) and the recurrent product of the active rows only
+/// (small products on gathered rows), then the gate pass; only h and c of the current
+/// step are kept. Returns the output, (batch, steps, u) with `seq` else (batch, u).
 fn infer(
-    cache: &Cache,
+    inputs: StepInputs<'_>,
+    step_mask: &[bool],
     batch: usize,
     steps: usize,
-    (f, u, seq): (usize, usize, bool),
-    kernel: &[f32],
+    (u, seq): (usize, bool),
     recurrent: &[f32],
-    bias: Option<&[f32]>,
 ) -> Vec<f32> {
     let out_rows = if seq {
         CHUNK_ROWS * steps * u
@@ -864,28 +906,61 @@ fn infer(
     };
     let mut out = vec![0.0f32; batch * if seq { steps * u } else { u }];
     out.par_chunks_mut(out_rows)
-        .zip(cache.x.par_chunks(CHUNK_ROWS * steps * f))
         .enumerate()
-        .for_each(|(ci, (out, x))| {
-            let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
-            let dims = (steps, f, u, seq);
-            simd_chunk_infer(out, x, kernel, recurrent, bias, masks, dims)
+        .for_each(|(ci, out)| {
+            let masks = BlockMasks::of_block(&[], step_mask, ci, steps);
+            let block = inputs.block(ci, steps);
+            simd_chunk_infer(out, block, recurrent, masks, (steps, u, seq))
         });
     out
+}
+
+/// Where inference reads each step's input projection from.
+#[derive(Clone, Copy)]
+enum StepInputs<'a> {
+    /// Features (rows, steps, f), projected here: `x · kernel + bias`.
+    Features {
+        x: &'a [f32],
+        f: usize,
+        kernel: &'a [f32],
+        bias: Option<&'a [f32]>,
+    },
+    /// Token ids (rows, steps) indexing projected rows (vocab, 4u) that include the bias.
+    Tokens { ids: &'a [usize], table: &'a [f32] },
+}
+
+impl<'a> StepInputs<'a> {
+    /// The part for block `ci` of `CHUNK_ROWS` samples.
+    fn block(self, ci: usize, steps: usize) -> Self {
+        let part = |len: usize, per_row: usize| {
+            let start = ci * CHUNK_ROWS * per_row;
+            start..(start + CHUNK_ROWS * per_row).min(len)
+        };
+        match self {
+            StepInputs::Features { x, f, kernel, bias } => StepInputs::Features {
+                x: &x[part(x.len(), steps * f)],
+                f,
+                kernel,
+                bias,
+            },
+            StepInputs::Tokens { ids, table } => StepInputs::Tokens {
+                ids: &ids[part(ids.len(), steps)],
+                table,
+            },
+        }
+    }
 }
 
 #[inline(always)]
 fn chunk_infer(
     out: &mut [f32],
-    x: &[f32],
-    kernel: &[f32],
+    inputs: StepInputs<'_>,
     recurrent: &[f32],
-    bias: Option<&[f32]>,
     masks: BlockMasks<'_>,
-    (steps, f, u, seq): (usize, usize, usize, bool),
+    (steps, u, seq): (usize, usize, bool),
 ) {
     let w = 4 * u;
-    let rows = x.len() / (steps * f);
+    let rows = out.len() / if seq { steps * u } else { u };
     let mut h_now = vec![0.0f32; rows * u];
     let mut c_now = vec![0.0f32; rows * u];
     let mut z = vec![0.0f32; rows * w];
@@ -896,54 +971,61 @@ fn chunk_infer(
     // input product would stream the whole kernel through the cache for one or two
     // rows; instead each row's next PROJECTION_STEPS steps are projected in one product
     // (consecutive steps of one sample are contiguous rows of x).
-    let few = rows < FEW_ROWS;
+    let few = rows < FEW_ROWS && matches!(inputs, StepInputs::Features { .. });
     let mut zx = vec![0.0f32; if few { rows * PROJECTION_STEPS * w } else { 0 }];
+    let set_bias = |z: &mut [f32], bias: Option<&[f32]>| {
+        for zr in z.chunks_mut(w) {
+            match bias {
+                Some(b) => zr.copy_from_slice(b),
+                None => zr.fill(0.0),
+            }
+        }
+    };
     for t in 0..steps {
         let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         let n = active.len();
-        if few && t % PROJECTION_STEPS == 0 {
-            let len = PROJECTION_STEPS.min(steps - t);
-            for (j, zj) in zx.chunks_mut(PROJECTION_STEPS * w).enumerate() {
-                let zj = &mut zj[..len * w];
-                for zr in zj.chunks_mut(w) {
-                    match bias {
-                        Some(b) => zr.copy_from_slice(b),
-                        None => zr.fill(0.0),
+        match inputs {
+            StepInputs::Features { x, f, kernel, bias } if few => {
+                if t % PROJECTION_STEPS == 0 {
+                    let len = PROJECTION_STEPS.min(steps - t);
+                    for (j, zj) in zx.chunks_mut(PROJECTION_STEPS * w).enumerate() {
+                        let zj = &mut zj[..len * w];
+                        set_bias(zj, bias);
+                        let xj = &x[(j * steps + t) * f..(j * steps + t + len) * f];
+                        small_gemm::gemm(xj, kernel, zj, len, f, w, true);
                     }
                 }
-                let xj = &x[(j * steps + t) * f..(j * steps + t + len) * f];
-                small_gemm::gemm(xj, kernel, zj, len, f, w, true);
-            }
-        }
-        if n > 0 {
-            if few {
                 let at = t % PROJECTION_STEPS;
                 for (k, &j) in active.iter().enumerate() {
                     let src = &zx[(j * PROJECTION_STEPS + at) * w..][..w];
                     z[k * w..(k + 1) * w].copy_from_slice(src);
                 }
-            } else {
-                xg.clear();
-                for &j in &active {
-                    xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
-                }
-                for zr in z[..n * w].chunks_mut(w) {
-                    match bias {
-                        Some(b) => zr.copy_from_slice(b),
-                        None => zr.fill(0.0),
+            }
+            StepInputs::Features { x, f, kernel, bias } => {
+                if n > 0 {
+                    xg.clear();
+                    for &j in &active {
+                        xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
                     }
+                    set_bias(&mut z[..n * w], bias);
+                    small_gemm::gemm(&xg, kernel, &mut z, n, f, w, true);
                 }
-                small_gemm::gemm(&xg, kernel, &mut z, n, f, w, true);
             }
-            if t > 0 {
-                let left = if all {
-                    &h_now[..]
-                } else {
-                    rec::gather_rows(&h_now, u, &active, &mut hg);
-                    &hg[..]
-                };
-                small_gemm::gemm(left, recurrent, &mut z, n, u, w, true);
+            StepInputs::Tokens { ids, table } => {
+                for (k, &j) in active.iter().enumerate() {
+                    let id = ids[j * steps + t];
+                    z[k * w..(k + 1) * w].copy_from_slice(&table[id * w..(id + 1) * w]);
+                }
             }
+        }
+        if n > 0 && t > 0 {
+            let left = if all {
+                &h_now[..]
+            } else {
+                rec::gather_rows(&h_now, u, &active, &mut hg);
+                &hg[..]
+            };
+            small_gemm::gemm(left, recurrent, &mut z, n, u, w, true);
         }
         for (k, &j) in active.iter().enumerate() {
             let r = j * u..(j + 1) * u;
@@ -1023,13 +1105,11 @@ crate::simd_fn! {
 crate::simd_fn! {
     fn simd_chunk_infer(
         out: &mut [f32],
-        x: &[f32],
-        kernel: &[f32],
+        inputs: StepInputs<'_>,
         recurrent: &[f32],
-        bias: Option<&[f32]>,
         masks: BlockMasks<'_>,
-        dims: (usize, usize, usize, bool),
+        dims: (usize, usize, bool),
     ) {
-        chunk_infer(out, x, kernel, recurrent, bias, masks, dims)
+        chunk_infer(out, inputs, recurrent, masks, dims)
     }
 }

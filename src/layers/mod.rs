@@ -30,6 +30,7 @@ pub(crate) mod recurrent;
 pub mod recurrent_state;
 pub mod simple_rnn;
 pub mod time_distributed;
+pub mod token_projection;
 
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use conv1d::{Conv1D, Padding};
@@ -184,6 +185,30 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// a model whose first layer has one builds itself without data.
     fn input_shape_hint(&self) -> Option<Shape> {
         None
+    }
+
+    /// For an `Embedding`: its built table (vocab, dim) and dim, so the model can fold
+    /// the lookup into the next layer at inference (see `token_projection`).
+    fn embedding_table(&self) -> Option<(&[f32], usize)> {
+        None
+    }
+
+    /// Whether `infer_tokens` takes ids into a (vocab, dim) embedding table in place of
+    /// that embedding's output.
+    fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
+        let _ = (vocab, dim);
+        false
+    }
+
+    /// Inference forward on the output an embedding would give for `tokens`; the
+    /// result equals `forward` on that output (in inference mode) bit for bit. Only
+    /// called where `folds_embedding` said yes.
+    fn infer_tokens(&mut self, tokens: token_projection::TokenInput<'_>) -> Result<ArrayD<f32>> {
+        let _ = tokens;
+        Err(crate::Error::State(format!(
+            "layer `{}` cannot take token ids",
+            self.name()
+        )))
     }
 
     /// Like `backward`, but given the gradient w.r.t. the values `output_logits`

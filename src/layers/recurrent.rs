@@ -318,6 +318,18 @@ pub(crate) fn collect_output(
     }
 }
 
+/// An inference output buffer as an array: (batch, steps, u) with `seq`, else (batch, u).
+pub(crate) fn output_array(
+    out: Vec<f32>,
+    batch: usize,
+    steps: usize,
+    u: usize,
+    seq: bool,
+) -> ArrayD<f32> {
+    let shape: &[usize] = if seq { &[batch, steps, u] } else { &[batch, u] };
+    ArrayD::from_shape_vec(ndarray::IxDyn(shape), out).expect("output buffer matches its shape")
+}
+
 /// Checks `grad_output` against the last forward and returns it as a contiguous buffer
 /// of shape (batch, steps, units) or (batch, units).
 pub(crate) fn grad_output_slice(

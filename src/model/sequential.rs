@@ -472,12 +472,16 @@ impl Sequential {
         rng: &mut SeededRng,
     ) -> Result<(ArrayD<f32>, Option<ndarray::Array2<bool>>)> {
         let mut ctx = ForwardContext { training, rng };
-        let mut layers = self.layers.iter_mut();
-        let first = layers.next().expect("model has layers");
-        first.set_input_mask(None);
-        let mut mask = first.compute_mask(&x, None);
-        let mut h = first.forward(x, &mut ctx)?;
-        for layer in layers {
+        let (mut h, mut mask, done) = match self.forward_folded(&x, training)? {
+            Some((h, mask)) => (h, mask, 2),
+            None => {
+                let first = &mut self.layers[0];
+                first.set_input_mask(None);
+                let mask = first.compute_mask(&x, None);
+                (first.forward(x, &mut ctx)?, mask, 1)
+            }
+        };
+        for layer in self.layers.iter_mut().skip(done) {
             let input = LayerInput::Floats(h.view());
             layer.set_input_mask(mask.clone());
             let next = layer.compute_mask(&input, mask.as_ref());
@@ -486,6 +490,44 @@ impl Sequential {
             h = out;
         }
         Ok((h, mask))
+    }
+
+    /// At inference, an Embedding followed by a layer that folds it (a recurrent layer,
+    /// see `layers::token_projection`) runs as one step on the token ids: the
+    /// embedding's checks and mask, then the next layer's `infer_tokens`. Returns that
+    /// layer's output and mask, or None where the pair does not fold.
+    fn forward_folded(
+        &mut self,
+        x: &LayerInput<'_>,
+        training: bool,
+    ) -> Result<Option<(ArrayD<f32>, Option<ndarray::Array2<bool>>)>> {
+        let (LayerInput::Ids(ids), false, [embedding, next, ..]) =
+            (x, training, &mut self.layers[..])
+        else {
+            return Ok(None);
+        };
+        embedding.set_input_mask(None);
+        let Some((table, dim)) = embedding.embedding_table() else {
+            return Ok(None);
+        };
+        let vocab = table.len() / dim.max(1);
+        if dim == 0 || !next.folds_embedding(vocab, dim) {
+            return Ok(None);
+        }
+        let mut token_ids = Vec::with_capacity(ids.len());
+        crate::layers::embedding::token_ids(embedding.name(), ids.view(), vocab, &mut token_ids)?;
+        let mask = embedding.compute_mask(x, None);
+        next.set_input_mask(mask.clone());
+        let next_mask = next.compute_mask(x, mask.as_ref());
+        let (batch, steps) = ids.dim();
+        let tokens = crate::layers::token_projection::TokenInput {
+            ids: &token_ids,
+            batch,
+            steps,
+            embeddings: table,
+            dim,
+        };
+        Ok(Some((next.infer_tokens(tokens)?, next_mask)))
     }
 
     /// Forward one batch through all layers (see `forward_masked`).
