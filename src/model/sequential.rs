@@ -470,7 +470,7 @@ impl Sequential {
         x: LayerInput<'_>,
         training: bool,
         rng: &mut SeededRng,
-    ) -> Result<(ArrayD<f32>, Option<ndarray::Array2<bool>>)> {
+    ) -> Result<MaskedOutput> {
         let mut ctx = ForwardContext { training, rng };
         let (mut h, mut mask, done) = match self.forward_folded(&x, training)? {
             Some((h, mask)) => (h, mask, 2),
@@ -500,7 +500,7 @@ impl Sequential {
         &mut self,
         x: &LayerInput<'_>,
         training: bool,
-    ) -> Result<Option<(ArrayD<f32>, Option<ndarray::Array2<bool>>)>> {
+    ) -> Result<Option<MaskedOutput>> {
         let (LayerInput::Ids(ids), false, [embedding, next, ..]) =
             (x, training, &mut self.layers[..])
         else {
@@ -686,6 +686,9 @@ pub(crate) struct Prepared<'a> {
     pub(crate) y: ArrayD<f32>,
     pub(crate) accuracy: AccuracyKind,
 }
+
+/// A forward pass's output and the mask it carries.
+type MaskedOutput = (ArrayD<f32>, Option<ndarray::Array2<bool>>);
 
 pub(crate) fn check_batch_size(batch_size: Option<usize>) -> Result<usize> {
     match batch_size {
