@@ -29,7 +29,7 @@ pub struct LSTM {
     input_mask: Option<Array2<bool>>,
     cache: Cache,
     /// Projected rows per token when an Embedding is folded in (inference only).
-    tokens: TokenProjection,
+    tokens: Box<TokenProjection>,
 }
 
 /// Buffers of the last forward pass, kept across batches to avoid reallocation.
@@ -93,7 +93,7 @@ impl LSTM {
             input_dim: 0,
             params: Vec::new(),
             input_mask: None,
-            tokens: TokenProjection::default(),
+            tokens: Box::default(),
             cache: Cache::default(),
         }
     }
