@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::config::{GruConfig, LayerConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
+use super::token_projection::{self as tp, TokenInput, TokenProjection};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
@@ -32,6 +33,8 @@ pub struct GRU {
     /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
     input_mask: Option<Array2<bool>>,
     cache: Cache,
+    /// Projected rows per token when an Embedding is folded in (inference only).
+    tokens: Box<TokenProjection>,
 }
 
 /// Buffers of the last forward pass, kept across batches to avoid reallocation.
@@ -97,6 +100,7 @@ impl GRU {
             params: Vec::new(),
             input_mask: None,
             cache: Cache::default(),
+            tokens: Box::default(),
         }
     }
 
@@ -178,6 +182,69 @@ impl GRU {
 
         Ok(())
     }
+
+    /// The time loops over `cache.gates` (the input projection of every real step),
+    /// then the output; `training` keeps the caches for `backward`.
+    fn time_loops(&mut self, batch: usize, steps: usize, training: bool) -> Result<ArrayD<f32>> {
+        let (name, u) = (&self.name, self.config.units);
+        let w = 3 * u;
+        let reset_after = self.config.reset_after;
+        let recurrent = rec::values(name, &self.params[1])?;
+        let zeros = vec![0.0f32; w];
+        // reset_after: bias row 1 goes into each step (row 0 is in the projection).
+        let rec_bias = match self.params.get(2) {
+            Some(p) if reset_after => &rec::values(name, p)?[w..],
+            _ => &zeros[..],
+        };
+        let cache = &mut self.cache;
+        cache.hs.resize(batch * steps * u, 0.0);
+        cache.rh.resize(batch * steps * u, 0.0);
+        let rows_u = CHUNK_ROWS * steps * u;
+        let rmasks = &cache.gate_masks.recurrent;
+        let step_mask = &cache.step_mask;
+        cache
+            .gates
+            .par_chunks_mut(CHUNK_ROWS * steps * w)
+            .zip(cache.hs.par_chunks_mut(rows_u))
+            .zip(cache.rh.par_chunks_mut(rows_u))
+            .enumerate()
+            .for_each(|(ci, ((g, hs), rh))| {
+                let chunk = Chunk {
+                    steps,
+                    u,
+                    recurrent,
+                    recurrent_t: &[],
+                    zeros: &zeros,
+                    rmasks,
+                    row0: ci * CHUNK_ROWS,
+                    step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
+                };
+                if reset_after {
+                    simd_forward_reset_after(&chunk, g, hs, rh, rec_bias)
+                } else {
+                    simd_forward_reset_before(&chunk, g, hs, rh)
+                }
+            });
+        cache.batch = batch;
+        cache.steps = steps;
+        cache.ready = training;
+        Ok(rec::collect_output(
+            &cache.hs,
+            batch,
+            steps,
+            u,
+            self.config.return_sequences,
+        ))
+    }
+}
+
+/// The bias of the input projection: the whole bias (3u), or its row 0 with
+/// reset_after (row 1 is added inside each step).
+fn input_bias<'a>(name: &str, params: &'a [Param], u: usize) -> Result<Option<&'a [f32]>> {
+    match params.get(2) {
+        Some(p) => Ok(Some(&rec::values(name, p)?[..3 * u])),
+        None => Ok(None),
+    }
 }
 
 impl Layer for GRU {
@@ -248,7 +315,6 @@ impl Layer for GRU {
         }
         let (name, f, u) = (&self.name, self.input_dim, self.config.units);
         let w = 3 * u;
-        let reset_after = self.config.reset_after;
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
@@ -270,17 +336,7 @@ impl Layer for GRU {
             cache.mask = Some(mask);
         }
         let kernel = rec::values(name, &self.params[0])?;
-        let recurrent = rec::values(name, &self.params[1])?;
-        let bias = match self.params.get(2) {
-            Some(p) => Some(rec::values(name, p)?),
-            None => None,
-        };
-        let zeros = vec![0.0f32; w];
-        // reset_after: bias row 0 goes into the input projection, row 1 into each step.
-        let (input_bias, rec_bias) = match bias {
-            Some(b) if reset_after => (Some(&b[..w]), &b[w..]),
-            b => (b, &zeros[..]),
-        };
+        let input_bias = input_bias(name, &self.params, u)?;
         if cache.gate_masks.per_gate_inputs() {
             let (xs, rows) = (&cache.gate_masks.inputs, batch * steps);
             gd::project_inputs_per_gate(xs, rows, f, kernel, u, input_bias, &mut cache.gates);
@@ -296,44 +352,39 @@ impl Layer for GRU {
                 &mut cache.gates,
             );
         }
-        cache.hs.resize(batch * steps * u, 0.0);
-        cache.rh.resize(batch * steps * u, 0.0);
-        let rows_u = CHUNK_ROWS * steps * u;
-        let rmasks = &cache.gate_masks.recurrent;
-        let step_mask = &cache.step_mask;
-        cache
-            .gates
-            .par_chunks_mut(CHUNK_ROWS * steps * w)
-            .zip(cache.hs.par_chunks_mut(rows_u))
-            .zip(cache.rh.par_chunks_mut(rows_u))
-            .enumerate()
-            .for_each(|(ci, ((g, hs), rh))| {
-                let chunk = Chunk {
-                    steps,
-                    u,
-                    recurrent,
-                    recurrent_t: &[],
-                    zeros: &zeros,
-                    rmasks,
-                    row0: ci * CHUNK_ROWS,
-                    step_mask: BlockMasks::of_block(rmasks, step_mask, ci, steps).steps,
-                };
-                if reset_after {
-                    simd_forward_reset_after(&chunk, g, hs, rh, rec_bias)
-                } else {
-                    simd_forward_reset_before(&chunk, g, hs, rh)
-                }
-            });
-        cache.batch = batch;
-        cache.steps = steps;
-        cache.ready = ctx.training;
-        Ok(rec::collect_output(
-            &cache.hs,
-            batch,
-            steps,
-            u,
-            self.config.return_sequences,
-        ))
+        self.time_loops(batch, steps, ctx.training)
+    }
+
+    fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
+        self.is_built()
+            && !self.config.go_backwards
+            && tp::fits(vocab, dim, self.input_dim, 3 * self.config.units)
+    }
+
+    fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+        if !self.folds_embedding(tokens.vocab(), tokens.dim) {
+            return Err(Error::State(format!(
+                "layer '{}' cannot fold this embedding",
+                self.name
+            )));
+        }
+        let (name, u) = (&self.name, self.config.units);
+        let w = 3 * u;
+        let (batch, steps) = (tokens.batch, tokens.steps);
+        let cache = &mut self.cache;
+        cache.ready = false;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        cache.mask = None;
+        cache.gate_masks = GateMasks::default();
+        let kernel = rec::values(name, &self.params[0])?;
+        let input_bias = input_bias(name, &self.params, u)?;
+        let f = self.input_dim;
+        let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
+            rec::project_inputs(x, n, f, kernel, w, input_bias, out)
+        };
+        let table = self.tokens.update(&tokens, kernel, w, input_bias, project);
+        tp::gather_projected(&tokens, table, w, &cache.step_mask, &mut cache.gates);
+        self.time_loops(batch, steps, false)
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {

@@ -462,7 +462,11 @@ impl Layer for LSTM {
             Some(p) => Some(rec::values(name, p)?),
             None => None,
         };
-        let table = self.tokens.update(&tokens, kernel, 4 * u, bias);
+        let w = 4 * u;
+        let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
+            tp::small_gemm_projection(x, n, kernel, w, bias, out)
+        };
+        let table = self.tokens.update(&tokens, kernel, w, bias, project);
         let inputs = StepInputs::Tokens {
             ids: tokens.ids,
             table,

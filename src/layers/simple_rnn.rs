@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::config::{LayerConfig, SimpleRnnConfig};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
+use super::token_projection::{self as tp, TokenInput, TokenProjection};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::{MatMut, MatRef, matmul, rnn_backward_row, rnn_forward_row};
@@ -24,6 +25,8 @@ pub struct SimpleRNN {
     /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
     input_mask: Option<Array2<bool>>,
     cache: Cache,
+    /// Projected rows per token when an Embedding is folded in (inference only).
+    tokens: Box<TokenProjection>,
 }
 
 /// Buffers of the last forward pass, kept across batches to avoid reallocation.
@@ -82,6 +85,7 @@ impl SimpleRNN {
             params: Vec::new(),
             input_mask: None,
             cache: Cache::default(),
+            tokens: Box::default(),
         }
     }
 
@@ -152,6 +156,36 @@ impl SimpleRNN {
         }
         Ok(())
     }
+
+    /// The time loops over `cache.hs` (holding every step's input projection), then the
+    /// output; `training` keeps the caches for `backward`.
+    fn time_loops(&mut self, batch: usize, steps: usize, training: bool) -> Result<ArrayD<f32>> {
+        let (name, u) = (&self.name, self.config.units);
+        let act = self.config.activation;
+        let recurrent = rec::values(name, &self.params[1])?;
+        let cache = &mut self.cache;
+        let rmask = cache.recurrent_mask.as_deref();
+        let step_mask = &cache.step_mask;
+        cache
+            .hs
+            .par_chunks_mut(CHUNK_ROWS * steps * u)
+            .enumerate()
+            .for_each(|(ci, hs)| {
+                let rm = rmask.map(|m| &m[ci * CHUNK_ROWS * u..][..hs.len() / steps]);
+                let sm = BlockMasks::of_block(&[], step_mask, ci, steps).steps;
+                chunk_forward(hs, recurrent, (rm, sm), act, steps, u)
+            });
+        cache.batch = batch;
+        cache.steps = steps;
+        cache.ready = training;
+        Ok(rec::collect_output(
+            &cache.hs,
+            batch,
+            steps,
+            u,
+            self.config.return_sequences,
+        ))
+    }
 }
 
 impl Layer for SimpleRNN {
@@ -220,7 +254,6 @@ impl Layer for SimpleRNN {
             return Err(rec::not_built(&self.name));
         }
         let (name, f, u) = (&self.name, self.input_dim, self.config.units);
-        let act = self.config.activation;
         let cache = &mut self.cache;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
@@ -242,33 +275,46 @@ impl Layer for SimpleRNN {
             cache.recurrent_mask = Some(rec::draw_mask(ctx.rng, rate, batch, u));
         }
         let kernel = rec::values(name, &self.params[0])?;
-        let recurrent = rec::values(name, &self.params[1])?;
         let bias = match self.params.get(2) {
             Some(p) => Some(rec::values(name, p)?),
             None => None,
         };
         rec::project_inputs(&cache.x, batch * steps, f, kernel, u, bias, &mut cache.hs);
-        let rmask = cache.recurrent_mask.as_deref();
-        let step_mask = &cache.step_mask;
-        cache
-            .hs
-            .par_chunks_mut(CHUNK_ROWS * steps * u)
-            .enumerate()
-            .for_each(|(ci, hs)| {
-                let rm = rmask.map(|m| &m[ci * CHUNK_ROWS * u..][..hs.len() / steps]);
-                let sm = BlockMasks::of_block(&[], step_mask, ci, steps).steps;
-                chunk_forward(hs, recurrent, (rm, sm), act, steps, u)
-            });
-        cache.batch = batch;
-        cache.steps = steps;
-        cache.ready = ctx.training;
-        Ok(rec::collect_output(
-            &cache.hs,
-            batch,
-            steps,
-            u,
-            self.config.return_sequences,
-        ))
+        self.time_loops(batch, steps, ctx.training)
+    }
+
+    fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
+        self.is_built()
+            && !self.config.go_backwards
+            && tp::fits(vocab, dim, self.input_dim, self.config.units)
+    }
+
+    fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+        if !self.folds_embedding(tokens.vocab(), tokens.dim) {
+            return Err(Error::State(format!(
+                "layer '{}' cannot fold this embedding",
+                self.name
+            )));
+        }
+        let (name, f, u) = (&self.name, self.input_dim, self.config.units);
+        let (batch, steps) = (tokens.batch, tokens.steps);
+        let cache = &mut self.cache;
+        cache.ready = false;
+        cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        cache.mask = None;
+        cache.recurrent_mask = None;
+        let kernel = rec::values(name, &self.params[0])?;
+        let bias = match self.params.get(2) {
+            Some(p) => Some(rec::values(name, p)?),
+            None => None,
+        };
+        let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
+            rec::project_inputs(x, n, f, kernel, u, bias, out)
+        };
+        let table = self.tokens.update(&tokens, kernel, u, bias, project);
+        // Every row, as `project_inputs` writes them (the loop reads masked ones too).
+        tp::gather_projected(&tokens, table, u, &[], &mut cache.hs);
+        self.time_loops(batch, steps, false)
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {

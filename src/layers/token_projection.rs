@@ -32,6 +32,44 @@ impl TokenInput<'_> {
     }
 }
 
+/// `out` (n, width) = x (n, dim) · kernel + bias by `small_gemm` into the bias, as the
+/// LSTM's inference path projects its steps.
+pub(crate) fn small_gemm_projection(
+    x: &[f32],
+    n: usize,
+    kernel: &[f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    for _ in 0..n {
+        match bias {
+            Some(b) => out.extend_from_slice(b),
+            None => out.extend(std::iter::repeat_n(0.0, width)),
+        }
+    }
+    small_gemm::gemm(x, kernel, out, n, x.len() / n.max(1), width, true);
+}
+
+/// Fills `out` (batch * steps, width) with each real step's projected row (`step_mask`
+/// true, or no mask); masked rows are left unspecified, as `project_active_inputs`
+/// leaves them.
+pub(crate) fn gather_projected(
+    tokens: &TokenInput<'_>,
+    table: &[f32],
+    width: usize,
+    step_mask: &[bool],
+    out: &mut Vec<f32>,
+) {
+    out.resize(tokens.ids.len() * width, 0.0);
+    for (r, (&id, row)) in tokens.ids.iter().zip(out.chunks_mut(width)).enumerate() {
+        if step_mask.is_empty() || step_mask[r] {
+            row.copy_from_slice(&table[id * width..(id + 1) * width]);
+        }
+    }
+}
+
 /// Largest table (vocab x gates*units floats) kept per layer: 16 Mi floats, 64 MiB.
 /// Larger vocabularies take the unfolded path.
 pub(crate) const MAX_TABLE_FLOATS: usize = 16 << 20;
@@ -78,16 +116,16 @@ impl std::fmt::Debug for TokenProjection {
 
 impl TokenProjection {
     /// Makes the rows of every id in `tokens` current for `kernel` (dim, width) and
-    /// `bias` (width, or none), then returns the table (vocab, width). Each row is
-    /// computed exactly as the unfolded inference path computes one step's input
-    /// projection (`small_gemm` into the bias), so folded and unfolded outputs are
-    /// bit-identical.
+    /// `bias` (width, or none), then returns the table (vocab, width). `project(x, n,
+    /// out)` computes `out` (n, width) = x (n, dim) · kernel + bias with the product the
+    /// layer's unfolded path uses, so folded and unfolded outputs are bit-identical.
     pub fn update(
         &mut self,
         tokens: &TokenInput<'_>,
         kernel: &[f32],
         width: usize,
         bias: Option<&[f32]>,
+        project: impl FnOnce(&[f32], usize, &mut Vec<f32>),
     ) -> &[f32] {
         let (vocab, dim) = (tokens.vocab(), tokens.dim);
         let bias = bias.unwrap_or(&[]);
@@ -134,23 +172,7 @@ impl TokenProjection {
                 self.gathered
                     .extend_from_slice(&self.sources[id * dim..(id + 1) * dim]);
             }
-            self.projected.clear();
-            for _ in 0..n {
-                if bias.is_empty() {
-                    self.projected.extend(std::iter::repeat_n(0.0, width));
-                } else {
-                    self.projected.extend_from_slice(bias);
-                }
-            }
-            small_gemm::gemm(
-                &self.gathered,
-                kernel,
-                &mut self.projected,
-                n,
-                dim,
-                width,
-                true,
-            );
+            project(&self.gathered, n, &mut self.projected);
             for (&id, row) in self.pending.iter().zip(self.projected.chunks(width)) {
                 self.rows[id * width..(id + 1) * width].copy_from_slice(row);
             }
@@ -197,8 +219,11 @@ mod tests {
         let mut cache = TokenProjection::default();
         let ids = [3, 1, 3, 3, 0, 1];
         let check = |cache: &mut TokenProjection, e: &[f32], k: &[f32], b: &[f32]| {
+            let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
+                small_gemm_projection(x, n, k, width, Some(b), out)
+            };
             let table = cache
-                .update(&input(&ids, e, dim), k, width, Some(b))
+                .update(&input(&ids, e, dim), k, width, Some(b), project)
                 .to_vec();
             for &id in &ids {
                 assert_eq!(
@@ -217,7 +242,16 @@ mod tests {
         // Ids never seen stay unfilled; a later batch fills them.
         assert!(!cache.filled[2] && !cache.filled[4]);
         let later = [4, 2];
-        let table = cache.update(&input(&later, &e, dim), &kernel, width, Some(&bias));
+        let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
+            small_gemm_projection(x, n, &kernel, width, Some(&bias), out)
+        };
+        let table = cache.update(
+            &input(&later, &e, dim),
+            &kernel,
+            width,
+            Some(&bias),
+            project,
+        );
         assert_eq!(
             table[4 * width..5 * width],
             direct(&e, &kernel, &bias, 4, dim)[..]
@@ -230,10 +264,13 @@ mod tests {
         let e: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let kernel = vec![1.0, 0.0, 0.0, 1.0];
         let mut cache = TokenProjection::default();
-        let t = cache.update(&input(&[2, 0], &e, dim), &kernel, width, None);
+        let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
+            small_gemm_projection(x, n, &kernel, width, None, out)
+        };
+        let t = cache.update(&input(&[2, 0], &e, dim), &kernel, width, None, project);
         assert_eq!(&t[4..6], &[5.0, 6.0]);
         let e2: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0];
-        let t = cache.update(&input(&[1], &e2, dim), &kernel, width, None);
+        let t = cache.update(&input(&[1], &e2, dim), &kernel, width, None, project);
         assert_eq!(t.len(), 4);
         assert_eq!(&t[2..4], &[3.0, 4.0]);
     }
