@@ -45,6 +45,9 @@ struct Args {
     /// Time training only.
     #[arg(long)]
     skip_inference: bool,
+    /// Time inference only (on the freshly initialised model).
+    #[arg(long)]
+    skip_training: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -107,28 +110,29 @@ fn run(args: &Args) -> BenchResult<()> {
     let mut model = build_model(&spec)?;
     let (n, b) = (spec.samples, spec.batch_size);
 
-    // Warm-up: two full batches and the epoch's partial last batch, as the Python side.
-    let w = (2 * b + n % b).min(n);
-    fit_epoch(
-        &mut model,
-        x.slice(s![..w, ..]).into(),
-        y.slice(s![..w, ..]).into_dyn().into(),
-        b,
-    )?;
-    let t0 = Instant::now();
-    let loss = fit_epoch(&mut model, (&x).into(), (&y).into(), b)?;
-    let train_s = t0.elapsed().as_secs_f64();
-
     let mut result = json!({
         "framework": "recurrent",
         "version": env!("CARGO_PKG_VERSION"),
         "workload": args.workload,
         "threads": threads,
         "samples": n,
-        "train_epoch_s": train_s,
-        "train_samples_per_s": n as f64 / train_s,
-        "loss": loss,
     });
+    if !args.skip_training {
+        // Warm-up: two full batches and the epoch's partial last batch, as the Python side.
+        let w = (2 * b + n % b).min(n);
+        fit_epoch(
+            &mut model,
+            x.slice(s![..w, ..]).into(),
+            y.slice(s![..w, ..]).into_dyn().into(),
+            b,
+        )?;
+        let t0 = Instant::now();
+        let loss = fit_epoch(&mut model, (&x).into(), (&y).into(), b)?;
+        let train_s = t0.elapsed().as_secs_f64();
+        result["train_epoch_s"] = json!(train_s);
+        result["train_samples_per_s"] = json!(n as f64 / train_s);
+        result["loss"] = json!(loss);
+    }
 
     if !args.skip_inference {
         let warm = (INFER_BATCH + n % INFER_BATCH).min(n);

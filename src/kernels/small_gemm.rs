@@ -118,6 +118,16 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     acc: bool,
 ) {
     let mut j = 0;
+    // A single row (one sequence's step) is a matrix-vector product: one FMA chain per
+    // accumulator register, so it takes 8 registers of columns to cover the FMA latency.
+    while MR == 1 && WIDE && j + 128 <= n {
+        tile::<1, 128, FMA>(a, b, c, r, j, k, n, acc);
+        j += 128;
+    }
+    while MR == 1 && !WIDE && j + 64 <= n {
+        tile::<1, 64, FMA>(a, b, c, r, j, k, n, acc);
+        j += 64;
+    }
     while WIDE && j + 32 <= n {
         tile::<MR, 32, FMA>(a, b, c, r, j, k, n, acc);
         j += 32;
