@@ -48,6 +48,12 @@ struct Args {
     /// Time inference only (on the freshly initialised model).
     #[arg(long)]
     skip_training: bool,
+    /// Single-sequence calls to time (default 200, 20 with quick data).
+    #[arg(long)]
+    latency_calls: Option<usize>,
+    /// Skip the batch inference timing (latency only).
+    #[arg(long)]
+    skip_batch_inference: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -135,29 +141,33 @@ fn run(args: &Args) -> BenchResult<()> {
     }
 
     if !args.skip_inference {
-        let warm = (INFER_BATCH + n % INFER_BATCH).min(n);
-        model
-            .predict(x.slice(s![..warm, ..]), Some(INFER_BATCH))
-            .map_err(|e| format!("predict: {e}"))?;
-        let t0 = Instant::now();
-        let out = model
-            .predict(&x, Some(INFER_BATCH))
-            .map_err(|e| format!("predict: {e}"))?;
-        let infer_s = t0.elapsed().as_secs_f64();
-        if out.shape() != [n, spec.classes] {
-            return Err(format!(
-                "predict returned shape {:?}, expected [{n}, {}]",
-                out.shape(),
-                spec.classes
-            ));
+        if !args.skip_batch_inference {
+            let warm = (INFER_BATCH + n % INFER_BATCH).min(n);
+            model
+                .predict(x.slice(s![..warm, ..]), Some(INFER_BATCH))
+                .map_err(|e| format!("predict: {e}"))?;
+            let t0 = Instant::now();
+            let out = model
+                .predict(&x, Some(INFER_BATCH))
+                .map_err(|e| format!("predict: {e}"))?;
+            let infer_s = t0.elapsed().as_secs_f64();
+            if out.shape() != [n, spec.classes] {
+                return Err(format!(
+                    "predict returned shape {:?}, expected [{n}, {}]",
+                    out.shape(),
+                    spec.classes
+                ));
+            }
+            result["infer_s"] = json!(infer_s);
+            result["infer_samples_per_s"] = json!(n as f64 / infer_s);
         }
 
         let one = x.slice(s![..1, ..]).to_owned();
-        let calls = if spec.quick {
+        let calls = args.latency_calls.unwrap_or(if spec.quick {
             LATENCY_CALLS_QUICK
         } else {
             LATENCY_CALLS
-        };
+        });
         let mut times = Vec::with_capacity(calls);
         for i in 0..LATENCY_WARMUP + calls {
             let t0 = Instant::now();
@@ -168,8 +178,6 @@ fn run(args: &Args) -> BenchResult<()> {
                 times.push(t0.elapsed().as_secs_f64());
             }
         }
-        result["infer_s"] = json!(infer_s);
-        result["infer_samples_per_s"] = json!(n as f64 / infer_s);
         result["latency_ms"] = json!(median(&mut times) * 1e3);
     }
     result["peak_rss_mb"] = json!(peak_rss_mb());

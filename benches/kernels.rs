@@ -3,7 +3,7 @@
 //! src/kernels/matmul.rs was made with this file plus a gemm::gemm call per shape.)
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use recurrent::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
+use recurrent::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul, small_gemm};
 use recurrent::rng::SeededRng;
 use std::hint::black_box;
 
@@ -35,6 +35,25 @@ fn bench_matmul(c: &mut Criterion) {
                     MatMut::new(&mut out, m, n),
                 );
             })
+        });
+    }
+}
+
+/// small_gemm on one step's recurrent product: a single sequence (one row, the
+/// latency path; 128 and 64 units' worth of columns) and blocks of 16 rows.
+fn bench_small_gemm(c: &mut Criterion) {
+    let mut rng = SeededRng::new(2);
+    for &(m, k, n) in &[
+        (1usize, 128usize, 512usize),
+        (1, 128, 256),
+        (16, 128, 512),
+        (16, 32, 128),
+    ] {
+        let a = random(m * k, &mut rng);
+        let b = random(k * n, &mut rng);
+        let mut out = vec![0.0f32; m * n];
+        c.bench_function(&format!("small_gemm {m}x{k}x{n}"), |bench| {
+            bench.iter(|| small_gemm::gemm(black_box(&a), black_box(&b), &mut out, m, k, n, true))
         });
     }
 }
@@ -119,7 +138,7 @@ fn bench_lstm_step(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
-    targets = bench_matmul, bench_lstm_step
+    config = Criterion::default().without_plots().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
+    targets = bench_matmul, bench_small_gemm, bench_lstm_step
 }
 criterion_main!(benches);

@@ -28,13 +28,23 @@ fn recurrent_layer(kind: &str, units: usize, seq: bool) -> Box<dyn Layer> {
 /// Embedding(VOCAB, 6, mask_zero) -> [Dropout(0)] -> kind(5) [-> LSTM(3) when stacked]
 /// -> Dense(2).
 fn model(kind: &str, mask_zero: bool, stacked: bool, unfolded: bool) -> Sequential {
+    model_with_units(kind, 5, mask_zero, stacked, unfolded)
+}
+
+fn model_with_units(
+    kind: &str,
+    units: usize,
+    mask_zero: bool,
+    stacked: bool,
+    unfolded: bool,
+) -> Sequential {
     let mut m = Sequential::with_seed(7);
     m.add(Embedding::new(VOCAB, 6).mask_zero(mask_zero))
         .unwrap();
     if unfolded {
         m.add(Dropout::new(0.0)).unwrap();
     }
-    m.add_boxed(recurrent_layer(kind, 5, stacked)).unwrap();
+    m.add_boxed(recurrent_layer(kind, units, stacked)).unwrap();
     if stacked {
         m.add(LSTM::new(3)).unwrap();
     }
@@ -69,8 +79,12 @@ fn assert_bit_identical(folded: &ArrayD<f32>, unfolded: &ArrayD<f32>, what: &str
 }
 
 fn compare(kind: &str, mask_zero: bool, stacked: bool, padded: Option<bool>) {
-    let mut folded = model(kind, mask_zero, stacked, false);
-    let mut unfolded = model(kind, mask_zero, stacked, true);
+    compare_units(kind, 5, mask_zero, stacked, padded)
+}
+
+fn compare_units(kind: &str, units: usize, mask_zero: bool, stacked: bool, padded: Option<bool>) {
+    let mut folded = model_with_units(kind, units, mask_zero, stacked, false);
+    let mut unfolded = model_with_units(kind, units, mask_zero, stacked, true);
     unfolded.set_weights(&folded.get_weights()).unwrap();
     let mut rng = SeededRng::new(11);
     // 1 and 3 rows take the few-rows path, 37 spans three row blocks.
@@ -92,6 +106,9 @@ fn folded_lstm_gru_and_simple_rnn_equal_the_unfolded_models() {
         compare(kind, true, false, Some(false));
         compare(kind, true, true, Some(true));
     }
+    // A wider layer: one-row products in 128-column tiles with a remainder.
+    compare_units("lstm", 67, false, false, None);
+    compare_units("lstm", 67, true, true, Some(true));
 }
 
 /// The cache keeps projected rows between calls; new weights must replace them.

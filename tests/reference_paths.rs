@@ -276,11 +276,19 @@ fn gru_matches_the_scalar_f64_reference() {
 /// Inference on one sequence (which projects its inputs many steps ahead) gives the
 /// same bits as the same sequence inside a full block of 16 (per-step products), over
 /// more steps than one projection window, masked and unmasked.
+/// A single sequence takes its own path (each row's input projection ahead of the
+/// steps, one-row products); the output equals the batched path bit for bit.
 #[test]
 fn lstm_single_sequence_inference_matches_the_batched_path() {
+    for (units, seq) in [(UNITS, false), (71, false), (71, true), (128, false)] {
+        single_sequence_matches_batch(units, seq);
+    }
+}
+
+fn single_sequence_matches_batch(units: usize, seq: bool) {
     let (batch, steps, features) = (17, 150, FEATURES);
     let mut rng = SeededRng::new(21);
-    let mut layer = LSTM::new(UNITS);
+    let mut layer = LSTM::new(units).return_sequences(seq);
     layer
         .build(&[Some(steps), Some(features)], &mut SeededRng::new(3))
         .unwrap();
@@ -309,12 +317,13 @@ fn lstm_single_sequence_inference_matches_the_batched_path() {
         let all = infer(&mut layer, 0..batch);
         for b in [0, 5, 16] {
             let one = infer(&mut layer, b..b + 1);
-            let row = all.slice(ndarray::s![b..b + 1, ..]);
+            let row = all.slice_axis(ndarray::Axis(0), (b..b + 1).into());
             assert!(
                 one.iter()
                     .zip(row.iter())
                     .all(|(p, q)| p.to_bits() == q.to_bits()),
-                "sample {b} (masked: {masked}) differs alone and in a batch"
+                "sample {b} ({units} units, sequences {seq}, masked {masked}) differs alone and \
+                 in a batch"
             );
         }
     }
