@@ -2,12 +2,17 @@
 //! (input_dim, output_dim), giving (batch, time_steps, output_dim).
 
 use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use rayon::prelude::*;
 
 use super::config::{EmbeddingConfig, LayerConfig};
 use super::recurrent as rec;
 use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
+
+/// Id ranges the gradient scatter is split into (a few per thread, so that frequent
+/// ids, which IMDB numbers first, do not leave one thread with most of the work).
+const SCATTER_PARTS: usize = 8;
 
 /// Checks that every id of `ids` is a row of a `vocab`-row table and writes them,
 /// row-major, into `out`.
@@ -230,24 +235,41 @@ impl Layer for Embedding {
         // Row-major without a copy when it already is (the usual case).
         let g = g.as_standard_layout();
         let g = g.as_slice().expect("standard layout");
-        let grad = rec::grads_mut(&self.name, &mut self.params[0])?;
-        grad.fill(0.0);
-        for (row, &id) in g.chunks_exact(dim).zip(&self.ids) {
-            let dst = &mut grad[id * dim..(id + 1) * dim];
-            dst.iter_mut().zip(row).for_each(|(a, b)| *a += b);
-        }
         // Keras/TF keep this gradient as IndexedSlices (one row per occurrence); its
-        // optimizers square the rows before duplicates are summed (see `Param::grad_sq`).
+        // optimizers square the rows before duplicates are summed (see `Param::grad_sq`),
+        // so both the sum and the sum of squares are kept.
         let p = &mut self.params[0];
         let sq = p
             .grad_sq
             .get_or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
-        sq.fill(0.0);
         let sq = sq.as_slice_mut().expect("standard layout");
-        for (row, &id) in g.chunks_exact(dim).zip(&self.ids) {
-            let dst = &mut sq[id * dim..(id + 1) * dim];
-            dst.iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
-        }
+        let grad = p.grad.as_slice_mut().ok_or_else(|| {
+            Error::State(format!("layer '{}': gradient is not contiguous", self.name))
+        })?;
+        // Split by ranges of ids across threads; every range scans all occurrences in
+        // order, so each row's sums are the same as a serial pass's.
+        let vocab = self.config.input_dim;
+        let rows_per_part = vocab.div_ceil(SCATTER_PARTS).max(1);
+        let ids = &self.ids;
+        grad.par_chunks_mut(rows_per_part * dim)
+            .zip(sq.par_chunks_mut(rows_per_part * dim))
+            .enumerate()
+            .for_each(|(part, (grad, sq))| {
+                grad.fill(0.0);
+                sq.fill(0.0);
+                let lo = part * rows_per_part;
+                let hi = lo + grad.len() / dim;
+                for (row, &id) in g.chunks_exact(dim).zip(ids) {
+                    if (lo..hi).contains(&id) {
+                        let at = (id - lo) * dim..(id - lo + 1) * dim;
+                        grad[at.clone()]
+                            .iter_mut()
+                            .zip(row)
+                            .for_each(|(a, b)| *a += b);
+                        sq[at].iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
+                    }
+                }
+            });
         Ok(None)
     }
 
