@@ -356,17 +356,13 @@ impl Layer for GRU {
     }
 
     fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
-        self.is_built()
-            && !self.config.go_backwards
-            && tp::fits(vocab, dim, self.input_dim, 3 * self.config.units)
+        let width = 3 * self.config.units;
+        self.is_built() && !self.config.go_backwards && tp::fits(vocab, dim, self.input_dim, width)
     }
 
     fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
         if !self.folds_embedding(tokens.vocab(), tokens.dim) {
-            return Err(Error::State(format!(
-                "layer '{}' cannot fold this embedding",
-                self.name
-            )));
+            return Err(tp::not_foldable(&self.name));
         }
         let (name, u) = (&self.name, self.config.units);
         let w = 3 * u;

@@ -440,17 +440,13 @@ impl Layer for LSTM {
     }
 
     fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
-        self.is_built()
-            && !self.config.go_backwards
-            && tp::fits(vocab, dim, self.input_dim, 4 * self.config.units)
+        let width = 4 * self.config.units;
+        self.is_built() && !self.config.go_backwards && tp::fits(vocab, dim, self.input_dim, width)
     }
 
     fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
         if !self.folds_embedding(tokens.vocab(), tokens.dim) {
-            return Err(Error::State(format!(
-                "layer '{}' cannot fold this embedding",
-                self.name
-            )));
+            return Err(tp::not_foldable(&self.name));
         }
         let (name, u, seq) = (&self.name, self.config.units, self.config.return_sequences);
         let (batch, steps) = (tokens.batch, tokens.steps);

@@ -284,17 +284,13 @@ impl Layer for SimpleRNN {
     }
 
     fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
-        self.is_built()
-            && !self.config.go_backwards
-            && tp::fits(vocab, dim, self.input_dim, self.config.units)
+        let width = self.config.units;
+        self.is_built() && !self.config.go_backwards && tp::fits(vocab, dim, self.input_dim, width)
     }
 
     fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
         if !self.folds_embedding(tokens.vocab(), tokens.dim) {
-            return Err(Error::State(format!(
-                "layer '{}' cannot fold this embedding",
-                self.name
-            )));
+            return Err(tp::not_foldable(&self.name));
         }
         let (name, f, u) = (&self.name, self.input_dim, self.config.units);
         let (batch, steps) = (tokens.batch, tokens.steps);

@@ -80,6 +80,12 @@ pub(crate) fn fits(vocab: usize, dim: usize, features: usize, width: usize) -> b
     dim == features && vocab.saturating_mul(width) <= MAX_TABLE_FLOATS
 }
 
+/// The error of a layer's `infer_tokens` called where its `folds_embedding` said no
+/// (the model asks first, so this is an internal error).
+pub(crate) fn not_foldable(layer: &str) -> crate::Error {
+    crate::Error::State(format!("layer '{layer}' cannot fold this embedding"))
+}
+
 /// Projected rows `embeddings[id] · kernel + bias` per token id, filled on demand.
 #[derive(Clone, Default)]
 pub(crate) struct TokenProjection {
