@@ -70,14 +70,15 @@ pub(crate) fn gather_projected(
     }
 }
 
-/// Largest table (vocab x gates*units floats) kept per layer: 16 Mi floats, 64 MiB.
-/// Larger vocabularies take the unfolded path.
+/// Largest cache kept per layer, in floats: the projected rows (vocab x gates*units)
+/// plus the copy of the embedding rows they came from (vocab x dim); 16 Mi floats,
+/// 64 MiB. Larger vocabularies take the unfolded path.
 pub(crate) const MAX_TABLE_FLOATS: usize = 16 << 20;
 
 /// Whether a layer with a `width`-wide input projection (gates x units) can fold an
 /// embedding table of `vocab` rows of `dim` values, given its own input width `features`.
 pub(crate) fn fits(vocab: usize, dim: usize, features: usize, width: usize) -> bool {
-    dim == features && vocab.saturating_mul(width) <= MAX_TABLE_FLOATS
+    dim == features && vocab.saturating_mul(width.saturating_add(dim)) <= MAX_TABLE_FLOATS
 }
 
 /// The error of a layer's `infer_tokens` called where its `folds_embedding` said no
@@ -190,6 +191,15 @@ impl TokenProjection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_bound_counts_rows_and_their_sources() {
+        // IMDB-sized: 10,000 tokens of 128 into LSTM(128): 10,000 x (512 + 128) floats.
+        assert!(fits(10_000, 128, 128, 512));
+        // A large pretrained embedding into a tiny layer: the copied sources dominate.
+        assert!(!fits(100_000, 300, 300, 32));
+        assert!(!fits(10_000, 16, 8, 32), "the input width must match");
+    }
 
     fn input<'a>(ids: &'a [usize], embeddings: &'a [f32], dim: usize) -> TokenInput<'a> {
         TokenInput {
