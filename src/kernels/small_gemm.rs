@@ -42,6 +42,27 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, a
     blocks::<false, false>(a, b, c, m, k, n, accumulate);
 }
 
+/// `c (m x n) = bias + a (m x k) · b (k x n)`, the bias (n) added to every row (none:
+/// zero): `gemm` accumulating into rows preset to the bias, so every element is the
+/// bias plus one in-order sum, the same bits however many rows one call takes.
+pub fn gemm_bias(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    for row in c[..m * n].chunks_mut(n) {
+        match bias {
+            Some(v) => row.copy_from_slice(&v[..n]),
+            None => row.fill(0.0),
+        }
+    }
+    gemm(a, b, c, m, k, n, true);
+}
+
 /// `blocks` compiled with AVX2 and FMA (so `mul_add` is one instruction).
 ///
 /// # Safety

@@ -449,6 +449,7 @@ impl Layer for LSTM {
             return Err(tp::not_foldable(&self.name));
         }
         let (name, u, seq) = (&self.name, self.config.units, self.config.return_sequences);
+        let input_dim = self.input_dim;
         let (batch, steps) = (tokens.batch, tokens.steps);
         self.cache.ready = false;
         self.cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
@@ -459,8 +460,10 @@ impl Layer for LSTM {
             None => None,
         };
         let w = 4 * u;
+        // The product of the unfolded steps (`chunk_infer`), for bit-identical rows.
         let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
-            tp::small_gemm_projection(x, n, kernel, w, bias, out)
+            out.resize(n * w, 0.0);
+            small_gemm::gemm_bias(x, kernel, bias, out, n, input_dim, w)
         };
         let table = self.tokens.update(&tokens, kernel, w, bias, project);
         let inputs = StepInputs::Tokens {
@@ -973,14 +976,6 @@ fn chunk_infer(
     // (consecutive steps of one sample are contiguous rows of x).
     let few = rows < FEW_ROWS && matches!(inputs, StepInputs::Features { .. });
     let mut zx = vec![0.0f32; if few { rows * PROJECTION_STEPS * w } else { 0 }];
-    let set_bias = |z: &mut [f32], bias: Option<&[f32]>| {
-        for zr in z.chunks_mut(w) {
-            match bias {
-                Some(b) => zr.copy_from_slice(b),
-                None => zr.fill(0.0),
-            }
-        }
-    };
     for t in 0..steps {
         let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         let n = active.len();
@@ -989,10 +984,8 @@ fn chunk_infer(
                 if t % PROJECTION_STEPS == 0 {
                     let len = PROJECTION_STEPS.min(steps - t);
                     for (j, zj) in zx.chunks_mut(PROJECTION_STEPS * w).enumerate() {
-                        let zj = &mut zj[..len * w];
-                        set_bias(zj, bias);
                         let xj = &x[(j * steps + t) * f..(j * steps + t + len) * f];
-                        small_gemm::gemm(xj, kernel, zj, len, f, w, true);
+                        small_gemm::gemm_bias(xj, kernel, bias, zj, len, f, w);
                     }
                 }
                 let at = t % PROJECTION_STEPS;
@@ -1007,8 +1000,7 @@ fn chunk_infer(
                     for &j in &active {
                         xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
                     }
-                    set_bias(&mut z[..n * w], bias);
-                    small_gemm::gemm(&xg, kernel, &mut z, n, f, w, true);
+                    small_gemm::gemm_bias(&xg, kernel, bias, &mut z, n, f, w);
                 }
             }
             StepInputs::Tokens { ids, table } => {

@@ -205,10 +205,7 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// called where `folds_embedding` said yes.
     fn infer_tokens(&mut self, tokens: token_projection::TokenInput<'_>) -> Result<ArrayD<f32>> {
         let _ = tokens;
-        Err(crate::Error::State(format!(
-            "layer `{}` cannot take token ids",
-            self.name()
-        )))
+        Err(token_projection::not_foldable(self.name()))
     }
 
     /// Like `backward`, but given the gradient w.r.t. the values `output_logits`

@@ -11,8 +11,6 @@
 //! protocol: it keeps a copy of the kernel, the bias and of every embedding row it
 //! projected, and re-projects whatever differs bit for bit. Training never uses it.
 
-use crate::kernels::small_gemm;
-
 /// Token ids of one batch with the embedding table they index (what `Embedding` would
 /// have produced, before the lookup).
 #[derive(Clone, Copy, Debug)]
@@ -30,26 +28,6 @@ impl TokenInput<'_> {
     pub fn vocab(&self) -> usize {
         self.embeddings.len() / self.dim
     }
-}
-
-/// `out` (n, width) = x (n, dim) · kernel + bias by `small_gemm` into the bias, as the
-/// LSTM's inference path projects its steps.
-pub(crate) fn small_gemm_projection(
-    x: &[f32],
-    n: usize,
-    kernel: &[f32],
-    width: usize,
-    bias: Option<&[f32]>,
-    out: &mut Vec<f32>,
-) {
-    out.clear();
-    for _ in 0..n {
-        match bias {
-            Some(b) => out.extend_from_slice(b),
-            None => out.extend(std::iter::repeat_n(0.0, width)),
-        }
-    }
-    small_gemm::gemm(x, kernel, out, n, x.len() / n.max(1), width, true);
 }
 
 /// Fills `out` (batch * steps, width) with each real step's projected row (`step_mask`
@@ -191,6 +169,7 @@ impl TokenProjection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::small_gemm;
 
     #[test]
     fn the_cache_bound_counts_rows_and_their_sources() {
@@ -199,6 +178,19 @@ mod tests {
         // A large pretrained embedding into a tiny layer: the copied sources dominate.
         assert!(!fits(100_000, 300, 300, 32));
         assert!(!fits(10_000, 16, 8, 32), "the input width must match");
+    }
+
+    /// The LSTM's projection (`small_gemm::gemm_bias`) into a fresh buffer.
+    fn small_gemm_projection(
+        x: &[f32],
+        n: usize,
+        kernel: &[f32],
+        width: usize,
+        bias: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) {
+        out.resize(n * width, 0.0);
+        small_gemm::gemm_bias(x, kernel, bias, out, n, x.len() / n, width);
     }
 
     fn input<'a>(ids: &'a [usize], embeddings: &'a [f32], dim: usize) -> TokenInput<'a> {
