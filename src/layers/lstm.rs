@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::config::{LayerConfig, LstmConfig};
 use super::gate_dropout::{self as gd, GateMasks};
+use super::lstm_one_sequence as one_sequence;
 
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::token_projection::{self as tp, TokenInput, TokenProjection};
@@ -44,6 +45,8 @@ struct Cache {
     mask: Option<Vec<f32>>,
     /// Step mask (batch, steps), true = real step; empty = none.
     step_mask: Vec<bool>,
+    /// How a single sequence's units are split between two threads at inference.
+    balance: one_sequence::Balance,
     /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
     gate_masks: GateMasks,
     /// Gate activations (batch, steps, 4u).
@@ -291,7 +294,16 @@ impl Layer for LSTM {
                 kernel,
                 bias,
             };
-            let out = infer(inputs, &cache.step_mask, batch, steps, (u, seq), recurrent);
+            let balance = &mut cache.balance;
+            let out = infer(
+                inputs,
+                &cache.step_mask,
+                batch,
+                steps,
+                (u, seq),
+                recurrent,
+                balance,
+            );
             return Ok(rec::output_array(out, batch, steps, u, seq));
         }
         if cache.gate_masks.per_gate_inputs() {
@@ -477,6 +489,7 @@ impl Layer for LSTM {
             steps,
             (u, seq),
             recurrent,
+            &mut self.cache.balance,
         );
         Ok(rec::output_array(out, batch, steps, u, seq))
     }
@@ -888,13 +901,29 @@ fn chunk_backward_fused(
 /// Blocks with fewer rows than this project their inputs ahead, PROJECTION_STEPS
 /// steps at a time (see `chunk_infer`).
 const FEW_ROWS: usize = 8;
-const PROJECTION_STEPS: usize = 64;
+pub(super) const PROJECTION_STEPS: usize = 64;
 
 /// Inference forward: per block of samples and per step, the input projection (or the
 /// folded embedding's projected rows) and the recurrent product of the active rows only
 /// (small products on gathered rows), then the gate pass; only h and c of the current
 /// step are kept. Returns the output, (batch, steps, u) with `seq` else (batch, u).
 fn infer(
+    inputs: StepInputs<'_>,
+    step_mask: &[bool],
+    batch: usize,
+    steps: usize,
+    (u, seq): (usize, bool),
+    recurrent: &[f32],
+    balance: &mut one_sequence::Balance,
+) -> Vec<f32> {
+    if one_sequence::splits(batch, u) {
+        return one_sequence::infer(inputs, step_mask, steps, (u, seq), recurrent, balance);
+    }
+    infer_in_blocks(inputs, step_mask, batch, steps, (u, seq), recurrent)
+}
+
+/// `infer` by blocks of CHUNK_ROWS samples, one thread per block.
+pub(super) fn infer_in_blocks(
     inputs: StepInputs<'_>,
     step_mask: &[bool],
     batch: usize,
@@ -920,7 +949,7 @@ fn infer(
 
 /// Where inference reads each step's input projection from.
 #[derive(Clone, Copy)]
-enum StepInputs<'a> {
+pub(super) enum StepInputs<'a> {
     /// Features (rows, steps, f), projected here: `x · kernel + bias`.
     Features {
         x: &'a [f32],

@@ -25,6 +25,7 @@ pub mod global_max_pooling1d;
 pub(crate) mod global_pooling;
 pub mod gru;
 pub mod lstm;
+mod lstm_one_sequence;
 pub mod max_pooling1d;
 pub(crate) mod recurrent;
 pub mod recurrent_state;
