@@ -173,7 +173,7 @@ impl SimpleRNN {
             .for_each(|(ci, hs)| {
                 let rm = rmask.map(|m| &m[ci * CHUNK_ROWS * u..][..hs.len() / steps]);
                 let sm = BlockMasks::of_block(&[], step_mask, ci, steps).steps;
-                chunk_forward(hs, recurrent, (rm, sm), act, steps, u)
+                simd_chunk_forward(hs, recurrent, (rm, sm), act, steps, u)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -414,10 +414,25 @@ impl Layer for SimpleRNN {
     }
 }
 
+// Compiled for the CPU's widest vectors, so the activations vectorise (see `simd_fn!`).
+crate::simd_fn! {
+    fn simd_chunk_forward(
+        hs: &mut [f32],
+        recurrent: &[f32],
+        masks: (Option<&[f32]>, &[bool]),
+        act: Activation,
+        steps: usize,
+        u: usize,
+    ) {
+        chunk_forward(hs, recurrent, masks, act, steps, u)
+    }
+}
+
 /// Time loop for one block of samples. `hs` holds the input projections and becomes
 /// the outputs; `state` is h_{t-1} (times the recurrent mask), contiguous for the
 /// product because the previous and current step interleave in `hs`. Rows whose step
 /// is masked (`smask` false) keep their previous state.
+#[inline(always)]
 fn chunk_forward(
     hs: &mut [f32],
     recurrent: &[f32],
