@@ -454,6 +454,10 @@ struct Lead {
 
 #[inline(always)]
 fn lead(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Lead {
+    // Packed first, while the helper wakes up (a thread wake takes longer than this
+    // copy), so that the handover is immediate.
+    let s = job.split;
+    let mut own = Half::part(job, 0, s, buffer);
     let mut whole = Half::whole(job);
     let mut a = 0;
     let mut t = 0;
@@ -484,7 +488,6 @@ fn lead(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Lead {
     }
     // Hand part 1 over from step t: its c, and h of the last real step as if both
     // parts had published it.
-    let s = job.split;
     ex.c.store(&whole.c[s..]);
     if a > 0 {
         ex.h[(a - 1) % 2][0].store(&whole.h[..s]);
@@ -493,7 +496,6 @@ fn lead(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Lead {
     ex.done[0].0.store(a, Ordering::Release);
     ex.done[1].0.store(a, Ordering::Release);
     ex.start.0.store(t, Ordering::Release);
-    let mut own = Half::part(job, 0, s, buffer);
     own.c.copy_from_slice(&whole.c[..s]);
     own.h.copy_from_slice(&whole.h[..s]);
     for t in t..job.steps {
