@@ -72,6 +72,30 @@ pub fn tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { big }
 }
 
+/// `tanh(x)` where `tanh_lane`, else `sigmoid(x)`, with one `exp` and one division
+/// either way, bit-identical to `tanh` and `sigmoid`: `2 / (e + 1)` is `2 * (1 / (e +
+/// 1))` exactly (scaling by two commutes with rounding; where `1 / (e + 1)` is
+/// subnormal both give a tanh of exactly 1). A loop over a whole row of LSTM gates
+/// (i, f, c, o) with the lane chosen by position runs in full vectors however few the
+/// units, where four short per-gate loops ran mostly in their scalar tails.
+#[inline(always)]
+pub fn sigmoid_or_tanh(x: f32, tanh_lane: bool) -> f32 {
+    let a = x.abs();
+    let e = exp(if tanh_lane { 2.0 * a } else { -x });
+    let d = 1.0 / (1.0 + e);
+    let z = x * x;
+    let mut p = -5.704_988_7e-3f32;
+    p = p.mul_add(z, 2.063_908_9e-2);
+    p = p.mul_add(z, -5.373_971_6e-2);
+    p = p.mul_add(z, 1.333_144_2e-1);
+    p = p.mul_add(z, -3.333_328_2e-1);
+    let small = (p * z).mul_add(x, x);
+    let big = 1.0 - 2.0 * d;
+    let big = if x < 0.0 { -big } else { big };
+    let t = if a < 0.625 { small } else { big };
+    if tanh_lane { t } else { d }
+}
+
 /// Defines a function whose body is compiled three times — for AVX-512F, for AVX2 +
 /// FMA and for the baseline target — and picks one at run time by what the CPU has.
 /// The hot loops it wraps call `#[inline(always)]` helpers (the fast functions above,
@@ -273,6 +297,18 @@ mod tests {
         fn activations(a: &mut [f32], half: usize) {
             sigmoid_slice(&mut a[..half]);
             tanh_slice(&mut a[half..]);
+        }
+    }
+
+    #[test]
+    fn sigmoid_or_tanh_gives_the_bits_of_each() {
+        for x in grid() {
+            assert_eq!(
+                sigmoid_or_tanh(x, false).to_bits(),
+                sigmoid(x).to_bits(),
+                "{x}"
+            );
+            assert_eq!(sigmoid_or_tanh(x, true).to_bits(), tanh(x).to_bits(), "{x}");
         }
     }
 

@@ -36,6 +36,46 @@ pub fn lstm_forward_row(
     }
 }
 
+/// Forward for `n` rows at once: `z` (n, 4u) as in `lstm_forward_row`, `c` (n, u)
+/// holds c_{t-1} and becomes c_t, `tanh_c` and `h` (n, u). Same bits as the row
+/// version; faster for small layers, whose per-gate segments are shorter than a vector
+/// register: the activations run over whole rows, tanh(c) over all rows at once.
+#[inline(always)]
+pub fn lstm_forward_rows(
+    z: &mut [f32],
+    c: &mut [f32],
+    tanh_c: &mut [f32],
+    h: &mut [f32],
+    u: usize,
+) {
+    let w = 4 * u;
+    for row in z.chunks_exact_mut(w) {
+        for (q, x) in row.iter_mut().enumerate() {
+            *x = fm::sigmoid_or_tanh(*x, q >= 2 * u && q < 3 * u);
+        }
+    }
+    for (zr, cr) in z.chunks_exact(w).zip(c.chunks_exact_mut(u)) {
+        let (zi, rest) = zr.split_at(u);
+        let (zf, zg) = rest.split_at(u);
+        for j in 0..u {
+            cr[j] = zf[j] * cr[j] + zi[j] * zg[j];
+        }
+    }
+    for (t, &cv) in tanh_c.iter_mut().zip(c.iter()) {
+        *t = fm::tanh(cv);
+    }
+    for ((zr, tr), hr) in z
+        .chunks_exact(w)
+        .zip(tanh_c.chunks_exact(u))
+        .zip(h.chunks_exact_mut(u))
+    {
+        let zo = &zr[3 * u..];
+        for j in 0..u {
+            hr[j] = zo[j] * tr[j];
+        }
+    }
+}
+
 /// Backward. `gates` are the activations (i, f, g, o) saved by forward, `dh` is dL/dh_t
 /// (from the output and the next step), `dc` enters as dL/dc_t from the next step and
 /// leaves as dL/dc_{t-1}. Writes dL/d(pre-activations) into `dz` (4u).
@@ -64,5 +104,44 @@ pub fn lstm_backward_row(
         dg[j] = dct * i * (1.0 - g * g);
         d_o[j] = dh[j] * tc * o * (1.0 - o);
         dc[j] = dct * f;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeededRng;
+
+    crate::simd_fn! {
+        fn rows_pass(z: &mut [f32], c: &mut [f32], tanh_c: &mut [f32], h: &mut [f32], u: usize) {
+            lstm_forward_rows(z, c, tanh_c, h, u)
+        }
+    }
+
+    #[test]
+    fn the_all_rows_pass_gives_the_bits_of_the_row_pass() {
+        let mut rng = SeededRng::new(3);
+        for u in [1usize, 3, 8, 15, 16, 33] {
+            let n = 5;
+            // Pre-activations wide enough to reach both tanh branches and saturation.
+            let z: Vec<f32> = (0..n * 4 * u).map(|_| rng.uniform(-12.0, 12.0)).collect();
+            let c0: Vec<f32> = (0..n * u).map(|_| rng.uniform(-3.0, 3.0)).collect();
+            let (mut z_rows, mut c_rows) = (z.clone(), c0.clone());
+            let (mut tanh_rows, mut h_rows) = (vec![0.0; n * u], vec![0.0; n * u]);
+            rows_pass(&mut z_rows, &mut c_rows, &mut tanh_rows, &mut h_rows, u);
+            for r in 0..n {
+                let mut zr = z[r * 4 * u..(r + 1) * 4 * u].to_vec();
+                let (mut c, mut t, mut h) = (vec![0.0; u], vec![0.0; u], vec![0.0; u]);
+                lstm_forward_row(&mut zr, &c0[r * u..(r + 1) * u], &mut c, &mut t, &mut h);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&zr),
+                    bits(&z_rows[r * 4 * u..(r + 1) * 4 * u]),
+                    "gates u {u}"
+                );
+                assert_eq!(bits(&c), bits(&c_rows[r * u..(r + 1) * u]), "c u {u}");
+                assert_eq!(bits(&h), bits(&h_rows[r * u..(r + 1) * u]), "h u {u}");
+            }
+        }
     }
 }

@@ -12,6 +12,6 @@ pub use gru::{
     gru_backward_row, gru_forward_row, gru_reset_before_backward_output_row,
     gru_reset_before_backward_reset_row, gru_reset_before_gates_row, gru_reset_before_output_row,
 };
-pub use lstm::{lstm_backward_row, lstm_forward_row};
+pub use lstm::{lstm_backward_row, lstm_forward_row, lstm_forward_rows};
 pub use matmul::{MatMut, MatRef, column_sums, matmul};
 pub use simple_rnn::{rnn_backward_row, rnn_forward_row};

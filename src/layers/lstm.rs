@@ -14,7 +14,9 @@ use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, S
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
 use crate::kernels::small_gemm;
-use crate::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul};
+use crate::kernels::{
+    MatMut, MatRef, lstm_backward_row, lstm_forward_row, lstm_forward_rows, matmul,
+};
 use crate::rng::SeededRng;
 
 /// Long short-term memory layer (Keras 3 `keras.layers.LSTM`).
@@ -902,6 +904,9 @@ fn chunk_backward_fused(
 /// steps at a time (see `chunk_infer`).
 const FEW_ROWS: usize = 8;
 pub(super) const PROJECTION_STEPS: usize = 64;
+/// Below this many units the inference gate pass runs over all rows of a step at once
+/// (`lstm_forward_rows`): per-gate segments shorter than a vector register.
+const ROWS_GATE_PASS_UNITS: usize = 16;
 
 /// Inference forward: per block of samples and per step, the input projection (or the
 /// folded embedding's projected rows) and the recurrent product of the active rows only
@@ -998,6 +1003,7 @@ fn chunk_infer(
     let mut z = vec![0.0f32; rows * w];
     let (mut xg, mut hg) = (Vec::new(), Vec::new());
     let (mut c_prev, mut tanh_c) = (vec![0.0f32; u], vec![0.0f32; u]);
+    let mut tanh_rows = Vec::new();
     let mut active = Vec::with_capacity(rows);
     // With fewer rows than a product tile is high (a single sequence, say), a per-step
     // input product would stream the whole kernel through the cache for one or two
@@ -1048,17 +1054,22 @@ fn chunk_infer(
             };
             small_gemm::gemm(left, recurrent, &mut z, n, u, w, true);
         }
-        for (k, &j) in active.iter().enumerate() {
-            let r = j * u..(j + 1) * u;
-            c_prev.copy_from_slice(&c_now[r.clone()]);
-            let zk = &mut z[k * w..(k + 1) * w];
-            lstm_forward_row(
-                zk,
-                &c_prev,
-                &mut c_now[r.clone()],
-                &mut tanh_c,
-                &mut h_now[r],
-            );
+        if all && u < ROWS_GATE_PASS_UNITS {
+            tanh_rows.resize(rows * u, 0.0);
+            lstm_forward_rows(&mut z, &mut c_now, &mut tanh_rows, &mut h_now, u);
+        } else {
+            for (k, &j) in active.iter().enumerate() {
+                let r = j * u..(j + 1) * u;
+                c_prev.copy_from_slice(&c_now[r.clone()]);
+                let zk = &mut z[k * w..(k + 1) * w];
+                lstm_forward_row(
+                    zk,
+                    &c_prev,
+                    &mut c_now[r.clone()],
+                    &mut tanh_c,
+                    &mut h_now[r],
+                );
+            }
         }
         if seq {
             // Masked rows repeat their state (zero before their first real step).
