@@ -6,6 +6,9 @@ use rayon::prelude::*;
 
 use super::config::{EmbeddingConfig, LayerConfig};
 use super::recurrent as rec;
+
+/// Token rows per block of the forward gather.
+const GATHER_ROWS: usize = 4096;
 use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -205,10 +208,15 @@ impl Layer for Embedding {
         let (vocab, dim) = (self.config.input_dim, self.config.output_dim);
         token_ids(&self.name, ids, vocab, &mut self.ids)?;
         let table = rec::values(&self.name, &self.params[0])?;
-        let mut out = Vec::with_capacity(batch * steps * dim);
-        for &id in &self.ids {
-            out.extend_from_slice(&table[id * dim..(id + 1) * dim]);
-        }
+        // The gather in blocks of rows across threads (serial, it left a core idle).
+        let mut out = vec![0.0f32; batch * steps * dim];
+        out.par_chunks_mut(GATHER_ROWS * dim)
+            .zip(self.ids.par_chunks(GATHER_ROWS))
+            .for_each(|(rows, ids)| {
+                for (row, &id) in rows.chunks_mut(dim).zip(ids) {
+                    row.copy_from_slice(&table[id * dim..(id + 1) * dim]);
+                }
+            });
         if ctx.training {
             self.cached = Some((batch, steps));
         }

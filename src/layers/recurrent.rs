@@ -125,12 +125,18 @@ pub(crate) fn load_sequence(
             "layer '{layer}' got sequences with 0 time steps"
         )));
     }
-    x.clear();
-    match view.as_slice() {
-        Some(s) => x.extend_from_slice(s),
-        None => x.extend(view.iter().copied()),
-    }
-    if let Some(pos) = x.iter().position(|v| !v.is_finite()) {
+    let finite = match view.as_slice() {
+        Some(s) => copy_checking_finite(s, x),
+        None => {
+            x.clear();
+            x.extend(view.iter().copied());
+            x.iter().all(|v| v.is_finite())
+        }
+    };
+    if let Some(pos) = (!finite)
+        .then(|| x.iter().position(|v| !v.is_finite()))
+        .flatten()
+    {
         let (sample, step) = (pos / (steps * features), pos / features % steps);
         return Err(Error::Data(format!(
             "layer '{layer}': input value {} at sample {sample}, time step {step}, feature {} \
@@ -140,6 +146,24 @@ pub(crate) fn load_sequence(
         )));
     }
     Ok((batch, steps))
+}
+
+/// Floats per block of `copy_checking_finite`.
+const COPY_BLOCK: usize = 1 << 16;
+
+/// Copies `src` into `dst` (resized) and says whether every value is finite: in blocks
+/// across threads, one pass (a batch of IMDB sequences is 8 MB, copied and scanned
+/// serially it took ~4% of a training step while the other core waited).
+pub(crate) fn copy_checking_finite(src: &[f32], dst: &mut Vec<f32>) -> bool {
+    dst.resize(src.len(), 0.0);
+    dst.par_chunks_mut(COPY_BLOCK)
+        .zip(src.par_chunks(COPY_BLOCK))
+        .map(|(d, s)| {
+            d.copy_from_slice(s);
+            s.chunks(16)
+                .all(|b| b.iter().fold(true, |ok, v| ok & v.is_finite()))
+        })
+        .reduce(|| true, |a, b| a & b)
 }
 
 /// Draws Keras's input dropout mask, one per sequence: (batch, features), each entry 0
