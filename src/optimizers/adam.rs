@@ -90,24 +90,35 @@ impl AdamConfig {
         let (v, rest) = rest.split_first_mut().expect("velocity slot");
         let m = m.as_slice_mut().expect("standard layout");
         let v = v.as_slice_mut().expect("standard layout");
-        let mut vhat = rest
+        let vhat = rest
             .first_mut()
             .map(|a| a.as_slice_mut().expect("standard layout"));
         let x = var.as_slice_mut().expect("standard layout");
         let g = grad.as_slice().expect("standard layout");
         let g2 = grad_sq.map(|s| s.as_slice().expect("standard layout"));
-        for i in 0..x.len() {
-            m[i] += (g[i] - m[i]) * one_minus_b1;
-            let gg = g2.map_or(g[i] * g[i], |s| s[i]);
-            v[i] += (gg - v[i]) * one_minus_b2;
-            let vi = match vhat.as_mut() {
-                Some(h) => {
-                    h[i] = h[i].max(v[i]);
-                    h[i]
-                }
-                None => v[i],
-            };
-            x[i] -= m[i] * alpha / (vi.sqrt() + eps);
-        }
+        let parts = super::parts(x.len());
+        let jobs: Vec<_> = x
+            .chunks_mut(super::PART)
+            .zip(m.chunks_mut(super::PART))
+            .zip(v.chunks_mut(super::PART))
+            .zip(g.chunks(super::PART))
+            .zip(super::opt_chunks(g2, parts))
+            .zip(super::opt_chunks_mut(vhat, parts))
+            .collect();
+        super::for_each_part(jobs, |(((((x, m), v), g), g2), mut vhat)| {
+            for i in 0..x.len() {
+                m[i] += (g[i] - m[i]) * one_minus_b1;
+                let gg = g2.map_or(g[i] * g[i], |s| s[i]);
+                v[i] += (gg - v[i]) * one_minus_b2;
+                let vi = match vhat.as_mut() {
+                    Some(h) => {
+                        h[i] = h[i].max(v[i]);
+                        h[i]
+                    }
+                    None => v[i],
+                };
+                x[i] -= m[i] * alpha / (vi.sqrt() + eps);
+            }
+        });
     }
 }

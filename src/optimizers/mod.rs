@@ -437,3 +437,38 @@ impl Optimizer {
 
 #[cfg(test)]
 mod tests;
+
+/// Elements per part of an optimizer update: large variables (an embedding table) are
+/// updated part by part across threads, each element by the same arithmetic, so the
+/// result does not depend on the thread count.
+pub(crate) const PART: usize = 1 << 15;
+
+/// How many parts a variable of `len` elements has.
+pub(crate) fn parts(len: usize) -> usize {
+    len.div_ceil(PART)
+}
+
+/// Per part, the part of an optional slice (all `None` without one).
+pub(crate) fn opt_chunks(s: Option<&[f32]>, parts: usize) -> Vec<Option<&[f32]>> {
+    match s {
+        Some(s) => s.chunks(PART).map(Some).collect(),
+        None => vec![None; parts],
+    }
+}
+
+pub(crate) fn opt_chunks_mut(s: Option<&mut [f32]>, parts: usize) -> Vec<Option<&mut [f32]>> {
+    match s {
+        Some(s) => s.chunks_mut(PART).map(Some).collect(),
+        None => (0..parts).map(|_| None).collect(),
+    }
+}
+
+/// Runs `update` on every part: on this thread for one part, across threads for more.
+pub(crate) fn for_each_part<T: Send>(parts: Vec<T>, update: impl Fn(T) + Sync + Send) {
+    use rayon::prelude::*;
+    if parts.len() < 2 {
+        parts.into_iter().for_each(update);
+    } else {
+        parts.into_par_iter().for_each(update);
+    }
+}

@@ -97,27 +97,39 @@ impl RmspropConfig {
         let x = var.as_slice_mut().expect("standard layout");
         let g = grad.as_slice().expect("standard layout");
         let g2 = grad_sq.map(|s| s.as_slice().expect("standard layout"));
-        let mut mom = mom.map(|m| m.as_slice_mut().expect("standard layout"));
-        let mut avg = avg
+        let mom = mom.map(|m| m.as_slice_mut().expect("standard layout"));
+        let avg = avg
             .as_mut()
             .map(|a| a.as_slice_mut().expect("standard layout"));
-        for i in 0..x.len() {
-            v[i] = rho * v[i] + one_minus_rho * g2.map_or(g[i] * g[i], |s| s[i]);
-            let denominator = match avg.as_mut() {
-                Some(a) => {
-                    a[i] = rho * a[i] + one_minus_rho * g[i];
-                    v[i] - a[i] * a[i] + eps
+        let n = x.len();
+        let parts = super::parts(n);
+        let jobs: Vec<_> = x
+            .chunks_mut(super::PART)
+            .zip(v.chunks_mut(super::PART))
+            .zip(g.chunks(super::PART))
+            .zip(super::opt_chunks(g2, parts))
+            .zip(super::opt_chunks_mut(mom, parts))
+            .zip(super::opt_chunks_mut(avg, parts))
+            .collect();
+        super::for_each_part(jobs, |(((((x, v), g), g2), mut mom), mut avg)| {
+            for i in 0..x.len() {
+                v[i] = rho * v[i] + one_minus_rho * g2.map_or(g[i] * g[i], |s| s[i]);
+                let denominator = match avg.as_mut() {
+                    Some(a) => {
+                        a[i] = rho * a[i] + one_minus_rho * g[i];
+                        v[i] - a[i] * a[i] + eps
+                    }
+                    None => v[i] + eps,
+                };
+                let increment = lr * g[i] / denominator.sqrt();
+                match mom.as_mut() {
+                    Some(m) => {
+                        m[i] = momentum * m[i] + increment;
+                        x[i] -= m[i];
+                    }
+                    None => x[i] -= increment,
                 }
-                None => v[i] + eps,
-            };
-            let increment = lr * g[i] / denominator.sqrt();
-            match mom.as_mut() {
-                Some(m) => {
-                    m[i] = momentum * m[i] + increment;
-                    x[i] -= m[i];
-                }
-                None => x[i] -= increment,
             }
-        }
+        });
     }
 }
