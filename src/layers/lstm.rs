@@ -551,6 +551,14 @@ fn chunk_forward(
     let mut gathered = Vec::new();
     let mut product = vec![0.0f32; rows * w];
     let mut active = Vec::with_capacity(rows);
+    // A pre-padded row's masked steps before its first real one hold the zero initial
+    // state: one fill per row instead of a copy per step.
+    let first_real = rec::first_real_steps(&masks, rows, steps);
+    for (j, &first) in first_real.iter().enumerate() {
+        let prefix = j * steps * u..(j * steps + first) * u;
+        cs[prefix.clone()].fill(0.0);
+        hs[prefix].fill(0.0);
+    }
     for t in 0..steps {
         let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         let n = active.len();
@@ -585,8 +593,8 @@ fn chunk_forward(
             h_now[j * u..(j + 1) * u].copy_from_slice(h);
         }
         if !all {
-            for j in 0..rows {
-                if masks.skips(j, t, steps) {
+            for (j, &first) in first_real.iter().enumerate() {
+                if t > first && masks.skips(j, t, steps) {
                     rec::carry_state(cs, j, t, steps, u);
                     rec::carry_state(hs, j, t, steps, u);
                 }

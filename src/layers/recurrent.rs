@@ -579,6 +579,17 @@ pub(crate) fn carry_state(buf: &mut [f32], j: usize, t: usize, steps: usize, u: 
     }
 }
 
+/// Per row of the block, its first unmasked step (`steps` if none; 0 without a mask).
+pub(crate) fn first_real_steps(masks: &BlockMasks<'_>, rows: usize, steps: usize) -> Vec<usize> {
+    (0..rows)
+        .map(|j| {
+            (0..steps)
+                .find(|&t| !masks.skips(j, t, steps))
+                .unwrap_or(steps)
+        })
+        .collect()
+}
+
 /// After a step's backward product into `dh_new`: rows that skipped step `t` pass their
 /// gradient through unchanged, the others take the new one.
 pub(crate) fn merge_state_grad(
