@@ -54,19 +54,25 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
-/// Hyperbolic tangent: odd polynomial for |x| < 0.625 (where 1 - 2/(e^2x + 1) would
-/// cancel), the exp form beyond. Both are computed and one is selected, so the loop
-/// has no branch.
+/// Cephes's odd polynomial for tanh, accurate for |x| < 0.625.
 #[inline(always)]
-pub fn tanh(x: f32) -> f32 {
-    let a = x.abs();
+fn tanh_polynomial(x: f32) -> f32 {
     let z = x * x;
     let mut p = -5.704_988_7e-3f32;
     p = p.mul_add(z, 2.063_908_9e-2);
     p = p.mul_add(z, -5.373_971_6e-2);
     p = p.mul_add(z, 1.333_144_2e-1);
     p = p.mul_add(z, -3.333_328_2e-1);
-    let small = (p * z).mul_add(x, x);
+    (p * z).mul_add(x, x)
+}
+
+/// Hyperbolic tangent: odd polynomial for |x| < 0.625 (where 1 - 2/(e^2x + 1) would
+/// cancel), the exp form beyond. Both are computed and one is selected, so the loop
+/// has no branch.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let a = x.abs();
+    let small = tanh_polynomial(x);
     let big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
     let big = if x < 0.0 { -big } else { big };
     if a < 0.625 { small } else { big }
@@ -83,13 +89,7 @@ pub fn sigmoid_or_tanh(x: f32, tanh_lane: bool) -> f32 {
     let a = x.abs();
     let e = exp(if tanh_lane { 2.0 * a } else { -x });
     let d = 1.0 / (1.0 + e);
-    let z = x * x;
-    let mut p = -5.704_988_7e-3f32;
-    p = p.mul_add(z, 2.063_908_9e-2);
-    p = p.mul_add(z, -5.373_971_6e-2);
-    p = p.mul_add(z, 1.333_144_2e-1);
-    p = p.mul_add(z, -3.333_328_2e-1);
-    let small = (p * z).mul_add(x, x);
+    let small = tanh_polynomial(x);
     let big = 1.0 - 2.0 * d;
     let big = if x < 0.0 { -big } else { big };
     let t = if a < 0.625 { small } else { big };
