@@ -233,18 +233,23 @@ impl Exchange {
             return;
         }
         let since = std::time::Instant::now();
-        let mut spins = 0u32;
-        while other.load(Ordering::Acquire) < count {
-            spins += 1;
-            if spins < 1 << 16 {
-                std::hint::spin_loop();
-            } else {
-                // The other thread was descheduled: give the core back.
-                std::thread::yield_now();
-            }
-        }
+        spin_until(|| other.load(Ordering::Acquire) >= count);
         let ns = since.elapsed().as_nanos() as u64;
         self.waited[p].0.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+/// Spins until `ready()`; after 2^16 tries yields between tries (the other thread was
+/// descheduled: give the core back).
+fn spin_until(ready: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        if spins < 1 << 16 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -514,17 +519,8 @@ fn help(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Option<Output> {
         .compare_exchange(UNCLAIMED, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
         .ok()?;
     let mut part = Half::part(job, job.split, job.u - job.split, buffer);
-    let mut spins = 0u32;
-    let start = loop {
-        match ex.start.0.load(Ordering::Acquire) {
-            NOT_YET if spins < 1 << 16 => {
-                spins += 1;
-                std::hint::spin_loop()
-            }
-            NOT_YET => std::thread::yield_now(),
-            t => break t,
-        }
-    };
+    spin_until(|| ex.start.0.load(Ordering::Acquire) != NOT_YET);
+    let start = ex.start.0.load(Ordering::Acquire);
     ex.c.load(&mut part.c);
     let mut a = ex.done[1].0.load(Ordering::Acquire);
     if a > 0 {
