@@ -293,6 +293,10 @@ impl Layer for Embedding {
         }
     }
 
+    fn last_token_ids(&self) -> Option<&[usize]> {
+        self.cached.map(|_| &self.ids[..])
+    }
+
     fn embedding_table(&self) -> Option<(&[f32], usize)> {
         let table = self.params.first()?.value.as_slice()?;
         Some((table, self.config.output_dim))

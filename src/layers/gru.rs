@@ -10,6 +10,7 @@ use super::config::{GruConfig, LayerConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::token_projection::{self as tp, TokenInput, TokenProjection};
+use super::token_rows::InputTokens;
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
@@ -61,6 +62,8 @@ struct Cache {
     /// reset_after only: gradients w.r.t. h_{t-1} U + b_hh (batch, steps, 3u).
     drec: Vec<f32>,
     hp: Vec<f32>,
+    /// Token ids of the input rows when it is an Embedding's output (`token_rows`).
+    input_tokens: InputTokens,
 }
 
 impl GRU {
@@ -341,7 +344,10 @@ impl Layer for GRU {
             let (xs, rows) = (&cache.gate_masks.inputs, batch * steps);
             gd::project_inputs_per_gate(xs, rows, f, kernel, u, input_bias, &mut cache.gates);
         } else {
-            rec::project_active_inputs(
+            // Rows looked up from an Embedding: one projection per distinct token.
+            let usable = cache.mask.is_none() && !self.config.go_backwards;
+            cache.input_tokens.project(
+                usable,
                 &cache.x,
                 batch * steps,
                 f,
@@ -349,6 +355,7 @@ impl Layer for GRU {
                 w,
                 input_bias,
                 &cache.step_mask,
+                true,
                 &mut cache.gates,
             );
         }
@@ -528,6 +535,10 @@ impl Layer for GRU {
 
     fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
         self.input_mask = mask;
+    }
+
+    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
+        self.cache.input_tokens.set(tokens);
     }
 
     fn params(&self) -> Vec<&Param> {

@@ -10,6 +10,7 @@ use super::lstm_one_sequence as one_sequence;
 
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::token_projection::{self as tp, TokenInput, TokenProjection};
+use super::token_rows::InputTokens;
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
@@ -60,6 +61,8 @@ struct Cache {
     /// Backward scratch: pre-activation gradients (batch, steps, 4u), shifted states.
     dgates: Vec<f32>,
     hp: Vec<f32>,
+    /// Token ids of the input rows when it is an Embedding's output (`token_rows`).
+    input_tokens: InputTokens,
 }
 
 impl LSTM {
@@ -271,6 +274,7 @@ impl Layer for LSTM {
             rec::reverse_steps(&mut cache.step_mask, steps, 1);
         }
         cache.mask = None;
+        cache.input_tokens.folded = false;
         cache.gate_masks = GateMasks::default();
         if ctx.training && self.config.recurrent_dropout > 0.0 {
             let (rate, rrate) = (self.config.dropout, self.config.recurrent_dropout);
@@ -312,7 +316,12 @@ impl Layer for LSTM {
             let xs = &cache.gate_masks.inputs;
             gd::project_inputs_per_gate(xs, batch * steps, f, kernel, u, bias, &mut cache.gates);
         } else {
-            rec::project_active_inputs(
+            // Rows looked up from an Embedding: one projection per distinct token.
+            // The time loop reads them from there (without recurrent dropout masks).
+            let usable = cache.mask.is_none() && !self.config.go_backwards;
+            let fill = !cache.gate_masks.recurrent.is_empty();
+            cache.input_tokens.project(
+                usable,
                 &cache.x,
                 batch * steps,
                 f,
@@ -320,6 +329,7 @@ impl Layer for LSTM {
                 w,
                 bias,
                 &cache.step_mask,
+                fill,
                 &mut cache.gates,
             );
         }
@@ -329,6 +339,13 @@ impl Layer for LSTM {
         let zeros = vec![0.0f32; u];
         let rows_u = CHUNK_ROWS * steps * u;
         let rmasks = &cache.gate_masks.recurrent;
+        let tokens = &cache.input_tokens;
+        let rows = CHUNK_ROWS * steps;
+        let token_rows = |ci: usize| {
+            let (slot, table) = (&tokens.rows.slot, tokens.rows.projected());
+            let end = ((ci + 1) * rows).min(slot.len());
+            (tokens.folded && rmasks.is_empty()).then(|| (&slot[ci * rows..end], table))
+        };
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -338,7 +355,8 @@ impl Layer for LSTM {
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
                 let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                simd_chunk_forward(g, cs, tc, hs, recurrent, masks, steps, u, &zeros)
+                let inputs = token_rows(ci);
+                simd_chunk_forward(g, cs, tc, hs, inputs, recurrent, masks, steps, u, &zeros)
             });
         cache.batch = batch;
         cache.steps = steps;
@@ -509,6 +527,10 @@ impl Layer for LSTM {
         self.input_mask = mask;
     }
 
+    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
+        self.cache.input_tokens.set(tokens);
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -535,6 +557,7 @@ fn chunk_forward(
     cs: &mut [f32],
     tanh_c: &mut [f32],
     hs: &mut [f32],
+    token_rows: Option<(&[u32], &[f32])>,
     recurrent: &[f32],
     masks: BlockMasks<'_>,
     steps: usize,
@@ -575,10 +598,23 @@ fn chunk_forward(
         for (k, &j) in active.iter().enumerate() {
             let at = j * steps + t;
             let z = &mut gates[at * w..(at + 1) * w];
-            if t > 0 {
-                z.iter_mut()
+            // The input projection is in z, or (token rows) read from its token's row
+            // here: the same sum in one pass instead of a copy first.
+            let projected = token_rows.map(|(slot, table)| {
+                let s = slot[at] as usize;
+                &table[s * w..(s + 1) * w]
+            });
+            match (projected, t > 0) {
+                (None, true) => z
+                    .iter_mut()
                     .zip(&product[k * w..(k + 1) * w])
-                    .for_each(|(a, b)| *a += b);
+                    .for_each(|(a, b)| *a += b),
+                (None, false) => {}
+                (Some(p), true) => z
+                    .iter_mut()
+                    .zip(p.iter().zip(&product[k * w..(k + 1) * w]))
+                    .for_each(|(a, (p, b))| *a = p + b),
+                (Some(p), false) => z.copy_from_slice(p),
             }
             let (done, now) = cs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
             let c_prev = if t == 0 { zeros } else { &done[(t - 1) * u..] };
@@ -770,6 +806,17 @@ fn fused_backward(
     // U^T (4u x u) once per batch, the right factor of every step's dh product.
     let mut recurrent_t = Vec::new();
     small_gemm::transpose(recurrent, u, w, &mut recurrent_t);
+    // With token rows, the kernel gradient sums gate gradients per distinct token in
+    // each block (a (distinct, 4u) buffer per block), then is one product: used while
+    // those buffers hold fewer rows than the batch.
+    let tokens = &cache.input_tokens.rows;
+    let blocks = batch.div_ceil(CHUNK_ROWS);
+    let fold_kernel_grad = cache.input_tokens.folded && tokens.distinct * blocks <= batch * steps;
+    let slots = |ci: usize| {
+        let rows = CHUNK_ROWS * steps;
+        let end = ((ci + 1) * rows).min(batch * steps);
+        fold_kernel_grad.then(|| (&tokens.slot[ci * rows..end], tokens.distinct))
+    };
     let partials: Vec<rec::WeightGrads> = dx
         .par_chunks_mut(CHUNK_ROWS * steps * f)
         .zip(cache.gates.par_chunks(CHUNK_ROWS * steps * w))
@@ -787,12 +834,22 @@ fn fused_backward(
                 tanh_c: tc,
                 hs,
                 x,
+                slots: slots(ci),
             };
             let dims = (steps, u, f, seq);
             simd_chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
         })
         .collect();
-    let grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
+    let mut grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
+    if fold_kernel_grad {
+        let n = tokens.distinct;
+        matmul(
+            MatRef::new(&tokens.x, n, f).t(),
+            MatRef::new(&grads.token_sums, n, w),
+            0.0,
+            MatMut::new(&mut grads.kernel, f, w),
+        );
+    }
     if let Some(mask) = cache.mask.as_deref() {
         rec::apply_mask(&mut dx, mask, steps, f);
     }
@@ -808,6 +865,8 @@ struct ChunkState<'a> {
     tanh_c: &'a [f32],
     hs: &'a [f32],
     x: &'a [f32],
+    /// With token rows: each row's token slot and the number of distinct tokens.
+    slots: Option<(&'a [u32], usize)>,
 }
 
 /// The time loop of `fused_backward` for one block of samples.
@@ -834,6 +893,9 @@ fn chunk_backward_fused(
     // and where each row's input gradient goes.
     let cap = GRAD_BLOCK_ROWS + rows;
     let mut blk = rec::GradBlock::with_capacity(cap, w, u, f);
+    if let Some((_, distinct)) = st.slots {
+        grads.token_sums = vec![0.0; distinct * w];
+    }
     for t in (0..steps).rev() {
         rec::active_rows(&masks, rows, t, steps, &mut active);
         for j in 0..rows {
@@ -881,7 +943,10 @@ fn chunk_backward_fused(
             } else {
                 &st.hs[(at - 1) * u..at * u]
             };
-            blk.push_row(h_prev, &st.x[at * f..(at + 1) * f], at);
+            match st.slots {
+                Some((slots, _)) => blk.push_token_row(h_prev, slots[at], at),
+                None => blk.push_row(h_prev, &st.x[at * f..(at + 1) * f], at),
+            }
         }
         let n = active.len();
         if t > 0 && n > 0 {
@@ -1099,13 +1164,14 @@ crate::simd_fn! {
         cs: &mut [f32],
         tanh_c: &mut [f32],
         hs: &mut [f32],
+        token_rows: Option<(&[u32], &[f32])>,
         recurrent: &[f32],
         masks: BlockMasks<'_>,
         steps: usize,
         u: usize,
         zeros: &[f32],
     ) {
-        chunk_forward(gates, cs, tanh_c, hs, recurrent, masks, steps, u, zeros)
+        chunk_forward(gates, cs, tanh_c, hs, token_rows, recurrent, masks, steps, u, zeros)
     }
 }
 

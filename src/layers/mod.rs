@@ -32,6 +32,7 @@ pub mod recurrent_state;
 pub mod simple_rnn;
 pub mod time_distributed;
 pub mod token_projection;
+pub(crate) mod token_rows;
 
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use conv1d::{Conv1D, Padding};
@@ -163,6 +164,19 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// `next_mask = layer.compute_mask(&input, mask)`, then `layer.forward(input, ..)`.
     fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
         let _ = mask;
+    }
+
+    /// When the input of the following `forward` calls is an `Embedding`'s output: the
+    /// token id each input row (batch * time_steps, row-major) was looked up from, so
+    /// rows with equal ids hold equal values (see `token_rows`). None otherwise. The
+    /// model sets it before each `forward` of the layer after an `Embedding`.
+    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
+        let _ = tokens;
+    }
+
+    /// For an `Embedding` after a training `forward`: the token id of each output row.
+    fn last_token_ids(&self) -> Option<&[usize]> {
+        None
     }
 
     fn params(&self) -> Vec<&Param>;

@@ -644,6 +644,10 @@ pub(crate) struct WeightGrads {
     pub kernel: Vec<f32>,
     pub recurrent: Vec<f32>,
     pub bias: Vec<f32>,
+    /// With token rows (`token_rows`): per distinct token, the sum of its rows' gate
+    /// gradients (distinct, width), from which the kernel gradient is one product;
+    /// `kernel` then stays zero. Empty otherwise.
+    pub token_sums: Vec<f32>,
 }
 
 impl WeightGrads {
@@ -652,6 +656,7 @@ impl WeightGrads {
             kernel: vec![0.0; kernel],
             recurrent: vec![0.0; recurrent],
             bias: vec![0.0; bias],
+            token_sums: Vec::new(),
         }
     }
 
@@ -659,10 +664,12 @@ impl WeightGrads {
     pub fn sum(parts: Vec<WeightGrads>, kernel: usize, recurrent: usize, bias: usize) -> Self {
         let mut total = WeightGrads::zeros(kernel, recurrent, bias);
         for p in parts {
+            total.token_sums.resize(p.token_sums.len(), 0.0);
             for (a, b) in [
                 (&mut total.kernel, &p.kernel),
                 (&mut total.recurrent, &p.recurrent),
                 (&mut total.bias, &p.bias),
+                (&mut total.token_sums, &p.token_sums),
             ] {
                 a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
             }
@@ -686,6 +693,8 @@ pub(crate) struct GradBlock {
     x: Vec<f32>,
     /// Row index (sample * steps + t) within the block's samples, for dX.
     at: Vec<usize>,
+    /// With token rows: each row's token slot, in place of its `x` (see `fold_into`).
+    slots: Vec<u32>,
     /// Scratch for dX rows.
     dx: Vec<f32>,
 }
@@ -700,6 +709,7 @@ impl GradBlock {
             h_prev: Vec::with_capacity(rows * units),
             x: Vec::with_capacity(rows * features),
             at: Vec::with_capacity(rows),
+            slots: Vec::new(),
             dx: Vec::with_capacity(rows * features),
         }
     }
@@ -716,18 +726,37 @@ impl GradBlock {
         self.at.push(at);
     }
 
-    /// dK += X^T dZ, dU += H^T dZ, db += Σ dZ, dX rows = dZ K^T (scattered to `dx`,
-    /// (samples, steps, features)); then empties the block.
+    /// `push_row` for a row whose input is token `slot` of the layer's `TokenRows`.
+    pub fn push_token_row(&mut self, h_prev: &[f32], slot: u32, at: usize) {
+        self.h_prev.extend_from_slice(h_prev);
+        self.slots.push(slot);
+        self.at.push(at);
+    }
+
+    /// dK += X^T dZ (with token rows: each row's dZ added to its token's sum in
+    /// `grads.token_sums` instead), dU += H^T dZ, db += Σ dZ, dX rows = dZ K^T
+    /// (scattered to `dx`, (samples, steps, features)); then empties the block.
     pub fn fold_into(&mut self, grads: &mut WeightGrads, dx: &mut [f32], kernel: &[f32]) {
         let (m, w, u, f) = (self.at.len(), self.width, self.units, self.features);
         if m > 0 {
             let dz = MatRef::new(&self.dz[..m * w], m, w);
-            matmul(
-                MatRef::new(&self.x, m, f).t(),
-                dz,
-                1.0,
-                MatMut::new(&mut grads.kernel, f, w),
-            );
+            if self.slots.is_empty() {
+                matmul(
+                    MatRef::new(&self.x, m, f).t(),
+                    dz,
+                    1.0,
+                    MatMut::new(&mut grads.kernel, f, w),
+                );
+            } else {
+                let sums = &mut grads.token_sums;
+                for (row, &s) in self.dz[..m * w].chunks_exact(w).zip(&self.slots) {
+                    let s = s as usize;
+                    sums[s * w..(s + 1) * w]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(a, b)| *a += b);
+                }
+            }
             matmul(
                 MatRef::new(&self.h_prev, m, u).t(),
                 dz,
@@ -750,6 +779,7 @@ impl GradBlock {
         self.h_prev.clear();
         self.x.clear();
         self.at.clear();
+        self.slots.clear();
     }
 }
 

@@ -481,8 +481,16 @@ impl Sequential {
                 (first.forward(x, &mut ctx)?, mask, 1)
             }
         };
-        for layer in self.layers.iter_mut().skip(done) {
+        // The layer after an Embedding learns which token each of its input rows is.
+        let tokens = match (done, training) {
+            (1, true) => self.layers[0].last_token_ids().map(<[usize]>::to_vec),
+            _ => None,
+        };
+        for (i, layer) in self.layers.iter_mut().enumerate().skip(done) {
             let input = LayerInput::Floats(h.view());
+            if i == 1 {
+                layer.set_input_tokens(tokens.as_deref());
+            }
             layer.set_input_mask(mask.clone());
             let next = layer.compute_mask(&input, mask.as_ref());
             let out = layer.forward(input, &mut ctx)?;
