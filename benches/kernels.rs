@@ -48,6 +48,9 @@ fn bench_small_gemm(c: &mut Criterion) {
         (1, 128, 256),
         (16, 128, 512),
         (16, 32, 128),
+        // Reuters LSTM(100): forward h U and backward dZ U^T.
+        (16, 100, 400),
+        (16, 400, 100),
     ] {
         let a = random(m * k, &mut rng);
         let b = random(k * n, &mut rng);

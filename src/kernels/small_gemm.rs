@@ -100,7 +100,10 @@ unsafe fn blocks_avx512(
     blocks::<true, true>(a, b, c, m, k, n, acc)
 }
 
-/// Rows in blocks of 8 (when `WIDE`), 4, then single rows; columns as `strips`.
+/// Rows in blocks of 8 (when `WIDE`), 4, then single rows; columns as `strips`. The
+/// last `n % 8` columns of `b` (LSTM(100)'s dh product has 100) are copied once into a
+/// zero-padded 8-wide strip, so that they too run as vector tiles instead of one
+/// column at a time (same sums in the same order, so the same bits).
 #[inline(always)]
 fn blocks<const FMA: bool, const WIDE: bool>(
     a: &[f32],
@@ -111,23 +114,33 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     n: usize,
     acc: bool,
 ) {
+    let tail = n % 8;
+    let mut tail_b = Vec::new();
+    if tail > 0 && m > 1 {
+        tail_b = vec![0.0f32; k * 8];
+        for (row, pad) in b.chunks(n).zip(tail_b.chunks_mut(8)).take(k) {
+            pad[..tail].copy_from_slice(&row[n - tail..]);
+        }
+    }
     let mut r = 0;
     while WIDE && r + 8 <= m {
-        strips::<8, FMA, WIDE>(a, b, c, r, k, n, acc);
+        strips::<8, FMA, WIDE>(a, b, c, r, k, n, acc, &tail_b);
         r += 8;
     }
     while r + 4 <= m {
-        strips::<4, FMA, WIDE>(a, b, c, r, k, n, acc);
+        strips::<4, FMA, WIDE>(a, b, c, r, k, n, acc, &tail_b);
         r += 4;
     }
     while r < m {
-        strips::<1, FMA, WIDE>(a, b, c, r, k, n, acc);
+        strips::<1, FMA, WIDE>(a, b, c, r, k, n, acc, &tail_b);
         r += 1;
     }
 }
 
 /// Column strips of 32 when `WIDE` (two 512-bit registers per row), then 16, 8 and
-/// single columns.
+/// the last `n % 8` columns: from `tail_b` (k x 8, see `blocks`) when given, else one
+/// at a time.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     a: &[f32],
@@ -137,6 +150,7 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     k: usize,
     n: usize,
     acc: bool,
+    tail_b: &[f32],
 ) {
     let mut j = 0;
     // A single row (one sequence's step) is a matrix-vector product: one FMA chain per
@@ -160,6 +174,21 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     while j + 8 <= n {
         tile::<MR, 8, FMA>(a, b, c, r, j, k, n, acc);
         j += 8;
+    }
+    if j < n && !tail_b.is_empty() {
+        // The tile into a scratch MR x 8 block, then its real columns into c.
+        let mut block = [0.0f32; 64];
+        let block = &mut block[..MR * 8];
+        tile::<MR, 8, FMA>(&a[r * k..], tail_b, block, 0, 0, k, 8, false);
+        for (i, sums) in block.chunks(8).enumerate() {
+            let out = &mut c[(r + i) * n + j..(r + i + 1) * n];
+            if acc {
+                out.iter_mut().zip(sums).for_each(|(o, s)| *o += s);
+            } else {
+                out.copy_from_slice(&sums[..n - j]);
+            }
+        }
+        return;
     }
     while j < n {
         tile::<MR, 1, FMA>(a, b, c, r, j, k, n, acc);
@@ -234,6 +263,31 @@ mod tests {
         c
     }
 
+    /// Multi-row calls take the padded tail strip (`blocks`), single rows the one-column
+    /// tiles: the same in-order sums, so a row's bits do not depend on the call.
+    #[test]
+    fn rows_computed_together_equal_rows_computed_alone() {
+        let mut rng = crate::rng::SeededRng::new(4);
+        for &(m, k, n) in &[(16, 400, 100), (9, 20, 7), (4, 3, 13), (8, 33, 41)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            for acc in [false, true] {
+                let mut together = vec![0.5f32; m * n];
+                gemm(&a, &b, &mut together, m, k, n, acc);
+                for i in 0..m {
+                    let mut alone = vec![0.5f32; n];
+                    gemm(&a[i * k..(i + 1) * k], &b, &mut alone, 1, k, n, acc);
+                    let got: Vec<u32> = together[i * n..(i + 1) * n]
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect();
+                    let want: Vec<u32> = alone.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got, want, "{m}x{k}x{n} acc={acc} row {i}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn matches_naive_for_every_tail_shape() {
         let mut rng = crate::rng::SeededRng::new(9);
@@ -246,6 +300,9 @@ mod tests {
             (16, 128, 512),
             (13, 100, 400),
             (1, 32, 96),
+            (16, 400, 100),
+            (9, 20, 7),
+            (5, 3, 13),
         ] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
