@@ -254,28 +254,34 @@ impl Layer for Embedding {
         let grad = p.grad.as_slice_mut().ok_or_else(|| {
             Error::State(format!("layer '{}': gradient is not contiguous", self.name))
         })?;
-        // Split by ranges of ids across threads; every range scans all occurrences in
+        // Split by ranges of ids across threads. The occurrences are first bucketed by
+        // range in one pass (scanning all of them in every range cost 8-10% of a W1
+        // step in mispredicted branches); each range then adds its occurrences in
         // order, so each row's sums are the same as a serial pass's.
         let vocab = self.config.input_dim;
         let rows_per_part = vocab.div_ceil(SCATTER_PARTS).max(1);
+        let parts = vocab.div_ceil(rows_per_part);
+        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); parts];
+        for (r, &id) in self.ids.iter().enumerate() {
+            buckets[id / rows_per_part].push(r);
+        }
         let ids = &self.ids;
         grad.par_chunks_mut(rows_per_part * dim)
             .zip(sq.par_chunks_mut(rows_per_part * dim))
+            .zip(buckets.par_iter())
             .enumerate()
-            .for_each(|(part, (grad, sq))| {
+            .for_each(|(part, ((grad, sq), rows))| {
                 grad.fill(0.0);
                 sq.fill(0.0);
                 let lo = part * rows_per_part;
-                let hi = lo + grad.len() / dim;
-                for (row, &id) in g.chunks_exact(dim).zip(ids) {
-                    if (lo..hi).contains(&id) {
-                        let at = (id - lo) * dim..(id - lo + 1) * dim;
-                        grad[at.clone()]
-                            .iter_mut()
-                            .zip(row)
-                            .for_each(|(a, b)| *a += b);
-                        sq[at].iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
-                    }
+                for &r in rows {
+                    let (row, id) = (&g[r * dim..(r + 1) * dim], ids[r]);
+                    let at = (id - lo) * dim..(id - lo + 1) * dim;
+                    grad[at.clone()]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(a, b)| *a += b);
+                    sq[at].iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
                 }
             });
         Ok(None)
