@@ -619,13 +619,16 @@ fn chunk_forward(
             let (done, now) = cs[j * steps * u..(j + 1) * steps * u].split_at_mut(t * u);
             let c_prev = if t == 0 { zeros } else { &done[(t - 1) * u..] };
             let h = &mut hs[at * u..(at + 1) * u];
-            lstm_forward_row(
-                z,
-                c_prev,
-                &mut now[..u],
-                &mut tanh_c[at * u..(at + 1) * u],
-                h,
-            );
+            let tc = &mut tanh_c[at * u..(at + 1) * u];
+            if u < ROWS_GATE_PASS_UNITS {
+                // Gate segments shorter than a vector: one activation pass over the
+                // whole row (`lstm_forward_rows` on one row, same bits), c updated in
+                // place from c_{t-1}.
+                now[..u].copy_from_slice(&c_prev[..u]);
+                lstm_forward_rows(z, &mut now[..u], tc, h, u);
+            } else {
+                lstm_forward_row(z, c_prev, &mut now[..u], tc, h);
+            }
             h_now[j * u..(j + 1) * u].copy_from_slice(h);
         }
         if !all {
