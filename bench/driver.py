@@ -131,7 +131,9 @@ def command_for(framework, workload, args, exe, threads, skip_inference):
     return [args.python, os.path.join(HERE, script)] + common
 
 
-def run_one(framework, workload, args, exe, threads=None, skip_inference=False):
+def run_one(framework, workload, args, exe, threads=None, skip_inference=False, role="main"):
+    """One benchmark process; `role` "scaling" marks the training-only pair of the
+    thread-scaling table."""
     threads = threads or args.threads
     cmd = command_for(framework, workload, args, exe, threads, skip_inference)
     log(f"{workload} {framework} ({threads} thread{'s' if threads > 1 else ''}{', training only' if skip_inference else ''})")
@@ -152,6 +154,7 @@ def run_one(framework, workload, args, exe, threads=None, skip_inference=False):
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         return {"framework": framework, "workload": workload, "threads": threads, "error": f"exit {proc.returncode}: {tail}"}
     result["wall_s"] = time.time() - t0
+    result["role"] = role
     result["finished_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     result["omp_wait_policy"] = "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY", "default")
     # Kept as it comes, so an interrupted run still leaves its numbers behind.
@@ -252,11 +255,13 @@ def tables(results, scaling, specs, args):
         out.append("\n### recurrent training throughput, 1 thread vs 2 threads\n")
         out.append("| Workload | 1 thread samples/s | 2 threads samples/s | Speed-up |")
         out.append("|---|---:|---:|---:|")
-        for w, one in scaling.items():
-            two = by.get((w, "recurrent"), {}).get("train_samples_per_s")
+        for w, pair in scaling.items():
+            one, many = pair["one"], pair["many"]
+            two = many.get("train_samples_per_s")
             t1 = one.get("train_samples_per_s")
-            if "error" in one:
-                out.append(f"| {w} | failed: {one['error'][:100].replace('|', '/')} | {fmt(two)} | n/a |")
+            failed = [r for r in (one, many) if "error" in r]
+            if failed:
+                out.append(f"| {w} | failed: {failed[0]['error'][:100].replace('|', '/')} | {fmt(two)} | n/a |")
             else:
                 out.append(f"| {w} | {fmt(t1)} | {fmt(two)} | {ratio(two, t1, True)} |")
     return "\n".join(out) + "\n"
@@ -312,12 +317,21 @@ def run_all(args):
         for f in args.frameworks:
             results.append(run_one(f, w, args, exe))
 
+    # Thread scaling from a back-to-back pair of training-only runs (N threads, then 1):
+    # this machine's speed drifts over minutes, so the N-thread figure from the main
+    # pass, minutes earlier, is not a fair reference for the 1-thread run.
     scaling = {}
     if "recurrent" in args.frameworks and not args.no_thread_scaling and args.threads != 1:
         for w in args.workloads:
             if w in SCALING_WORKLOADS:
-                scaling[w] = run_one("recurrent", w, args, exe, threads=1, skip_inference=True)
+                many = run_one("recurrent", w, args, exe, skip_inference=True, role="scaling")
+                one = run_one("recurrent", w, args, exe, threads=1, skip_inference=True, role="scaling")
+                scaling[w] = {"one": one, "many": many}
     return results, scaling
+
+
+def scaling_runs(scaling):
+    return [r for pair in scaling.values() for r in (pair["many"], pair["one"])]
 
 
 def load_results(args):
@@ -328,13 +342,17 @@ def load_results(args):
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                latest[(r["workload"], r["framework"], r["threads"])] = r
-    results = [latest[(w, f, args.threads)] for w in args.workloads for f in args.frameworks if (w, f, args.threads) in latest]
+                # Older lines have no role: their 1-thread runs were the scaling ones.
+                role = r.get("role", "scaling" if r["threads"] == 1 else "main")
+                latest[(r["workload"], r["framework"], r["threads"], role)] = r
+    results = [latest[(w, f, args.threads, "main")] for w in args.workloads for f in args.frameworks if (w, f, args.threads, "main") in latest]
     scaling = {}
     if "recurrent" in args.frameworks and args.threads != 1:
         for w in args.workloads:
-            if w in SCALING_WORKLOADS and (w, "recurrent", 1) in latest:
-                scaling[w] = latest[(w, "recurrent", 1)]
+            one = latest.get((w, "recurrent", 1, "scaling"))
+            many = latest.get((w, "recurrent", args.threads, "scaling"), latest.get((w, "recurrent", args.threads, "main")))
+            if w in SCALING_WORKLOADS and one and many:
+                scaling[w] = {"one": one, "many": many}
     return results, scaling
 
 
@@ -388,12 +406,12 @@ def main():
                 "",
             ]
         raw = ["", "<details><summary>Raw results (one JSON line per process)</summary>", "", "```json"]
-        raw += [json.dumps(r) for r in results + list(scaling.values())]
+        raw += [json.dumps(r) for r in results + scaling_runs(scaling)]
         raw += ["```", "", "</details>", ""]
         write_atomic(args.output, "\n".join(header) + body + "\n".join(raw))
         log(f"wrote {args.output}")
 
-    failed = [r for r in results + list(scaling.values()) if "error" in r]
+    failed = [r for r in results + scaling_runs(scaling) if "error" in r]
     return 1 if failed else 0
 
 
