@@ -106,6 +106,9 @@ impl AdamConfig {
             .zip(super::opt_chunks_mut(vhat, parts))
             .collect();
         super::for_each_part(jobs, |(((((x, m), v), g), g2), mut vhat)| {
+            if vhat.is_none() {
+                return plain_step(x, m, v, g, g2, alpha, one_minus_b1, one_minus_b2, eps);
+            }
             for i in 0..x.len() {
                 m[i] += (g[i] - m[i]) * one_minus_b1;
                 let gg = g2.map_or(g[i] * g[i], |s| s[i]);
@@ -120,5 +123,44 @@ impl AdamConfig {
                 x[i] -= m[i] * alpha / (vi.sqrt() + eps);
             }
         });
+    }
+}
+
+crate::simd_fn! {
+    /// The update above without amsgrad (the Keras default), in branch-free loops that
+    /// vectorise: the same operations per element in the same order (no fused
+    /// multiply-adds, IEEE square root and division), so the same bits.
+    fn plain_step(
+        x: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        g: &[f32],
+        g2: Option<&[f32]>,
+        alpha: f32,
+        one_minus_b1: f32,
+        one_minus_b2: f32,
+        eps: f32,
+    ) {
+        let n = x.len();
+        let (m, v, g) = (&mut m[..n], &mut v[..n], &g[..n]);
+        for i in 0..n {
+            m[i] += (g[i] - m[i]) * one_minus_b1;
+        }
+        match g2 {
+            Some(s) => {
+                let s = &s[..n];
+                for i in 0..n {
+                    v[i] += (s[i] - v[i]) * one_minus_b2;
+                }
+            }
+            None => {
+                for i in 0..n {
+                    v[i] += (g[i] * g[i] - v[i]) * one_minus_b2;
+                }
+            }
+        }
+        for i in 0..n {
+            x[i] -= m[i] * alpha / (v[i].sqrt() + eps);
+        }
     }
 }

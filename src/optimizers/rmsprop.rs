@@ -112,6 +112,9 @@ impl RmspropConfig {
             .zip(super::opt_chunks_mut(avg, parts))
             .collect();
         super::for_each_part(jobs, |(((((x, v), g), g2), mut mom), mut avg)| {
+            if mom.is_none() && avg.is_none() {
+                return plain_step(x, v, g, g2, lr, rho, one_minus_rho, eps);
+            }
             for i in 0..x.len() {
                 v[i] = rho * v[i] + one_minus_rho * g2.map_or(g[i] * g[i], |s| s[i]);
                 let denominator = match avg.as_mut() {
@@ -131,5 +134,41 @@ impl RmspropConfig {
                 }
             }
         });
+    }
+}
+
+crate::simd_fn! {
+    /// The update above without momentum or centering (the Keras default), in
+    /// branch-free loops that vectorise: the same operations per element in the same
+    /// order (no fused multiply-adds, IEEE square root and division), so the same bits.
+    /// Scalar, it was 8% of an IMDB LSTM(32) training step (320,000 embedding weights).
+    fn plain_step(
+        x: &mut [f32],
+        v: &mut [f32],
+        g: &[f32],
+        g2: Option<&[f32]>,
+        lr: f32,
+        rho: f32,
+        one_minus_rho: f32,
+        eps: f32,
+    ) {
+        let n = x.len();
+        let (v, g) = (&mut v[..n], &g[..n]);
+        match g2 {
+            Some(s) => {
+                let s = &s[..n];
+                for i in 0..n {
+                    v[i] = rho * v[i] + one_minus_rho * s[i];
+                }
+            }
+            None => {
+                for i in 0..n {
+                    v[i] = rho * v[i] + one_minus_rho * (g[i] * g[i]);
+                }
+            }
+        }
+        for i in 0..n {
+            x[i] -= lr * g[i] / (v[i] + eps).sqrt();
+        }
     }
 }

@@ -263,3 +263,70 @@ fn sparse_slices_use_the_sum_of_squares() {
         &[1.0 - m * alpha / (v.sqrt() + 1e-7)],
     );
 }
+
+/// The vectorised default-setting steps (`plain_step`) give the bits of the scalar
+/// formula they replace, with and without sparse-slice squares.
+#[test]
+fn vectorised_steps_equal_the_scalar_formulas_bit_for_bit() {
+    let mut rng = crate::rng::SeededRng::new(12);
+    let n = 1000;
+    let mut arr = |lo: f32, hi: f32| -> ArrayD<f32> {
+        ndarray::Array1::from_iter((0..n).map(|_| rng.uniform(lo, hi))).into_dyn()
+    };
+    let (x0, g, sq, v0, m0) = (
+        arr(-1.0, 1.0),
+        arr(-0.5, 0.5),
+        arr(0.0, 0.3),
+        arr(0.0, 0.1),
+        arr(-0.1, 0.1),
+    );
+    let bits = |a: &ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    for g2 in [None, Some(&sq)] {
+        let c = RmspropConfig::default();
+        let (mut x, mut slots) = (x0.clone(), vec![v0.clone()]);
+        c.update(&g, g2, &mut x, &mut slots);
+        let (lr, rho, omr, eps) = (
+            c.learning_rate as f32,
+            c.rho as f32,
+            (1.0 - c.rho) as f32,
+            c.epsilon as f32,
+        );
+        let mut want = x0.clone();
+        for i in 0..n {
+            let gg = g2.map_or(g[i] * g[i], |s| s[i]);
+            let v = rho * v0[i] + omr * gg;
+            want[i] -= lr * g[i] / (v + eps).sqrt();
+        }
+        assert_eq!(
+            bits(&x),
+            bits(&want),
+            "rmsprop, sparse squares: {}",
+            g2.is_some()
+        );
+
+        let c = AdamConfig::default();
+        let (mut x, mut slots) = (x0.clone(), vec![m0.clone(), v0.clone()]);
+        c.update(4, &g, g2, &mut x, &mut slots);
+        let step = 5.0f32;
+        let (b1p, b2p) = ((c.beta_1 as f32).powf(step), (c.beta_2 as f32).powf(step));
+        let alpha = c.learning_rate as f32 * (1.0 - b2p).sqrt() / (1.0 - b1p);
+        let (o1, o2, eps) = (
+            (1.0 - c.beta_1) as f32,
+            (1.0 - c.beta_2) as f32,
+            c.epsilon as f32,
+        );
+        let mut want = x0.clone();
+        for i in 0..n {
+            let m = m0[i] + (g[i] - m0[i]) * o1;
+            let gg = g2.map_or(g[i] * g[i], |s| s[i]);
+            let v = v0[i] + (gg - v0[i]) * o2;
+            want[i] -= m * alpha / (v.sqrt() + eps);
+        }
+        assert_eq!(
+            bits(&x),
+            bits(&want),
+            "adam, sparse squares: {}",
+            g2.is_some()
+        );
+    }
+}
