@@ -845,13 +845,22 @@ fn fused_backward(
         .collect();
     let mut grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
     if fold_kernel_grad {
-        let n = tokens.distinct;
-        matmul(
-            MatRef::new(&tokens.x, n, f).t(),
-            MatRef::new(&grads.token_sums, n, w),
-            0.0,
-            MatMut::new(&mut grads.kernel, f, w),
-        );
+        // dK = X_tokens^T S, its rows (input features) in two fixed halves on two
+        // threads: after the time loop this product was a serial tail of every batch
+        // (the same halves for any thread count, so the same bits).
+        let (n, s) = (tokens.distinct, &grads.token_sums);
+        let half = f / 2;
+        let (top, bottom) = grads.kernel.split_at_mut(half * w);
+        let rows_of = |f0: usize, f1: usize, out: &mut [f32]| {
+            let x = MatRef::strided(&tokens.x[f0..], n, f1 - f0, f);
+            let out = MatMut::new(out, f1 - f0, w);
+            matmul(x.t(), MatRef::new(s, n, w), 0.0, out);
+        };
+        if half == 0 {
+            rows_of(0, f, bottom);
+        } else {
+            rayon::join(|| rows_of(0, half, top), || rows_of(half, f, bottom));
+        }
     }
     if let Some(mask) = cache.mask.as_deref() {
         rec::apply_mask(&mut dx, mask, steps, f);
