@@ -342,9 +342,8 @@ impl Layer for LSTM {
         let tokens = &cache.input_tokens;
         let rows = CHUNK_ROWS * steps;
         let token_rows = |ci: usize| {
-            let (slot, table) = (&tokens.rows.slot, tokens.rows.projected());
-            let end = ((ci + 1) * rows).min(slot.len());
-            (tokens.folded && rmasks.is_empty()).then(|| (&slot[ci * rows..end], table))
+            let (rows_of, table) = (&tokens.rows, tokens.rows.projected());
+            (tokens.folded && rmasks.is_empty()).then(|| (rows_of.block_slots(ci, rows), table))
         };
         cache
             .gates
@@ -816,9 +815,7 @@ fn fused_backward(
     let blocks = batch.div_ceil(CHUNK_ROWS);
     let fold_kernel_grad = cache.input_tokens.folded && tokens.distinct * blocks <= batch * steps;
     let slots = |ci: usize| {
-        let rows = CHUNK_ROWS * steps;
-        let end = ((ci + 1) * rows).min(batch * steps);
-        fold_kernel_grad.then(|| (&tokens.slot[ci * rows..end], tokens.distinct))
+        fold_kernel_grad.then(|| (tokens.block_slots(ci, CHUNK_ROWS * steps), tokens.distinct))
     };
     let partials: Vec<rec::WeightGrads> = dx
         .par_chunks_mut(CHUNK_ROWS * steps * f)

@@ -50,6 +50,13 @@ impl TokenRows {
         &self.projected
     }
 
+    /// The slots of the rows of time-loop block `block`, blocks of `rows_per_block`
+    /// rows (the last one may be shorter).
+    pub fn block_slots(&self, block: usize, rows_per_block: usize) -> &[u32] {
+        let end = ((block + 1) * rows_per_block).min(self.slot.len());
+        &self.slot[block * rows_per_block..end]
+    }
+
     /// Collects the distinct tokens of the real rows (`step_mask` true, or empty for
     /// all) of `x` (rows, features), whose row r was looked up from `tokens[r]`.
     /// Returns false, and keeps nothing, when folding would not pay: fewer than two
