@@ -160,8 +160,7 @@ pub(crate) fn copy_checking_finite(src: &[f32], dst: &mut Vec<f32>) -> bool {
         .zip(src.par_chunks(COPY_BLOCK))
         .map(|(d, s)| {
             d.copy_from_slice(s);
-            s.chunks(16)
-                .all(|b| b.iter().fold(true, |ok, v| ok & v.is_finite()))
+            crate::kernels::fast_math::all_finite(s)
         })
         .reduce(|| true, |a, b| a & b)
 }
@@ -660,23 +659,35 @@ impl WeightGrads {
         }
     }
 
-    /// Sum of per-block partials, in block order (the same for any thread count).
+    /// Sum of per-block partials, in block order (the same for any thread count): each
+    /// element is `0 + p_0 + p_1 + ...`, ranges of elements on all threads (with token
+    /// rows the partials are ~1.6 MB each, and summed on one thread this was a serial
+    /// tail of every batch).
     pub fn sum(parts: Vec<WeightGrads>, kernel: usize, recurrent: usize, bias: usize) -> Self {
         let mut total = WeightGrads::zeros(kernel, recurrent, bias);
-        for p in parts {
-            total.token_sums.resize(p.token_sums.len(), 0.0);
-            for (a, b) in [
-                (&mut total.kernel, &p.kernel),
-                (&mut total.recurrent, &p.recurrent),
-                (&mut total.bias, &p.bias),
-                (&mut total.token_sums, &p.token_sums),
-            ] {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            }
-        }
+        let token_floats = parts.iter().map(|p| p.token_sums.len()).max();
+        total.token_sums = vec![0.0; token_floats.unwrap_or(0)];
+        let add = |total: &mut Vec<f32>, field: fn(&WeightGrads) -> &[f32]| {
+            total
+                .par_chunks_mut(SUM_CHUNK)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    for p in &parts {
+                        let part = field(p).get(c * SUM_CHUNK..).unwrap_or(&[]);
+                        out.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+                    }
+                });
+        };
+        add(&mut total.kernel, |p| &p.kernel);
+        add(&mut total.recurrent, |p| &p.recurrent);
+        add(&mut total.bias, |p| &p.bias);
+        add(&mut total.token_sums, |p| &p.token_sums);
         total
     }
 }
+
+/// Floats per parallel task of `WeightGrads::sum`.
+const SUM_CHUNK: usize = 1 << 14;
 
 /// A block of backward rows (sample-steps) collected over a few time steps so that
 /// the weight and input gradients are a few cache-resident products instead of one

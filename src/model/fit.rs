@@ -251,6 +251,10 @@ impl Sequential {
             .zip(self.layers.iter_mut().flat_map(|l| l.params_mut()))
             .collect();
         for (name, p) in &vars {
+            let finite = p.grad.as_slice().map(crate::kernels::fast_math::all_finite);
+            if finite == Some(true) {
+                continue;
+            }
             if let Some(v) = p.grad.iter().find(|v| !v.is_finite()) {
                 return Err(Error::Numerical(format!(
                     "the gradient of `{name}` contains {v}"
