@@ -70,6 +70,16 @@ enum Clip {
     Value(f32),
 }
 
+/// The gradient an optimizer step reads for one variable (`Optimizer::apply`).
+enum Grad {
+    /// The variable's own gradient and sparse slices, in place.
+    AsIs,
+    /// Its own gradient in place, without the sparse slices (densified by clipping).
+    Dense,
+    /// A clipped copy, with the slices' sum of squares where they still apply.
+    Owned(ArrayD<f32>, Option<ArrayD<f32>>),
+}
+
 impl OptimizerConfig {
     /// Keras class name.
     pub fn name(&self) -> &'static str {
@@ -243,97 +253,123 @@ impl Optimizer {
     /// clip the gradients as configured, update every variable, count the step.
     pub fn apply(&mut self, vars: &mut [(String, &mut Param)]) -> Result<()> {
         let clip = self.config.clip();
-        // (gradient, sum of squared sparse slices; see `Param::grad_sq`).
-        let mut grads: Vec<(ArrayD<f32>, Option<ArrayD<f32>>)> = vars
-            .iter()
-            .map(|(name, p)| {
-                if p.grad.shape() != p.value.shape() {
-                    return Err(Error::State(format!(
-                        "gradient of `{name}` has shape {:?}, variable {:?}",
-                        p.grad.shape(),
-                        p.value.shape()
-                    )));
-                }
-                let sq = p
-                    .grad_sq
-                    .as_ref()
-                    .filter(|s| s.shape() == p.value.shape())
-                    .map(|s| s.as_standard_layout().into_owned());
-                Ok((p.grad.as_standard_layout().into_owned(), sq))
-            })
-            .collect::<Result<_>>()?;
+        for (name, p) in vars.iter() {
+            if p.grad.shape() != p.value.shape() {
+                return Err(Error::State(format!(
+                    "gradient of `{name}` has shape {:?}, variable {:?}",
+                    p.grad.shape(),
+                    p.value.shape()
+                )));
+            }
+        }
+        // The sum of squared sparse slices (see `Param::grad_sq`), where it applies.
+        fn slices(p: &Param) -> Option<&ArrayD<f32>> {
+            p.grad_sq.as_ref().filter(|s| s.shape() == p.value.shape())
+        }
         // Squared L2 norm as TF computes it: over the slices for sparse gradients.
-        let sq_norm = |(g, sq): &(ArrayD<f32>, Option<ArrayD<f32>>)| -> f32 {
-            match sq {
+        let sq_norm = |p: &Param| -> f32 {
+            match slices(p) {
                 Some(s) => s.sum(),
-                None => g.iter().map(|v| v * v).sum(),
+                None => p.grad.iter().map(|v| v * v).sum(),
             }
         };
-        let scale = |(g, sq): &mut (ArrayD<f32>, Option<ArrayD<f32>>), f: f32| {
-            g.mapv_inplace(|v| v * f);
-            if let Some(s) = sq {
-                s.mapv_inplace(|v| v * f * f);
-            }
-        };
-        match clip {
-            Clip::None => {}
-            Clip::Norm(c) => {
-                for pair in grads.iter_mut() {
+        let scaled = |a: &ArrayD<f32>, f: f32| a.mapv(|v| v * f);
+        // What each variable's update reads. Gradients are used in place unless
+        // clipping changes them (copying every gradient on every step cost two passes
+        // over them: 10 MB for an Embedding(10000, 128)); a factor of exactly 1 changes
+        // no bit, so it copies nothing either.
+        let grads: Vec<Grad> = match clip {
+            Clip::None => vars.iter().map(|_| Grad::AsIs).collect(),
+            Clip::Norm(c) => vars
+                .iter()
+                .map(|(_, p)| {
                     // Keras `_clip_by_norm`: `g * c / max(||g||, c)`, untouched if 0.
-                    let l2sum = sq_norm(pair);
-                    if l2sum > 0.0 {
-                        let f = c / l2sum.sqrt().max(c);
-                        scale(pair, f);
+                    let l2sum = sq_norm(p);
+                    let f = if l2sum > 0.0 {
+                        c / l2sum.sqrt().max(c)
+                    } else {
+                        1.0
+                    };
+                    if f == 1.0 {
+                        Grad::AsIs
+                    } else {
+                        let sq = slices(p).map(|s| scaled(s, f * f));
+                        Grad::Owned(scaled(&p.grad, f), sq)
                     }
-                }
-            }
-            Clip::Value(c) => {
-                // TF clips each slice of a sparse gradient before summing; with the
-                // summed gradient only, repeated embedding rows may differ slightly.
-                for (g, sq) in grads.iter_mut() {
-                    g.mapv_inplace(|v| v.clamp(-c, c));
-                    *sq = None;
-                }
-            }
+                })
+                .collect(),
+            // TF clips each slice of a sparse gradient before summing; with the summed
+            // gradient only, repeated embedding rows may differ slightly.
+            Clip::Value(c) => vars
+                .iter()
+                .map(|(_, p)| Grad::Owned(p.grad.mapv(|v| v.clamp(-c, c)), None))
+                .collect(),
             Clip::GlobalNorm(c) => {
-                // keras clip_by_global_norm: scale = c * min(1/norm, 1/c); NaN if the norm is.
-                let norm = grads.iter().map(sq_norm).sum::<f32>().sqrt();
+                // keras clip_by_global_norm: scale = c * min(1/norm, 1/c); NaN if the
+                // norm is. `slices * scale` densifies TF's sparse gradient, so from here
+                // on Adam/RMSprop square the summed gradient.
+                let norm = vars.iter().map(|(_, p)| sq_norm(p)).sum::<f32>().sqrt();
                 let f = if norm.is_finite() {
                     c * (1.0 / norm).min(1.0 / c)
                 } else {
                     f32::NAN
                 };
-                // `slices * scale` densifies TF's sparse gradient, so from here on
-                // Adam/RMSprop square the summed gradient.
-                for (g, sq) in grads.iter_mut() {
-                    g.mapv_inplace(|v| v * f);
-                    *sq = None;
-                }
+                vars.iter()
+                    .map(|(_, p)| {
+                        if f == 1.0 {
+                            Grad::Dense
+                        } else {
+                            Grad::Owned(scaled(&p.grad, f), None)
+                        }
+                    })
+                    .collect()
             }
-        }
+        };
         let slot_names = self.config.slot_names();
-        for ((name, p), (g, sq)) in vars.iter_mut().zip(&grads) {
+        for ((name, p), grad) in vars.iter_mut().zip(grads) {
+            // The update loops read gradients as contiguous slices.
+            let standard =
+                p.grad.is_standard_layout() && slices(p).is_none_or(|s| s.is_standard_layout());
+            let grad = match grad {
+                Grad::AsIs | Grad::Dense if !standard => {
+                    let sq = matches!(grad, Grad::AsIs)
+                        .then(|| slices(p).map(|s| s.as_standard_layout().into_owned()))
+                        .flatten();
+                    Grad::Owned(p.grad.as_standard_layout().into_owned(), sq)
+                }
+                other => other,
+            };
+            let Param {
+                grad: g_in_place,
+                grad_sq,
+                value,
+                ..
+            } = &mut **p;
+            let sq_in_place = grad_sq.as_ref().filter(|s| s.shape() == value.shape());
+            let (g, sq): (&ArrayD<f32>, Option<&ArrayD<f32>>) = match &grad {
+                Grad::AsIs => (g_in_place, sq_in_place),
+                Grad::Dense => (g_in_place, None),
+                Grad::Owned(g, sq) => (g, sq.as_ref()),
+            };
             let slots = self.slots.entry(name.clone()).or_insert_with(|| {
                 slot_names
                     .iter()
-                    .map(|_| ArrayD::zeros(p.value.raw_dim()))
+                    .map(|_| ArrayD::zeros(value.raw_dim()))
                     .collect()
             });
-            if slots.iter().any(|s| s.shape() != p.value.shape()) {
+            if slots.iter().any(|s| s.shape() != value.shape()) {
                 return Err(Error::State(format!(
                     "optimizer state of `{name}` has a different shape than the variable {:?}",
-                    p.value.shape()
+                    value.shape()
                 )));
             }
-            if !p.value.is_standard_layout() {
-                p.value = p.value.as_standard_layout().into_owned();
+            if !value.is_standard_layout() {
+                *value = value.as_standard_layout().into_owned();
             }
             match &self.config {
-                OptimizerConfig::Sgd(c) => c.update(g, &mut p.value, slots),
-                OptimizerConfig::Rmsprop(c) => c.update(g, sq.as_ref(), &mut p.value, slots),
-                OptimizerConfig::Adam(c) => {
-                    c.update(self.iterations, g, sq.as_ref(), &mut p.value, slots)
-                }
+                OptimizerConfig::Sgd(c) => c.update(g, value, slots),
+                OptimizerConfig::Rmsprop(c) => c.update(g, sq, value, slots),
+                OptimizerConfig::Adam(c) => c.update(self.iterations, g, sq, value, slots),
             }
         }
         self.iterations += 1;
