@@ -77,7 +77,13 @@ enum Grad {
     /// Its own gradient in place, without the sparse slices (densified by clipping).
     Dense,
     /// A clipped copy, with the slices' sum of squares where they still apply.
-    Owned(ArrayD<f32>, Option<ArrayD<f32>>),
+    Owned(Box<(ArrayD<f32>, Option<ArrayD<f32>>)>),
+}
+
+impl Grad {
+    fn owned(grad: ArrayD<f32>, slices: Option<ArrayD<f32>>) -> Self {
+        Grad::Owned(Box::new((grad, slices)))
+    }
 }
 
 impl OptimizerConfig {
@@ -294,7 +300,7 @@ impl Optimizer {
                         Grad::AsIs
                     } else {
                         let sq = slices(p).map(|s| scaled(s, f * f));
-                        Grad::Owned(scaled(&p.grad, f), sq)
+                        Grad::owned(scaled(&p.grad, f), sq)
                     }
                 })
                 .collect(),
@@ -302,7 +308,7 @@ impl Optimizer {
             // gradient only, repeated embedding rows may differ slightly.
             Clip::Value(c) => vars
                 .iter()
-                .map(|(_, p)| Grad::Owned(p.grad.mapv(|v| v.clamp(-c, c)), None))
+                .map(|(_, p)| Grad::owned(p.grad.mapv(|v| v.clamp(-c, c)), None))
                 .collect(),
             Clip::GlobalNorm(c) => {
                 // keras clip_by_global_norm: scale = c * min(1/norm, 1/c); NaN if the
@@ -319,7 +325,7 @@ impl Optimizer {
                         if f == 1.0 {
                             Grad::Dense
                         } else {
-                            Grad::Owned(scaled(&p.grad, f), None)
+                            Grad::owned(scaled(&p.grad, f), None)
                         }
                     })
                     .collect()
@@ -335,7 +341,7 @@ impl Optimizer {
                     let sq = matches!(grad, Grad::AsIs)
                         .then(|| slices(p).map(|s| s.as_standard_layout().into_owned()))
                         .flatten();
-                    Grad::Owned(p.grad.as_standard_layout().into_owned(), sq)
+                    Grad::owned(p.grad.as_standard_layout().into_owned(), sq)
                 }
                 other => other,
             };
@@ -349,7 +355,7 @@ impl Optimizer {
             let (g, sq): (&ArrayD<f32>, Option<&ArrayD<f32>>) = match &grad {
                 Grad::AsIs => (g_in_place, sq_in_place),
                 Grad::Dense => (g_in_place, None),
-                Grad::Owned(g, sq) => (g, sq.as_ref()),
+                Grad::Owned(o) => (&o.0, o.1.as_ref()),
             };
             let slots = self.slots.entry(name.clone()).or_insert_with(|| {
                 slot_names
