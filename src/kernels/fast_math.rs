@@ -13,7 +13,8 @@
 //! for a CPU without FMA, `mul_add` is a libm call, correct but ~20x slower, so callers
 //! run them only inside `simd_fn!` functions (every x86-64 CPU since 2013 has FMA).
 
-// Cephes's coefficients as published (a few digits beyond f32, rounded by the compiler).
+// Cephes's and Eigen's coefficients as published (a few digits beyond f32, rounded by the
+// compiler).
 #![allow(clippy::excessive_precision)]
 
 /// 1.5 * 2^23: adding it to |v| < 2^22 rounds v to the nearest integer (ties to even)
