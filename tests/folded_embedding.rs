@@ -161,9 +161,8 @@ fn the_cache_follows_set_weights_and_training() {
         // token ids (layers/token_rows.rs) sums the kernel gradient in another order,
         // and Adam can turn such rounding into visible differences.
         let y = Array2::from_shape_fn((20, 2), |(i, j)| ((i + j) % 2) as f32);
-        {
-            let m = &mut folded;
-            m.compile(
+        folded
+            .compile(
                 OptimizerConfig::Adam(AdamConfig {
                     learning_rate: 0.05,
                     ..AdamConfig::default()
@@ -172,14 +171,13 @@ fn the_cache_follows_set_weights_and_training() {
                 &[],
             )
             .unwrap();
-            let opts = FitOptions {
-                epochs: 2,
-                batch_size: Some(8),
-                verbose: 0,
-                ..FitOptions::default()
-            };
-            m.fit(&x, &y, opts).unwrap();
-        }
+        let opts = FitOptions {
+            epochs: 2,
+            batch_size: Some(8),
+            verbose: 0,
+            ..FitOptions::default()
+        };
+        folded.fit(&x, &y, opts).unwrap();
         unfolded.set_weights(&folded.get_weights()).unwrap();
         let trained = folded.predict(&x, None).unwrap();
         assert!(trained != second, "{kind}: training must change the output");
