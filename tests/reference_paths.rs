@@ -78,7 +78,7 @@ fn lstm_reference(
     mask: &Array2<bool>,
     r: &[f32],
 ) -> (Vec<f64>, Vec<f64>, [Vec<f64>; 3]) {
-    let (u, f) = (UNITS, FEATURES);
+    let (u, f) = (w.bias.len() / 4, FEATURES);
     let gw = 4 * u;
     let mut out = vec![0.0; BATCH * u];
     let mut dx = vec![0.0; BATCH * STEPS * f];
@@ -218,8 +218,9 @@ fn run(
 #[test]
 fn lstm_matches_the_scalar_f64_reference() {
     let mut rng = SeededRng::new(11);
-    for masked in [false, true] {
-        let mut layer = LSTM::new(UNITS);
+    // 8 units without a mask run the step-major loops of small layers.
+    for (units, masked) in [(UNITS, false), (UNITS, true), (8, false), (8, true)] {
+        let mut layer = LSTM::new(units);
         build(&mut layer, &mut rng);
         let x = random(BATCH * STEPS * FEATURES, &mut rng, 1.5);
         let mask = if masked {
@@ -227,11 +228,11 @@ fn lstm_matches_the_scalar_f64_reference() {
         } else {
             Array2::from_elem((BATCH, STEPS), true)
         };
-        let r = random(BATCH * UNITS, &mut rng, 1.0);
+        let r = random(BATCH * units, &mut rng, 1.0);
         // Inference (its own leaner path) first, then a training forward for backward.
         let inferred = run(&mut layer, &x, masked.then_some(&mask), false);
         let out = run(&mut layer, &x, masked.then_some(&mask), true);
-        let grad = ArrayD::from_shape_vec(IxDyn(&[BATCH, UNITS]), r.clone()).unwrap();
+        let grad = ArrayD::from_shape_vec(IxDyn(&[BATCH, units]), r.clone()).unwrap();
         let dx = layer.backward(grad).unwrap().unwrap();
         let (want_out, want_dx, want_grads) = lstm_reference(&weights(&layer), &x, &mask, &r);
         let d_out = max_abs_diff(out.iter().copied(), &want_out);
@@ -245,7 +246,7 @@ fn lstm_matches_the_scalar_f64_reference() {
             .map(|(p, want)| max_abs_diff(p.grad.iter().copied(), want))
             .fold(0.0, f64::max);
         println!(
-            "LSTM masked={masked}: max |diff| output {d_out:.2e} (inference {d_inf:.2e}), dX {d_dx:.2e}, weights {d_w:.2e}"
+            "LSTM {units} units masked={masked}: max |diff| output {d_out:.2e} (inference {d_inf:.2e}), dX {d_dx:.2e}, weights {d_w:.2e}"
         );
         assert!(d_out < 1e-5, "output differs by {d_out}");
         assert!(d_dx < 1e-4, "dX differs by {d_dx}");

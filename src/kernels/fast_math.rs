@@ -141,6 +141,79 @@ macro_rules! simd_fn {
     };
 }
 
+/// Evaluates `$body` with `$name` bound to `$u`, as a literal when it is below 16:
+/// copies of one row's units then have a known length and compile to a few
+/// vector moves instead of a `memcpy` call each. The body is expanded in place (no closure), so it
+/// keeps the target features of the `simd_fn!` function it is in.
+#[macro_export]
+macro_rules! with_known_units {
+    ($u:expr, |$name:ident| $body:expr) => {
+        match $u {
+            1 => {
+                let $name: usize = 1;
+                $body
+            }
+            2 => {
+                let $name: usize = 2;
+                $body
+            }
+            3 => {
+                let $name: usize = 3;
+                $body
+            }
+            4 => {
+                let $name: usize = 4;
+                $body
+            }
+            5 => {
+                let $name: usize = 5;
+                $body
+            }
+            6 => {
+                let $name: usize = 6;
+                $body
+            }
+            7 => {
+                let $name: usize = 7;
+                $body
+            }
+            8 => {
+                let $name: usize = 8;
+                $body
+            }
+            9 => {
+                let $name: usize = 9;
+                $body
+            }
+            10 => {
+                let $name: usize = 10;
+                $body
+            }
+            11 => {
+                let $name: usize = 11;
+                $body
+            }
+            12 => {
+                let $name: usize = 12;
+                $body
+            }
+            13 => {
+                let $name: usize = 13;
+                $body
+            }
+            14 => {
+                let $name: usize = 14;
+                $body
+            }
+            15 => {
+                let $name: usize = 15;
+                $body
+            }
+            $name => $body,
+        }
+    };
+}
+
 /// Whether the CPU has AVX2 and FMA (`simd_fn!`'s middle path).
 #[inline(always)]
 pub fn has_avx2_fma() -> bool {

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::config::{LayerConfig, LstmConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 use super::lstm_one_sequence as one_sequence;
+use super::lstm_step_major as step_major;
 
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
 use super::token_projection::{self as tp, TokenInput, TokenProjection};
@@ -63,6 +64,9 @@ struct Cache {
     hp: Vec<f32>,
     /// Token ids of the input rows when it is an Embedding's output (`token_rows`).
     input_tokens: InputTokens,
+    /// The last training forward ran `lstm_step_major`: each block's gates, cs, tanh_c
+    /// and hs are step-major (and the gates gate-major), not sample-major.
+    step_major: bool,
 }
 
 impl LSTM {
@@ -345,6 +349,33 @@ impl Layer for LSTM {
             let (rows_of, table) = (&tokens.rows, tokens.rows.projected());
             (tokens.folded && rmasks.is_empty()).then(|| (rows_of.block_slots(ci, rows), table))
         };
+        cache.step_major = u < step_major::MAX_UNITS
+            && rmasks.is_empty()
+            && !cache.gate_masks.per_gate_inputs()
+            && cache.step_mask.iter().all(|&real| real);
+        if cache.step_major {
+            cache
+                .gates
+                .par_chunks_mut(CHUNK_ROWS * steps * w)
+                .zip(cache.cs.par_chunks_mut(rows_u))
+                .zip(cache.tanh_c.par_chunks_mut(rows_u))
+                .zip(cache.hs.par_chunks_mut(rows_u))
+                .enumerate()
+                .for_each(|(ci, (((g, cs), tc), hs))| {
+                    let projected = match token_rows(ci) {
+                        Some((slots, table)) => step_major::Projected::Tokens { slots, table },
+                        None => step_major::Projected::InGates,
+                    };
+                    simd_step_major_forward(g, cs, tc, hs, projected, recurrent, steps, u)
+                });
+            cache.batch = batch;
+            cache.steps = steps;
+            cache.ready = true;
+            let seq = self.config.return_sequences;
+            return Ok(step_major::collect_output(
+                &cache.hs, batch, steps, u, seq, CHUNK_ROWS,
+            ));
+        }
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -827,6 +858,19 @@ fn fused_backward(
         .zip(dy.par_chunks(dy_rows))
         .enumerate()
         .map(|(ci, ((((((dx, g), cs), tc), hs), x), dy))| {
+            if cache.step_major {
+                let st = step_major::Caches {
+                    gates: g,
+                    cs,
+                    tanh_c: tc,
+                    hs,
+                    x,
+                    slots: slots(ci),
+                };
+                let dims = (steps, u, f, seq);
+                let kt = (kernel, &recurrent_t[..]);
+                return simd_step_major_backward(dx, st, dy, kt, dims, GRAD_BLOCK_ROWS);
+            }
             let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
             let state = ChunkState {
                 gates: g,
@@ -1218,6 +1262,35 @@ crate::simd_fn! {
 }
 
 crate::simd_fn! {
+    fn simd_step_major_forward(
+        gates: &mut [f32],
+        cs: &mut [f32],
+        tanh_c: &mut [f32],
+        hs: &mut [f32],
+        projected: step_major::Projected<'_>,
+        recurrent: &[f32],
+        steps: usize,
+        u: usize,
+    ) {
+        step_major::chunk_forward(gates, cs, tanh_c, hs, projected, recurrent, steps, u)
+    }
+}
+
+crate::simd_fn! {
+    fn simd_step_major_backward(
+        dx: &mut [f32],
+        st: step_major::Caches<'_>,
+        dy: &[f32],
+        weights: (&[f32], &[f32]),
+        dims: (usize, usize, usize, bool),
+        grad_block_rows: usize,
+    ) -> rec::WeightGrads {
+        let (kernel, recurrent_t) = weights;
+        step_major::chunk_backward(dx, st, dy, kernel, recurrent_t, dims, grad_block_rows)
+    }
+}
+
+crate::simd_fn! {
     fn simd_chunk_infer(
         out: &mut [f32],
         inputs: StepInputs<'_>,
@@ -1226,5 +1299,157 @@ crate::simd_fn! {
         dims: (usize, usize, bool),
     ) {
         chunk_infer(out, inputs, recurrent, masks, dims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(n: usize, rng: &mut SeededRng, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform(-scale, scale)).collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The step-major loops (small layers) against the row loops on one block: the
+    /// same bits for every cache, output, input gradient and weight gradient, with
+    /// features and with token rows, one and several gradient folds.
+    #[test]
+    fn step_major_loops_give_the_bits_of_the_row_loops() {
+        let mut rng = SeededRng::new(5);
+        // (units, rows, steps, features, return_sequences, token rows)
+        let cases = [
+            (8, 16, 40, 5, false, false), // 640 rows: a fold at 512 and one at the end
+            (8, 16, 40, 5, true, true),
+            (5, 9, 6, 3, true, false),
+            (1, 3, 4, 2, false, true),
+            (15, 16, 3, 4, false, false),
+        ];
+        for (u, rows, steps, f, seq, tokens) in cases {
+            let w = 4 * u;
+            let n = rows * steps;
+            let what = format!("{u} units, {rows} rows, {steps} steps, seq {seq}, tokens {tokens}");
+            let recurrent = random(u * w, &mut rng, 0.6);
+            let kernel = random(f * w, &mut rng, 0.6);
+            let x = random(n * f, &mut rng, 1.0);
+            // Token rows: 7 distinct tokens, each with its projected row in `table`.
+            let distinct = 7;
+            let table = random(distinct * w, &mut rng, 2.0);
+            let slots: Vec<u32> = (0..n)
+                .map(|r| ((r * 5 + r / 3) % distinct) as u32)
+                .collect();
+            let pre = if tokens {
+                vec![0.0; n * w]
+            } else {
+                random(n * w, &mut rng, 2.0)
+            };
+            let zeros = vec![0.0f32; u];
+            let no_masks = BlockMasks {
+                recurrent: &[],
+                row0: 0,
+                steps: &[],
+            };
+            let (mut g1, mut c1, mut t1, mut h1) = (
+                pre.clone(),
+                vec![0.0; n * u],
+                vec![0.0; n * u],
+                vec![0.0; n * u],
+            );
+            let token_rows = tokens.then_some((&slots[..], &table[..]));
+            simd_chunk_forward(
+                &mut g1, &mut c1, &mut t1, &mut h1, token_rows, &recurrent, no_masks, steps, u,
+                &zeros,
+            );
+            let (mut g2, mut c2, mut t2, mut h2) = (
+                pre.clone(),
+                vec![0.0; n * u],
+                vec![0.0; n * u],
+                vec![0.0; n * u],
+            );
+            let projected = if tokens {
+                step_major::Projected::Tokens {
+                    slots: &slots,
+                    table: &table,
+                }
+            } else {
+                step_major::Projected::InGates
+            };
+            simd_step_major_forward(
+                &mut g2, &mut c2, &mut t2, &mut h2, projected, &recurrent, steps, u,
+            );
+            // Sample-major (rows, steps, ..) against step-major (steps, rows, ..), gates
+            // (steps, 4, rows, u).
+            for j in 0..rows {
+                for t in 0..steps {
+                    let (a, b) = ((j * steps + t) * u, (t * rows + j) * u);
+                    for (name, p, q) in [("c", &c1, &c2), ("tanh c", &t1, &t2), ("h", &h1, &h2)] {
+                        assert_eq!(bits(&p[a..a + u]), bits(&q[b..b + u]), "{name}, {what}");
+                    }
+                    for gate in 0..4 {
+                        let a = (j * steps + t) * w + gate * u;
+                        let b = t * rows * w + gate * rows * u + j * u;
+                        assert_eq!(bits(&g1[a..a + u]), bits(&g2[b..b + u]), "gates, {what}");
+                    }
+                }
+            }
+            let ys = step_major::collect_output(&h2, rows, steps, u, seq, rows);
+            let want = rec::collect_output(&h1, rows, steps, u, seq);
+            assert_eq!(ys.shape(), want.shape());
+            let (ys, want) = (ys.iter().copied().collect::<Vec<_>>(), want.iter().copied());
+            assert_eq!(bits(&ys), bits(&want.collect::<Vec<_>>()), "output, {what}");
+
+            let dy = random(if seq { n * u } else { rows * u }, &mut rng, 1.0);
+            let mut recurrent_t = Vec::new();
+            small_gemm::transpose(&recurrent, u, w, &mut recurrent_t);
+            let token_slots = tokens.then_some((&slots[..], distinct));
+            let mut dx1 = vec![0.0f32; n * f];
+            let st = ChunkState {
+                gates: &g1,
+                cs: &c1,
+                tanh_c: &t1,
+                hs: &h1,
+                x: &x,
+                slots: token_slots,
+            };
+            let dims = (steps, u, f, seq);
+            let want = simd_chunk_backward_fused(
+                &mut dx1,
+                st,
+                &dy,
+                &kernel,
+                &recurrent_t,
+                no_masks,
+                dims,
+                &zeros,
+            );
+            let mut dx2 = vec![0.0f32; n * f];
+            let st = step_major::Caches {
+                gates: &g2,
+                cs: &c2,
+                tanh_c: &t2,
+                hs: &h2,
+                x: &x,
+                slots: token_slots,
+            };
+            let weights = (&kernel[..], &recurrent_t[..]);
+            let got = simd_step_major_backward(&mut dx2, st, &dy, weights, dims, GRAD_BLOCK_ROWS);
+            assert_eq!(bits(&dx1), bits(&dx2), "dX, {what}");
+            assert_eq!(bits(&want.kernel), bits(&got.kernel), "kernel grad, {what}");
+            assert_eq!(
+                bits(&want.recurrent),
+                bits(&got.recurrent),
+                "recurrent grad, {what}"
+            );
+            assert_eq!(bits(&want.bias), bits(&got.bias), "bias grad, {what}");
+            assert_eq!(
+                bits(&want.token_sums),
+                bits(&got.token_sums),
+                "token sums, {what}"
+            );
+            assert!(want.recurrent.iter().any(|&v| v != 0.0), "{what}");
+        }
     }
 }

@@ -26,6 +26,7 @@ pub(crate) mod global_pooling;
 pub mod gru;
 pub mod lstm;
 mod lstm_one_sequence;
+mod lstm_step_major;
 pub mod max_pooling1d;
 pub(crate) mod recurrent;
 pub mod recurrent_state;

@@ -744,6 +744,31 @@ impl GradBlock {
         self.at.push(at);
     }
 
+    /// `push_row` for the rows `at` (sample * steps + t) of one step, whose h_{t-1} are
+    /// the consecutive rows of `h_prev` (n, units) and inputs rows of `x` (_, features).
+    pub fn push_rows(&mut self, h_prev: &[f32], x: &[f32], at: impl Iterator<Item = usize>) {
+        let f = self.features;
+        self.h_prev.extend_from_slice(h_prev);
+        for a in at {
+            self.x.extend_from_slice(&x[a * f..(a + 1) * f]);
+            self.at.push(a);
+        }
+    }
+
+    /// `push_rows` with token rows: each row's slot is `slots[at]`.
+    pub fn push_token_rows(
+        &mut self,
+        h_prev: &[f32],
+        slots: &[u32],
+        at: impl Iterator<Item = usize>,
+    ) {
+        self.h_prev.extend_from_slice(h_prev);
+        for a in at {
+            self.slots.push(slots[a]);
+            self.at.push(a);
+        }
+    }
+
     /// dK += X^T dZ (with token rows: each row's dZ added to its token's sum in
     /// `grads.token_sums` instead), dU += H^T dZ, db += Σ dZ, dX rows = dZ K^T
     /// (scattered to `dx`, (samples, steps, features)); then empties the block.
