@@ -106,8 +106,10 @@ fn run(args: &Args) -> BenchResult<()> {
         return Err("the thread count must be at least 1".to_string());
     }
     // The engine parallelises through rayon's global pool; fix its size before any work.
+    // This thread joins the pool, as the `recurrent` command's does (see its main).
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .use_current_thread()
         .build_global()
         .map_err(|e| format!("cannot size the rayon pool: {e}"))?;
 
