@@ -7,15 +7,35 @@ use rayon::prelude::*;
 use super::config::{EmbeddingConfig, LayerConfig};
 use super::recurrent as rec;
 
-/// Token rows per block of the forward gather.
-const GATHER_ROWS: usize = 4096;
 use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
 
+/// Floats per block of the forward gather (at least one row): a block is ~20 us of
+/// copying, less than waking another thread costs on a VM, so a small batch (W1's
+/// 64 x 100 x 16) is one block on this thread.
+const GATHER_FLOATS: usize = 1 << 17;
+
 /// Id ranges the gradient scatter is split into (a few per thread, so that frequent
 /// ids, which IMDB numbers first, do not leave one thread with most of the work).
 const SCATTER_PARTS: usize = 8;
+
+/// The first id of `ids` outside [0, vocab), with its (sample, step), if any.
+pub(crate) fn first_bad_id(ids: ArrayView2<'_, i32>, vocab: u64) -> Option<((usize, usize), i32)> {
+    if let Some(all) = ids.as_slice() {
+        // One branch-free (vectorised) pass; only a bad id takes the loop below.
+        let top = vocab.min(i32::MAX as u64 + 1) as i64;
+        let valid = all
+            .iter()
+            .fold(true, |ok, &id| ok & (id >= 0) & ((id as i64) < top));
+        if valid {
+            return None;
+        }
+    }
+    ids.indexed_iter()
+        .find(|(_, id)| **id < 0 || **id as u64 >= vocab)
+        .map(|(at, &id)| (at, id))
+}
 
 /// Checks that every id of `ids` is a row of a `vocab`-row table and writes them,
 /// row-major, into `out`.
@@ -26,15 +46,13 @@ pub(crate) fn token_ids(
     out: &mut Vec<usize>,
 ) -> Result<()> {
     out.clear();
-    for ((sample, step), &id) in ids.indexed_iter() {
-        if id < 0 || id as usize >= vocab {
-            return Err(Error::Data(format!(
-                "layer '{layer}': token id {id} at sample {sample}, time step {step} is outside \
-                 [0, {vocab}) (input_dim = {vocab})"
-            )));
-        }
-        out.push(id as usize);
+    if let Some(((sample, step), id)) = first_bad_id(ids, vocab as u64) {
+        return Err(Error::Data(format!(
+            "layer '{layer}': token id {id} at sample {sample}, time step {step} is outside \
+             [0, {vocab}) (input_dim = {vocab})"
+        )));
     }
+    out.extend(ids.iter().map(|&id| id as usize));
     Ok(())
 }
 
@@ -210,8 +228,9 @@ impl Layer for Embedding {
         let table = rec::values(&self.name, &self.params[0])?;
         // The gather in blocks of rows across threads (serial, it left a core idle).
         let mut out = vec![0.0f32; batch * steps * dim];
-        out.par_chunks_mut(GATHER_ROWS * dim)
-            .zip(self.ids.par_chunks(GATHER_ROWS))
+        let block_rows = (GATHER_FLOATS / dim.max(1)).max(1);
+        out.par_chunks_mut(block_rows * dim)
+            .zip(self.ids.par_chunks(block_rows))
             .for_each(|(rows, ids)| gather(rows, ids, table, dim));
         if ctx.training {
             self.cached = Some((batch, steps));

@@ -813,6 +813,10 @@ fn chunk_backward(
     }
 }
 
+/// Multiply-adds below which the folded kernel gradient's two halves run on one thread
+/// (~30 us of work, about what waking another thread costs on a VM).
+const JOIN_MIN_PRODUCT: usize = 1 << 20;
+
 /// Rows (sample-steps) per weight-gradient product in the fused backward: large enough
 /// for an efficient product, small enough to stay in cache.
 const GRAD_BLOCK_ROWS: usize = 512;
@@ -899,6 +903,10 @@ fn fused_backward(
         };
         if half == 0 {
             rows_of(0, f, bottom);
+        } else if n * f * w < JOIN_MIN_PRODUCT {
+            // Too small to pay for waking another thread: the same halves here.
+            rows_of(0, half, top);
+            rows_of(half, f, bottom);
         } else {
             rayon::join(|| rows_of(0, half, top), || rows_of(half, f, bottom));
         }

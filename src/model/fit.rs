@@ -133,7 +133,7 @@ impl Sequential {
             let mut acc = EpochTotals::default();
             for (step, idx) in order.chunks(batch_size).enumerate() {
                 let xb = data.x.select(idx);
-                let yb = data.y.select(Axis(0), idx);
+                let yb = super::data::select_rows(&data.y, idx);
                 let (loss, correct, counted) =
                     self.train_step(xb.view(), &yb, &data)
                         .map_err(|e| match e {

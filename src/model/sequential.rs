@@ -309,14 +309,14 @@ impl Sequential {
             // Checked here for the whole dataset, so the sample index is the user's
             // (inside `fit` batches are shuffled).
             let vocab = first.config()["input_dim"].as_u64().unwrap_or(u64::MAX);
-            for ((sample, step), &id) in ids.indexed_iter() {
-                if id < 0 || id as u64 >= vocab {
-                    return Err(Error::Data(format!(
-                        "{what}: token id {id} at sample {sample}, time step {step} is outside \
-                         [0, {vocab}) (layer `{}` has input_dim = {vocab})",
-                        first.name()
-                    )));
-                }
+            if let Some(((sample, step), id)) =
+                crate::layers::embedding::first_bad_id(ids.view(), vocab)
+            {
+                return Err(Error::Data(format!(
+                    "{what}: token id {id} at sample {sample}, time step {step} is outside \
+                     [0, {vocab}) (layer `{}` has input_dim = {vocab})",
+                    first.name()
+                )));
             }
         }
         let shape: Shape = data.iter().map(|&d| Some(d)).collect();
