@@ -14,9 +14,29 @@ use super::fast_math;
 ///
 /// Panics if a slice is shorter than its shape (an internal bug, never user input).
 pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) {
+    gemm_lda(a, k, b, c, m, k, n, accumulate);
+}
+
+/// `gemm` with the rows of `a` `lda` floats apart (`lda >= k`): a layer's states of one
+/// step inside its (samples, steps, units) buffer, read in place instead of copied.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_lda(
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
     assert!(
-        a.len() >= m * k,
-        "small_gemm: `a` is shorter than {m} x {k}"
+        lda >= k,
+        "small_gemm: row stride {lda} of `a` is below k = {k}"
+    );
+    assert!(
+        m == 0 || a.len() >= (m - 1) * lda + k,
+        "small_gemm: `a` is shorter than {m} x {k} with row stride {lda}"
     );
     assert!(
         b.len() >= k * n,
@@ -31,15 +51,15 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, a
         if fast_math::has_avx512() {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above), the
             // only requirement of the `target_feature` function.
-            return unsafe { blocks_avx512(a, b, c, m, k, n, accumulate) };
+            return unsafe { blocks_avx512(a, lda, b, c, m, k, n, accumulate) };
         }
         if fast_math::has_avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
             // requirement of the `target_feature` function.
-            return unsafe { blocks_avx2_fma(a, b, c, m, k, n, accumulate) };
+            return unsafe { blocks_avx2_fma(a, lda, b, c, m, k, n, accumulate) };
         }
     }
-    blocks::<false, false>(a, b, c, m, k, n, accumulate);
+    blocks::<false, false>(a, lda, b, c, m, k, n, accumulate);
 }
 
 /// `c (m x n) = bias + a (m x k) · b (k x n)`, the bias (n) added to every row (none:
@@ -69,8 +89,10 @@ pub fn gemm_bias(
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn blocks_avx2_fma(
     a: &[f32],
+    lda: usize,
     b: &[f32],
     c: &mut [f32],
     m: usize,
@@ -78,7 +100,7 @@ unsafe fn blocks_avx2_fma(
     n: usize,
     acc: bool,
 ) {
-    blocks::<true, false>(a, b, c, m, k, n, acc)
+    blocks::<true, false>(a, lda, b, c, m, k, n, acc)
 }
 
 /// `blocks` compiled with AVX-512F: 8 x 32 tiles (16 of the 32 vector registers as
@@ -88,8 +110,10 @@ unsafe fn blocks_avx2_fma(
 /// The CPU must support AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn blocks_avx512(
     a: &[f32],
+    lda: usize,
     b: &[f32],
     c: &mut [f32],
     m: usize,
@@ -97,7 +121,7 @@ unsafe fn blocks_avx512(
     n: usize,
     acc: bool,
 ) {
-    blocks::<true, true>(a, b, c, m, k, n, acc)
+    blocks::<true, true>(a, lda, b, c, m, k, n, acc)
 }
 
 /// Rows in blocks of 8 (when `WIDE`), 4, then single rows; columns as `strips`. The
@@ -105,8 +129,10 @@ unsafe fn blocks_avx512(
 /// zero-padded 8-wide strip, so that they too run as vector tiles instead of one
 /// column at a time (same sums in the same order, so the same bits).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn blocks<const FMA: bool, const WIDE: bool>(
     a: &[f32],
+    lda: usize,
     b: &[f32],
     c: &mut [f32],
     m: usize,
@@ -124,15 +150,15 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     }
     let mut r = 0;
     while WIDE && r + 8 <= m {
-        strips::<8, FMA, WIDE>(a, b, c, r, k, n, acc, &tail_b);
+        strips::<8, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b);
         r += 8;
     }
     while r + 4 <= m {
-        strips::<4, FMA, WIDE>(a, b, c, r, k, n, acc, &tail_b);
+        strips::<4, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b);
         r += 4;
     }
     while r < m {
-        strips::<1, FMA, WIDE>(a, b, c, r, k, n, acc, &tail_b);
+        strips::<1, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b);
         r += 1;
     }
 }
@@ -144,6 +170,7 @@ fn blocks<const FMA: bool, const WIDE: bool>(
 #[inline(always)]
 fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     a: &[f32],
+    lda: usize,
     b: &[f32],
     c: &mut [f32],
     r: usize,
@@ -156,30 +183,30 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     // A single row (one sequence's step) is a matrix-vector product: one FMA chain per
     // accumulator register, so it takes 8 registers of columns to cover the FMA latency.
     while MR == 1 && WIDE && j + 128 <= n {
-        tile::<1, 128, FMA>(a, b, c, r, j, k, n, acc);
+        tile::<1, 128, FMA>(a, lda, b, c, r, j, k, n, acc);
         j += 128;
     }
     while MR == 1 && !WIDE && j + 64 <= n {
-        tile::<1, 64, FMA>(a, b, c, r, j, k, n, acc);
+        tile::<1, 64, FMA>(a, lda, b, c, r, j, k, n, acc);
         j += 64;
     }
     while WIDE && j + 32 <= n {
-        tile::<MR, 32, FMA>(a, b, c, r, j, k, n, acc);
+        tile::<MR, 32, FMA>(a, lda, b, c, r, j, k, n, acc);
         j += 32;
     }
     while j + 16 <= n {
-        tile::<MR, 16, FMA>(a, b, c, r, j, k, n, acc);
+        tile::<MR, 16, FMA>(a, lda, b, c, r, j, k, n, acc);
         j += 16;
     }
     while j + 8 <= n {
-        tile::<MR, 8, FMA>(a, b, c, r, j, k, n, acc);
+        tile::<MR, 8, FMA>(a, lda, b, c, r, j, k, n, acc);
         j += 8;
     }
     if j < n && !tail_b.is_empty() {
         // The tile into a scratch MR x 8 block, then its real columns into c.
         let mut block = [0.0f32; 64];
         let block = &mut block[..MR * 8];
-        tile::<MR, 8, FMA>(&a[r * k..], tail_b, block, 0, 0, k, 8, false);
+        tile::<MR, 8, FMA>(&a[r * lda..], lda, tail_b, block, 0, 0, k, 8, false);
         for (i, sums) in block.chunks(8).enumerate() {
             let out = &mut c[(r + i) * n + j..(r + i + 1) * n];
             if acc {
@@ -191,7 +218,7 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
         return;
     }
     while j < n {
-        tile::<MR, 1, FMA>(a, b, c, r, j, k, n, acc);
+        tile::<MR, 1, FMA>(a, lda, b, c, r, j, k, n, acc);
         j += 1;
     }
 }
@@ -201,6 +228,7 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
 #[inline(always)]
 fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     a: &[f32],
+    lda: usize,
     b: &[f32],
     c: &mut [f32],
     r: usize,
@@ -210,7 +238,7 @@ fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     acc: bool,
 ) {
     let mut sum = [[0.0f32; NR]; MR];
-    let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * k..(r + i + 1) * k]);
+    let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * lda..(r + i) * lda + k]);
     for p in 0..k {
         let bp: &[f32; NR] = b[p * n + j..p * n + j + NR]
             .try_into()
@@ -327,17 +355,41 @@ mod tests {
                 let (mut wide, mut narrow) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
                 // SAFETY: both CPU feature sets were checked just above.
                 unsafe {
-                    blocks_avx512(&a, &b, &mut wide, m, k, n, false);
-                    blocks_avx2_fma(&a, &b, &mut narrow, m, k, n, false);
+                    blocks_avx512(&a, k, &b, &mut wide, m, k, n, false);
+                    blocks_avx2_fma(&a, k, &b, &mut narrow, m, k, n, false);
                 }
                 assert_eq!(wide, narrow, "avx512 vs avx2 {m}x{k}x{n}");
             }
             // Both code paths (with and without FMA) against the reference.
             let mut c3 = vec![0.0f32; m * n];
-            blocks::<false, false>(&a, &b, &mut c3, m, k, n, false);
+            blocks::<false, false>(&a, k, &b, &mut c3, m, k, n, false);
             for (g, w) in c3.iter().zip(&want) {
                 assert!((*g as f64 - w).abs() < 1e-4, "plain path {m}x{k}x{n}");
             }
+        }
+    }
+
+    #[test]
+    fn strided_rows_of_a_give_the_bits_of_packed_rows() {
+        let mut rng = crate::rng::SeededRng::new(9);
+        for (m, k, n, lda) in [
+            (16, 100, 400, 1000),
+            (5, 8, 32, 9),
+            (1, 128, 512, 300),
+            (9, 20, 100, 20),
+        ] {
+            let strided: Vec<f32> = (0..(m - 1) * lda + k)
+                .map(|_| rng.uniform(-1.0, 1.0))
+                .collect();
+            let packed: Vec<f32> = (0..m)
+                .flat_map(|i| strided[i * lda..i * lda + k].to_vec())
+                .collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let (mut c1, mut c2) = (vec![0.5f32; m * n], vec![0.5f32; m * n]);
+            gemm_lda(&strided, lda, &b, &mut c1, m, k, n, true);
+            gemm(&packed, &b, &mut c2, m, k, n, true);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c1), bits(&c2), "{m}x{k}x{n}, lda {lda}");
         }
     }
 

@@ -599,8 +599,6 @@ fn chunk_forward(
     if !masks.recurrent.is_empty() {
         return chunk_forward_rdropout(gates, cs, tanh_c, hs, recurrent, masks, steps, u, zeros);
     }
-    // Latest state of every row (zero initial state), the product's left factor.
-    let mut h_now = vec![0.0f32; rows * u];
     let mut gathered = Vec::new();
     let mut product = vec![0.0f32; rows * w];
     let mut active = Vec::with_capacity(rows);
@@ -616,14 +614,19 @@ fn chunk_forward(
         let all = rec::active_rows(&masks, rows, t, steps, &mut active);
         let n = active.len();
         // The initial state is zero, so step 0 has no recurrent term.
+        // hs at t - 1 holds every row's latest state: its own, carried over masked
+        // steps, or the zero initial state before its first real step.
         if t > 0 && n > 0 {
-            let left = if all {
-                &h_now[..]
+            let (h_prev, su) = (&hs[(t - 1) * u..], steps * u);
+            if all {
+                small_gemm::gemm_lda(h_prev, su, recurrent, &mut product, n, u, w, false);
             } else {
-                rec::gather_rows(&h_now, u, &active, &mut gathered);
-                &gathered[..]
-            };
-            small_gemm::gemm(left, recurrent, &mut product, n, u, w, false);
+                gathered.clear();
+                for &j in &active {
+                    gathered.extend_from_slice(&h_prev[j * su..j * su + u]);
+                }
+                small_gemm::gemm(&gathered, recurrent, &mut product, n, u, w, false);
+            }
         }
         for (k, &j) in active.iter().enumerate() {
             let at = j * steps + t;
@@ -659,7 +662,6 @@ fn chunk_forward(
             } else {
                 lstm_forward_row(z, c_prev, &mut now[..u], tc, h);
             }
-            h_now[j * u..(j + 1) * u].copy_from_slice(h);
         }
         if !all {
             for (j, &first) in first_real.iter().enumerate() {
@@ -1010,7 +1012,11 @@ fn chunk_backward_fused(
             }
         }
         let n = active.len();
-        if t > 0 && n > 0 {
+        if t > 0 && n == rows {
+            // Every row active (in order): the product writes dh directly.
+            small_gemm::gemm(&blk.dz[base * w..], recurrent_t, &mut dh, n, w, u, false);
+            fm::flush_tiny(&mut dh);
+        } else if t > 0 && n > 0 {
             small_gemm::gemm(
                 &blk.dz[base * w..],
                 recurrent_t,
