@@ -353,29 +353,7 @@ impl Layer for LSTM {
             && rmasks.is_empty()
             && !cache.gate_masks.per_gate_inputs()
             && cache.step_mask.iter().all(|&real| real);
-        if cache.step_major {
-            cache
-                .gates
-                .par_chunks_mut(CHUNK_ROWS * steps * w)
-                .zip(cache.cs.par_chunks_mut(rows_u))
-                .zip(cache.tanh_c.par_chunks_mut(rows_u))
-                .zip(cache.hs.par_chunks_mut(rows_u))
-                .enumerate()
-                .for_each(|(ci, (((g, cs), tc), hs))| {
-                    let projected = match token_rows(ci) {
-                        Some((slots, table)) => step_major::Projected::Tokens { slots, table },
-                        None => step_major::Projected::InGates,
-                    };
-                    simd_step_major_forward(g, cs, tc, hs, projected, recurrent, steps, u)
-                });
-            cache.batch = batch;
-            cache.steps = steps;
-            cache.ready = true;
-            let seq = self.config.return_sequences;
-            return Ok(step_major::collect_output(
-                &cache.hs, batch, steps, u, seq, CHUNK_ROWS,
-            ));
-        }
+        let step_major = cache.step_major;
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -384,20 +362,27 @@ impl Layer for LSTM {
             .zip(cache.hs.par_chunks_mut(rows_u))
             .enumerate()
             .for_each(|(ci, (((g, cs), tc), hs))| {
-                let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
-                let inputs = token_rows(ci);
-                simd_chunk_forward(g, cs, tc, hs, inputs, recurrent, masks, steps, u, &zeros)
+                if step_major {
+                    let projected = match token_rows(ci) {
+                        Some((slots, table)) => step_major::Projected::Tokens { slots, table },
+                        None => step_major::Projected::InGates,
+                    };
+                    simd_step_major_forward(g, cs, tc, hs, projected, recurrent, steps, u)
+                } else {
+                    let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
+                    let inputs = token_rows(ci);
+                    simd_chunk_forward(g, cs, tc, hs, inputs, recurrent, masks, steps, u, &zeros)
+                }
             });
         cache.batch = batch;
         cache.steps = steps;
         cache.ready = ctx.training;
-        Ok(rec::collect_output(
-            &cache.hs,
-            batch,
-            steps,
-            u,
-            self.config.return_sequences,
-        ))
+        let seq = self.config.return_sequences;
+        Ok(if step_major {
+            step_major::collect_output(&cache.hs, batch, steps, u, seq, CHUNK_ROWS)
+        } else {
+            rec::collect_output(&cache.hs, batch, steps, u, seq)
+        })
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
@@ -864,20 +849,6 @@ fn fused_backward(
         .zip(dy.par_chunks(dy_rows))
         .enumerate()
         .map(|(ci, ((((((dx, g), cs), tc), hs), x), dy))| {
-            if cache.step_major {
-                let st = step_major::Caches {
-                    gates: g,
-                    cs,
-                    tanh_c: tc,
-                    hs,
-                    x,
-                    slots: slots(ci),
-                };
-                let dims = (steps, u, f, seq);
-                let kt = (kernel, &recurrent_t[..]);
-                return simd_step_major_backward(dx, st, dy, kt, dims, GRAD_BLOCK_ROWS);
-            }
-            let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
             let state = ChunkState {
                 gates: g,
                 cs,
@@ -887,6 +858,11 @@ fn fused_backward(
                 slots: slots(ci),
             };
             let dims = (steps, u, f, seq);
+            if cache.step_major {
+                let kt = (kernel, &recurrent_t[..]);
+                return simd_step_major_backward(dx, state, dy, kt, dims, GRAD_BLOCK_ROWS);
+            }
+            let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
             simd_chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
         })
         .collect();
@@ -921,15 +897,17 @@ fn fused_backward(
     (dx, grads)
 }
 
-/// One block's forward caches.
-struct ChunkState<'a> {
-    gates: &'a [f32],
-    cs: &'a [f32],
-    tanh_c: &'a [f32],
-    hs: &'a [f32],
-    x: &'a [f32],
+/// One block's forward caches (sample-major, or step-major as `lstm_step_major` left
+/// them).
+pub(super) struct ChunkState<'a> {
+    pub gates: &'a [f32],
+    pub cs: &'a [f32],
+    pub tanh_c: &'a [f32],
+    pub hs: &'a [f32],
+    /// The layer input (rows, steps, features), sample-major; unused with `slots`.
+    pub x: &'a [f32],
     /// With token rows: each row's token slot and the number of distinct tokens.
-    slots: Option<(&'a [u32], usize)>,
+    pub slots: Option<(&'a [u32], usize)>,
 }
 
 /// The time loop of `fused_backward` for one block of samples.
@@ -1293,7 +1271,7 @@ crate::simd_fn! {
 crate::simd_fn! {
     fn simd_step_major_backward(
         dx: &mut [f32],
-        st: step_major::Caches<'_>,
+        st: ChunkState<'_>,
         dy: &[f32],
         weights: (&[f32], &[f32]),
         dims: (usize, usize, usize, bool),
@@ -1440,7 +1418,7 @@ mod tests {
                 &zeros,
             );
             let mut dx2 = vec![0.0f32; n * f];
-            let st = step_major::Caches {
+            let st = ChunkState {
                 gates: &g2,
                 cs: &c2,
                 tanh_c: &t2,

@@ -19,6 +19,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::lstm::ChunkState;
 use super::recurrent::{GradBlock, WeightGrads};
 use crate::kernels::fast_math as fm;
 use crate::kernels::{lstm_backward_row, lstm_forward_row, small_gemm};
@@ -108,18 +109,6 @@ pub(super) fn chunk_forward(
     }
 }
 
-/// One block's forward caches, as `chunk_forward` left them.
-pub(super) struct Caches<'a> {
-    pub gates: &'a [f32],
-    pub cs: &'a [f32],
-    pub tanh_c: &'a [f32],
-    pub hs: &'a [f32],
-    /// The layer input (rows, steps, features), sample-major; unused with `slots`.
-    pub x: &'a [f32],
-    /// With token rows: each row's token slot and the number of distinct tokens.
-    pub slots: Option<(&'a [u32], usize)>,
-}
-
 /// Backward for one block: per step the gate gradients of all rows in one pass, then
 /// dh_{t-1} = dZ_t U^T; every `grad_block_rows` rows the weight and input gradients
 /// (`GradBlock::fold_into`). `dy` is the block's output gradient, (rows, steps, u) with
@@ -128,7 +117,7 @@ pub(super) struct Caches<'a> {
 #[inline(always)]
 pub(super) fn chunk_backward(
     dx: &mut [f32],
-    st: Caches<'_>,
+    st: ChunkState<'_>,
     dy: &[f32],
     kernel: &[f32],
     recurrent_t: &[f32],
