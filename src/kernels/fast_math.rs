@@ -142,9 +142,9 @@ macro_rules! simd_fn {
 }
 
 /// Evaluates `$body` with `$name` bound to `$u`, as a literal when it is below 16:
-/// copies of one row's units then have a known length and compile to a few
-/// vector moves instead of a `memcpy` call each. The body is expanded in place (no closure), so it
-/// keeps the target features of the `simd_fn!` function it is in.
+/// copies of one row's units then have a known length and compile to a few vector
+/// moves instead of a `memcpy` call each. The body is expanded in place (no closure),
+/// so it keeps the target features of the `simd_fn!` function it is in.
 #[macro_export]
 macro_rules! with_known_units {
     ($u:expr, |$name:ident| $body:expr) => {

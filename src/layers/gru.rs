@@ -632,7 +632,7 @@ impl Chunk<'_> {
                 let left = if n == rows {
                     &h_now[..]
                 } else {
-                    rec::gather_rows(&h_now, u, &active, &mut gathered);
+                    rec::gather_rows(&h_now, u, u, &active, &mut gathered);
                     &gathered[..]
                 };
                 small_gemm::gemm(left, self.recurrent, &mut recv, n, u, w, false);

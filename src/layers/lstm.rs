@@ -606,10 +606,7 @@ fn chunk_forward(
             if all {
                 small_gemm::gemm_lda(h_prev, su, recurrent, &mut product, n, u, w, false);
             } else {
-                gathered.clear();
-                for &j in &active {
-                    gathered.extend_from_slice(&h_prev[j * su..j * su + u]);
-                }
+                rec::gather_rows(h_prev, u, su, &active, &mut gathered);
                 small_gemm::gemm(&gathered, recurrent, &mut product, n, u, w, false);
             }
         }
@@ -1167,7 +1164,7 @@ fn chunk_infer(
             let left = if all {
                 &h_now[..]
             } else {
-                rec::gather_rows(&h_now, u, &active, &mut hg);
+                rec::gather_rows(&h_now, u, u, &active, &mut hg);
                 &hg[..]
             };
             small_gemm::gemm(left, recurrent, &mut z, n, u, w, true);

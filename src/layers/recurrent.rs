@@ -630,11 +630,18 @@ pub(crate) fn active_rows(
     active.len() == rows
 }
 
-/// Rows `which` of a row-major (_, width) buffer, packed contiguous into `out`.
-pub(crate) fn gather_rows(src: &[f32], width: usize, which: &[usize], out: &mut Vec<f32>) {
+/// Rows `which` of a buffer whose row j (`width` values) starts at `j * stride`,
+/// packed contiguous into `out`.
+pub(crate) fn gather_rows(
+    src: &[f32],
+    width: usize,
+    stride: usize,
+    which: &[usize],
+    out: &mut Vec<f32>,
+) {
     out.clear();
     for &j in which {
-        out.extend_from_slice(&src[j * width..(j + 1) * width]);
+        out.extend_from_slice(&src[j * stride..j * stride + width]);
     }
 }
 
