@@ -3,6 +3,7 @@
 //! src/kernels/matmul.rs was made with this file plus a gemm::gemm call per shape.)
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use recurrent::kernels::packed_gemm::{self, Left, PackedB};
 use recurrent::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul, small_gemm};
 use recurrent::rng::SeededRng;
 use std::hint::black_box;
@@ -61,6 +62,35 @@ fn bench_small_gemm(c: &mut Criterion) {
         let mut out = vec![0.0f32; m * n];
         c.bench_function(&format!("small_gemm {m}x{k}x{n}"), |bench| {
             bench.iter(|| small_gemm::gemm(black_box(&a), black_box(&b), &mut out, m, k, n, true))
+        });
+    }
+}
+
+/// packed_gemm on the same multi-row shapes as `bench_small_gemm` (the factor packed
+/// once, outside the timed loop, as the layers pack their weights once per batch).
+fn bench_packed_gemm(c: &mut Criterion) {
+    let mut rng = SeededRng::new(2);
+    for &(m, k, n) in &[
+        (16usize, 128usize, 512usize),
+        (16, 32, 128),
+        (16, 100, 400),
+        (16, 400, 100),
+        (512, 400, 100),
+        (512, 512, 128),
+    ] {
+        let a = random(m * k, &mut rng);
+        let b = random(k * n, &mut rng);
+        let mut packed = PackedB::new();
+        packed.pack(&b, n, k, n);
+        let mut out = vec![0.0f32; m * n];
+        c.bench_function(&format!("packed_gemm {m}x{k}x{n}"), |bench| {
+            bench.iter(|| {
+                let left = Left::Rows {
+                    data: black_box(&a),
+                    lda: k,
+                };
+                packed_gemm::gemm(left, &packed, &mut out, n, m, true)
+            })
         });
     }
 }
@@ -156,6 +186,6 @@ fn bench_lstm_step(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
-    targets = bench_matmul, bench_small_gemm, bench_lstm_step
+    targets = bench_matmul, bench_small_gemm, bench_packed_gemm, bench_lstm_step
 }
 criterion_main!(benches);

@@ -5,6 +5,7 @@ pub mod fast_math;
 pub mod gru;
 pub mod lstm;
 pub mod matmul;
+pub mod packed_gemm;
 pub mod simple_rnn;
 pub mod small_gemm;
 

@@ -15,6 +15,7 @@ use super::token_rows::InputTokens;
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
+use crate::kernels::packed_gemm::{self, Left, PackedB};
 use crate::kernels::small_gemm;
 use crate::kernels::{
     MatMut, MatRef, lstm_backward_row, lstm_forward_row, lstm_forward_rows, matmul,
@@ -354,6 +355,12 @@ impl Layer for LSTM {
             && !cache.gate_masks.per_gate_inputs()
             && cache.step_mask.iter().all(|&real| real);
         let step_major = cache.step_major;
+        // U packed once per batch for the row loops' per-step products.
+        let mut packed_u = PackedB::new();
+        if !step_major {
+            packed_u.pack(recurrent, w, u, w);
+        }
+        let packed_u = &packed_u;
         cache
             .gates
             .par_chunks_mut(CHUNK_ROWS * steps * w)
@@ -371,7 +378,8 @@ impl Layer for LSTM {
                 } else {
                     let masks = BlockMasks::of_block(rmasks, &cache.step_mask, ci, steps);
                     let inputs = token_rows(ci);
-                    simd_chunk_forward(g, cs, tc, hs, inputs, recurrent, masks, steps, u, &zeros)
+                    let weights = (recurrent, packed_u);
+                    simd_chunk_forward(g, cs, tc, hs, inputs, weights, masks, steps, u, &zeros)
                 }
             });
         cache.batch = batch;
@@ -573,7 +581,7 @@ fn chunk_forward(
     tanh_c: &mut [f32],
     hs: &mut [f32],
     token_rows: Option<(&[u32], &[f32])>,
-    recurrent: &[f32],
+    (recurrent, packed_u): (&[f32], &PackedB),
     masks: BlockMasks<'_>,
     steps: usize,
     u: usize,
@@ -603,12 +611,19 @@ fn chunk_forward(
         // steps, or the zero initial state before its first real step.
         if t > 0 && n > 0 {
             let (h_prev, su) = (&hs[(t - 1) * u..], steps * u);
-            if all {
-                small_gemm::gemm_lda(h_prev, su, recurrent, &mut product, n, u, w, false);
+            let left = if all {
+                Left::Rows {
+                    data: h_prev,
+                    lda: su,
+                }
             } else {
                 rec::gather_rows(h_prev, u, su, &active, &mut gathered);
-                small_gemm::gemm(&gathered, recurrent, &mut product, n, u, w, false);
-            }
+                Left::Rows {
+                    data: &gathered,
+                    lda: u,
+                }
+            };
+            packed_gemm::gemm(left, packed_u, &mut product, w, n, false);
         }
         for (k, &j) in active.iter().enumerate() {
             let at = j * steps + t;
@@ -824,9 +839,17 @@ fn fused_backward(
     let rows_u = CHUNK_ROWS * steps * u;
     let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
     let zeros = vec![0.0f32; u];
-    // U^T (4u x u) once per batch, the right factor of every step's dh product.
-    let mut recurrent_t = Vec::new();
-    small_gemm::transpose(recurrent, u, w, &mut recurrent_t);
+    // Once per batch: U^T (4u x u), the right factor of every step's dh product
+    // (packed for the row loops, plain for the step-major ones), and K^T (4u x f),
+    // that of each gradient block's dX product.
+    let (mut recurrent_t, mut packed_ut, mut packed_kt) =
+        (Vec::new(), PackedB::new(), PackedB::new());
+    if cache.step_major {
+        small_gemm::transpose(recurrent, u, w, &mut recurrent_t);
+    } else {
+        packed_ut.pack_transposed(recurrent, w, w, u);
+    }
+    packed_kt.pack_transposed(kernel, w, w, f);
     // With token rows, the kernel gradient sums gate gradients per distinct token in
     // each block (a (distinct, 4u) buffer per block), then is one product: used while
     // those buffers hold fewer rows than the batch.
@@ -856,11 +879,12 @@ fn fused_backward(
             };
             let dims = (steps, u, f, seq);
             if cache.step_major {
-                let kt = (kernel, &recurrent_t[..]);
+                let kt = (&packed_kt, &recurrent_t[..]);
                 return simd_step_major_backward(dx, state, dy, kt, dims, GRAD_BLOCK_ROWS);
             }
             let masks = BlockMasks::of_block(&[], &cache.step_mask, ci, steps);
-            simd_chunk_backward_fused(dx, state, dy, kernel, &recurrent_t, masks, dims, &zeros)
+            let kt = (&packed_kt, &packed_ut);
+            simd_chunk_backward_fused(dx, state, dy, kt, masks, dims, &zeros)
         })
         .collect();
     let mut grads = rec::WeightGrads::sum(partials, f * w, u * w, w);
@@ -914,8 +938,7 @@ fn chunk_backward_fused(
     dx: &mut [f32],
     st: ChunkState<'_>,
     dy: &[f32],
-    kernel: &[f32],
-    recurrent_t: &[f32],
+    (kernel_t, recurrent_t): (&PackedB, &PackedB),
     masks: BlockMasks<'_>,
     (steps, u, f, seq): (usize, usize, usize, bool),
     zeros: &[f32],
@@ -987,20 +1010,16 @@ fn chunk_backward_fused(
             }
         }
         let n = active.len();
+        let dz_now = Left::Rows {
+            data: &blk.dz[base * w..],
+            lda: w,
+        };
         if t > 0 && n == rows {
             // Every row active (in order): the product writes dh directly.
-            small_gemm::gemm(&blk.dz[base * w..], recurrent_t, &mut dh, n, w, u, false);
+            packed_gemm::gemm(dz_now, recurrent_t, &mut dh, u, n, false);
             fm::flush_tiny(&mut dh);
         } else if t > 0 && n > 0 {
-            small_gemm::gemm(
-                &blk.dz[base * w..],
-                recurrent_t,
-                &mut dh_new,
-                n,
-                w,
-                u,
-                false,
-            );
+            packed_gemm::gemm(dz_now, recurrent_t, &mut dh_new, u, n, false);
             fm::flush_tiny(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs (and dc).
             for (k, &j) in active.iter().enumerate() {
@@ -1008,10 +1027,10 @@ fn chunk_backward_fused(
             }
         }
         if blk.rows() >= GRAD_BLOCK_ROWS {
-            blk.fold_into(&mut grads, dx, kernel);
+            blk.fold_into(&mut grads, dx, kernel_t);
         }
     }
-    blk.fold_into(&mut grads, dx, kernel);
+    blk.fold_into(&mut grads, dx, kernel_t);
     grads
 }
 
@@ -1057,14 +1076,37 @@ pub(super) fn infer_in_blocks(
         CHUNK_ROWS * u
     };
     let mut out = vec![0.0f32; batch * if seq { steps * u } else { u }];
+    // U, and K for feature inputs, packed once for every block's per-step products;
+    // a few sequences read them in place (packing would cost more than their steps).
+    let (mut packed_u, mut packed_k) = (PackedB::new(), PackedB::new());
+    let pack = batch >= FEW_ROWS;
+    if pack {
+        packed_u.pack(recurrent, 4 * u, u, 4 * u);
+        if let StepInputs::Features { f, kernel, .. } = inputs {
+            packed_k.pack(kernel, 4 * u, f, 4 * u);
+        }
+    }
+    let packed = InferWeights {
+        recurrent,
+        packed_u: pack.then_some(&packed_u),
+        packed_k: pack.then_some(&packed_k),
+    };
     out.par_chunks_mut(out_rows)
         .enumerate()
         .for_each(|(ci, out)| {
             let masks = BlockMasks::of_block(&[], step_mask, ci, steps);
             let block = inputs.block(ci, steps);
-            simd_chunk_infer(out, block, recurrent, masks, (steps, u, seq))
+            simd_chunk_infer(out, block, packed, masks, (steps, u, seq))
         });
     out
+}
+
+/// The recurrent kernel of `chunk_infer`, and U and K packed (when worth it).
+#[derive(Clone, Copy)]
+pub(super) struct InferWeights<'a> {
+    recurrent: &'a [f32],
+    packed_u: Option<&'a PackedB>,
+    packed_k: Option<&'a PackedB>,
 }
 
 /// Where inference reads each step's input projection from.
@@ -1107,7 +1149,7 @@ impl<'a> StepInputs<'a> {
 fn chunk_infer(
     out: &mut [f32],
     inputs: StepInputs<'_>,
-    recurrent: &[f32],
+    weights: InferWeights<'_>,
     masks: BlockMasks<'_>,
     (steps, u, seq): (usize, usize, bool),
 ) {
@@ -1135,7 +1177,10 @@ fn chunk_infer(
                     let len = PROJECTION_STEPS.min(steps - t);
                     for (j, zj) in zx.chunks_mut(PROJECTION_STEPS * w).enumerate() {
                         let xj = &x[(j * steps + t) * f..(j * steps + t + len) * f];
-                        small_gemm::gemm_bias(xj, kernel, bias, zj, len, f, w);
+                        match weights.packed_k {
+                            Some(k) => packed_gemm::gemm_bias(xj, f, k, bias, zj, len),
+                            None => small_gemm::gemm_bias(xj, kernel, bias, zj, len, f, w),
+                        }
                     }
                 }
                 let at = t % PROJECTION_STEPS;
@@ -1150,7 +1195,10 @@ fn chunk_infer(
                     for &j in &active {
                         xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
                     }
-                    small_gemm::gemm_bias(&xg, kernel, bias, &mut z, n, f, w);
+                    match weights.packed_k {
+                        Some(k) => packed_gemm::gemm_bias(&xg, f, k, bias, &mut z, n),
+                        None => small_gemm::gemm_bias(&xg, kernel, bias, &mut z, n, f, w),
+                    }
                 }
             }
             StepInputs::Tokens { ids, table } => {
@@ -1167,7 +1215,12 @@ fn chunk_infer(
                 rec::gather_rows(&h_now, u, u, &active, &mut hg);
                 &hg[..]
             };
-            small_gemm::gemm(left, recurrent, &mut z, n, u, w, true);
+            match weights.packed_u {
+                Some(p) => {
+                    packed_gemm::gemm(Left::Rows { data: left, lda: u }, p, &mut z, w, n, true)
+                }
+                None => small_gemm::gemm(left, weights.recurrent, &mut z, n, u, w, true),
+            }
         }
         if all && u < ROWS_GATE_PASS_UNITS {
             tanh_rows.resize(rows * u, 0.0);
@@ -1207,13 +1260,13 @@ crate::simd_fn! {
         tanh_c: &mut [f32],
         hs: &mut [f32],
         token_rows: Option<(&[u32], &[f32])>,
-        recurrent: &[f32],
+        weights: (&[f32], &PackedB),
         masks: BlockMasks<'_>,
         steps: usize,
         u: usize,
         zeros: &[f32],
     ) {
-        chunk_forward(gates, cs, tanh_c, hs, token_rows, recurrent, masks, steps, u, zeros)
+        chunk_forward(gates, cs, tanh_c, hs, token_rows, weights, masks, steps, u, zeros)
     }
 }
 
@@ -1240,13 +1293,12 @@ crate::simd_fn! {
         dx: &mut [f32],
         st: ChunkState<'_>,
         dy: &[f32],
-        kernel: &[f32],
-        recurrent_t: &[f32],
+        transposed: (&PackedB, &PackedB),
         masks: BlockMasks<'_>,
         dims: (usize, usize, usize, bool),
         zeros: &[f32],
     ) -> rec::WeightGrads {
-        chunk_backward_fused(dx, st, dy, kernel, recurrent_t, masks, dims, zeros)
+        chunk_backward_fused(dx, st, dy, transposed, masks, dims, zeros)
     }
 }
 
@@ -1270,12 +1322,12 @@ crate::simd_fn! {
         dx: &mut [f32],
         st: ChunkState<'_>,
         dy: &[f32],
-        weights: (&[f32], &[f32]),
+        weights: (&PackedB, &[f32]),
         dims: (usize, usize, usize, bool),
         grad_block_rows: usize,
     ) -> rec::WeightGrads {
-        let (kernel, recurrent_t) = weights;
-        step_major::chunk_backward(dx, st, dy, kernel, recurrent_t, dims, grad_block_rows)
+        let (kernel_t, recurrent_t) = weights;
+        step_major::chunk_backward(dx, st, dy, kernel_t, recurrent_t, dims, grad_block_rows)
     }
 }
 
@@ -1283,11 +1335,11 @@ crate::simd_fn! {
     fn simd_chunk_infer(
         out: &mut [f32],
         inputs: StepInputs<'_>,
-        recurrent: &[f32],
+        weights: InferWeights<'_>,
         masks: BlockMasks<'_>,
         dims: (usize, usize, bool),
     ) {
-        chunk_infer(out, inputs, recurrent, masks, dims)
+        chunk_infer(out, inputs, weights, masks, dims)
     }
 }
 
@@ -1348,9 +1400,11 @@ mod tests {
                 vec![0.0; n * u],
             );
             let token_rows = tokens.then_some((&slots[..], &table[..]));
+            let mut packed_u = PackedB::new();
+            packed_u.pack(&recurrent, w, u, w);
+            let weights = (&recurrent[..], &packed_u);
             simd_chunk_forward(
-                &mut g1, &mut c1, &mut t1, &mut h1, token_rows, &recurrent, no_masks, steps, u,
-                &zeros,
+                &mut g1, &mut c1, &mut t1, &mut h1, token_rows, weights, no_masks, steps, u, &zeros,
             );
             let (mut g2, mut c2, mut t2, mut h2) = (
                 pre.clone(),
@@ -1393,6 +1447,9 @@ mod tests {
             let dy = random(if seq { n * u } else { rows * u }, &mut rng, 1.0);
             let mut recurrent_t = Vec::new();
             small_gemm::transpose(&recurrent, u, w, &mut recurrent_t);
+            let (mut packed_ut, mut packed_kt) = (PackedB::new(), PackedB::new());
+            packed_ut.pack_transposed(&recurrent, w, w, u);
+            packed_kt.pack_transposed(&kernel, w, w, f);
             let token_slots = tokens.then_some((&slots[..], distinct));
             let mut dx1 = vec![0.0f32; n * f];
             let st = ChunkState {
@@ -1408,8 +1465,7 @@ mod tests {
                 &mut dx1,
                 st,
                 &dy,
-                &kernel,
-                &recurrent_t,
+                (&packed_kt, &packed_ut),
                 no_masks,
                 dims,
                 &zeros,
@@ -1423,7 +1479,7 @@ mod tests {
                 x: &x,
                 slots: token_slots,
             };
-            let weights = (&kernel[..], &recurrent_t[..]);
+            let weights = (&packed_kt, &recurrent_t[..]);
             let got = simd_step_major_backward(&mut dx2, st, &dy, weights, dims, GRAD_BLOCK_ROWS);
             assert_eq!(bits(&dx1), bits(&dx2), "dX, {what}");
             assert_eq!(bits(&want.kernel), bits(&got.kernel), "kernel grad, {what}");

@@ -22,6 +22,7 @@ use ndarray::{ArrayD, IxDyn};
 use super::lstm::ChunkState;
 use super::recurrent::{GradBlock, WeightGrads};
 use crate::kernels::fast_math as fm;
+use crate::kernels::packed_gemm::PackedB;
 use crate::kernels::{lstm_backward_row, lstm_forward_row, small_gemm};
 
 /// Layers with fewer units than this run these loops.
@@ -119,7 +120,7 @@ pub(super) fn chunk_backward(
     dx: &mut [f32],
     st: ChunkState<'_>,
     dy: &[f32],
-    kernel: &[f32],
+    kernel_t: &PackedB,
     recurrent_t: &[f32],
     (steps, u, f, seq): (usize, usize, usize, bool),
     grad_block_rows: usize,
@@ -194,10 +195,10 @@ pub(super) fn chunk_backward(
             fm::flush_tiny(&mut dh);
         }
         if blk.rows() >= grad_block_rows {
-            blk.fold_into(&mut grads, dx, kernel);
+            blk.fold_into(&mut grads, dx, kernel_t);
         }
     }
-    blk.fold_into(&mut grads, dx, kernel);
+    blk.fold_into(&mut grads, dx, kernel_t);
     grads
 }
 

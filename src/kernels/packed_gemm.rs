@@ -1,0 +1,551 @@
+//! Matrix product with the right factor packed into column panels: the recurrent
+//! layers' products whose right factor is reused across many calls or many row tiles
+//! (a weight matrix for a whole batch, a block's gate gradients for two weight
+//! gradients).
+//!
+//! `small_gemm` reads the right factor in place, a row of it every `n` floats: each
+//! step of the k loop touches new cache lines 0.4-2 KB from the last, so its tiles
+//! wait on L2. Packed, a tile's k x 32 panel is one contiguous stream. Measured on the
+//! 2-core AVX-512 build machine, one thread, the three products interleaved in one
+//! loop (GFLOP/s, matrixmultiply / small_gemm / packed, factor packed beforehand):
+//!
+//! | (m x k) x (k x n) | matrixmultiply | small_gemm | packed |
+//! |---|---|---|---|
+//! | 16x128x512 (LSTM(128) step) | 58-63 | 74-79 | 90-91 |
+//! | 16x512x128 (its dh product) | 59-60 | 79-81 | 108-165 |
+//! | 512x512x128 (its dX block) | 74-77 | 77-78 | 104-106 |
+//! | 16x400x100 (LSTM(100) dh) | 51-57 | 49-77 | 80-142 |
+//! | 512x400x100 (its dX block) | 58 | 50-51 | 74 |
+//! | 16x8x32 (LSTM(8) step) | 25-26 | 63-77 | 39-61 |
+//!
+//! So the step-major loops of small layers keep `small_gemm`, and so do single
+//! sequences (packing the weights would cost more than their steps). The weight
+//! gradients (`X^T dZ`, k = 512 rows of a gradient block) stay with matrixmultiply:
+//! packing dZ per block for them was ~7% slower end to end on W3 and W4.
+//!
+//! Every element of the result is one fused multiply-add sum over k in order, started
+//! from zero and then stored or added to `c`: the same bits as `small_gemm` for the same
+//! operands, whatever the row split.
+
+#[cfg(target_arch = "x86_64")]
+use super::fast_math;
+
+/// Widest column panel: two 512-bit registers per row of a tile.
+const PANEL: usize = 32;
+
+/// Width of the panel starting at column `j` of an `n`-column factor: 32 while that
+/// many columns remain, then 16, then 8 (the last one zero-padded when fewer remain).
+fn panel_width(n: usize, j: usize) -> usize {
+    match n - j {
+        r if r >= PANEL => PANEL,
+        r if r >= 16 => 16,
+        _ => 8,
+    }
+}
+
+/// A (k x n) right factor as column panels: the panel of columns j..j+w is k rows of w
+/// floats, starting at `k * j` (the padded columns of the last panel are zeros).
+#[derive(Clone, Debug, Default)]
+pub struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// An empty factor, to be filled by `pack` or `pack_transposed` (the buffer is
+    /// kept across calls).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inner dimension (rows of the factor).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of the factor (columns of the product).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Packs `b` (k x n), row-major with rows `ldb` floats apart.
+    ///
+    /// Panics if `b` is shorter than its shape (an internal bug, never user input).
+    pub fn pack(&mut self, b: &[f32], ldb: usize, k: usize, n: usize) {
+        assert!(
+            ldb >= n && (k == 0 || b.len() >= (k - 1) * ldb + n),
+            "packed_gemm: `b` is shorter than {k} x {n} with row stride {ldb}"
+        );
+        self.reset(k, n);
+        let mut j = 0;
+        while j < n {
+            let w = panel_width(n, j);
+            let valid = w.min(n - j);
+            let panel = &mut self.data[k * j..k * (j + w)];
+            for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+                dst[..valid].copy_from_slice(&b[p * ldb + j..p * ldb + j + valid]);
+            }
+            j += w;
+        }
+    }
+
+    /// Packs the factor whose transpose is `bt` (n x k, row-major, rows `ldbt` floats
+    /// apart): B(p, q) = bt[q * ldbt + p]. The backward products' `U^T` and `K^T`,
+    /// packed straight from the weights.
+    ///
+    /// Panics if `bt` is shorter than its shape (an internal bug, never user input).
+    pub fn pack_transposed(&mut self, bt: &[f32], ldbt: usize, k: usize, n: usize) {
+        assert!(
+            ldbt >= k && (n == 0 || bt.len() >= (n - 1) * ldbt + k),
+            "packed_gemm: `bt` is shorter than {n} x {k} with row stride {ldbt}"
+        );
+        self.reset(k, n);
+        let mut j = 0;
+        while j < n {
+            let w = panel_width(n, j);
+            let panel = &mut self.data[k * j..k * (j + w)];
+            for q in 0..w.min(n - j) {
+                let src = &bt[(j + q) * ldbt..(j + q) * ldbt + k];
+                for (p, v) in src.iter().enumerate() {
+                    panel[p * w + q] = *v;
+                }
+            }
+            j += w;
+        }
+    }
+
+    fn reset(&mut self, k: usize, n: usize) {
+        self.k = k;
+        self.n = n;
+        self.data.clear();
+        self.data.resize(k * n.div_ceil(8) * 8, 0.0);
+    }
+}
+
+/// Where the left factor's element (i, p) is.
+#[derive(Clone, Copy, Debug)]
+pub enum Left<'a> {
+    /// Row-major (m x k), rows `lda` floats apart: a(i, p) = `data[i * lda + p]`.
+    Rows { data: &'a [f32], lda: usize },
+    /// Stored transposed, (k x m) row-major with rows `lda` floats apart:
+    /// a(i, p) = `data[p * lda + i]` (`X^T` and `H^T` of the weight gradients).
+    Cols { data: &'a [f32], lda: usize },
+}
+
+/// `c (m x n) = a (m x k) · b (k x n)`, or `c +=` when `accumulate`; `c` row-major with
+/// rows `ldc` floats apart, k and n those of `b`.
+///
+/// Panics if a slice is shorter than its shape (an internal bug, never user input).
+pub fn gemm(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool) {
+    let (k, n) = (b.k, b.n);
+    match a {
+        Left::Rows { data, lda } => assert!(
+            lda >= k && (m == 0 || data.len() >= (m - 1) * lda + k),
+            "packed_gemm: `a` is shorter than {m} x {k} with row stride {lda}"
+        ),
+        Left::Cols { data, lda } => assert!(
+            lda >= m && (k == 0 || data.len() >= (k - 1) * lda + m),
+            "packed_gemm: `a` is shorter than {k} x {m} (transposed) with row stride {lda}"
+        ),
+    }
+    assert!(
+        ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n),
+        "packed_gemm: `c` is shorter than {m} x {n} with row stride {ldc}"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // A transposed-stored left factor is copied into row-major (m x k) scratch: the
+    // tiles read each row of a as one stream (a few KB, against m * k * n products).
+    let scratch;
+    let (a, lda) = match a {
+        Left::Rows { data, lda } => (data, lda),
+        Left::Cols { data, lda } => {
+            let mut rows = vec![0.0f32; m * k];
+            for (p, src) in data.chunks(lda).take(k).enumerate() {
+                for (i, v) in src[..m].iter().enumerate() {
+                    rows[i * k + p] = *v;
+                }
+            }
+            scratch = rows;
+            (&scratch[..], k)
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if fast_math::has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above), and
+            // the shapes of a, b and c were checked above, the two requirements of
+            // `avx512::rows`.
+            return unsafe { avx512::rows(a, lda, b, c, ldc, m, accumulate) };
+        }
+    }
+    by_panels(a, lda, b, c, ldc, m, accumulate);
+}
+
+/// `c (m x n) = bias + a · b`, the bias (n) added to every row (none: zero), `c`
+/// contiguous: rows preset to the bias, then accumulated, so every element is the bias
+/// plus one in-order sum (as `small_gemm::gemm_bias`).
+pub fn gemm_bias(
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+) {
+    let n = b.n;
+    for row in c[..m * n].chunks_mut(n) {
+        match bias {
+            Some(v) => row.copy_from_slice(&v[..n]),
+            None => row.fill(0.0),
+        }
+    }
+    gemm(Left::Rows { data: a, lda }, b, c, n, m, true);
+}
+
+/// Without AVX-512: each panel is a row-major (k x width) matrix, multiplied by
+/// `small_gemm` (the same in-order fused sums, so the same bits) into scratch, whose
+/// real columns then go to c.
+fn by_panels(a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, acc: bool) {
+    let (k, n) = (b.k, b.n);
+    let mut block = vec![0.0f32; m * PANEL];
+    let mut j = 0;
+    while j < n {
+        let w = panel_width(n, j);
+        let valid = w.min(n - j);
+        let panel = &b.data[k * j..k * (j + w)];
+        super::small_gemm::gemm_lda(a, lda, panel, &mut block, m, k, w, false);
+        for (i, sums) in block.chunks(w).take(m).enumerate() {
+            let out = &mut c[i * ldc + j..i * ldc + j + valid];
+            if acc {
+                out.iter_mut().zip(sums).for_each(|(o, s)| *o += s);
+            } else {
+                out.copy_from_slice(&sums[..valid]);
+            }
+        }
+        j += w;
+    }
+}
+
+/// The AVX-512 tiles, written with intrinsics: the same loops left to the
+/// autovectorizer (as in `small_gemm`) came out scalar for packed panels (the panel's
+/// constant stride let LLVM fully unroll the column loop before vectorizing it, which
+/// left the accumulators in memory: 3-5 GFLOP/s against ~120).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{PANEL, PackedB, panel_width};
+    use std::arch::x86_64::*;
+
+    /// Row tiles of 8, 4, then 1, each against every column panel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX2 and FMA; `a` must hold m rows of k = `b.k()`
+    /// floats `lda` apart and `c` m rows of `b.n()` floats `ldc` apart (`gemm` checks
+    /// both).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn rows(
+        a: &[f32],
+        lda: usize,
+        b: &PackedB,
+        c: &mut [f32],
+        ldc: usize,
+        m: usize,
+        acc: bool,
+    ) {
+        let mut r = 0;
+        // SAFETY (all three loops): rows r..r+MR are below m, so inside a and c as the
+        // caller guarantees; the CPU features are this function's own requirement.
+        while r + 8 <= m {
+            unsafe { row_tile::<8>(a, lda, b, c, ldc, r, acc) };
+            r += 8;
+        }
+        while r + 4 <= m {
+            unsafe { row_tile::<4>(a, lda, b, c, ldc, r, acc) };
+            r += 4;
+        }
+        while r < m {
+            unsafe { row_tile::<1>(a, lda, b, c, ldc, r, acc) };
+            r += 1;
+        }
+    }
+
+    /// Rows r..r+MR of c against every panel: 32 columns (two registers per row), 16
+    /// (one), then 8 (half of one, the last panel, padded).
+    ///
+    /// # Safety
+    /// As `rows`, and r + MR <= m.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn row_tile<const MR: usize>(
+        a: &[f32],
+        lda: usize,
+        b: &PackedB,
+        c: &mut [f32],
+        ldc: usize,
+        r: usize,
+        acc: bool,
+    ) {
+        let (k, n) = (b.k, b.n);
+        // Each row slice is bounds-checked here, once; the loops below read p < k of it.
+        let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * lda..(r + i) * lda + k]);
+        let a_ptr: [*const f32; MR] = std::array::from_fn(|i| a_rows[i].as_ptr());
+        let mut j = 0;
+        while j < n {
+            let w = panel_width(n, j);
+            let panel = &b.data[k * j..k * (j + w)];
+            let mut sums = [[0.0f32; PANEL]; MR];
+            // SAFETY: a_ptr[i] points at k floats (a_rows[i]), the panel holds k rows of
+            // w floats (sliced just above, w the width the kernel reads).
+            unsafe {
+                match w {
+                    PANEL => tile32::<MR>(&a_ptr, panel.as_ptr(), k, &mut sums),
+                    16 => tile16::<MR>(&a_ptr, panel.as_ptr(), k, &mut sums),
+                    _ => tile8::<MR>(&a_ptr, panel.as_ptr(), k, &mut sums),
+                }
+            }
+            let valid = w.min(n - j);
+            for (i, row) in sums.iter().enumerate() {
+                let out = &mut c[(r + i) * ldc + j..(r + i) * ldc + j + valid];
+                if acc {
+                    out.iter_mut().zip(row).for_each(|(o, s)| *o += s);
+                } else {
+                    out.copy_from_slice(&row[..valid]);
+                }
+            }
+            j += w;
+        }
+    }
+
+    /// sums[i][0..32] = sum over p of a_i[p] * panel[p][0..32], fused, in order.
+    ///
+    /// # Safety
+    /// AVX-512F; a[i] valid for k reads, panel for k * 32.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn tile32<const MR: usize>(
+        a: &[*const f32; MR],
+        panel: *const f32,
+        k: usize,
+        sums: &mut [[f32; PANEL]; MR],
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..k {
+            // SAFETY: p < k, so panel + 32p + 31 and a[i] + p are inside the caller's
+            // slices.
+            unsafe {
+                let b0 = _mm512_loadu_ps(panel.add(p * 32));
+                let b1 = _mm512_loadu_ps(panel.add(p * 32 + 16));
+                for i in 0..MR {
+                    let av = _mm512_set1_ps(*a[i].add(p));
+                    acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+                }
+            }
+        }
+        for i in 0..MR {
+            // SAFETY: sums[i] holds 32 floats.
+            unsafe {
+                _mm512_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
+                _mm512_storeu_ps(sums[i].as_mut_ptr().add(16), acc[i][1]);
+            }
+        }
+    }
+
+    /// `tile32` for a 16-column panel.
+    ///
+    /// # Safety
+    /// AVX-512F; a[i] valid for k reads, panel for k * 16.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn tile16<const MR: usize>(
+        a: &[*const f32; MR],
+        panel: *const f32,
+        k: usize,
+        sums: &mut [[f32; PANEL]; MR],
+    ) {
+        let mut acc = [_mm512_setzero_ps(); MR];
+        for p in 0..k {
+            // SAFETY: p < k, so panel + 16p + 15 and a[i] + p are inside the caller's
+            // slices.
+            unsafe {
+                let b0 = _mm512_loadu_ps(panel.add(p * 16));
+                for i in 0..MR {
+                    acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(*a[i].add(p)), b0, acc[i]);
+                }
+            }
+        }
+        for i in 0..MR {
+            // SAFETY: sums[i] holds 32 floats.
+            unsafe { _mm512_storeu_ps(sums[i].as_mut_ptr(), acc[i]) };
+        }
+    }
+
+    /// `tile32` for an 8-column panel.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; a[i] valid for k reads, panel for k * 8.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn tile8<const MR: usize>(
+        a: &[*const f32; MR],
+        panel: *const f32,
+        k: usize,
+        sums: &mut [[f32; PANEL]; MR],
+    ) {
+        let mut acc = [_mm256_setzero_ps(); MR];
+        for p in 0..k {
+            // SAFETY: p < k, so panel + 8p + 7 and a[i] + p are inside the caller's
+            // slices.
+            unsafe {
+                let b0 = _mm256_loadu_ps(panel.add(p * 8));
+                for i in 0..MR {
+                    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(*a[i].add(p)), b0, acc[i]);
+                }
+            }
+        }
+        for i in 0..MR {
+            // SAFETY: sums[i] holds 32 floats.
+            unsafe { _mm256_storeu_ps(sums[i].as_mut_ptr(), acc[i]) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::small_gemm;
+
+    fn random(n: usize, rng: &mut crate::rng::SeededRng) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Row-major, transposed-stored and strided left factors, and both packings of the
+    /// right one, give the bits of `small_gemm` (the same in-order fused sums), for
+    /// every row and column tail.
+    #[test]
+    fn every_layout_gives_the_bits_of_small_gemm() {
+        let mut rng = crate::rng::SeededRng::new(17);
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (16, 128, 512),
+            (16, 512, 128),
+            (13, 100, 400),
+            (16, 400, 100),
+            (9, 20, 7),
+            (5, 3, 13),
+            (21, 33, 41),
+            (16, 8, 32),
+            (16, 32, 8),
+            (3, 64, 96),
+        ] {
+            let a = random(m * k, &mut rng);
+            let b = random(k * n, &mut rng);
+            for acc in [false, true] {
+                let mut want = vec![0.25f32; m * n];
+                small_gemm::gemm(&a, &b, &mut want, m, k, n, acc);
+
+                let mut packed = PackedB::new();
+                packed.pack(&b, n, k, n);
+                let mut got = vec![0.25f32; m * n];
+                gemm(
+                    Left::Rows { data: &a, lda: k },
+                    &packed,
+                    &mut got,
+                    n,
+                    m,
+                    acc,
+                );
+                assert_eq!(bits(&got), bits(&want), "rows {m}x{k}x{n} acc={acc}");
+
+                // b given as its transpose, a stored transposed with a wider stride.
+                let mut bt = Vec::new();
+                small_gemm::transpose(&b, k, n, &mut bt);
+                let mut from_t = PackedB::new();
+                from_t.pack_transposed(&bt, k, k, n);
+                let lda = m + 3;
+                let mut at = vec![f32::NAN; k * lda];
+                for i in 0..m {
+                    for p in 0..k {
+                        at[p * lda + i] = a[i * k + p];
+                    }
+                }
+                let mut got_t = vec![0.25f32; m * n];
+                let left = Left::Cols { data: &at, lda };
+                gemm(left, &from_t, &mut got_t, n, m, acc);
+                assert_eq!(bits(&got_t), bits(&want), "cols {m}x{k}x{n} acc={acc}");
+
+                // A wider output row stride leaves the columns past n alone.
+                let ldc = n + 5;
+                let mut wide = vec![7.0f32; m * ldc];
+                for i in 0..m {
+                    wide[i * ldc..i * ldc + n].fill(0.25);
+                }
+                gemm(
+                    Left::Rows { data: &a, lda: k },
+                    &packed,
+                    &mut wide,
+                    ldc,
+                    m,
+                    acc,
+                );
+                for i in 0..m {
+                    assert_eq!(
+                        bits(&wide[i * ldc..i * ldc + n]),
+                        bits(&want[i * n..(i + 1) * n])
+                    );
+                    assert!(wide[i * ldc + n..(i + 1) * ldc].iter().all(|v| *v == 7.0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn panel_path_gives_the_bits_of_the_avx512_one() {
+        let mut rng = crate::rng::SeededRng::new(3);
+        let (m, k, n) = (11, 70, 45);
+        let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
+        let mut packed = PackedB::new();
+        packed.pack(&b, n, k, n);
+        let (mut plain, mut fused) = (vec![0.0f32; m * n], vec![1.0f32; m * n]);
+        by_panels(&a, k, &packed, &mut plain, n, m, false);
+        gemm(
+            Left::Rows { data: &a, lda: k },
+            &packed,
+            &mut fused,
+            n,
+            m,
+            false,
+        );
+        assert_eq!(bits(&plain), bits(&fused));
+    }
+
+    #[test]
+    fn short_output_is_rejected() {
+        let packed = {
+            let mut p = PackedB::new();
+            p.pack(&[1.0; 6], 3, 2, 3);
+            p
+        };
+        let result = std::panic::catch_unwind(|| {
+            let mut c = vec![0.0f32; 5];
+            gemm(
+                Left::Rows {
+                    data: &[1.0; 4],
+                    lda: 2,
+                },
+                &packed,
+                &mut c,
+                3,
+                2,
+                false,
+            );
+        });
+        assert!(result.is_err());
+    }
+}
