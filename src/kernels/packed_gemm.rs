@@ -138,6 +138,38 @@ pub enum Left<'a> {
 ///
 /// Panics if a slice is shorter than its shape (an internal bug, never user input).
 pub fn gemm(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool) {
+    let init = if accumulate { Init::Add } else { Init::Store };
+    product(a, b, c, ldc, m, init);
+}
+
+/// What a tile's sums do to `c`.
+#[derive(Clone, Copy)]
+enum Init<'a> {
+    /// c = sum.
+    Store,
+    /// c = c + sum.
+    Add,
+    /// c = bias + sum (the bias has n floats, one per column).
+    Bias(&'a [f32]),
+}
+
+impl Init<'_> {
+    /// Puts row `sums` (its first `out.len()` floats) into `out`, columns j.. of c.
+    #[inline(always)]
+    fn apply(self, out: &mut [f32], sums: &[f32], j: usize) {
+        match self {
+            Init::Store => out.copy_from_slice(&sums[..out.len()]),
+            Init::Add => out.iter_mut().zip(sums).for_each(|(o, s)| *o += s),
+            Init::Bias(b) => out
+                .iter_mut()
+                .zip(sums.iter().zip(&b[j..]))
+                .for_each(|(o, (s, b))| *o = b + s),
+        }
+    }
+}
+
+/// `gemm` with any `Init`.
+fn product(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, init: Init<'_>) {
     let (k, n) = (b.k, b.n);
     match a {
         Left::Rows { data, lda } => assert!(
@@ -178,15 +210,16 @@ pub fn gemm(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accum
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above), and
             // the shapes of a, b and c were checked above, the two requirements of
             // `avx512::rows`.
-            return unsafe { avx512::rows(a, lda, b, c, ldc, m, accumulate) };
+            return unsafe { avx512::rows(a, lda, b, c, ldc, m, init) };
         }
     }
-    by_panels(a, lda, b, c, ldc, m, accumulate);
+    by_panels(a, lda, b, c, ldc, m, init);
 }
 
 /// `c (m x n) = bias + a · b`, the bias (n) added to every row (none: zero), `c`
-/// contiguous: rows preset to the bias, then accumulated, so every element is the bias
-/// plus one in-order sum (as `small_gemm::gemm_bias`).
+/// contiguous: every element is the bias plus one in-order sum (the bits of
+/// `small_gemm::gemm_bias`), the bias added as the sums are stored (no pass presetting
+/// c to it).
 pub fn gemm_bias(
     a: &[f32],
     lda: usize,
@@ -195,20 +228,28 @@ pub fn gemm_bias(
     c: &mut [f32],
     m: usize,
 ) {
-    let n = b.n;
-    for row in c[..m * n].chunks_mut(n) {
-        match bias {
-            Some(v) => row.copy_from_slice(&v[..n]),
-            None => row.fill(0.0),
+    let init = match bias {
+        Some(v) => {
+            assert!(v.len() >= b.n, "packed_gemm: bias shorter than {}", b.n);
+            Init::Bias(v)
         }
-    }
-    gemm(Left::Rows { data: a, lda }, b, c, n, m, true);
+        None => Init::Store,
+    };
+    product(Left::Rows { data: a, lda }, b, c, b.n, m, init);
 }
 
 /// Without AVX-512: each panel is a row-major (k x width) matrix, multiplied by
 /// `small_gemm` (the same in-order fused sums, so the same bits) into scratch, whose
 /// real columns then go to c.
-fn by_panels(a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, acc: bool) {
+fn by_panels(
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    m: usize,
+    init: Init<'_>,
+) {
     let (k, n) = (b.k, b.n);
     let mut block = vec![0.0f32; m * PANEL];
     let mut j = 0;
@@ -218,12 +259,7 @@ fn by_panels(a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: usize, m: u
         let panel = &b.data[k * j..k * (j + w)];
         super::small_gemm::gemm_lda(a, lda, panel, &mut block, m, k, w, false);
         for (i, sums) in block.chunks(w).take(m).enumerate() {
-            let out = &mut c[i * ldc + j..i * ldc + j + valid];
-            if acc {
-                out.iter_mut().zip(sums).for_each(|(o, s)| *o += s);
-            } else {
-                out.copy_from_slice(&sums[..valid]);
-            }
+            init.apply(&mut c[i * ldc + j..i * ldc + j + valid], sums, j);
         }
         j += w;
     }
@@ -235,7 +271,7 @@ fn by_panels(a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: usize, m: u
 /// left the accumulators in memory: 3-5 GFLOP/s against ~120).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PANEL, PackedB, panel_width};
+    use super::{Init, PANEL, PackedB, panel_width};
     use std::arch::x86_64::*;
 
     /// Row tiles of 8, 4, then 1, each against every column panel.
@@ -252,21 +288,21 @@ mod avx512 {
         c: &mut [f32],
         ldc: usize,
         m: usize,
-        acc: bool,
+        init: Init<'_>,
     ) {
         let mut r = 0;
         // SAFETY (all three loops): rows r..r+MR are below m, so inside a and c as the
         // caller guarantees; the CPU features are this function's own requirement.
         while r + 8 <= m {
-            unsafe { row_tile::<8>(a, lda, b, c, ldc, r, acc) };
+            unsafe { row_tile::<8>(a, lda, b, c, ldc, r, init) };
             r += 8;
         }
         while r + 4 <= m {
-            unsafe { row_tile::<4>(a, lda, b, c, ldc, r, acc) };
+            unsafe { row_tile::<4>(a, lda, b, c, ldc, r, init) };
             r += 4;
         }
         while r < m {
-            unsafe { row_tile::<1>(a, lda, b, c, ldc, r, acc) };
+            unsafe { row_tile::<1>(a, lda, b, c, ldc, r, init) };
             r += 1;
         }
     }
@@ -285,7 +321,7 @@ mod avx512 {
         c: &mut [f32],
         ldc: usize,
         r: usize,
-        acc: bool,
+        init: Init<'_>,
     ) {
         let (k, n) = (b.k, b.n);
         // Each row slice is bounds-checked here, once; the loops below read p < k of it.
@@ -295,30 +331,96 @@ mod avx512 {
         while j < n {
             let w = panel_width(n, j);
             let panel = &b.data[k * j..k * (j + w)];
+            let valid = w.min(n - j);
+            // Full panels go from registers to c; the padded last one through `sums`.
             let mut sums = [[0.0f32; PANEL]; MR];
+            let full = valid == w;
+            let out: [*mut f32; MR] = std::array::from_fn(|i| {
+                c[(r + i) * ldc + j..(r + i) * ldc + j + valid].as_mut_ptr()
+            });
             // SAFETY: a_ptr[i] points at k floats (a_rows[i]), the panel holds k rows of
-            // w floats (sliced just above, w the width the kernel reads).
+            // w floats (sliced just above, w the width the kernel reads); with `full`,
+            // out[i] points at w floats of row r + i of c (sliced just above), else the
+            // kernels write only `sums`.
             unsafe {
                 match w {
-                    PANEL => tile32::<MR>(&a_ptr, panel.as_ptr(), k, &mut sums),
-                    16 => tile16::<MR>(&a_ptr, panel.as_ptr(), k, &mut sums),
-                    _ => tile8::<MR>(&a_ptr, panel.as_ptr(), k, &mut sums),
+                    PANEL => {
+                        let v = tile32::<MR>(&a_ptr, panel.as_ptr(), k);
+                        for i in 0..MR {
+                            let dst = if full { out[i] } else { sums[i].as_mut_ptr() };
+                            store16(dst, v[i][0], if full { init } else { Init::Store }, j);
+                            store16(
+                                dst.add(16),
+                                v[i][1],
+                                if full { init } else { Init::Store },
+                                j + 16,
+                            );
+                        }
+                    }
+                    16 => {
+                        let v = tile16::<MR>(&a_ptr, panel.as_ptr(), k);
+                        for i in 0..MR {
+                            let dst = if full { out[i] } else { sums[i].as_mut_ptr() };
+                            store16(dst, v[i], if full { init } else { Init::Store }, j);
+                        }
+                    }
+                    _ => {
+                        let v = tile8::<MR>(&a_ptr, panel.as_ptr(), k);
+                        for i in 0..MR {
+                            let dst = if full { out[i] } else { sums[i].as_mut_ptr() };
+                            store8(dst, v[i], if full { init } else { Init::Store }, j);
+                        }
+                    }
                 }
             }
-            let valid = w.min(n - j);
-            for (i, row) in sums.iter().enumerate() {
-                let out = &mut c[(r + i) * ldc + j..(r + i) * ldc + j + valid];
-                if acc {
-                    out.iter_mut().zip(row).for_each(|(o, s)| *o += s);
-                } else {
-                    out.copy_from_slice(&row[..valid]);
+            if !full {
+                for (i, row) in sums.iter().enumerate() {
+                    init.apply(&mut c[(r + i) * ldc + j..(r + i) * ldc + j + valid], row, j);
                 }
             }
             j += w;
         }
     }
 
-    /// sums[i][0..32] = sum over p of a_i[p] * panel[p][0..32], fused, in order.
+    /// Puts 16 sums of columns j.. at `dst` as `init` says (`dst + sum`, `bias + sum`:
+    /// the order `small_gemm` adds in, so the same bits).
+    ///
+    /// # Safety
+    /// AVX-512F; `dst` valid for 16 reads and writes; with a bias, it holds j + 16
+    /// floats.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn store16(dst: *mut f32, v: __m512, init: Init<'_>, j: usize) {
+        // SAFETY: the caller's.
+        unsafe {
+            let v = match init {
+                Init::Store => v,
+                Init::Add => _mm512_add_ps(_mm512_loadu_ps(dst), v),
+                Init::Bias(b) => _mm512_add_ps(_mm512_loadu_ps(b[j..j + 16].as_ptr()), v),
+            };
+            _mm512_storeu_ps(dst, v)
+        }
+    }
+
+    /// `store16` for 8 sums.
+    ///
+    /// # Safety
+    /// AVX2; `dst` valid for 8 reads and writes.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn store8(dst: *mut f32, v: __m256, init: Init<'_>, j: usize) {
+        // SAFETY: the caller's.
+        unsafe {
+            let v = match init {
+                Init::Store => v,
+                Init::Add => _mm256_add_ps(_mm256_loadu_ps(dst), v),
+                Init::Bias(b) => _mm256_add_ps(_mm256_loadu_ps(b[j..j + 8].as_ptr()), v),
+            };
+            _mm256_storeu_ps(dst, v)
+        }
+    }
+
+    /// Row i's sums over p of a_i[p] * panel[p][0..32], fused, in order.
     ///
     /// # Safety
     /// AVX-512F; a[i] valid for k reads, panel for k * 32.
@@ -328,8 +430,7 @@ mod avx512 {
         a: &[*const f32; MR],
         panel: *const f32,
         k: usize,
-        sums: &mut [[f32; PANEL]; MR],
-    ) {
+    ) -> [[__m512; 2]; MR] {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for p in 0..k {
             // SAFETY: p < k, so panel + 32p + 31 and a[i] + p are inside the caller's
@@ -344,13 +445,7 @@ mod avx512 {
                 }
             }
         }
-        for i in 0..MR {
-            // SAFETY: sums[i] holds 32 floats.
-            unsafe {
-                _mm512_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
-                _mm512_storeu_ps(sums[i].as_mut_ptr().add(16), acc[i][1]);
-            }
-        }
+        acc
     }
 
     /// `tile32` for a 16-column panel.
@@ -363,8 +458,7 @@ mod avx512 {
         a: &[*const f32; MR],
         panel: *const f32,
         k: usize,
-        sums: &mut [[f32; PANEL]; MR],
-    ) {
+    ) -> [__m512; MR] {
         let mut acc = [_mm512_setzero_ps(); MR];
         for p in 0..k {
             // SAFETY: p < k, so panel + 16p + 15 and a[i] + p are inside the caller's
@@ -376,10 +470,7 @@ mod avx512 {
                 }
             }
         }
-        for i in 0..MR {
-            // SAFETY: sums[i] holds 32 floats.
-            unsafe { _mm512_storeu_ps(sums[i].as_mut_ptr(), acc[i]) };
-        }
+        acc
     }
 
     /// `tile32` for an 8-column panel.
@@ -392,8 +483,7 @@ mod avx512 {
         a: &[*const f32; MR],
         panel: *const f32,
         k: usize,
-        sums: &mut [[f32; PANEL]; MR],
-    ) {
+    ) -> [__m256; MR] {
         let mut acc = [_mm256_setzero_ps(); MR];
         for p in 0..k {
             // SAFETY: p < k, so panel + 8p + 7 and a[i] + p are inside the caller's
@@ -405,10 +495,7 @@ mod avx512 {
                 }
             }
         }
-        for i in 0..MR {
-            // SAFETY: sums[i] holds 32 floats.
-            unsafe { _mm256_storeu_ps(sums[i].as_mut_ptr(), acc[i]) };
-        }
+        acc
     }
 }
 
@@ -513,7 +600,7 @@ mod tests {
         let mut packed = PackedB::new();
         packed.pack(&b, n, k, n);
         let (mut plain, mut fused) = (vec![0.0f32; m * n], vec![1.0f32; m * n]);
-        by_panels(&a, k, &packed, &mut plain, n, m, false);
+        by_panels(&a, k, &packed, &mut plain, n, m, Init::Store);
         gemm(
             Left::Rows { data: &a, lda: k },
             &packed,
@@ -523,6 +610,33 @@ mod tests {
             false,
         );
         assert_eq!(bits(&plain), bits(&fused));
+    }
+
+    /// The bias added as sums are stored gives the bits of presetting rows to it.
+    #[test]
+    fn bias_gives_the_bits_of_small_gemm_bias() {
+        let mut rng = crate::rng::SeededRng::new(5);
+        for &(m, k, n) in &[(16, 32, 128), (13, 100, 400), (9, 20, 7), (3, 128, 100)] {
+            let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
+            let bias = random(n, &mut rng);
+            let mut packed = PackedB::new();
+            packed.pack(&b, n, k, n);
+            for bias in [Some(&bias[..]), None] {
+                let (mut want, mut got) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+                small_gemm::gemm_bias(&a, &b, bias, &mut want, m, k, n);
+                gemm_bias(&a, k, &packed, bias, &mut got, m);
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{m}x{k}x{n} bias {}",
+                    bias.is_some()
+                );
+                let mut fallback = vec![f32::NAN; m * n];
+                let init = bias.map_or(Init::Store, Init::Bias);
+                by_panels(&a, k, &packed, &mut fallback, n, m, init);
+                assert_eq!(bits(&fallback), bits(&want), "fallback {m}x{k}x{n}");
+            }
+        }
     }
 
     #[test]

@@ -518,7 +518,12 @@ impl Layer for LSTM {
         // The product of the unfolded steps (`chunk_infer`), for bit-identical rows.
         let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
             out.resize(n * w, 0.0);
-            small_gemm::gemm_bias(x, kernel, bias, out, n, input_dim, w)
+            if n < FEW_ROWS {
+                return small_gemm::gemm_bias(x, kernel, bias, out, n, input_dim, w);
+            }
+            let mut packed_k = PackedB::new();
+            packed_k.pack(kernel, w, input_dim, w);
+            packed_gemm::gemm_bias(x, input_dim, &packed_k, bias, out, n)
         };
         let table = self.tokens.update(&tokens, kernel, w, bias, project);
         let inputs = StepInputs::Tokens {
