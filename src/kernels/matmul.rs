@@ -16,6 +16,9 @@
 //! faster with matrixmultiply; gemm only wins on the large all-steps products. So
 //! matrixmultiply it is (also lighter to build). The machine was shared (load ~14 on
 //! 2 cores), so absolute numbers are inflated; both ran under the same conditions.
+//! Since then the per-step products and the LSTM's input projection and dX blocks
+//! moved to `small_gemm` and `packed_gemm` (faster on those shapes, see there); this
+//! module keeps the weight gradients and the other layers' products.
 //!
 //! Both backends compute each output element from the same row of `a` and column of
 //! `b` regardless of how the caller splits rows, so splitting a product into fixed row

@@ -335,9 +335,14 @@ mod avx512 {
             // Full panels go from registers to c; the padded last one through `sums`.
             let mut sums = [[0.0f32; PANEL]; MR];
             let full = valid == w;
-            let out: [*mut f32; MR] = std::array::from_fn(|i| {
-                c[(r + i) * ldc + j..(r + i) * ldc + j + valid].as_mut_ptr()
-            });
+            // Row pointers from one base pointer (indexing c once per row would reborrow
+            // all of c and invalidate the earlier rows' pointers); the last row's end,
+            // (r + MR - 1) * ldc + j + valid, is within c (checked here).
+            assert!((r + MR - 1) * ldc + j + valid <= c.len());
+            let base = c.as_mut_ptr();
+            // SAFETY: every offset is below the end checked just above.
+            let out: [*mut f32; MR] =
+                std::array::from_fn(|i| unsafe { base.add((r + i) * ldc + j) });
             // SAFETY: a_ptr[i] points at k floats (a_rows[i]), the panel holds k rows of
             // w floats (sliced just above, w the width the kernel reads); with `full`,
             // out[i] points at w floats of row r + i of c (sliced just above), else the

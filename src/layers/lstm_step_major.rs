@@ -9,7 +9,8 @@
 //! "units"), and h_{t-1}, c_{t-1} are contiguous (rows, units) slabs.
 //!
 //! Bit-identical to the row loops of `lstm.rs`: every pre-activation is the same
-//! projection plus the same `small_gemm` product, every gate the same element-wise
+//! projection plus the same in-order product sums (`small_gemm` here, `packed_gemm`
+//! in the row loops: the same bits), every gate the same element-wise
 //! arithmetic; only the order in which rows are visited changes. (The row loops skip
 //! rows whose state gradients are exactly zero, which changes how the weight-gradient
 //! rows are grouped; this loop only stops when all rows are.)
