@@ -3,7 +3,7 @@
 //! src/kernels/matmul.rs was made with this file plus a gemm::gemm call per shape.)
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use recurrent::kernels::packed_gemm::{self, Left, PackedB};
+use recurrent::kernels::packed_gemm::{self, PackedB};
 use recurrent::kernels::{MatMut, MatRef, lstm_backward_row, lstm_forward_row, matmul, small_gemm};
 use recurrent::rng::SeededRng;
 use std::hint::black_box;
@@ -84,13 +84,7 @@ fn bench_packed_gemm(c: &mut Criterion) {
         packed.pack(&b, n, k, n);
         let mut out = vec![0.0f32; m * n];
         c.bench_function(&format!("packed_gemm {m}x{k}x{n}"), |bench| {
-            bench.iter(|| {
-                let left = Left::Rows {
-                    data: black_box(&a),
-                    lda: k,
-                };
-                packed_gemm::gemm(left, &packed, &mut out, n, m, true)
-            })
+            bench.iter(|| packed_gemm::gemm(black_box(&a), k, &packed, &mut out, n, m, true))
         });
     }
 }

@@ -1,7 +1,6 @@
 //! Matrix product with the right factor packed into column panels: the recurrent
-//! layers' products whose right factor is reused across many calls or many row tiles
-//! (a weight matrix for a whole batch, a block's gate gradients for two weight
-//! gradients).
+//! layers' products whose right factor is a weight matrix reused by every step of a
+//! batch (U, U^T, K, K^T, packed once per batch).
 //!
 //! `small_gemm` reads the right factor in place, a row of it every `n` floats: each
 //! step of the k loop touches new cache lines 0.4-2 KB from the last, so its tiles
@@ -123,23 +122,23 @@ impl PackedB {
     }
 }
 
-/// Where the left factor's element (i, p) is.
-#[derive(Clone, Copy, Debug)]
-pub enum Left<'a> {
-    /// Row-major (m x k), rows `lda` floats apart: a(i, p) = `data[i * lda + p]`.
-    Rows { data: &'a [f32], lda: usize },
-    /// Stored transposed, (k x m) row-major with rows `lda` floats apart:
-    /// a(i, p) = `data[p * lda + i]` (`X^T` and `H^T` of the weight gradients).
-    Cols { data: &'a [f32], lda: usize },
-}
-
-/// `c (m x n) = a (m x k) · b (k x n)`, or `c +=` when `accumulate`; `c` row-major with
-/// rows `ldc` floats apart, k and n those of `b`.
+/// `c (m x n) = a (m x k) · b (k x n)`, or `c +=` when `accumulate`; `a` row-major with
+/// rows `lda` floats apart (a layer's states of one step read in place), `c` with rows
+/// `ldc` apart, k and n those of `b`.
 ///
 /// Panics if a slice is shorter than its shape (an internal bug, never user input).
-pub fn gemm(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    m: usize,
+    accumulate: bool,
+) {
     let init = if accumulate { Init::Add } else { Init::Store };
-    product(a, b, c, ldc, m, init);
+    product(a, lda, b, c, ldc, m, init);
 }
 
 /// What a tile's sums do to `c`.
@@ -169,18 +168,21 @@ impl Init<'_> {
 }
 
 /// `gemm` with any `Init`.
-fn product(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, init: Init<'_>) {
+#[allow(clippy::too_many_arguments)]
+fn product(
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    m: usize,
+    init: Init<'_>,
+) {
     let (k, n) = (b.k, b.n);
-    match a {
-        Left::Rows { data, lda } => assert!(
-            lda >= k && (m == 0 || data.len() >= (m - 1) * lda + k),
-            "packed_gemm: `a` is shorter than {m} x {k} with row stride {lda}"
-        ),
-        Left::Cols { data, lda } => assert!(
-            lda >= m && (k == 0 || data.len() >= (k - 1) * lda + m),
-            "packed_gemm: `a` is shorter than {k} x {m} (transposed) with row stride {lda}"
-        ),
-    }
+    assert!(
+        lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k),
+        "packed_gemm: `a` is shorter than {m} x {k} with row stride {lda}"
+    );
     assert!(
         ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n),
         "packed_gemm: `c` is shorter than {m} x {n} with row stride {ldc}"
@@ -188,22 +190,6 @@ fn product(a: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, init: 
     if m == 0 || n == 0 {
         return;
     }
-    // A transposed-stored left factor is copied into row-major (m x k) scratch: the
-    // tiles read each row of a as one stream (a few KB, against m * k * n products).
-    let scratch;
-    let (a, lda) = match a {
-        Left::Rows { data, lda } => (data, lda),
-        Left::Cols { data, lda } => {
-            let mut rows = vec![0.0f32; m * k];
-            for (p, src) in data.chunks(lda).take(k).enumerate() {
-                for (i, v) in src[..m].iter().enumerate() {
-                    rows[i * k + p] = *v;
-                }
-            }
-            scratch = rows;
-            (&scratch[..], k)
-        }
-    };
     #[cfg(target_arch = "x86_64")]
     {
         if fast_math::has_avx512() {
@@ -235,7 +221,7 @@ pub fn gemm_bias(
         }
         None => Init::Store,
     };
-    product(Left::Rows { data: a, lda }, b, c, b.n, m, init);
+    product(a, lda, b, c, b.n, m, init);
 }
 
 /// Without AVX-512: each panel is a row-major (k x width) matrix, multiplied by
@@ -517,8 +503,8 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// Row-major, transposed-stored and strided left factors, and both packings of the
-    /// right one, give the bits of `small_gemm` (the same in-order fused sums), for
+    /// Packed and strided left factors, both packings of the right one and a wide
+    /// output stride give the bits of `small_gemm` (the same in-order fused sums), for
     /// every row and column tail.
     #[test]
     fn every_layout_gives_the_bits_of_small_gemm() {
@@ -545,32 +531,26 @@ mod tests {
                 let mut packed = PackedB::new();
                 packed.pack(&b, n, k, n);
                 let mut got = vec![0.25f32; m * n];
-                gemm(
-                    Left::Rows { data: &a, lda: k },
-                    &packed,
-                    &mut got,
-                    n,
-                    m,
-                    acc,
-                );
+                gemm(&a, k, &packed, &mut got, n, m, acc);
                 assert_eq!(bits(&got), bits(&want), "rows {m}x{k}x{n} acc={acc}");
 
-                // b given as its transpose, a stored transposed with a wider stride.
+                // b given as its transpose, a with a wider row stride.
                 let mut bt = Vec::new();
                 small_gemm::transpose(&b, k, n, &mut bt);
                 let mut from_t = PackedB::new();
                 from_t.pack_transposed(&bt, k, k, n);
-                let lda = m + 3;
-                let mut at = vec![f32::NAN; k * lda];
+                let lda = k + 3;
+                let mut strided = vec![f32::NAN; m * lda];
                 for i in 0..m {
-                    for p in 0..k {
-                        at[p * lda + i] = a[i * k + p];
-                    }
+                    strided[i * lda..i * lda + k].copy_from_slice(&a[i * k..(i + 1) * k]);
                 }
                 let mut got_t = vec![0.25f32; m * n];
-                let left = Left::Cols { data: &at, lda };
-                gemm(left, &from_t, &mut got_t, n, m, acc);
-                assert_eq!(bits(&got_t), bits(&want), "cols {m}x{k}x{n} acc={acc}");
+                gemm(&strided, lda, &from_t, &mut got_t, n, m, acc);
+                assert_eq!(
+                    bits(&got_t),
+                    bits(&want),
+                    "transposed {m}x{k}x{n} acc={acc}"
+                );
 
                 // A wider output row stride leaves the columns past n alone.
                 let ldc = n + 5;
@@ -578,14 +558,7 @@ mod tests {
                 for i in 0..m {
                     wide[i * ldc..i * ldc + n].fill(0.25);
                 }
-                gemm(
-                    Left::Rows { data: &a, lda: k },
-                    &packed,
-                    &mut wide,
-                    ldc,
-                    m,
-                    acc,
-                );
+                gemm(&a, k, &packed, &mut wide, ldc, m, acc);
                 for i in 0..m {
                     assert_eq!(
                         bits(&wide[i * ldc..i * ldc + n]),
@@ -606,14 +579,7 @@ mod tests {
         packed.pack(&b, n, k, n);
         let (mut plain, mut fused) = (vec![0.0f32; m * n], vec![1.0f32; m * n]);
         by_panels(&a, k, &packed, &mut plain, n, m, Init::Store);
-        gemm(
-            Left::Rows { data: &a, lda: k },
-            &packed,
-            &mut fused,
-            n,
-            m,
-            false,
-        );
+        gemm(&a, k, &packed, &mut fused, n, m, false);
         assert_eq!(bits(&plain), bits(&fused));
     }
 
@@ -653,17 +619,7 @@ mod tests {
         };
         let result = std::panic::catch_unwind(|| {
             let mut c = vec![0.0f32; 5];
-            gemm(
-                Left::Rows {
-                    data: &[1.0; 4],
-                    lda: 2,
-                },
-                &packed,
-                &mut c,
-                3,
-                2,
-                false,
-            );
+            gemm(&[1.0; 4], 2, &packed, &mut c, 3, 2, false);
         });
         assert!(result.is_err());
     }

@@ -15,7 +15,7 @@ use super::token_rows::InputTokens;
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
-use crate::kernels::packed_gemm::{self, Left, PackedB};
+use crate::kernels::packed_gemm::{self, PackedB};
 use crate::kernels::small_gemm;
 use crate::kernels::{
     MatMut, MatRef, lstm_backward_row, lstm_forward_row, lstm_forward_rows, matmul,
@@ -616,19 +616,13 @@ fn chunk_forward(
         // steps, or the zero initial state before its first real step.
         if t > 0 && n > 0 {
             let (h_prev, su) = (&hs[(t - 1) * u..], steps * u);
-            let left = if all {
-                Left::Rows {
-                    data: h_prev,
-                    lda: su,
-                }
+            let (left, lda) = if all {
+                (h_prev, su)
             } else {
                 rec::gather_rows(h_prev, u, su, &active, &mut gathered);
-                Left::Rows {
-                    data: &gathered,
-                    lda: u,
-                }
+                (&gathered[..], u)
             };
-            packed_gemm::gemm(left, packed_u, &mut product, w, n, false);
+            packed_gemm::gemm(left, lda, packed_u, &mut product, w, n, false);
         }
         for (k, &j) in active.iter().enumerate() {
             let at = j * steps + t;
@@ -1015,16 +1009,13 @@ fn chunk_backward_fused(
             }
         }
         let n = active.len();
-        let dz_now = Left::Rows {
-            data: &blk.dz[base * w..],
-            lda: w,
-        };
+        let dz_now = &blk.dz[base * w..];
         if t > 0 && n == rows {
             // Every row active (in order): the product writes dh directly.
-            packed_gemm::gemm(dz_now, recurrent_t, &mut dh, u, n, false);
+            packed_gemm::gemm(dz_now, w, recurrent_t, &mut dh, u, n, false);
             fm::flush_tiny(&mut dh);
         } else if t > 0 && n > 0 {
-            packed_gemm::gemm(dz_now, recurrent_t, &mut dh_new, u, n, false);
+            packed_gemm::gemm(dz_now, w, recurrent_t, &mut dh_new, u, n, false);
             fm::flush_tiny(&mut dh_new[..n * u]);
             // Active rows take the new gradient; masked rows keep theirs (and dc).
             for (k, &j) in active.iter().enumerate() {
@@ -1221,9 +1212,7 @@ fn chunk_infer(
                 &hg[..]
             };
             match weights.packed_u {
-                Some(p) => {
-                    packed_gemm::gemm(Left::Rows { data: left, lda: u }, p, &mut z, w, n, true)
-                }
+                Some(p) => packed_gemm::gemm(left, u, p, &mut z, w, n, true),
                 None => small_gemm::gemm(left, weights.recurrent, &mut z, n, u, w, true),
             }
         }

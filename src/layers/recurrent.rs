@@ -802,11 +802,7 @@ impl GradBlock {
             );
             column_sums(&self.dz, m, w, w, &mut grads.bias, true);
             self.dx.resize(m * f, 0.0);
-            let dz_rows = packed_gemm::Left::Rows {
-                data: &self.dz[..m * w],
-                lda: w,
-            };
-            packed_gemm::gemm(dz_rows, kernel_t, &mut self.dx, f, m, false);
+            packed_gemm::gemm(&self.dz[..m * w], w, kernel_t, &mut self.dx, f, m, false);
             for (row, &at) in self.dx.chunks(f).zip(&self.at) {
                 dx[at * f..(at + 1) * f].copy_from_slice(row);
             }
