@@ -314,6 +314,22 @@ mod avx512 {
         let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * lda..(r + i) * lda + k]);
         let a_ptr: [*const f32; MR] = std::array::from_fn(|i| a_rows[i].as_ptr());
         let mut j = 0;
+        // A single row has one FMA chain per register: four panels at a time keep
+        // eight chains in flight (small_gemm's 128-column single-row tile), where one
+        // panel's two would wait on the FMA latency.
+        while MR == 1 && j + 4 * PANEL <= n {
+            let panels = &b.data[k * j..k * (j + 4 * PANEL)];
+            let out = &mut c[r * ldc + j..r * ldc + j + 4 * PANEL];
+            // SAFETY: a_ptr[0] points at k floats, `panels` holds four k x 32 panels and
+            // `out` 128 floats (all sliced just above).
+            unsafe {
+                let v = row_by_four_panels(a_ptr[0], panels.as_ptr(), k);
+                for (q, v) in v.into_iter().enumerate() {
+                    store16(out.as_mut_ptr().add(16 * q), v, init, j + 16 * q);
+                }
+            }
+            j += 4 * PANEL;
+        }
         while j < n {
             let w = panel_width(n, j);
             let panel = &b.data[k * j..k * (j + w)];
@@ -433,6 +449,30 @@ mod avx512 {
                     let av = _mm512_set1_ps(*a[i].add(p));
                     acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
                     acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+                }
+            }
+        }
+        acc
+    }
+
+    /// One row against four consecutive 32-column panels: the sums of 128 columns.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` valid for k reads, `panels` for 4 * k * 32.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn row_by_four_panels(a: *const f32, panels: *const f32, k: usize) -> [__m512; 8] {
+        let mut acc = [_mm512_setzero_ps(); 8];
+        for p in 0..k {
+            // SAFETY: p < k, so a + p and panel q's row p (q * k * 32 + p * 32 .. + 32)
+            // are inside the caller's slices.
+            unsafe {
+                let av = _mm512_set1_ps(*a.add(p));
+                for q in 0..4 {
+                    let row = panels.add(q * k * PANEL + p * PANEL);
+                    acc[2 * q] = _mm512_fmadd_ps(av, _mm512_loadu_ps(row), acc[2 * q]);
+                    let hi = _mm512_loadu_ps(row.add(16));
+                    acc[2 * q + 1] = _mm512_fmadd_ps(av, hi, acc[2 * q + 1]);
                 }
             }
         }
