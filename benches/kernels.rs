@@ -89,6 +89,40 @@ fn bench_packed_gemm(c: &mut Criterion) {
     }
 }
 
+/// A gradient block's weight gradient, k = 512 rows: matrixmultiply's `H^T dZ` (dU,
+/// u x 4u) against packed_gemm's `dZ^T H` (its transpose, dZ read in place, H packed
+/// row by row as the block collects it): LSTM(128) and LSTM(100) (Reuters).
+fn bench_weight_gradient(c: &mut Criterion) {
+    let mut rng = SeededRng::new(4);
+    for &(rows, units) in &[(512usize, 128usize), (512, 100), (512, 8), (512, 32)] {
+        let w = 4 * units;
+        let dz = random(rows * w, &mut rng);
+        let h = random(rows * units, &mut rng);
+        let mut out = vec![0.0f32; units * w];
+        c.bench_function(
+            &format!("matrixmultiply H^T dZ {rows}x{units}x{w}"),
+            |bench| {
+                bench.iter(|| {
+                    matmul(
+                        MatRef::new(black_box(&h), rows, units).t(),
+                        MatRef::new(black_box(&dz), rows, w),
+                        1.0,
+                        MatMut::new(&mut out, units, w),
+                    );
+                })
+            },
+        );
+        let mut packed = PackedB::with_row_capacity(rows, units);
+        for row in h.chunks(units) {
+            packed.push_row(row);
+        }
+        c.bench_function(&format!("packed_gemm dZ^T H {rows}x{units}x{w}"), |bench| {
+            bench
+                .iter(|| packed_gemm::gemm_at(black_box(&dz), w, &packed, &mut out, units, w, true))
+        });
+    }
+}
+
 // The layers run their gate passes inside `simd_fn!` loops (vectorised for the CPU);
 // so does this bench.
 recurrent::simd_fn! {
@@ -180,6 +214,6 @@ fn bench_lstm_step(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
-    targets = bench_matmul, bench_small_gemm, bench_packed_gemm, bench_lstm_step
+    targets = bench_matmul, bench_small_gemm, bench_packed_gemm, bench_lstm_step, bench_weight_gradient
 }
 criterion_main!(benches);

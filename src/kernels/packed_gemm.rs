@@ -43,12 +43,15 @@ fn panel_width(n: usize, j: usize) -> usize {
 }
 
 /// A (k x n) right factor as column panels: the panel of columns j..j+w is k rows of w
-/// floats, starting at `k * j` (the padded columns of the last panel are zeros).
+/// floats, starting at `stride * j` (the padded columns of the last panel are zeros).
+/// `stride` is k when packed whole, the row capacity when filled row by row
+/// (`with_row_capacity`, `push_row`).
 #[derive(Clone, Debug, Default)]
 pub struct PackedB {
     data: Vec<f32>,
     k: usize,
     n: usize,
+    stride: usize,
 }
 
 impl PackedB {
@@ -117,8 +120,53 @@ impl PackedB {
     fn reset(&mut self, k: usize, n: usize) {
         self.k = k;
         self.n = n;
+        self.stride = k;
         self.data.clear();
         self.data.resize(k * n.div_ceil(8) * 8, 0.0);
+    }
+
+    /// An empty factor of n columns to be filled row by row (`push_row`), room for
+    /// `rows` rows: the layout a product can read while rows keep arriving (the
+    /// backward's h_{t-1} and x rows, packed as they are collected instead of after).
+    pub fn with_row_capacity(rows: usize, n: usize) -> Self {
+        PackedB {
+            data: vec![0.0; rows * n.div_ceil(8) * 8],
+            k: 0,
+            n,
+            stride: rows,
+        }
+    }
+
+    /// Appends `row` (n floats) as row k of the factor.
+    ///
+    /// Panics past the capacity or on a row of another length (internal bugs).
+    pub fn push_row(&mut self, row: &[f32]) {
+        let (k, n, s) = (self.k, self.n, self.stride);
+        assert!(
+            k < s && row.len() == n,
+            "packed_gemm: row {k} of {s}, {} floats of {n}",
+            row.len()
+        );
+        let mut j = 0;
+        while j < n {
+            let w = panel_width(n, j);
+            let valid = w.min(n - j);
+            let at = s * j + k * w;
+            self.data[at..at + valid].copy_from_slice(&row[j..j + valid]);
+            j += w;
+        }
+        self.k += 1;
+    }
+
+    /// Forgets the rows (`push_row` starts again at row 0; the capacity stays).
+    pub fn clear_rows(&mut self) {
+        self.k = 0;
+    }
+
+    /// The panel of columns j..j+w (w = `panel_width(n, j)`), rows k0..k0+len.
+    fn panel(&self, j: usize, k0: usize, len: usize, w: usize) -> &[f32] {
+        let at = self.stride * j + k0 * w;
+        &self.data[at..at + len * w]
     }
 }
 
@@ -138,8 +186,65 @@ pub fn gemm(
     accumulate: bool,
 ) {
     let init = if accumulate { Init::Add } else { Init::Store };
-    product(a, lda, b, c, ldc, m, init);
+    let left = Left {
+        a,
+        row_step: lda,
+        k_step: 1,
+    };
+    product(left, b, c, ldc, m, init);
 }
+
+/// `c (m x n) = a^T · b`, or `c +=` when `accumulate`, for `a` (k x m) row-major with
+/// rows `lda` floats apart: c(i, q) = Σ_p a[p * lda + i] b(p, q). The weight gradients
+/// `dZ^T X` and `dZ^T H` of a gradient block, dZ read in place (a tile's 8 rows of c
+/// are 8 consecutive floats of each dZ row), without a transposed copy of it.
+///
+/// Panics if a slice is shorter than its shape (an internal bug, never user input).
+pub fn gemm_at(
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    m: usize,
+    accumulate: bool,
+) {
+    let init = if accumulate { Init::Add } else { Init::Store };
+    let left = Left {
+        a,
+        row_step: 1,
+        k_step: lda,
+    };
+    product(left, b, c, ldc, m, init);
+}
+
+/// A left factor read in place: element (i, p) at `a[i * row_step + p * k_step]`.
+#[derive(Clone, Copy)]
+struct Left<'a> {
+    a: &'a [f32],
+    row_step: usize,
+    k_step: usize,
+}
+
+impl Left<'_> {
+    /// Whether m rows of k elements are inside `a`.
+    fn holds(&self, m: usize, k: usize) -> bool {
+        m == 0 || k == 0 || (m - 1) * self.row_step + (k - 1) * self.k_step < self.a.len()
+    }
+
+    /// The same factor from column k0 on.
+    fn from_column(self, k0: usize) -> Self {
+        Left {
+            a: &self.a[(k0 * self.k_step).min(self.a.len())..],
+            ..self
+        }
+    }
+}
+
+/// Inner-dimension rows per pass of the tiles over a panel: 256 rows of a 32-column
+/// panel are 32 KiB and stay in L1 for all the row tiles; longer k (the 512+ rows of a
+/// gradient block) runs in passes of this many, each added to c.
+const K_BLOCK: usize = 256;
 
 /// What a tile's sums do to `c`.
 #[derive(Clone, Copy)]
@@ -167,21 +272,16 @@ impl Init<'_> {
     }
 }
 
-/// `gemm` with any `Init`.
-#[allow(clippy::too_many_arguments)]
-fn product(
-    a: &[f32],
-    lda: usize,
-    b: &PackedB,
-    c: &mut [f32],
-    ldc: usize,
-    m: usize,
-    init: Init<'_>,
-) {
+/// `gemm` with any left layout and `Init`: k in passes of `K_BLOCK` rows when the left
+/// factor is read down its columns (`gemm_at`; its k is a gradient block's rows), the
+/// later passes added to c, so each element is the sum of the passes' in-order sums.
+fn product(left: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, init: Init<'_>) {
     let (k, n) = (b.k, b.n);
     assert!(
-        lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k),
-        "packed_gemm: `a` is shorter than {m} x {k} with row stride {lda}"
+        (left.k_step != 1 || left.row_step >= k) && left.holds(m, k),
+        "packed_gemm: `a` is shorter than {m} x {k} (row step {}, k step {})",
+        left.row_step,
+        left.k_step
     );
     assert!(
         ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n),
@@ -190,16 +290,42 @@ fn product(
     if m == 0 || n == 0 {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if fast_math::has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above), and
-            // the shapes of a, b and c were checked above, the two requirements of
-            // `avx512::rows`.
-            return unsafe { avx512::rows(a, lda, b, c, ldc, m, init) };
-        }
+    let part = |k0: usize, len: usize| Part {
+        left: left.from_column(k0),
+        b,
+        k0,
+        len,
+    };
+    if k == 0 {
+        // No sums: c is set to zero (or the bias) or left as it is, as `init` says.
+        return by_panels(part(0, 0), c, ldc, m, init);
     }
-    by_panels(a, lda, b, c, ldc, m, init);
+    let pass = if left.k_step == 1 { k } else { K_BLOCK };
+    for k0 in (0..k).step_by(pass) {
+        let part = part(k0, pass.min(k - k0));
+        let init = if k0 == 0 { init } else { Init::Add };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if fast_math::has_avx512() {
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above),
+                // and the shapes of a, b and c were checked above, the two requirements
+                // of `avx512::rows`.
+                unsafe { avx512::rows(part, c, ldc, m, init) };
+                continue;
+            }
+        }
+        by_panels(part, c, ldc, m, init);
+    }
+}
+
+/// Rows k0..k0+len of the inner dimension of a product: the left factor from its
+/// column k0 and the panels' rows from k0.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    left: Left<'a>,
+    b: &'a PackedB,
+    k0: usize,
+    len: usize,
 }
 
 /// `c (m x n) = bias + a · b`, the bias (n) added to every row (none: zero), `c`
@@ -221,28 +347,35 @@ pub fn gemm_bias(
         }
         None => Init::Store,
     };
-    product(a, lda, b, c, b.n, m, init);
+    let left = Left {
+        a,
+        row_step: lda,
+        k_step: 1,
+    };
+    product(left, b, c, b.n, m, init);
 }
 
 /// Without AVX-512: each panel is a row-major (k x width) matrix, multiplied by
 /// `small_gemm` (the same in-order fused sums, so the same bits) into scratch, whose
 /// real columns then go to c.
-fn by_panels(
-    a: &[f32],
-    lda: usize,
-    b: &PackedB,
-    c: &mut [f32],
-    ldc: usize,
-    m: usize,
-    init: Init<'_>,
-) {
-    let (k, n) = (b.k, b.n);
+fn by_panels(part: Part<'_>, c: &mut [f32], ldc: usize, m: usize, init: Init<'_>) {
+    let (k, n, b) = (part.len, part.b.n, part.b);
     let mut block = vec![0.0f32; m * PANEL];
+    // small_gemm reads rows in place; a left factor read down its columns is copied
+    // out (the fallback only).
+    let mut copied = Vec::new();
+    let (a, lda) = if part.left.k_step == 1 {
+        (part.left.a, part.left.row_step)
+    } else {
+        let l = part.left;
+        copied.extend((0..m).flat_map(|i| (0..k).map(move |p| l.a[i * l.row_step + p * l.k_step])));
+        (&copied[..], k)
+    };
     let mut j = 0;
     while j < n {
         let w = panel_width(n, j);
         let valid = w.min(n - j);
-        let panel = &b.data[k * j..k * (j + w)];
+        let panel = b.panel(j, part.k0, k, w);
         super::small_gemm::gemm_lda(a, lda, panel, &mut block, m, k, w, false);
         for (i, sums) in block.chunks(w).take(m).enumerate() {
             init.apply(&mut c[i * ldc + j..i * ldc + j + valid], sums, j);
@@ -257,38 +390,30 @@ fn by_panels(
 /// left the accumulators in memory: 3-5 GFLOP/s against ~120).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Init, PANEL, PackedB, panel_width};
+    use super::{Init, PANEL, Part, panel_width};
     use std::arch::x86_64::*;
 
     /// Row tiles of 8, 4, then 1, each against every column panel.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F, AVX2 and FMA; `a` must hold m rows of k = `b.k()`
-    /// floats `lda` apart and `c` m rows of `b.n()` floats `ldc` apart (`gemm` checks
-    /// both).
+    /// The CPU must support AVX-512F, AVX2 and FMA; the part's left factor must hold m
+    /// rows of its `len` elements (`Left::holds`) and `c` m rows of `b.n()` floats
+    /// `ldc` apart (`product` checks both).
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn rows(
-        a: &[f32],
-        lda: usize,
-        b: &PackedB,
-        c: &mut [f32],
-        ldc: usize,
-        m: usize,
-        init: Init<'_>,
-    ) {
+    pub(super) unsafe fn rows(part: Part<'_>, c: &mut [f32], ldc: usize, m: usize, init: Init<'_>) {
         let mut r = 0;
         // SAFETY (all three loops): rows r..r+MR are below m, so inside a and c as the
         // caller guarantees; the CPU features are this function's own requirement.
         while r + 8 <= m {
-            unsafe { row_tile::<8>(a, lda, b, c, ldc, r, init) };
+            unsafe { row_tile::<8>(part, c, ldc, r, init) };
             r += 8;
         }
         while r + 4 <= m {
-            unsafe { row_tile::<4>(a, lda, b, c, ldc, r, init) };
+            unsafe { row_tile::<4>(part, c, ldc, r, init) };
             r += 4;
         }
         while r < m {
-            unsafe { row_tile::<1>(a, lda, b, c, ldc, r, init) };
+            unsafe { row_tile::<1>(part, c, ldc, r, init) };
             r += 1;
         }
     }
@@ -301,29 +426,32 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
     unsafe fn row_tile<const MR: usize>(
-        a: &[f32],
-        lda: usize,
-        b: &PackedB,
+        part: Part<'_>,
         c: &mut [f32],
         ldc: usize,
         r: usize,
         init: Init<'_>,
     ) {
-        let (k, n) = (b.k, b.n);
-        // Each row slice is bounds-checked here, once; the loops below read p < k of it.
-        let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * lda..(r + i) * lda + k]);
-        let a_ptr: [*const f32; MR] = std::array::from_fn(|i| a_rows[i].as_ptr());
+        let (k, n, b, left) = (part.len, part.b.n, part.b, part.left);
+        let ks = left.k_step;
+        // The tile's last element, row r + MR - 1 at p = k - 1, is inside a (checked
+        // here, once); the loops below read (i, p) with i < MR, p < k, at lower offsets.
+        assert!(k > 0 && (r + MR - 1) * left.row_step + (k - 1) * ks < left.a.len());
+        // SAFETY: each offset is at most the one checked just above.
+        let a_ptr: [*const f32; MR] =
+            std::array::from_fn(|i| unsafe { left.a.as_ptr().add((r + i) * left.row_step) });
         let mut j = 0;
         // A single row has one FMA chain per register: four panels at a time keep
         // eight chains in flight (small_gemm's 128-column single-row tile), where one
         // panel's two would wait on the FMA latency.
         while MR == 1 && j + 4 * PANEL <= n {
-            let panels = &b.data[k * j..k * (j + 4 * PANEL)];
+            let panels: [*const f32; 4] =
+                std::array::from_fn(|q| b.panel(j + q * PANEL, part.k0, k, PANEL).as_ptr());
             let out = &mut c[r * ldc + j..r * ldc + j + 4 * PANEL];
-            // SAFETY: a_ptr[0] points at k floats, `panels` holds four k x 32 panels and
-            // `out` 128 floats (all sliced just above).
+            // SAFETY: a_ptr[0] points at k elements ks apart, each of `panels` at k rows
+            // of 32 floats and `out` at 128 floats (all sliced just above).
             unsafe {
-                let v = row_by_four_panels(a_ptr[0], panels.as_ptr(), k);
+                let v = row_by_four_panels(a_ptr[0], ks, panels, k);
                 for (q, v) in v.into_iter().enumerate() {
                     store16(out.as_mut_ptr().add(16 * q), v, init, j + 16 * q);
                 }
@@ -332,7 +460,7 @@ mod avx512 {
         }
         while j < n {
             let w = panel_width(n, j);
-            let panel = &b.data[k * j..k * (j + w)];
+            let panel = b.panel(j, part.k0, k, w);
             let valid = w.min(n - j);
             // Full panels go from registers to c; the padded last one through `sums`.
             let mut sums = [[0.0f32; PANEL]; MR];
@@ -345,14 +473,14 @@ mod avx512 {
             // SAFETY: every offset is below the end checked just above.
             let out: [*mut f32; MR] =
                 std::array::from_fn(|i| unsafe { base.add((r + i) * ldc + j) });
-            // SAFETY: a_ptr[i] points at k floats (a_rows[i]), the panel holds k rows of
+            // SAFETY: a_ptr[i] points at k elements ks apart, the panel holds k rows of
             // w floats (sliced just above, w the width the kernel reads); with `full`,
             // out[i] points at w floats of row r + i of c (sliced just above), else the
             // kernels write only `sums`.
             unsafe {
                 match w {
                     PANEL => {
-                        let v = tile32::<MR>(&a_ptr, panel.as_ptr(), k);
+                        let v = tile32::<MR>(&a_ptr, ks, panel.as_ptr(), k);
                         for i in 0..MR {
                             let dst = if full { out[i] } else { sums[i].as_mut_ptr() };
                             store16(dst, v[i][0], if full { init } else { Init::Store }, j);
@@ -365,14 +493,14 @@ mod avx512 {
                         }
                     }
                     16 => {
-                        let v = tile16::<MR>(&a_ptr, panel.as_ptr(), k);
+                        let v = tile16::<MR>(&a_ptr, ks, panel.as_ptr(), k);
                         for i in 0..MR {
                             let dst = if full { out[i] } else { sums[i].as_mut_ptr() };
                             store16(dst, v[i], if full { init } else { Init::Store }, j);
                         }
                     }
                     _ => {
-                        let v = tile8::<MR>(&a_ptr, panel.as_ptr(), k);
+                        let v = tile8::<MR>(&a_ptr, ks, panel.as_ptr(), k);
                         for i in 0..MR {
                             let dst = if full { out[i] } else { sums[i].as_mut_ptr() };
                             store8(dst, v[i], if full { init } else { Init::Store }, j);
@@ -427,26 +555,27 @@ mod avx512 {
         }
     }
 
-    /// Row i's sums over p of a_i[p] * panel[p][0..32], fused, in order.
+    /// Row i's sums over p of a_i[p * ks] * panel[p][0..32], fused, in order.
     ///
     /// # Safety
-    /// AVX-512F; a[i] valid for k reads, panel for k * 32.
+    /// AVX-512F; a[i] valid for reads at p * ks, p < k; panel for k * 32.
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
     unsafe fn tile32<const MR: usize>(
         a: &[*const f32; MR],
+        ks: usize,
         panel: *const f32,
         k: usize,
     ) -> [[__m512; 2]; MR] {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for p in 0..k {
-            // SAFETY: p < k, so panel + 32p + 31 and a[i] + p are inside the caller's
-            // slices.
+            // SAFETY: p < k, so panel + 32p + 31 and a[i] + p * ks are inside the
+            // caller's slices.
             unsafe {
                 let b0 = _mm512_loadu_ps(panel.add(p * 32));
                 let b1 = _mm512_loadu_ps(panel.add(p * 32 + 16));
                 for i in 0..MR {
-                    let av = _mm512_set1_ps(*a[i].add(p));
+                    let av = _mm512_set1_ps(*a[i].add(p * ks));
                     acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
                     acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
                 }
@@ -458,18 +587,23 @@ mod avx512 {
     /// One row against four consecutive 32-column panels: the sums of 128 columns.
     ///
     /// # Safety
-    /// AVX-512F; `a` valid for k reads, `panels` for 4 * k * 32.
+    /// AVX-512F; `a` valid for reads at p * ks, p < k; each of `panels` for k * 32.
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
-    unsafe fn row_by_four_panels(a: *const f32, panels: *const f32, k: usize) -> [__m512; 8] {
+    unsafe fn row_by_four_panels(
+        a: *const f32,
+        ks: usize,
+        panels: [*const f32; 4],
+        k: usize,
+    ) -> [__m512; 8] {
         let mut acc = [_mm512_setzero_ps(); 8];
         for p in 0..k {
-            // SAFETY: p < k, so a + p and panel q's row p (q * k * 32 + p * 32 .. + 32)
-            // are inside the caller's slices.
+            // SAFETY: p < k, so a + p * ks and panel q's row p (p * 32 .. + 32) are
+            // inside the caller's slices.
             unsafe {
-                let av = _mm512_set1_ps(*a.add(p));
+                let av = _mm512_set1_ps(*a.add(p * ks));
                 for q in 0..4 {
-                    let row = panels.add(q * k * PANEL + p * PANEL);
+                    let row = panels[q].add(p * PANEL);
                     acc[2 * q] = _mm512_fmadd_ps(av, _mm512_loadu_ps(row), acc[2 * q]);
                     let hi = _mm512_loadu_ps(row.add(16));
                     acc[2 * q + 1] = _mm512_fmadd_ps(av, hi, acc[2 * q + 1]);
@@ -482,22 +616,23 @@ mod avx512 {
     /// `tile32` for a 16-column panel.
     ///
     /// # Safety
-    /// AVX-512F; a[i] valid for k reads, panel for k * 16.
+    /// AVX-512F; a[i] valid for reads at p * ks, p < k; panel for k * 16.
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
     unsafe fn tile16<const MR: usize>(
         a: &[*const f32; MR],
+        ks: usize,
         panel: *const f32,
         k: usize,
     ) -> [__m512; MR] {
         let mut acc = [_mm512_setzero_ps(); MR];
         for p in 0..k {
-            // SAFETY: p < k, so panel + 16p + 15 and a[i] + p are inside the caller's
-            // slices.
+            // SAFETY: p < k, so panel + 16p + 15 and a[i] + p * ks are inside the
+            // caller's slices.
             unsafe {
                 let b0 = _mm512_loadu_ps(panel.add(p * 16));
                 for i in 0..MR {
-                    acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(*a[i].add(p)), b0, acc[i]);
+                    acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(*a[i].add(p * ks)), b0, acc[i]);
                 }
             }
         }
@@ -507,22 +642,23 @@ mod avx512 {
     /// `tile32` for an 8-column panel.
     ///
     /// # Safety
-    /// AVX2 and FMA; a[i] valid for k reads, panel for k * 8.
+    /// AVX2 and FMA; a[i] valid for reads at p * ks, p < k; panel for k * 8.
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
     unsafe fn tile8<const MR: usize>(
         a: &[*const f32; MR],
+        ks: usize,
         panel: *const f32,
         k: usize,
     ) -> [__m256; MR] {
         let mut acc = [_mm256_setzero_ps(); MR];
         for p in 0..k {
-            // SAFETY: p < k, so panel + 8p + 7 and a[i] + p are inside the caller's
+            // SAFETY: p < k, so panel + 8p + 7 and a[i] + p * ks are inside the caller's
             // slices.
             unsafe {
                 let b0 = _mm256_loadu_ps(panel.add(p * 8));
                 for i in 0..MR {
-                    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(*a[i].add(p)), b0, acc[i]);
+                    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(*a[i].add(p * ks)), b0, acc[i]);
                 }
             }
         }
@@ -610,6 +746,96 @@ mod tests {
         }
     }
 
+    /// `gemm_at` reads the left factor down its columns: the bits of `small_gemm` on
+    /// its transposed copy, k in passes of `K_BLOCK` (each pass added to c), with the
+    /// right factor packed whole or row by row, and through the fallback.
+    #[test]
+    fn transposed_left_gives_the_bits_of_small_gemm_in_k_passes() {
+        let mut rng = crate::rng::SeededRng::new(29);
+        for &(m, k, n) in &[
+            (512, 528, 128),
+            (400, 300, 100),
+            (32, 520, 8),
+            (13, 7, 45),
+            (4, 256, 33),
+            (9, 257, 16),
+            (6, 0, 5),
+        ] {
+            let lda = m + 3;
+            let at = random(k * lda, &mut rng);
+            let b = random(k * n, &mut rng);
+            // The left factor (m x k), row-major.
+            let a: Vec<f32> = (0..m)
+                .flat_map(|i| (0..k).map(|p| at[p * lda + i]).collect::<Vec<_>>())
+                .collect();
+            let mut packed = PackedB::new();
+            packed.pack(&b, n, k, n);
+            let mut rows = PackedB::with_row_capacity(k + 2, n);
+            for p in 0..k {
+                rows.push_row(&b[p * n..(p + 1) * n]);
+            }
+            for acc in [false, true] {
+                let mut want = vec![0.5f32; m * n];
+                if k == 0 && !acc {
+                    want.fill(0.0);
+                }
+                for k0 in (0..k).step_by(K_BLOCK) {
+                    let len = K_BLOCK.min(k - k0);
+                    let a_part: Vec<f32> = (0..m)
+                        .flat_map(|i| a[i * k + k0..i * k + k0 + len].to_vec())
+                        .collect();
+                    let first = k0 == 0 && !acc;
+                    let b_part = &b[k0 * n..(k0 + len) * n];
+                    small_gemm::gemm(&a_part, b_part, &mut want, m, len, n, !first);
+                }
+                for (name, factor) in [("packed", &packed), ("rows", &rows)] {
+                    let mut got = vec![0.5f32; m * n];
+                    gemm_at(&at, lda, factor, &mut got, n, m, acc);
+                    assert_eq!(bits(&got), bits(&want), "{name} {m}x{k}x{n} acc={acc}");
+                }
+                let mut fallback = vec![0.5f32; m * n];
+                let init = if acc { Init::Add } else { Init::Store };
+                for k0 in (0..k.max(1)).step_by(K_BLOCK) {
+                    let len = K_BLOCK.min(k - k0);
+                    let left = Left {
+                        a: &at,
+                        row_step: 1,
+                        k_step: lda,
+                    };
+                    let part = Part {
+                        left: left.from_column(k0),
+                        b: &rows,
+                        k0,
+                        len,
+                    };
+                    let init = if k0 == 0 { init } else { Init::Add };
+                    by_panels(part, &mut fallback, n, m, init);
+                }
+                assert_eq!(
+                    bits(&fallback),
+                    bits(&want),
+                    "fallback {m}x{k}x{n} acc={acc}"
+                );
+            }
+            // Cleared, the row-by-row factor is filled again from row 0.
+            rows.clear_rows();
+            assert_eq!(rows.k(), 0);
+            rows.push_row(&vec![1.0; n]);
+            assert_eq!(rows.k(), 1);
+        }
+    }
+
+    #[test]
+    fn rows_past_the_capacity_are_rejected() {
+        let mut rows = PackedB::with_row_capacity(1, 3);
+        rows.push_row(&[1.0, 2.0, 3.0]);
+        let full = std::panic::catch_unwind(move || rows.push_row(&[1.0, 2.0, 3.0]));
+        assert!(full.is_err());
+        let mut rows = PackedB::with_row_capacity(2, 3);
+        let short = std::panic::catch_unwind(move || rows.push_row(&[1.0]));
+        assert!(short.is_err());
+    }
+
     #[test]
     fn panel_path_gives_the_bits_of_the_avx512_one() {
         let mut rng = crate::rng::SeededRng::new(3);
@@ -618,7 +844,17 @@ mod tests {
         let mut packed = PackedB::new();
         packed.pack(&b, n, k, n);
         let (mut plain, mut fused) = (vec![0.0f32; m * n], vec![1.0f32; m * n]);
-        by_panels(&a, k, &packed, &mut plain, n, m, Init::Store);
+        let part = |packed| Part {
+            left: Left {
+                a: &a,
+                row_step: k,
+                k_step: 1,
+            },
+            b: packed,
+            k0: 0,
+            len: k,
+        };
+        by_panels(part(&packed), &mut plain, n, m, Init::Store);
         gemm(&a, k, &packed, &mut fused, n, m, false);
         assert_eq!(bits(&plain), bits(&fused));
     }
@@ -644,7 +880,17 @@ mod tests {
                 );
                 let mut fallback = vec![f32::NAN; m * n];
                 let init = bias.map_or(Init::Store, Init::Bias);
-                by_panels(&a, k, &packed, &mut fallback, n, m, init);
+                let part = Part {
+                    left: Left {
+                        a: &a,
+                        row_step: k,
+                        k_step: 1,
+                    },
+                    b: &packed,
+                    k0: 0,
+                    len: k,
+                };
+                by_panels(part, &mut fallback, n, m, init);
                 assert_eq!(bits(&fallback), bits(&want), "fallback {m}x{k}x{n}");
             }
         }

@@ -1026,7 +1026,7 @@ fn chunk_backward_fused(
             blk.fold_into(&mut grads, dx, kernel_t);
         }
     }
-    blk.fold_into(&mut grads, dx, kernel_t);
+    blk.finish(&mut grads, dx, kernel_t);
     grads
 }
 

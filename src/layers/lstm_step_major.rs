@@ -199,7 +199,7 @@ pub(super) fn chunk_backward(
             blk.fold_into(&mut grads, dx, kernel_t);
         }
     }
-    blk.fold_into(&mut grads, dx, kernel_t);
+    blk.finish(&mut grads, dx, kernel_t);
     grads
 }
 

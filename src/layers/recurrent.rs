@@ -697,15 +697,95 @@ pub(crate) struct GradBlock {
     /// Pre-activation gradients (rows, width).
     pub dz: Vec<f32>,
     /// h_{t-1} of each row (rows, units).
-    h_prev: Vec<f32>,
-    /// Layer input of each row (rows, features).
-    x: Vec<f32>,
+    h_prev: FactorRows,
+    /// Layer input of each row (rows, features); empty with token rows.
+    x: FactorRows,
     /// Row index (sample * steps + t) within the block's samples, for dX.
     at: Vec<usize>,
     /// With token rows: each row's token slot, in place of its `x` (see `fold_into`).
     slots: Vec<u32>,
     /// Scratch for dX rows.
     dx: Vec<f32>,
+}
+
+/// Widest h_{t-1} or x rows whose weight gradient is `packed_gemm::gemm_at`'s `dZ^T
+/// H` (transposed) rather than matrixmultiply's `H^T dZ`. Per 512-row block
+/// (`benches/kernels.rs`, us, matrixmultiply / packed): 8 units 7.6 / 3.9, 32 units
+/// 37.5 / 27.6, 100 units 311-394 / 318-381, 128 units 478-561 / 541-604; W1 training
+/// (LSTM(8), one thread) 52,680 -> 59,770 samples/s, median of 5 alternated runs.
+const PACKED_FACTOR_MAX_WIDTH: usize = 64;
+
+/// The rows of one weight-gradient product's right factor, in the layout its product
+/// reads: narrow rows packed as they are collected (`gemm_at` reads dZ in place, so
+/// nothing is packed or transposed per block), wide ones row-major for matrixmultiply.
+enum FactorRows {
+    Plain {
+        rows: Vec<f32>,
+        width: usize,
+    },
+    /// With the product's running sum, transposed: (block width, row width).
+    Packed {
+        rows: PackedB,
+        sums_t: Vec<f32>,
+    },
+}
+
+impl FactorRows {
+    fn new(capacity: usize, width: usize, gates_width: usize) -> Self {
+        if width <= PACKED_FACTOR_MAX_WIDTH {
+            FactorRows::Packed {
+                rows: PackedB::with_row_capacity(capacity, width),
+                sums_t: vec![0.0; gates_width * width],
+            }
+        } else {
+            FactorRows::Plain {
+                rows: Vec::with_capacity(capacity * width),
+                width,
+            }
+        }
+    }
+
+    fn push(&mut self, row: &[f32]) {
+        match self {
+            FactorRows::Plain { rows, .. } => rows.extend_from_slice(row),
+            FactorRows::Packed { rows, .. } => rows.push_row(row),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            FactorRows::Plain { rows, .. } => rows.clear(),
+            FactorRows::Packed { rows, .. } => rows.clear_rows(),
+        }
+    }
+
+    /// grad (row width, w) += rows^T dz for the m rows of `dz` (m, w); packed, the sum
+    /// stays transposed in `sums_t` until `finish`.
+    fn add_product(&mut self, dz: &[f32], m: usize, w: usize, grad: &mut [f32]) {
+        match self {
+            FactorRows::Plain { rows, width } => matmul(
+                MatRef::new(rows, m, *width).t(),
+                MatRef::new(dz, m, w),
+                1.0,
+                MatMut::new(grad, *width, w),
+            ),
+            FactorRows::Packed { rows, sums_t } => {
+                packed_gemm::gemm_at(dz, w, rows, sums_t, rows.n(), w, true)
+            }
+        }
+    }
+
+    /// Adds a packed factor's transposed sums to `grad` (row width, w).
+    fn finish(&self, w: usize, grad: &mut [f32]) {
+        if let FactorRows::Packed { rows, sums_t } = self {
+            let n = rows.n();
+            for (q, row) in sums_t.chunks_exact(n.max(1)).enumerate().take(w) {
+                for (i, v) in row.iter().enumerate() {
+                    grad[i * w + q] += v;
+                }
+            }
+        }
+    }
 }
 
 impl GradBlock {
@@ -715,8 +795,8 @@ impl GradBlock {
             units,
             features,
             dz: Vec::with_capacity(rows * width),
-            h_prev: Vec::with_capacity(rows * units),
-            x: Vec::with_capacity(rows * features),
+            h_prev: FactorRows::new(rows, units, width),
+            x: FactorRows::new(rows, features, width),
             at: Vec::with_capacity(rows),
             slots: Vec::new(),
             dx: Vec::with_capacity(rows * features),
@@ -730,14 +810,14 @@ impl GradBlock {
 
     /// Records the h_{t-1} and x paired with the next dz row, and where its dX goes.
     pub fn push_row(&mut self, h_prev: &[f32], x: &[f32], at: usize) {
-        self.h_prev.extend_from_slice(h_prev);
-        self.x.extend_from_slice(x);
+        self.h_prev.push(h_prev);
+        self.x.push(x);
         self.at.push(at);
     }
 
     /// `push_row` for a row whose input is token `slot` of the layer's `TokenRows`.
     pub fn push_token_row(&mut self, h_prev: &[f32], slot: u32, at: usize) {
-        self.h_prev.extend_from_slice(h_prev);
+        self.h_prev.push(h_prev);
         self.slots.push(slot);
         self.at.push(at);
     }
@@ -745,10 +825,10 @@ impl GradBlock {
     /// `push_row` for the rows `at` (sample * steps + t) of one step, whose h_{t-1} are
     /// the consecutive rows of `h_prev` (n, units) and inputs rows of `x` (_, features).
     pub fn push_rows(&mut self, h_prev: &[f32], x: &[f32], at: impl Iterator<Item = usize>) {
-        let f = self.features;
-        self.h_prev.extend_from_slice(h_prev);
-        for a in at {
-            self.x.extend_from_slice(&x[a * f..(a + 1) * f]);
+        let (f, u) = (self.features, self.units);
+        for (h, a) in h_prev.chunks_exact(u).zip(at) {
+            self.h_prev.push(h);
+            self.x.push(&x[a * f..(a + 1) * f]);
             self.at.push(a);
         }
     }
@@ -760,8 +840,8 @@ impl GradBlock {
         slots: &[u32],
         at: impl Iterator<Item = usize>,
     ) {
-        self.h_prev.extend_from_slice(h_prev);
-        for a in at {
+        for (h, a) in h_prev.chunks_exact(self.units).zip(at) {
+            self.h_prev.push(h);
             self.slots.push(slots[a]);
             self.at.push(a);
         }
@@ -769,24 +849,17 @@ impl GradBlock {
 
     /// dK += X^T dZ (with token rows: each row's dZ added to its token's sum in
     /// `grads.token_sums` instead), dU += H^T dZ, db += Σ dZ, dX rows = dZ K^T
-    /// (scattered to `dx`, (samples, steps, features)); then empties the block.
+    /// (scattered to `dx`, (samples, steps, features)); then empties the block. Sums
+    /// kept transposed (narrow factors) reach `grads` in `finish`.
     pub fn fold_into(&mut self, grads: &mut WeightGrads, dx: &mut [f32], kernel_t: &PackedB) {
-        let (m, w, u, f) = (self.at.len(), self.width, self.units, self.features);
+        let (m, w, f) = (self.at.len(), self.width, self.features);
         if m > 0 {
-            // The weight gradients stay with matrixmultiply: packed_gemm with dZ packed
-            // and the left factors transposed was ~7% slower on W3 and W4 (k = 512 rows
-            // of dZ do not fit a panel in L1).
-            let dz = MatRef::new(&self.dz[..m * w], m, w);
+            let dz = &self.dz[..m * w];
             if self.slots.is_empty() {
-                matmul(
-                    MatRef::new(&self.x, m, f).t(),
-                    dz,
-                    1.0,
-                    MatMut::new(&mut grads.kernel, f, w),
-                );
+                self.x.add_product(dz, m, w, &mut grads.kernel);
             } else {
                 let sums = &mut grads.token_sums;
-                for (row, &s) in self.dz[..m * w].chunks_exact(w).zip(&self.slots) {
+                for (row, &s) in dz.chunks_exact(w).zip(&self.slots) {
                     let s = s as usize;
                     sums[s * w..(s + 1) * w]
                         .iter_mut()
@@ -794,15 +867,10 @@ impl GradBlock {
                         .for_each(|(a, b)| *a += b);
                 }
             }
-            matmul(
-                MatRef::new(&self.h_prev, m, u).t(),
-                dz,
-                1.0,
-                MatMut::new(&mut grads.recurrent, u, w),
-            );
-            column_sums(&self.dz, m, w, w, &mut grads.bias, true);
+            self.h_prev.add_product(dz, m, w, &mut grads.recurrent);
+            column_sums(dz, m, w, w, &mut grads.bias, true);
             self.dx.resize(m * f, 0.0);
-            packed_gemm::gemm(&self.dz[..m * w], w, kernel_t, &mut self.dx, f, m, false);
+            packed_gemm::gemm(dz, w, kernel_t, &mut self.dx, f, m, false);
             for (row, &at) in self.dx.chunks(f).zip(&self.at) {
                 dx[at * f..(at + 1) * f].copy_from_slice(row);
             }
@@ -812,6 +880,13 @@ impl GradBlock {
         self.x.clear();
         self.at.clear();
         self.slots.clear();
+    }
+
+    /// The last `fold_into`, then the sums kept transposed added to `grads`.
+    pub fn finish(&mut self, grads: &mut WeightGrads, dx: &mut [f32], kernel_t: &PackedB) {
+        self.fold_into(grads, dx, kernel_t);
+        self.x.finish(self.width, &mut grads.kernel);
+        self.h_prev.finish(self.width, &mut grads.recurrent);
     }
 }
 
