@@ -16,6 +16,12 @@ Examples:
   python3 bench/driver.py                               # full run, writes BENCHMARKS.md
   python3 bench/driver.py --workloads W1,W3 --frameworks torch,keras
   python3 bench/driver.py --workloads W2,W2m            # W2 without and with mask_zero
+  python3 bench/driver.py --rounds 3                    # every run three times, medians
+
+With --rounds N every framework+workload process runs N times, in N interleaved rounds
+(round 1 of every workload and framework, then round 2, ...), so a slow minute of a
+shared machine hits one round of each rather than every run of one framework; the
+tables give each metric's median over the rounds and the ratios of those medians.
 """
 
 import argparse
@@ -63,6 +69,7 @@ def parse_args():
     ap.add_argument("--no-write", action="store_true", help="print only, write no file")
     ap.add_argument("--from-results", default=None, metavar="JSONL", help="run nothing: render the tables from a results.jsonl an earlier (possibly interrupted) run left behind")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per framework+workload process")
+    ap.add_argument("--rounds", type=int, default=1, help="run everything this many times, interleaved, and report medians (default 1)")
     args = ap.parse_args()
 
     specs = load_specs()
@@ -76,6 +83,8 @@ def parse_args():
             ap.error(f"unknown framework {f!r}; known: {', '.join(FRAMEWORKS)}")
     if args.threads < 1:
         ap.error("--threads must be at least 1")
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     if not os.path.exists(args.python):
         ap.error(f"no Python interpreter at {args.python}: run bench/setup.sh, or set BENCH_PYTHON / --python")
     if args.data is None:
@@ -131,17 +140,18 @@ def command_for(framework, workload, args, exe, threads, skip_inference):
     return [args.python, os.path.join(HERE, script)] + common
 
 
-def run_one(framework, workload, args, exe, threads=None, skip_inference=False, role="main"):
+def run_one(framework, workload, args, exe, threads=None, skip_inference=False, role="main", round_no=0):
     """One benchmark process; `role` "scaling" marks the training-only pair of the
-    thread-scaling table."""
+    thread-scaling table; `round_no` counts from 0 (`--rounds`)."""
     threads = threads or args.threads
     cmd = command_for(framework, workload, args, exe, threads, skip_inference)
-    log(f"{workload} {framework} ({threads} thread{'s' if threads > 1 else ''}{', training only' if skip_inference else ''})")
+    of_rounds = f", round {round_no + 1} of {args.rounds}" if args.rounds > 1 else ""
+    log(f"{workload} {framework} ({threads} thread{'s' if threads > 1 else ''}{', training only' if skip_inference else ''}{of_rounds})")
     t0 = time.time()
     try:
         proc = subprocess.run(cmd, cwd=HERE, env=thread_env(threads, args.omp_passive), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
-        return {"framework": framework, "workload": workload, "threads": threads, "error": f"timed out after {args.timeout:.0f} s"}
+        return {"framework": framework, "workload": workload, "threads": threads, "role": role, "round": round_no, "error": f"timed out after {args.timeout:.0f} s"}
     result = None
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
@@ -152,9 +162,11 @@ def run_one(framework, workload, args, exe, threads=None, skip_inference=False, 
                 pass
     if proc.returncode != 0 or result is None:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        return {"framework": framework, "workload": workload, "threads": threads, "error": f"exit {proc.returncode}: {tail}"}
+        return {"framework": framework, "workload": workload, "threads": threads, "role": role, "round": round_no, "error": f"exit {proc.returncode}: {tail}"}
     result["wall_s"] = time.time() - t0
     result["role"] = role
+    result["round"] = round_no
+    result["run"] = args.run_id
     result["finished_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     result["omp_wait_policy"] = "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY", "default")
     # Kept as it comes, so an interrupted run still leaves its numbers behind.
@@ -186,14 +198,49 @@ def recurrent_forward_flops(spec):
     return 2 * gates * spec["units"] * (spec["embed_dim"] + spec["units"])
 
 
+METRICS = ("train_samples_per_s", "infer_samples_per_s", "latency_ms", "peak_rss_mb", "loss")
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def combine(runs):
+    """One result from the rounds of one framework+workload: each metric's median over
+    the rounds that succeeded (with how many there were), or the first failure when
+    none did."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+    out = dict(ok[-1])
+    for key in METRICS:
+        values = [r[key] for r in ok if r.get(key) is not None]
+        out[key] = median(values) if values else None
+    out["rounds"] = len(ok)
+    return out
+
+
+def by_workload(results):
+    """(workload, framework) -> the rounds' results combined."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r["workload"], r["framework"]), []).append(r)
+    return {k: combine(v) for k, v in groups.items()}
+
+
 def tables(results, scaling, specs, args):
-    by = {(r["workload"], r["framework"]): r for r in results}
+    by = by_workload(results)
+    rounds = max((r.get("rounds", 1) for r in by.values()), default=1)
     out = []
     out.append("### Throughput, latency and memory\n")
     out.append(f"{args.threads} threads per framework. Training: samples/s over one full epoch after warm-up. "
                "Inference: samples/s over the whole data set in batches of 256. Latency: median of "
                f"{'20' if args.quick else '200'} single-sequence calls (Keras through `tf.function`, PyTorch under "
-               "`inference_mode`). Peak RSS: the process's VmHWM.\n")
+               "`inference_mode`). Peak RSS: the process's VmHWM."
+               + (f" Every figure is the median of {rounds} interleaved rounds (`--rounds`), every ratio one of those medians."
+                  if rounds > 1 else "") + "\n")
     out.append("| Workload | Framework | Train samples/s | Infer samples/s | Latency ms | Peak RSS MB | Loss |")
     out.append("|---|---|---:|---:|---:|---:|---:|")
     for w in args.workloads:
@@ -253,17 +300,22 @@ def tables(results, scaling, specs, args):
 
     if scaling:
         out.append("\n### recurrent training throughput, 1 thread vs 2 threads\n")
+        if rounds > 1:
+            out.append("Each round runs the pair back to back; the speed-up is the median of the rounds' own "
+                       "speed-ups, the throughputs the medians of each column.\n")
         out.append("| Workload | 1 thread samples/s | 2 threads samples/s | Speed-up |")
         out.append("|---|---:|---:|---:|")
-        for w, pair in scaling.items():
-            one, many = pair["one"], pair["many"]
-            two = many.get("train_samples_per_s")
-            t1 = one.get("train_samples_per_s")
-            failed = [r for r in (one, many) if "error" in r]
-            if failed:
-                out.append(f"| {w} | failed: {failed[0]['error'][:100].replace('|', '/')} | {fmt(two)} | n/a |")
-            else:
-                out.append(f"| {w} | {fmt(t1)} | {fmt(two)} | {ratio(two, t1, True)} |")
+        for w, pairs in scaling.items():
+            good = [p for p in pairs if "error" not in p["one"] and "error" not in p["many"]]
+            if not good:
+                one, many = pairs[0]["one"], pairs[0]["many"]
+                failed = [r for r in (one, many) if "error" in r]
+                out.append(f"| {w} | failed: {failed[0]['error'][:100].replace('|', '/')} | {fmt(many.get('train_samples_per_s'))} | n/a |")
+                continue
+            t1 = median([p["one"]["train_samples_per_s"] for p in good])
+            two = median([p["many"]["train_samples_per_s"] for p in good])
+            speedup = median([p["many"]["train_samples_per_s"] / p["one"]["train_samples_per_s"] for p in good])
+            out.append(f"| {w} | {fmt(t1)} | {fmt(two)} | {speedup:.2f}x |")
     return "\n".join(out) + "\n"
 
 
@@ -313,46 +365,51 @@ def run_all(args):
         exe = build_recurrent()
 
     results = []
-    for w in args.workloads:
-        for f in args.frameworks:
-            results.append(run_one(f, w, args, exe))
-
-    # Thread scaling from a back-to-back pair of training-only runs (N threads, then 1):
-    # this machine's speed drifts over minutes, so the N-thread figure from the main
-    # pass, minutes earlier, is not a fair reference for the 1-thread run.
     scaling = {}
-    if "recurrent" in args.frameworks and not args.no_thread_scaling and args.threads != 1:
+    for round_no in range(args.rounds):
         for w in args.workloads:
-            if w in SCALING_WORKLOADS:
-                many = run_one("recurrent", w, args, exe, skip_inference=True, role="scaling")
-                one = run_one("recurrent", w, args, exe, threads=1, skip_inference=True, role="scaling")
-                scaling[w] = {"one": one, "many": many}
+            for f in args.frameworks:
+                results.append(run_one(f, w, args, exe, round_no=round_no))
+
+        # Thread scaling from a back-to-back pair of training-only runs (N threads, then
+        # 1): this machine's speed drifts over minutes, so the N-thread figure from the
+        # main pass, minutes earlier, is not a fair reference for the 1-thread run.
+        if "recurrent" in args.frameworks and not args.no_thread_scaling and args.threads != 1:
+            for w in args.workloads:
+                if w in SCALING_WORKLOADS:
+                    many = run_one("recurrent", w, args, exe, skip_inference=True, role="scaling", round_no=round_no)
+                    one = run_one("recurrent", w, args, exe, threads=1, skip_inference=True, role="scaling", round_no=round_no)
+                    scaling.setdefault(w, []).append({"one": one, "many": many})
     return results, scaling
 
 
 def scaling_runs(scaling):
-    return [r for pair in scaling.values() for r in (pair["many"], pair["one"])]
+    return [r for pairs in scaling.values() for pair in pairs for r in (pair["many"], pair["one"])]
 
 
 def load_results(args):
-    """Results of the selected workloads and frameworks from a results.jsonl; the last
-    line for a (workload, framework, threads) wins."""
-    latest = {}
+    """Results of the selected workloads and frameworks from a results.jsonl: for each
+    (workload, framework, threads, role) the lines of the latest driver run that has
+    one (older lines carry no run and count as one earlier run), the last line of each
+    of its rounds."""
+    runs = {}
     with open(args.from_results) as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
                 # Older lines have no role: their 1-thread runs were the scaling ones.
                 role = r.get("role", "scaling" if r["threads"] == 1 else "main")
-                latest[(r["workload"], r["framework"], r["threads"], role)] = r
-    results = [latest[(w, f, args.threads, "main")] for w in args.workloads for f in args.frameworks if (w, f, args.threads, "main") in latest]
+                key = (r["workload"], r["framework"], r["threads"], role)
+                runs.setdefault(key, {}).setdefault(r.get("run", ""), {})[r.get("round", 0)] = r
+    latest = {k: [v[rnd] for rnd in sorted(v)] for k, by_run in runs.items() for v in [by_run[max(by_run)]]}
+    results = [r for w in args.workloads for f in args.frameworks for r in latest.get((w, f, args.threads, "main"), [])]
     scaling = {}
     if "recurrent" in args.frameworks and args.threads != 1:
         for w in args.workloads:
-            one = latest.get((w, "recurrent", 1, "scaling"))
-            many = latest.get((w, "recurrent", args.threads, "scaling"), latest.get((w, "recurrent", args.threads, "main")))
-            if w in SCALING_WORKLOADS and one and many:
-                scaling[w] = {"one": one, "many": many}
+            ones = latest.get((w, "recurrent", 1, "scaling"), [])
+            manys = latest.get((w, "recurrent", args.threads, "scaling"), latest.get((w, "recurrent", args.threads, "main"), []))
+            if w in SCALING_WORKLOADS and ones and manys:
+                scaling[w] = [{"one": o, "many": m} for o, m in zip(ones, manys)]
     return results, scaling
 
 
@@ -360,6 +417,7 @@ def main():
     args = parse_args()
     command = "python3 bench/driver.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     started = datetime.datetime.now(datetime.timezone.utc)
+    args.run_id = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     load_before = loadavg()
     busy = load_before is not None and load_before[0] > 0.5 * (os.cpu_count() or 1)
     if busy:
@@ -393,6 +451,8 @@ def main():
             f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",
             f"- Mode: {'quick (smoke run, few samples)' if args.quick else 'full'}",
             f"- Threads per framework: {args.threads}",
+            f"- Rounds: {1 + max((r.get('round', 0) for r in results), default=0)}"
+            " (each figure the median over the rounds; `--rounds`)",
             f"- OpenMP wait policy: {', '.join(sorted({r.get('omp_wait_policy', 'unknown') for r in results})) if args.from_results else ('PASSIVE (--omp-passive)' if args.omp_passive else os.environ.get('OMP_WAIT_POLICY', 'default'))}",
             f"- Versions: {'; '.join(versions) if versions else 'n/a'}",
             "",
