@@ -27,14 +27,6 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// vs 1,960).
 const MAX_TABLE_FLOATS: usize = 512 << 10;
 
-/// Rows at least this wide (gates x units) are folded from tables up to
-/// `MAX_WIDE_TABLE_FLOATS`: each row read is then 2 KiB in one piece and comes with
-/// 2 * units flops of the step's product per float, so a missed row costs less than the
-/// projection it saves (IMDB 10,000 tokens x LSTM(128), a 20 MiB table: 539 vs 519
-/// samples/s on one thread, median of 4 alternated runs; LSTM(32) above stays slower).
-const WIDE_ROW_FLOATS: usize = 512;
-const MAX_WIDE_TABLE_FLOATS: usize = 8 << 20;
-
 /// Rows per parallel task when copying projected rows out.
 const COPY_ROWS: usize = 256;
 
@@ -69,7 +61,7 @@ impl TokenRows {
     /// all) of `x` (rows, features), whose row r was looked up from `tokens[r]`.
     /// Returns false, and keeps nothing, when folding would not pay: fewer than two
     /// real rows per distinct token, or a table of projected rows (distinct, `width`)
-    /// larger than `MAX_TABLE_FLOATS` (`MAX_WIDE_TABLE_FLOATS` for wide rows).
+    /// larger than `MAX_TABLE_FLOATS`.
     pub fn build(
         &mut self,
         tokens: &[usize],
@@ -92,11 +84,6 @@ impl TokenRows {
         self.by_id.clear();
         self.by_id.resize(vocab, NO_SLOT);
         self.slot.resize(rows, NO_SLOT);
-        let max_floats = if width >= WIDE_ROW_FLOATS {
-            MAX_WIDE_TABLE_FLOATS
-        } else {
-            MAX_TABLE_FLOATS
-        };
         let mut real = 0;
         let mut firsts = Vec::new();
         for (r, &id) in tokens.iter().enumerate() {
@@ -105,7 +92,7 @@ impl TokenRows {
             }
             real += 1;
             if self.by_id[id] == NO_SLOT {
-                if (firsts.len() + 1) * width > max_floats {
+                if (firsts.len() + 1) * width > MAX_TABLE_FLOATS {
                     self.slot.clear();
                     return false;
                 }
