@@ -232,8 +232,8 @@ impl Left<'_> {
         m == 0 || k == 0 || (m - 1) * self.row_step + (k - 1) * self.k_step < self.a.len()
     }
 
-    /// The same factor from column k0 on.
-    fn from_column(self, k0: usize) -> Self {
+    /// The same factor from column k0 on (its first k0 columns skipped).
+    fn skip_columns(self, k0: usize) -> Self {
         Left {
             a: &self.a[(k0 * self.k_step).min(self.a.len())..],
             ..self
@@ -291,7 +291,7 @@ fn product(left: Left<'_>, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, ini
         return;
     }
     let part = |k0: usize, len: usize| Part {
-        left: left.from_column(k0),
+        left: left.skip_columns(k0),
         b,
         k0,
         len,
@@ -803,7 +803,7 @@ mod tests {
                         k_step: lda,
                     };
                     let part = Part {
-                        left: left.from_column(k0),
+                        left: left.skip_columns(k0),
                         b: &rows,
                         k0,
                         len,
