@@ -185,13 +185,7 @@ pub fn gemm(
     m: usize,
     accumulate: bool,
 ) {
-    let init = if accumulate { Init::Add } else { Init::Store };
-    let left = Left {
-        a,
-        row_step: lda,
-        k_step: 1,
-    };
-    product(left, b, c, ldc, m, init);
+    product(Left::rows(a, lda), b, c, ldc, m, Init::summed(accumulate));
 }
 
 /// `c (m x n) = a^T · b`, or `c +=` when `accumulate`, for `a` (k x m) row-major with
@@ -209,13 +203,14 @@ pub fn gemm_at(
     m: usize,
     accumulate: bool,
 ) {
-    let init = if accumulate { Init::Add } else { Init::Store };
-    let left = Left {
-        a,
-        row_step: 1,
-        k_step: lda,
-    };
-    product(left, b, c, ldc, m, init);
+    product(
+        Left::columns(a, lda),
+        b,
+        c,
+        ldc,
+        m,
+        Init::summed(accumulate),
+    );
 }
 
 /// A left factor read in place: element (i, p) at `a[i * row_step + p * k_step]`.
@@ -226,7 +221,25 @@ struct Left<'a> {
     k_step: usize,
 }
 
-impl Left<'_> {
+impl<'a> Left<'a> {
+    /// Rows of `a`, `lda` floats apart.
+    fn rows(a: &'a [f32], lda: usize) -> Self {
+        Left {
+            a,
+            row_step: lda,
+            k_step: 1,
+        }
+    }
+
+    /// The transpose of `a` (rows `lda` floats apart): its columns as rows.
+    fn columns(a: &'a [f32], lda: usize) -> Self {
+        Left {
+            a,
+            row_step: 1,
+            k_step: lda,
+        }
+    }
+
     /// Whether m rows of k elements are inside `a`.
     fn holds(&self, m: usize, k: usize) -> bool {
         m == 0 || k == 0 || (m - 1) * self.row_step + (k - 1) * self.k_step < self.a.len()
@@ -258,6 +271,11 @@ enum Init<'a> {
 }
 
 impl Init<'_> {
+    /// `Add` when accumulating, else `Store`.
+    fn summed(accumulate: bool) -> Self {
+        if accumulate { Init::Add } else { Init::Store }
+    }
+
     /// Puts row `sums` (its first `out.len()` floats) into `out`, columns j.. of c.
     #[inline(always)]
     fn apply(self, out: &mut [f32], sums: &[f32], j: usize) {
@@ -347,12 +365,7 @@ pub fn gemm_bias(
         }
         None => Init::Store,
     };
-    let left = Left {
-        a,
-        row_step: lda,
-        k_step: 1,
-    };
-    product(left, b, c, b.n, m, init);
+    product(Left::rows(a, lda), b, c, b.n, m, init);
 }
 
 /// Without AVX-512: each panel is a row-major (k x width) matrix, multiplied by
@@ -794,16 +807,11 @@ mod tests {
                     assert_eq!(bits(&got), bits(&want), "{name} {m}x{k}x{n} acc={acc}");
                 }
                 let mut fallback = vec![0.5f32; m * n];
-                let init = if acc { Init::Add } else { Init::Store };
+                let init = Init::summed(acc);
                 for k0 in (0..k.max(1)).step_by(K_BLOCK) {
                     let len = K_BLOCK.min(k - k0);
-                    let left = Left {
-                        a: &at,
-                        row_step: 1,
-                        k_step: lda,
-                    };
                     let part = Part {
-                        left: left.skip_columns(k0),
+                        left: Left::columns(&at, lda).skip_columns(k0),
                         b: &rows,
                         k0,
                         len,
@@ -845,11 +853,7 @@ mod tests {
         packed.pack(&b, n, k, n);
         let (mut plain, mut fused) = (vec![0.0f32; m * n], vec![1.0f32; m * n]);
         let part = |packed| Part {
-            left: Left {
-                a: &a,
-                row_step: k,
-                k_step: 1,
-            },
+            left: Left::rows(&a, k),
             b: packed,
             k0: 0,
             len: k,
@@ -881,11 +885,7 @@ mod tests {
                 let mut fallback = vec![f32::NAN; m * n];
                 let init = bias.map_or(Init::Store, Init::Bias);
                 let part = Part {
-                    left: Left {
-                        a: &a,
-                        row_step: k,
-                        k_step: 1,
-                    },
+                    left: Left::rows(&a, k),
                     b: &packed,
                     k0: 0,
                     len: k,
