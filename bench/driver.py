@@ -401,7 +401,10 @@ def load_results(args):
                 role = r.get("role", "scaling" if r["threads"] == 1 else "main")
                 key = (r["workload"], r["framework"], r["threads"], role)
                 runs.setdefault(key, {}).setdefault(r.get("run", ""), {})[r.get("round", 0)] = r
-    latest = {k: [v[rnd] for rnd in sorted(v)] for k, by_run in runs.items() for v in [by_run[max(by_run)]]}
+    latest = {}
+    for key, by_run in runs.items():
+        rounds = by_run[max(by_run)]
+        latest[key] = [rounds[rnd] for rnd in sorted(rounds)]
     results = [r for w in args.workloads for f in args.frameworks for r in latest.get((w, f, args.threads, "main"), [])]
     scaling = {}
     if "recurrent" in args.frameworks and args.threads != 1:

@@ -79,16 +79,11 @@ impl PackedB {
             ldb >= n && (k == 0 || b.len() >= (k - 1) * ldb + n),
             "packed_gemm: `b` is shorter than {k} x {n} with row stride {ldb}"
         );
+        // Row by row: `push_row` is the one place that knows the panel layout.
         self.reset(k, n);
-        let mut j = 0;
-        while j < n {
-            let w = panel_width(n, j);
-            let valid = w.min(n - j);
-            let panel = &mut self.data[k * j..k * (j + w)];
-            for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
-                dst[..valid].copy_from_slice(&b[p * ldb + j..p * ldb + j + valid]);
-            }
-            j += w;
+        self.k = 0;
+        for p in 0..k {
+            self.push_row(&b[p * ldb..p * ldb + n]);
         }
     }
 
@@ -175,7 +170,6 @@ impl PackedB {
 /// `ldc` apart, k and n those of `b`.
 ///
 /// Panics if a slice is shorter than its shape (an internal bug, never user input).
-#[allow(clippy::too_many_arguments)]
 pub fn gemm(
     a: &[f32],
     lda: usize,

@@ -779,7 +779,7 @@ impl FactorRows {
     fn finish(&self, w: usize, grad: &mut [f32]) {
         if let FactorRows::Packed { rows, sums_t } = self {
             let n = rows.n();
-            for (q, row) in sums_t.chunks_exact(n.max(1)).enumerate().take(w) {
+            for (q, row) in sums_t.chunks_exact(n.max(1)).enumerate() {
                 for (i, v) in row.iter().enumerate() {
                     grad[i * w + q] += v;
                 }
