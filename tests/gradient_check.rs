@@ -462,6 +462,38 @@ fn masked_steps_in_every_layer() {
     );
 }
 
+/// Samples of three different lengths out of length order (post-padded 2, all 5,
+/// pre-padded 3): the layers run them longest first and hand results back in input
+/// order, dropout masks still drawn per input sample.
+#[test]
+fn masked_batch_out_of_length_order() {
+    let mask = Array2::from_shape_vec(
+        (BATCH, STEPS),
+        vec![
+            true, true, false, false, false, //
+            true, true, true, true, true, //
+            false, false, true, true, true,
+        ],
+    )
+    .unwrap();
+    let x = || float_data(51).floats().unwrap().clone();
+    let cases: Vec<(Box<dyn Layer>, &str)> = vec![
+        (boxed(LSTM::new(3)), "LSTM"),
+        (boxed(LSTM::new(3).return_sequences(true)), "LSTM sequences"),
+        (
+            boxed(LSTM::new(3).dropout(0.3).return_sequences(true)),
+            "LSTM dropout sequences",
+        ),
+        (
+            boxed(LSTM::new(3).dropout(0.3).go_backwards(true)),
+            "LSTM dropout go_backwards",
+        ),
+    ];
+    for (layer, what) in cases {
+        check(vec![layer], Data::MaskedFloats(x(), mask.clone()), what);
+    }
+}
+
 #[test]
 fn embedding_mask_zero_through_stacked_layers() {
     let mut ids = Array2::from_shape_fn((BATCH, STEPS), |(b, t)| (1 + (b * 7 + t * 3) % 5) as i32);

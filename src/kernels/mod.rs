@@ -6,6 +6,7 @@ pub mod gru;
 pub mod lstm;
 pub mod matmul;
 pub mod packed_gemm;
+pub mod prefetch;
 pub mod simple_rnn;
 pub mod small_gemm;
 

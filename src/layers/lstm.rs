@@ -4,6 +4,7 @@
 use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
+use super::batch_order::BatchOrder;
 use super::config::{LayerConfig, LstmConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 use super::lstm_one_sequence as one_sequence;
@@ -16,6 +17,7 @@ use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, S
 use crate::error::{Error, Result};
 use crate::kernels::fast_math as fm;
 use crate::kernels::packed_gemm::{self, PackedB};
+use crate::kernels::prefetch::prefetch;
 use crate::kernels::small_gemm;
 use crate::kernels::{
     MatMut, MatRef, lstm_backward_row, lstm_forward_row, lstm_forward_rows, matmul,
@@ -45,8 +47,10 @@ struct Cache {
     steps: usize,
     /// Backward allowed: the last forward was in training mode.
     ready: bool,
-    /// Input (batch, steps, features) after dropout.
+    /// Input (batch, steps, features) after dropout, in `order`.
     x: Vec<f32>,
+    /// The order the samples run in (the caches, masks and gradients are in it).
+    order: BatchOrder,
     mask: Option<Vec<f32>>,
     /// Step mask (batch, steps), true = real step; empty = none.
     step_mask: Vec<bool>,
@@ -271,8 +275,18 @@ impl Layer for LSTM {
         let w = 4 * u;
         let cache = &mut self.cache;
         cache.ready = false;
-        let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        let (batch, steps) = rec::sequence_dims(name, &input, f)?;
         cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        // Masked batches run longest first (`batch_order`), the input loaded in that
+        // order; not with recurrent dropout, whose per-gate masks are drawn per row of x.
+        let order = if ctx.training && self.config.recurrent_dropout > 0.0 {
+            BatchOrder::input_order()
+        } else {
+            BatchOrder::by_real_steps(&cache.step_mask, batch, steps)
+        };
+        rec::load_sequence_in(name, &input, f, &order, &mut cache.x)?;
+        order.to_run_order(&mut cache.step_mask, steps, &mut Vec::new());
+        cache.input_tokens.to_run_order(&order, batch, steps);
         if self.config.go_backwards {
             // Keras go_backwards: the loop reads the reversed sequence and mask.
             rec::reverse_steps(&mut cache.x, steps, f);
@@ -286,10 +300,15 @@ impl Layer for LSTM {
             cache.gate_masks =
                 GateMasks::draw(ctx.rng, 4, rate, rrate, &cache.x, batch, steps, f, u);
         } else if ctx.training && self.config.dropout > 0.0 {
+            // Drawn per sample in input order, whatever the run order, and kept so for
+            // dX (which the time loops write in input order).
             let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
-            rec::apply_mask(&mut cache.x, &mask, steps, f);
+            let mut in_run_order = mask.clone();
+            order.to_run_order(&mut in_run_order, f, &mut Vec::new());
+            rec::apply_mask(&mut cache.x, &in_run_order, steps, f);
             cache.mask = Some(mask);
         }
+        cache.order = order;
         let kernel = rec::values(name, &self.params[0])?;
         let recurrent = rec::values(name, &self.params[1])?;
         let bias = match self.params.get(2) {
@@ -315,6 +334,10 @@ impl Layer for LSTM {
                 recurrent,
                 balance,
             );
+            let mut out = out;
+            cache
+                .order
+                .to_input_order(&mut out, if seq { steps * u } else { u });
             return Ok(rec::output_array(out, batch, steps, u, seq));
         }
         if cache.gate_masks.per_gate_inputs() {
@@ -386,11 +409,12 @@ impl Layer for LSTM {
         cache.steps = steps;
         cache.ready = ctx.training;
         let seq = self.config.return_sequences;
-        Ok(if step_major {
+        let out = if step_major {
             step_major::collect_output(&cache.hs, batch, steps, u, seq, CHUNK_ROWS)
         } else {
             rec::collect_output(&cache.hs, batch, steps, u, seq)
-        })
+        };
+        Ok(cache.order.array_to_input_order(out))
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
@@ -405,7 +429,9 @@ impl Layer for LSTM {
         let seq = self.config.return_sequences;
         let cache = &mut self.cache;
         let (batch, steps) = (cache.batch, cache.steps);
-        let dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        let mut dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        let dy_width = if seq { steps * u } else { u };
+        cache.order.to_run_order(&mut dy, dy_width, &mut Vec::new());
         if cache.gate_masks.recurrent.is_empty() && !cache.gate_masks.per_gate_inputs() {
             let kernel = rec::values(name, &self.params[0])?;
             let recurrent = rec::values(name, &self.params[1])?;
@@ -491,6 +517,7 @@ impl Layer for LSTM {
         if let Some(b) = bp.first_mut() {
             rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
         }
+        let dx = cache.order.array_to_input_order(dx);
         Ok(Some(rec::in_input_order(self.config.go_backwards, dx)))
     }
 
@@ -508,6 +535,10 @@ impl Layer for LSTM {
         let (batch, steps) = (tokens.batch, tokens.steps);
         self.cache.ready = false;
         self.cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        let order = BatchOrder::by_real_steps(&self.cache.step_mask, batch, steps);
+        order.to_run_order(&mut self.cache.step_mask, steps, &mut Vec::new());
+        let mut ids = tokens.ids.to_vec();
+        order.to_run_order(&mut ids, steps, &mut Vec::new());
         let kernel = rec::values(name, &self.params[0])?;
         let recurrent = rec::values(name, &self.params[1])?;
         let bias = match self.params.get(2) {
@@ -526,10 +557,7 @@ impl Layer for LSTM {
             packed_gemm::gemm_bias(x, input_dim, &packed_k, bias, out, n)
         };
         let table = self.tokens.update(&tokens, kernel, w, bias, project);
-        let inputs = StepInputs::Tokens {
-            ids: tokens.ids,
-            table,
-        };
+        let inputs = StepInputs::Tokens { ids: &ids, table };
         let out = infer(
             inputs,
             &self.cache.step_mask,
@@ -539,6 +567,8 @@ impl Layer for LSTM {
             recurrent,
             &mut self.cache.balance,
         );
+        let mut out = out;
+        order.to_input_order(&mut out, if seq { steps * u } else { u });
         Ok(rec::output_array(out, batch, steps, u, seq))
     }
 
@@ -616,7 +646,8 @@ fn chunk_forward(
         // steps, or the zero initial state before its first real step.
         if t > 0 && n > 0 {
             let (h_prev, su) = (&hs[(t - 1) * u..], steps * u);
-            let (left, lda) = if all {
+            // Active rows 0..n (a longest-first batch, `batch_order`) are read in place.
+            let (left, lda) = if all || rec::is_prefix(&active) {
                 (h_prev, su)
             } else {
                 rec::gather_rows(h_prev, u, su, &active, &mut gathered);
@@ -858,8 +889,10 @@ fn fused_backward(
     let slots = |ci: usize| {
         fold_kernel_grad.then(|| (tokens.block_slots(ci, CHUNK_ROWS * steps), tokens.distinct))
     };
-    let partials: Vec<rec::WeightGrads> = dx
-        .par_chunks_mut(CHUNK_ROWS * steps * f)
+    // Each block writes its samples' dX rows where they are in input order.
+    let mut samples = cache.order.in_run_order(rec::samples_of(&mut dx, steps, f));
+    let partials: Vec<rec::WeightGrads> = samples
+        .par_chunks_mut(CHUNK_ROWS)
         .zip(cache.gates.par_chunks(CHUNK_ROWS * steps * w))
         .zip(cache.cs.par_chunks(rows_u))
         .zip(cache.tanh_c.par_chunks(rows_u))
@@ -868,6 +901,11 @@ fn fused_backward(
         .zip(dy.par_chunks(dy_rows))
         .enumerate()
         .map(|(ci, ((((((dx, g), cs), tc), hs), x), dy))| {
+            let dx = rec::SampleRows {
+                samples: dx,
+                steps,
+                features: f,
+            };
             let state = ChunkState {
                 gates: g,
                 cs,
@@ -934,7 +972,7 @@ pub(super) struct ChunkState<'a> {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn chunk_backward_fused(
-    dx: &mut [f32],
+    mut dx: rec::SampleRows<'_, '_>,
     st: ChunkState<'_>,
     dy: &[f32],
     (kernel_t, recurrent_t): (&PackedB, &PackedB),
@@ -1008,12 +1046,19 @@ fn chunk_backward_fused(
                 None => blk.push_row(h_prev, &st.x[at * f..(at + 1) * f], at),
             }
         }
+        if t > 0 && st.slots.is_none() {
+            // The next step reads these rows' inputs (see `prefetch`).
+            for &j in &active {
+                prefetch(&st.x[(j * steps + t - 1) * f..(j * steps + t) * f]);
+            }
+        }
         let n = active.len();
         let dz_now = &blk.dz[base * w..];
-        if t > 0 && n == rows {
-            // Every row active (in order): the product writes dh directly.
+        if t > 0 && n > 0 && rec::is_prefix(&active) {
+            // Active rows 0..n (all, or a longest-first batch): the product writes dh
+            // directly.
             packed_gemm::gemm(dz_now, w, recurrent_t, &mut dh, u, n, false);
-            fm::flush_tiny(&mut dh);
+            fm::flush_tiny(&mut dh[..n * u]);
         } else if t > 0 && n > 0 {
             packed_gemm::gemm(dz_now, w, recurrent_t, &mut dh_new, u, n, false);
             fm::flush_tiny(&mut dh_new[..n * u]);
@@ -1023,10 +1068,10 @@ fn chunk_backward_fused(
             }
         }
         if blk.rows() >= GRAD_BLOCK_ROWS {
-            blk.fold_into(&mut grads, dx, kernel_t);
+            blk.fold_into(&mut grads, &mut dx, kernel_t);
         }
     }
-    blk.finish(&mut grads, dx, kernel_t);
+    blk.finish(&mut grads, &mut dx, kernel_t);
     grads
 }
 
@@ -1186,7 +1231,11 @@ fn chunk_infer(
                 }
             }
             StepInputs::Features { x, f, kernel, bias } => {
-                if n > 0 {
+                // Active rows 0..n (all, or a longest-first batch) are read in place.
+                let in_place = weights.packed_k.filter(|_| rec::is_prefix(&active));
+                if let (Some(k), true) = (in_place, n > 0) {
+                    packed_gemm::gemm_bias(&x[t * f..], steps * f, k, bias, &mut z, n);
+                } else if n > 0 {
                     xg.clear();
                     for &j in &active {
                         xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
@@ -1205,7 +1254,7 @@ fn chunk_infer(
             }
         }
         if n > 0 && t > 0 {
-            let left = if all {
+            let left = if all || rec::is_prefix(&active) {
                 &h_now[..]
             } else {
                 rec::gather_rows(&h_now, u, u, &active, &mut hg);
@@ -1284,7 +1333,7 @@ crate::simd_fn! {
 
 crate::simd_fn! {
     fn simd_chunk_backward_fused(
-        dx: &mut [f32],
+        dx: rec::SampleRows<'_, '_>,
         st: ChunkState<'_>,
         dy: &[f32],
         transposed: (&PackedB, &PackedB),
@@ -1313,7 +1362,7 @@ crate::simd_fn! {
 
 crate::simd_fn! {
     fn simd_step_major_backward(
-        dx: &mut [f32],
+        dx: rec::SampleRows<'_, '_>,
         st: ChunkState<'_>,
         dy: &[f32],
         weights: (&PackedB, &[f32]),
@@ -1455,8 +1504,13 @@ mod tests {
                 slots: token_slots,
             };
             let dims = (steps, u, f, seq);
+            let dx = rec::SampleRows {
+                samples: &mut rec::samples_of(&mut dx1, steps, f),
+                steps,
+                features: f,
+            };
             let want = simd_chunk_backward_fused(
-                &mut dx1,
+                dx,
                 st,
                 &dy,
                 (&packed_kt, &packed_ut),
@@ -1474,7 +1528,12 @@ mod tests {
                 slots: token_slots,
             };
             let weights = (&packed_kt, &recurrent_t[..]);
-            let got = simd_step_major_backward(&mut dx2, st, &dy, weights, dims, GRAD_BLOCK_ROWS);
+            let dx = rec::SampleRows {
+                samples: &mut rec::samples_of(&mut dx2, steps, f),
+                steps,
+                features: f,
+            };
+            let got = simd_step_major_backward(dx, st, &dy, weights, dims, GRAD_BLOCK_ROWS);
             assert_eq!(bits(&dx1), bits(&dx2), "dX, {what}");
             assert_eq!(bits(&want.kernel), bits(&got.kernel), "kernel grad, {what}");
             assert_eq!(

@@ -21,7 +21,7 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::lstm::ChunkState;
-use super::recurrent::{GradBlock, WeightGrads};
+use super::recurrent::{GradBlock, SampleRows, WeightGrads};
 use crate::kernels::fast_math as fm;
 use crate::kernels::packed_gemm::PackedB;
 use crate::kernels::{lstm_backward_row, lstm_forward_row, small_gemm};
@@ -118,7 +118,7 @@ pub(super) fn chunk_forward(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn chunk_backward(
-    dx: &mut [f32],
+    mut dx: SampleRows<'_, '_>,
     st: ChunkState<'_>,
     dy: &[f32],
     kernel_t: &PackedB,
@@ -196,10 +196,10 @@ pub(super) fn chunk_backward(
             fm::flush_tiny(&mut dh);
         }
         if blk.rows() >= grad_block_rows {
-            blk.fold_into(&mut grads, dx, kernel_t);
+            blk.fold_into(&mut grads, &mut dx, kernel_t);
         }
     }
-    blk.finish(&mut grads, dx, kernel_t);
+    blk.finish(&mut grads, &mut dx, kernel_t);
     grads
 }
 

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::rng::SeededRng;
 
 pub mod activation;
+pub(crate) mod batch_order;
 pub mod bidirectional;
 pub mod config;
 pub mod conv1d;

@@ -10,6 +10,7 @@
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
+use super::batch_order::BatchOrder;
 use super::{LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::packed_gemm::{self, PackedB};
@@ -105,48 +106,84 @@ pub(crate) fn load_sequence(
     features: usize,
     x: &mut Vec<f32>,
 ) -> Result<(usize, usize)> {
-    let view = match input {
-        LayerInput::Floats(v) => v,
-        LayerInput::Ids(_) => {
-            return Err(Error::Shape(format!(
-                "layer '{layer}' expects float input (batch, time_steps, features), got integer \
-                 token ids; put an Embedding layer first"
-            )));
-        }
-    };
+    let dims = sequence_dims(layer, input, features)?;
+    load_sequence_in(layer, input, features, &BatchOrder::input_order(), x)?;
+    Ok(dims)
+}
+
+/// Checks that `input` is a float (batch, time, features) sequence; returns (batch,
+/// time_steps).
+pub(crate) fn sequence_dims(
+    layer: &str,
+    input: &LayerInput<'_>,
+    features: usize,
+) -> Result<(usize, usize)> {
+    let view = float_input(layer, input)?;
     let shape = view.shape();
     if shape.len() != 3 || shape[2] != features {
         return Err(Error::Shape(format!(
             "layer '{layer}' expects input (batch, time_steps, {features}), got {shape:?}"
         )));
     }
-    let (batch, steps) = (shape[0], shape[1]);
-    if steps == 0 {
+    if shape[1] == 0 {
         return Err(Error::Shape(format!(
             "layer '{layer}' got sequences with 0 time steps"
         )));
     }
-    let finite = match view.as_slice() {
-        Some(s) => copy_checking_finite(s, x),
+    Ok((shape[0], shape[1]))
+}
+
+fn float_input<'a>(
+    layer: &str,
+    input: &'a LayerInput<'_>,
+) -> Result<&'a ndarray::ArrayViewD<'a, f32>> {
+    match input {
+        LayerInput::Floats(v) => Ok(v),
+        LayerInput::Ids(_) => Err(Error::Shape(format!(
+            "layer '{layer}' expects float input (batch, time_steps, features), got integer \
+             token ids; put an Embedding layer first"
+        ))),
+    }
+}
+
+/// Copies a checked (`sequence_dims`) input into `x` with its samples in `order`,
+/// checking that every value is finite (the error names the sample in input order).
+pub(crate) fn load_sequence_in(
+    layer: &str,
+    input: &LayerInput<'_>,
+    features: usize,
+    order: &BatchOrder,
+    x: &mut Vec<f32>,
+) -> Result<()> {
+    let view = float_input(layer, input)?;
+    let steps = view.shape()[1];
+    let contiguous;
+    let src = match view.as_slice() {
+        Some(s) => s,
         None => {
-            x.clear();
-            x.extend(view.iter().copied());
-            x.iter().all(|v| v.is_finite())
+            contiguous = view.as_standard_layout();
+            contiguous.as_slice().expect("standard layout")
         }
     };
+    let finite = if order.is_input_order() {
+        copy_checking_finite(src, x)
+    } else {
+        let all_finite = crate::kernels::fast_math::all_finite;
+        order.copy_to_run_order(src, steps * features, x, all_finite)
+    };
     if let Some(pos) = (!finite)
-        .then(|| x.iter().position(|v| !v.is_finite()))
+        .then(|| src.iter().position(|v| !v.is_finite()))
         .flatten()
     {
         let (sample, step) = (pos / (steps * features), pos / features % steps);
         return Err(Error::Data(format!(
             "layer '{layer}': input value {} at sample {sample}, time step {step}, feature {} \
              is not finite",
-            x[pos],
+            src[pos],
             pos % features
         )));
     }
-    Ok((batch, steps))
+    Ok(())
 }
 
 /// Floats per block of `copy_checking_finite` (~20 us: smaller blocks on other threads
@@ -231,7 +268,11 @@ pub(crate) fn project_active_inputs(
     }
     // Not cleared: masked rows keep whatever they held.
     out.resize(rows * width, 0.0);
-    let kernel = MatRef::new(kernel, features, width);
+    // K packed once, as `project_inputs` does: the same product, so real rows get the
+    // same bits as there.
+    let mut packed = PackedB::new();
+    packed.pack(kernel, width, features, width);
+    let packed = &packed;
     out.par_chunks_mut(PROJECTION_ROWS * width)
         .zip(x.par_chunks(PROJECTION_ROWS * features))
         .zip(step_mask.par_chunks(PROJECTION_ROWS))
@@ -247,21 +288,8 @@ pub(crate) fn project_active_inputs(
             if runs.len() * MIN_RUN_ROWS <= n {
                 for (start, end) in runs {
                     let o = &mut o[start * width..end * width];
-                    let beta = match bias {
-                        Some(b) => {
-                            o.chunks_mut(width).for_each(|row| row.copy_from_slice(b));
-                            1.0
-                        }
-                        None => 0.0,
-                    };
                     let xs = &xs[start * features..end * features];
-                    let r = end - start;
-                    matmul(
-                        MatRef::new(xs, r, features),
-                        kernel,
-                        beta,
-                        MatMut::new(o, r, width),
-                    );
+                    packed_gemm::gemm_bias(xs, features, packed, bias, o, end - start);
                 }
                 return;
             }
@@ -270,19 +298,7 @@ pub(crate) fn project_active_inputs(
                 gathered.extend_from_slice(&xs[r * features..(r + 1) * features]);
             }
             let mut z = vec![0.0f32; n * width];
-            let beta = match bias {
-                Some(b) => {
-                    z.chunks_mut(width).for_each(|row| row.copy_from_slice(b));
-                    1.0
-                }
-                None => 0.0,
-            };
-            matmul(
-                MatRef::new(&gathered, n, features),
-                kernel,
-                beta,
-                MatMut::new(&mut z, n, width),
-            );
+            packed_gemm::gemm_bias(&gathered, features, packed, bias, &mut z, n);
             for (k, &r) in active.iter().enumerate() {
                 o[r * width..(r + 1) * width].copy_from_slice(&z[k * width..(k + 1) * width]);
             }
@@ -620,6 +636,11 @@ pub(crate) fn active_rows(
     active.len() == rows
 }
 
+/// Whether the (ascending) active rows of a step are 0..n.
+pub(crate) fn is_prefix(active: &[usize]) -> bool {
+    active.last().is_none_or(|&j| j + 1 == active.len())
+}
+
 /// Rows `which` of a buffer whose row j (`width` values) starts at `j * stride`,
 /// packed contiguous into `out`.
 pub(crate) fn gather_rows(
@@ -851,7 +872,7 @@ impl GradBlock {
     /// `grads.token_sums` instead), dU += H^T dZ, db += Σ dZ, dX rows = dZ K^T
     /// (scattered to `dx`, (samples, steps, features)); then empties the block. Sums
     /// kept transposed (narrow factors) reach `grads` in `finish`.
-    pub fn fold_into(&mut self, grads: &mut WeightGrads, dx: &mut [f32], kernel_t: &PackedB) {
+    pub fn fold_into(&mut self, grads: &mut WeightGrads, dx: &mut SampleRows, kernel_t: &PackedB) {
         let (m, w, f) = (self.at.len(), self.width, self.features);
         if m > 0 {
             let dz = &self.dz[..m * w];
@@ -872,7 +893,7 @@ impl GradBlock {
             self.dx.resize(m * f, 0.0);
             packed_gemm::gemm(dz, w, kernel_t, &mut self.dx, f, m, false);
             for (row, &at) in self.dx.chunks(f).zip(&self.at) {
-                dx[at * f..(at + 1) * f].copy_from_slice(row);
+                dx.row(at).copy_from_slice(row);
             }
         }
         self.dz.clear();
@@ -883,11 +904,32 @@ impl GradBlock {
     }
 
     /// The last `fold_into`, then the sums kept transposed added to `grads`.
-    pub fn finish(&mut self, grads: &mut WeightGrads, dx: &mut [f32], kernel_t: &PackedB) {
+    pub fn finish(&mut self, grads: &mut WeightGrads, dx: &mut SampleRows, kernel_t: &PackedB) {
         self.fold_into(grads, dx, kernel_t);
         self.x.finish(self.width, &mut grads.kernel);
         self.h_prev.finish(self.width, &mut grads.recurrent);
     }
+}
+
+/// Where a block's input gradient goes: per sample of the block (in run order, see
+/// `batch_order`), its (steps, features) rows, wherever the sample is in the batch's dX.
+pub(crate) struct SampleRows<'a, 'b> {
+    pub samples: &'a mut [&'b mut [f32]],
+    pub steps: usize,
+    pub features: usize,
+}
+
+impl SampleRows<'_, '_> {
+    /// Row `at` = j * steps + t of the block: sample j's step t.
+    pub fn row(&mut self, at: usize) -> &mut [f32] {
+        let (j, t, f) = (at / self.steps, at % self.steps, self.features);
+        &mut self.samples[j][t * f..(t + 1) * f]
+    }
+}
+
+/// A (batch, steps, features) buffer's samples as slices, to fill through `SampleRows`.
+pub(crate) fn samples_of(buf: &mut [f32], steps: usize, features: usize) -> Vec<&mut [f32]> {
+    buf.chunks_mut((steps * features).max(1)).collect()
 }
 
 /// Reverses the time axis of a row-major (batch, steps, width) buffer in place: Keras's

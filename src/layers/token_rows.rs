@@ -15,6 +15,7 @@
 
 use rayon::prelude::*;
 
+use super::batch_order::BatchOrder;
 use super::recurrent::{project_active_inputs, project_inputs};
 
 /// No slot: a masked row (its projection is never read).
@@ -164,6 +165,13 @@ impl InputTokens {
         self.ids.clear();
         self.known = ids.is_some();
         self.ids.extend_from_slice(ids.unwrap_or(&[]));
+    }
+
+    /// Puts the ids of a (batch, steps) input into the layer's run order.
+    pub fn to_run_order(&mut self, order: &BatchOrder, batch: usize, steps: usize) {
+        if self.known && self.ids.len() == batch * steps {
+            order.to_run_order(&mut self.ids, steps, &mut Vec::new());
+        }
     }
 
     /// `project_active_inputs` of `x` (rows, features), per distinct token when the ids
