@@ -286,7 +286,7 @@ impl Layer for LSTM {
         };
         rec::load_sequence_in(name, &input, f, &order, &mut cache.x)?;
         order.to_run_order(&mut cache.step_mask, steps, &mut Vec::new());
-        cache.input_tokens.to_run_order(&order, batch, steps);
+        cache.input_tokens.reorder(&order, batch, steps);
         if self.config.go_backwards {
             // Keras go_backwards: the loop reads the reversed sequence and mask.
             rec::reverse_steps(&mut cache.x, steps, f);

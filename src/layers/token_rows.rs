@@ -168,7 +168,7 @@ impl InputTokens {
     }
 
     /// Puts the ids of a (batch, steps) input into the layer's run order.
-    pub fn to_run_order(&mut self, order: &BatchOrder, batch: usize, steps: usize) {
+    pub fn reorder(&mut self, order: &BatchOrder, batch: usize, steps: usize) {
         if self.known && self.ids.len() == batch * steps {
             order.to_run_order(&mut self.ids, steps, &mut Vec::new());
         }
