@@ -9,6 +9,7 @@ use super::recurrent as rec;
 
 use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::fast_math as fm;
 use crate::rng::SeededRng;
 
 /// Floats per block of the forward gather (at least one row): a block is ~20 us of
@@ -19,6 +20,8 @@ const GATHER_FLOATS: usize = 1 << 17;
 /// Id ranges the gradient scatter is split into (a few per thread, so that frequent
 /// ids, which IMDB numbers first, do not leave one thread with most of the work).
 const SCATTER_PARTS: usize = 8;
+/// Occurrences per parallel task when bucketing them by range of ids.
+const BUCKET_ROWS: usize = 4096;
 
 /// The first id of `ids` outside [0, vocab), with its (sample, step), if any.
 pub(crate) fn first_bad_id(ids: ArrayView2<'_, i32>, vocab: u64) -> Option<((usize, usize), i32)> {
@@ -276,10 +279,30 @@ impl Layer for Embedding {
         let vocab = self.config.input_dim;
         let rows_per_part = vocab.div_ceil(SCATTER_PARTS).max(1);
         let parts = vocab.div_ceil(rows_per_part);
-        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); parts];
-        for (r, &id) in self.ids.iter().enumerate() {
-            buckets[id / rows_per_part].push(r);
-        }
+        // Rows of zeros add nothing (exactly: a sum started at +0 never holds -0) and are
+        // left out: the padding steps behind a masking recurrent layer, all id 0, are
+        // most of a pre-padded IMDB batch and made one range most of the work. The
+        // bucketing, which reads every row, runs in blocks across threads; each range's
+        // rows are the blocks' in block order, so still in input order.
+        let blocks: Vec<Vec<Vec<usize>>> = self
+            .ids
+            .par_chunks(BUCKET_ROWS)
+            .enumerate()
+            .map(|(b, ids)| {
+                let mut buckets = vec![Vec::new(); parts];
+                for (i, &id) in ids.iter().enumerate() {
+                    let r = b * BUCKET_ROWS + i;
+                    if fm::any_nonzero(&g[r * dim..(r + 1) * dim]) {
+                        buckets[id / rows_per_part].push(r);
+                    }
+                }
+                buckets
+            })
+            .collect();
+        let buckets: Vec<Vec<usize>> = (0..parts)
+            .into_par_iter()
+            .map(|p| blocks.iter().flat_map(|b| b[p].iter().copied()).collect())
+            .collect();
         let ids = &self.ids;
         grad.par_chunks_mut(rows_per_part * dim)
             .zip(sq.par_chunks_mut(rows_per_part * dim))
