@@ -30,6 +30,36 @@ pub fn gemm_lda(
     n: usize,
     accumulate: bool,
 ) {
+    product(a, lda, b, c, m, k, n, accumulate, None);
+}
+
+/// One row's `c += a · b` whose sums over k continue from `sums` (n), the sums of an
+/// earlier part of k (`gemm` into `sums`, not accumulating): the same FMA chain as one
+/// call over both parts, so the same bits. Lets a caller start a step's product with
+/// the part of `a` it already has.
+pub fn gemm_row_continued(a: &[f32], b: &[f32], sums: &[f32], c: &mut [f32], k: usize, n: usize) {
+    assert!(sums.len() >= n, "small_gemm: `sums` is shorter than {n}");
+    product(a, k, b, c, 1, k, n, true, Some(sums));
+}
+
+/// `gemm_lda`, the sums over k of row i, column j started at `start[i * n + j]` (one
+/// row only) instead of 0.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    start: Option<&[f32]>,
+) {
+    assert!(
+        start.is_none() || m == 1,
+        "small_gemm: continued sums are for one row"
+    );
     assert!(
         lda >= k,
         "small_gemm: row stride {lda} of `a` is below k = {k}"
@@ -51,15 +81,15 @@ pub fn gemm_lda(
         if fast_math::has_avx512() {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above), the
             // only requirement of the `target_feature` function.
-            return unsafe { blocks_avx512(a, lda, b, c, m, k, n, accumulate) };
+            return unsafe { blocks_avx512(a, lda, b, c, m, k, n, accumulate, start) };
         }
         if fast_math::has_avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
             // requirement of the `target_feature` function.
-            return unsafe { blocks_avx2_fma(a, lda, b, c, m, k, n, accumulate) };
+            return unsafe { blocks_avx2_fma(a, lda, b, c, m, k, n, accumulate, start) };
         }
     }
-    blocks::<false, false>(a, lda, b, c, m, k, n, accumulate);
+    blocks::<false, false>(a, lda, b, c, m, k, n, accumulate, start);
 }
 
 /// `c (m x n) = bias + a (m x k) · b (k x n)`, the bias (n) added to every row (none:
@@ -99,8 +129,9 @@ unsafe fn blocks_avx2_fma(
     k: usize,
     n: usize,
     acc: bool,
+    start: Option<&[f32]>,
 ) {
-    blocks::<true, false>(a, lda, b, c, m, k, n, acc)
+    blocks::<true, false>(a, lda, b, c, m, k, n, acc, start)
 }
 
 /// `blocks` compiled with AVX-512F: 8 x 32 tiles (16 of the 32 vector registers as
@@ -120,8 +151,9 @@ unsafe fn blocks_avx512(
     k: usize,
     n: usize,
     acc: bool,
+    start: Option<&[f32]>,
 ) {
-    blocks::<true, true>(a, lda, b, c, m, k, n, acc)
+    blocks::<true, true>(a, lda, b, c, m, k, n, acc, start)
 }
 
 /// Rows in blocks of 8 (when `WIDE`), 4, then single rows; columns as `strips`. The
@@ -139,6 +171,7 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     k: usize,
     n: usize,
     acc: bool,
+    start: Option<&[f32]>,
 ) {
     let tail = n % 8;
     let mut tail_b = Vec::new();
@@ -150,15 +183,15 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     }
     let mut r = 0;
     while WIDE && r + 8 <= m {
-        strips::<8, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b);
+        strips::<8, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b, start);
         r += 8;
     }
     while r + 4 <= m {
-        strips::<4, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b);
+        strips::<4, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b, start);
         r += 4;
     }
     while r < m {
-        strips::<1, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b);
+        strips::<1, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b, start);
         r += 1;
     }
 }
@@ -178,35 +211,37 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
     n: usize,
     acc: bool,
     tail_b: &[f32],
+    start: Option<&[f32]>,
 ) {
     let mut j = 0;
     // A single row (one sequence's step) is a matrix-vector product: one FMA chain per
     // accumulator register, so it takes 8 registers of columns to cover the FMA latency.
     while MR == 1 && WIDE && j + 128 <= n {
-        tile::<1, 128, FMA>(a, lda, b, c, r, j, k, n, acc);
+        tile::<1, 128, FMA>(a, lda, b, c, r, j, k, n, acc, start);
         j += 128;
     }
     while MR == 1 && !WIDE && j + 64 <= n {
-        tile::<1, 64, FMA>(a, lda, b, c, r, j, k, n, acc);
+        tile::<1, 64, FMA>(a, lda, b, c, r, j, k, n, acc, start);
         j += 64;
     }
     while WIDE && j + 32 <= n {
-        tile::<MR, 32, FMA>(a, lda, b, c, r, j, k, n, acc);
+        tile::<MR, 32, FMA>(a, lda, b, c, r, j, k, n, acc, start);
         j += 32;
     }
     while j + 16 <= n {
-        tile::<MR, 16, FMA>(a, lda, b, c, r, j, k, n, acc);
+        tile::<MR, 16, FMA>(a, lda, b, c, r, j, k, n, acc, start);
         j += 16;
     }
     while j + 8 <= n {
-        tile::<MR, 8, FMA>(a, lda, b, c, r, j, k, n, acc);
+        tile::<MR, 8, FMA>(a, lda, b, c, r, j, k, n, acc, start);
         j += 8;
     }
     if j < n && !tail_b.is_empty() {
         // The tile into a scratch MR x 8 block, then its real columns into c.
         let mut block = [0.0f32; 64];
         let block = &mut block[..MR * 8];
-        tile::<MR, 8, FMA>(&a[r * lda..], lda, tail_b, block, 0, 0, k, 8, false);
+        // (Only with several rows: never with `start`.)
+        tile::<MR, 8, FMA>(&a[r * lda..], lda, tail_b, block, 0, 0, k, 8, false, None);
         for (i, sums) in block.chunks(8).enumerate() {
             let out = &mut c[(r + i) * n + j..(r + i + 1) * n];
             if acc {
@@ -218,7 +253,7 @@ fn strips<const MR: usize, const FMA: bool, const WIDE: bool>(
         return;
     }
     while j < n {
-        tile::<MR, 1, FMA>(a, lda, b, c, r, j, k, n, acc);
+        tile::<MR, 1, FMA>(a, lda, b, c, r, j, k, n, acc, start);
         j += 1;
     }
 }
@@ -236,8 +271,14 @@ fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     k: usize,
     n: usize,
     acc: bool,
+    start: Option<&[f32]>,
 ) {
     let mut sum = [[0.0f32; NR]; MR];
+    if let Some(start) = start {
+        for (i, row) in sum.iter_mut().enumerate() {
+            row.copy_from_slice(&start[(r + i) * n + j..(r + i) * n + j + NR]);
+        }
+    }
     let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * lda..(r + i) * lda + k]);
     for p in 0..k {
         let bp: &[f32; NR] = b[p * n + j..p * n + j + NR]
@@ -355,14 +396,14 @@ mod tests {
                 let (mut wide, mut narrow) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
                 // SAFETY: both CPU feature sets were checked just above.
                 unsafe {
-                    blocks_avx512(&a, k, &b, &mut wide, m, k, n, false);
-                    blocks_avx2_fma(&a, k, &b, &mut narrow, m, k, n, false);
+                    blocks_avx512(&a, k, &b, &mut wide, m, k, n, false, None);
+                    blocks_avx2_fma(&a, k, &b, &mut narrow, m, k, n, false, None);
                 }
                 assert_eq!(wide, narrow, "avx512 vs avx2 {m}x{k}x{n}");
             }
             // Both code paths (with and without FMA) against the reference.
             let mut c3 = vec![0.0f32; m * n];
-            blocks::<false, false>(&a, k, &b, &mut c3, m, k, n, false);
+            blocks::<false, false>(&a, k, &b, &mut c3, m, k, n, false, None);
             for (g, w) in c3.iter().zip(&want) {
                 assert!((*g as f64 - w).abs() < 1e-4, "plain path {m}x{k}x{n}");
             }
@@ -391,6 +432,37 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&c1), bits(&c2), "{m}x{k}x{n}, lda {lda}");
         }
+    }
+
+    #[test]
+    fn a_row_continued_from_partial_sums_gives_the_bits_of_one_product() {
+        let mut rng = crate::rng::SeededRng::new(10);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (k, n, split) in [
+            (128, 512, 64),
+            (100, 400, 37),
+            (100, 200, 1),
+            (9, 7, 8),
+            (64, 260, 0),
+        ] {
+            let a: Vec<f32> = (0..k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let z: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let mut want = z.clone();
+            gemm(&a, &b, &mut want, 1, k, n, true);
+            let mut sums = vec![f32::NAN; n];
+            gemm(&a[..split], &b[..split * n], &mut sums, 1, split, n, false);
+            let mut got = z.clone();
+            gemm_row_continued(&a[split..], &b[split * n..], &sums, &mut got, k - split, n);
+            assert_eq!(bits(&got), bits(&want), "k {k}, n {n}, split at {split}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "one row")]
+    fn continued_sums_refuse_several_rows() {
+        let v = vec![0.0f32; 64];
+        product(&v, 4, &v, &mut vec![0.0; 64], 2, 4, 4, true, Some(&v));
     }
 
     #[test]

@@ -269,6 +269,8 @@ struct Half<'a> {
     zx: Vec<f32>,
     zx_block: Option<usize>,
     h_in: Vec<f32>,
+    /// Part 0's sums over its own units of h, the first part of each step's product.
+    sums: Vec<f32>,
     c: Vec<f32>,
     c_prev: Vec<f32>,
     tanh_c: Vec<f32>,
@@ -344,6 +346,7 @@ impl<'a> Half<'a> {
             zx: vec![0.0; if few { PROJECTION_STEPS * 4 * len } else { 0 }],
             zx_block: None,
             h_in: vec![0.0; job.u],
+            sums: vec![0.0; 4 * len],
             c: vec![0.0; len],
             c_prev: vec![0.0; len],
             tanh_c: vec![0.0; len],
@@ -388,6 +391,11 @@ impl<'a> Half<'a> {
             let w = 4 * self.len;
             small_gemm::gemm(&self.h_in, &self.recurrent, &mut self.z, 1, u, w, true);
         }
+        self.gate_pass();
+    }
+
+    #[inline(always)]
+    fn gate_pass(&mut self) {
         self.c_prev.copy_from_slice(&self.c);
         lstm_forward_row(
             &mut self.z,
@@ -412,6 +420,24 @@ impl<'a> Half<'a> {
     fn split_step(&mut self, job: &Job<'_>, ex: &Exchange, p: usize, t: usize, a: &mut usize) {
         if job.active(t) {
             self.prepare(job, t);
+            if t > 0 && *a > 0 && p == 0 {
+                // Part 0's units are the first k of every column's in-order sum: their
+                // share of the product runs before waiting, while part 1's half of h
+                // is on its way between the cores (same sums, so the same bits).
+                let (s, u, w) = (job.split, job.u, 4 * self.len);
+                let (mine, theirs) = self.recurrent.split_at(s * w);
+                small_gemm::gemm(&self.h, mine, &mut self.sums, 1, s, w, false);
+                ex.wait(p, *a);
+                ex.h[(*a - 1) % 2][1].load(&mut self.h_in[s..u]);
+                let other = &self.h_in[s..u];
+                small_gemm::gemm_row_continued(other, theirs, &self.sums, &mut self.z, u - s, w);
+                self.gate_pass();
+                ex.h[*a % 2][p].store(&self.h);
+                ex.done[p].0.store(*a + 1, Ordering::Release);
+                *a += 1;
+                self.record(t);
+                return;
+            }
             if t > 0 {
                 let (own, other) = if p == 0 {
                     (0..job.split, job.split..job.u)
