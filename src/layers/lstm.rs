@@ -49,8 +49,10 @@ struct Cache {
     ready: bool,
     /// Input (batch, steps, features) after dropout, in `order`.
     x: Vec<f32>,
-    /// The order the samples run in (the caches, masks and gradients are in it).
+    /// The order the samples run in (the caches, masks and gradients are in it), and
+    /// inference's token ids in that order.
     order: BatchOrder,
+    run_ids: Vec<usize>,
     mask: Option<Vec<f32>>,
     /// Step mask (batch, steps), true = real step; empty = none.
     step_mask: Vec<bool>,
@@ -537,8 +539,14 @@ impl Layer for LSTM {
         self.cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
         let order = BatchOrder::by_real_steps(&self.cache.step_mask, batch, steps);
         order.to_run_order(&mut self.cache.step_mask, steps, &mut Vec::new());
-        let mut ids = tokens.ids.to_vec();
-        order.to_run_order(&mut ids, steps, &mut Vec::new());
+        // In run order, into a buffer kept across calls (a batch of IMDB ids is 1 MB).
+        let ids = if order.is_input_order() {
+            tokens.ids
+        } else {
+            let run_ids = &mut self.cache.run_ids;
+            order.copy_to_run_order(tokens.ids, steps, run_ids, |_| true);
+            &run_ids[..]
+        };
         let kernel = rec::values(name, &self.params[0])?;
         let recurrent = rec::values(name, &self.params[1])?;
         let bias = match self.params.get(2) {
@@ -557,7 +565,7 @@ impl Layer for LSTM {
             packed_gemm::gemm_bias(x, input_dim, &packed_k, bias, out, n)
         };
         let table = self.tokens.update(&tokens, kernel, w, bias, project);
-        let inputs = StepInputs::Tokens { ids: &ids, table };
+        let inputs = StepInputs::Tokens { ids, table };
         let out = infer(
             inputs,
             &self.cache.step_mask,

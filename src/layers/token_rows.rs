@@ -154,6 +154,9 @@ impl TokenRows {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct InputTokens {
     ids: Vec<usize>,
+    /// Kept for `reorder` (a batch of IMDB ids is 1 MB: allocated per batch, its pages
+    /// faulted in every time).
+    scratch: Vec<usize>,
     known: bool,
     /// The last `project` went through `rows`.
     pub folded: bool,
@@ -170,7 +173,7 @@ impl InputTokens {
     /// Puts the ids of a (batch, steps) input into the layer's run order.
     pub fn reorder(&mut self, order: &BatchOrder, batch: usize, steps: usize) {
         if self.known && self.ids.len() == batch * steps {
-            order.to_run_order(&mut self.ids, steps, &mut Vec::new());
+            order.to_run_order(&mut self.ids, steps, &mut self.scratch);
         }
     }
 
