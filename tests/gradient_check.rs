@@ -488,6 +488,15 @@ fn masked_batch_out_of_length_order() {
             boxed(LSTM::new(3).dropout(0.3).go_backwards(true)),
             "LSTM dropout go_backwards",
         ),
+        (boxed(GRU::new(3)), "GRU"),
+        (
+            boxed(GRU::new(3).dropout(0.3).return_sequences(true)),
+            "GRU dropout sequences",
+        ),
+        (
+            boxed(GRU::new(3).reset_after(false).go_backwards(true)),
+            "GRU reset_before go_backwards",
+        ),
     ];
     for (layer, what) in cases {
         check(vec![layer], Data::MaskedFloats(x(), mask.clone()), what);

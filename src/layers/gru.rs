@@ -6,6 +6,7 @@
 use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
+use super::batch_order::BatchOrder;
 use super::config::{GruConfig, LayerConfig};
 use super::gate_dropout::{self as gd, GateMasks};
 use super::recurrent::{self as rec, BlockMasks, CHUNK_ROWS};
@@ -44,9 +45,13 @@ struct Cache {
     batch: usize,
     steps: usize,
     ready: bool,
-    /// Input (batch, steps, features) after dropout.
+    /// Input (batch, steps, features) after dropout, in `order`.
     x: Vec<f32>,
     mask: Option<Vec<f32>>,
+    /// The order the samples run in (the caches, masks and gradients are in it), and
+    /// inference's token ids in that order.
+    order: BatchOrder,
+    run_ids: Vec<usize>,
     /// Step mask (batch, steps), true = real step; empty = none.
     step_mask: Vec<bool>,
     /// Per-gate masks, used instead of `mask` when recurrent_dropout > 0 (as Keras).
@@ -231,13 +236,8 @@ impl GRU {
         cache.batch = batch;
         cache.steps = steps;
         cache.ready = training;
-        Ok(rec::collect_output(
-            &cache.hs,
-            batch,
-            steps,
-            u,
-            self.config.return_sequences,
-        ))
+        let out = rec::collect_output(&cache.hs, batch, steps, u, self.config.return_sequences);
+        Ok(cache.order.array_to_input_order(out))
     }
 }
 
@@ -320,8 +320,19 @@ impl Layer for GRU {
         let w = 3 * u;
         let cache = &mut self.cache;
         cache.ready = false;
-        let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
+        let (batch, steps) = rec::sequence_dims(name, &input, f)?;
         cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        // Masked batches run longest first (`batch_order`), the input loaded in that
+        // order; not with recurrent dropout, whose per-gate masks are drawn per row of x.
+        cache.order = if ctx.training && self.config.recurrent_dropout > 0.0 {
+            BatchOrder::input_order()
+        } else {
+            BatchOrder::by_real_steps(&cache.step_mask, batch, steps)
+        };
+        let order = &cache.order;
+        rec::load_sequence_in(name, &input, f, order, &mut cache.x)?;
+        order.to_run_order(&mut cache.step_mask, steps, &mut Vec::new());
+        cache.input_tokens.reorder(order, batch, steps);
         if self.config.go_backwards {
             // Keras go_backwards: the loop reads the reversed sequence and mask.
             rec::reverse_steps(&mut cache.x, steps, f);
@@ -334,7 +345,10 @@ impl Layer for GRU {
             cache.gate_masks =
                 GateMasks::draw(ctx.rng, 3, rate, rrate, &cache.x, batch, steps, f, u);
         } else if ctx.training && self.config.dropout > 0.0 {
-            let mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
+            // Drawn per sample in input order, whatever the run order; kept in run order
+            // like the rest of the caches.
+            let mut mask = rec::draw_mask(ctx.rng, self.config.dropout, batch, f);
+            cache.order.to_run_order(&mut mask, f, &mut Vec::new());
             rec::apply_mask(&mut cache.x, &mask, steps, f);
             cache.mask = Some(mask);
         }
@@ -377,6 +391,10 @@ impl Layer for GRU {
         let cache = &mut self.cache;
         cache.ready = false;
         cache.step_mask = rec::step_mask(name, self.input_mask.as_ref(), batch, steps)?;
+        cache.order = BatchOrder::by_real_steps(&cache.step_mask, batch, steps);
+        cache
+            .order
+            .to_run_order(&mut cache.step_mask, steps, &mut Vec::new());
         cache.mask = None;
         cache.gate_masks = GateMasks::default();
         let kernel = rec::values(name, &self.params[0])?;
@@ -386,6 +404,14 @@ impl Layer for GRU {
             rec::project_inputs(x, n, f, kernel, w, input_bias, out)
         };
         let table = self.tokens.update(&tokens, kernel, w, input_bias, project);
+        let mut tokens = tokens;
+        if !cache.order.is_input_order() {
+            let run_ids = &mut cache.run_ids;
+            cache
+                .order
+                .copy_to_run_order(tokens.ids, steps, run_ids, |_| true);
+            tokens.ids = run_ids;
+        }
         tp::gather_projected(&tokens, table, w, &cache.step_mask, &mut cache.gates);
         self.time_loops(batch, steps, false)
     }
@@ -402,7 +428,9 @@ impl Layer for GRU {
         let (seq, reset_after) = (self.config.return_sequences, self.config.reset_after);
         let cache = &mut self.cache;
         let (batch, steps) = (cache.batch, cache.steps);
-        let dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        let mut dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
+        let dy_width = if seq { steps * u } else { u };
+        cache.order.to_run_order(&mut dy, dy_width, &mut Vec::new());
         let recurrent = rec::values(name, &self.params[1])?;
         cache.dgates.resize(batch * steps * w, 0.0);
         if reset_after {
@@ -521,6 +549,7 @@ impl Layer for GRU {
                 rec::bias_grad(&cache.drec, rows, w, &mut bg[w..]);
             }
         }
+        let dx = cache.order.array_to_input_order(dx);
         Ok(Some(rec::in_input_order(self.config.go_backwards, dx)))
     }
 
@@ -629,7 +658,8 @@ impl Chunk<'_> {
             active.extend((0..rows).filter(|&j| !self.skips(j, t)));
             let n = active.len();
             if t > 0 && dense && n > 0 {
-                let left = if n == rows {
+                // Active rows 0..n (all, or a longest-first batch) are read in place.
+                let left = if rec::is_prefix(&active) {
                     &h_now[..]
                 } else {
                     rec::gather_rows(&h_now, u, u, &active, &mut gathered);
