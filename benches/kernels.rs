@@ -44,12 +44,15 @@ fn bench_matmul(c: &mut Criterion) {
 }
 
 /// small_gemm on one step's recurrent product: a single sequence (one row, the
-/// latency path; 128 and 64 units' worth of columns) and blocks of 16 rows.
+/// latency path, `row_avx512` with AVX-512: the whole layer, one thread's half of the
+/// columns, the first half of its sums; LSTM(100)'s half) and blocks of 16 rows.
 fn bench_small_gemm(c: &mut Criterion) {
     let mut rng = SeededRng::new(2);
     for &(m, k, n) in &[
         (1usize, 128usize, 512usize),
         (1, 128, 256),
+        (1, 64, 256),
+        (1, 100, 200),
         (16, 128, 512),
         (16, 32, 128),
         // Reuters LSTM(100): forward h U and backward dZ U^T.

@@ -79,6 +79,11 @@ fn product(
     #[cfg(target_arch = "x86_64")]
     {
         if fast_math::has_avx512() {
+            if m == 1 {
+                // SAFETY: the CPU supports AVX-512F (checked just above); the slices
+                // hold k, k x n and n floats (asserted above), as `row_avx512` needs.
+                return unsafe { row_avx512(a, b, c, k, n, accumulate, start) };
+            }
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above), the
             // only requirement of the `target_feature` function.
             return unsafe { blocks_avx512(a, lda, b, c, m, k, n, accumulate, start) };
@@ -111,6 +116,123 @@ pub fn gemm_bias(
         }
     }
     gemm(a, b, c, m, k, n, true);
+}
+
+/// Most accumulator registers of one pass of `row_avx512` (of the 32 zmm registers,
+/// the rest hold the broadcast and the loads).
+#[cfg(target_arch = "x86_64")]
+const ROW_VECTORS: usize = 24;
+
+/// One row (a single sequence's step): `c (n) (+)= a (k) · b (k x n)`, b's rows read
+/// front to back as one stream, every column's sum in a register of its own over all
+/// of k (up to `ROW_VECTORS` registers per pass over b, the columns split evenly
+/// between passes). The tile loops instead walk b in 128-column strips, each step of
+/// k a jump of n floats, and narrow tails run two FMA chains. Each column is the same
+/// in-order FMA chain from zero (or `start`), then stored or added to c: the same
+/// bits as `tile`.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `a` holds at least k floats, `b` k x n, `c` and
+/// `start` (when given) n.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn row_avx512(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    k: usize,
+    n: usize,
+    acc: bool,
+    start: Option<&[f32]>,
+) {
+    let vectors = n.div_ceil(16);
+    let passes = vectors.div_ceil(ROW_VECTORS);
+    let mut v0 = 0;
+    for pass in 0..passes {
+        let nv = (vectors - v0).div_ceil(passes - pass);
+        let job = RowPass {
+            a: a.as_ptr(),
+            b: b.as_ptr(),
+            c: c.as_mut_ptr(),
+            start: start.map(|s| s.as_ptr()),
+            k,
+            n,
+            j0: v0 * 16,
+            acc,
+        };
+        macro_rules! dispatch {
+            ($($v:literal)*) => {
+                match nv {
+                    $($v => row_pass::<$v>(&job),)*
+                    _ => unreachable!("1 to ROW_VECTORS registers per pass"),
+                }
+            };
+        }
+        // SAFETY: as this function's (the pass's columns j0.. lie inside the n).
+        unsafe { dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24) };
+        v0 += nv;
+    }
+}
+
+/// One pass of `row_avx512`: columns `j0..` of NV registers (the last one partial when
+/// fewer columns remain).
+#[cfg(target_arch = "x86_64")]
+struct RowPass {
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    start: Option<*const f32>,
+    k: usize,
+    n: usize,
+    j0: usize,
+    acc: bool,
+}
+
+/// # Safety
+/// As `row_avx512`, with `job.j0 < job.n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn row_pass<const NV: usize>(job: &RowPass) {
+    use std::arch::x86_64::*;
+    let cols = (job.n - job.j0).min(NV * 16);
+    // Every register full but the last, which holds the pass's remaining columns.
+    let last = cols - (NV - 1) * 16;
+    let mask = |v: usize| -> __mmask16 {
+        if v + 1 < NV || last == 16 {
+            0xFFFF
+        } else {
+            (1u16 << last) - 1
+        }
+    };
+    // SAFETY (every access below): lanes whose mask bit is clear are neither read nor
+    // written (AVX-512 masked loads and stores suppress faults on them); set lanes are
+    // columns j0 + 16 v + lane < n of rows p < k of b (k x n), of c and `start` (n),
+    // and `a[p]` has p < k, all inside the caller's slices.
+    unsafe {
+        let mut sum = [_mm512_setzero_ps(); NV];
+        if let Some(start) = job.start {
+            for (v, s) in sum.iter_mut().enumerate() {
+                *s = _mm512_maskz_loadu_ps(mask(v), start.add(job.j0 + 16 * v));
+            }
+        }
+        for p in 0..job.k {
+            let av = _mm512_set1_ps(*job.a.add(p));
+            let row = job.b.add(p * job.n + job.j0);
+            for (v, s) in sum.iter_mut().enumerate() {
+                *s = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask(v), row.add(16 * v)), *s);
+            }
+        }
+        for (v, s) in sum.iter().enumerate() {
+            let out = job.c.add(job.j0 + 16 * v);
+            let value = if job.acc {
+                _mm512_add_ps(_mm512_maskz_loadu_ps(mask(v), out), *s)
+            } else {
+                *s
+            };
+            _mm512_mask_storeu_ps(out, mask(v), value);
+        }
+    }
 }
 
 /// `blocks` compiled with AVX2 and FMA (so `mul_add` is one instruction).
@@ -337,7 +459,20 @@ mod tests {
     #[test]
     fn rows_computed_together_equal_rows_computed_alone() {
         let mut rng = crate::rng::SeededRng::new(4);
-        for &(m, k, n) in &[(16, 400, 100), (9, 20, 7), (4, 3, 13), (8, 33, 41)] {
+        // With AVX-512 single rows take `row_avx512`: one pass (n <= 384, last register
+        // partial or full), several passes (400, 1000, 1030), a lone partial register.
+        for &(m, k, n) in &[
+            (16, 400, 100),
+            (9, 20, 7),
+            (4, 3, 13),
+            (8, 33, 41),
+            (4, 128, 512),
+            (4, 64, 384),
+            (4, 100, 400),
+            (2, 17, 1000),
+            (2, 5, 1030),
+            (3, 0, 20),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
             for acc in [false, true] {
@@ -444,6 +579,7 @@ mod tests {
             (100, 200, 1),
             (9, 7, 8),
             (64, 260, 0),
+            (40, 1030, 13),
         ] {
             let a: Vec<f32> = (0..k).map(|_| rng.uniform(-1.0, 1.0)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
@@ -455,6 +591,11 @@ mod tests {
             let mut got = z.clone();
             gemm_row_continued(&a[split..], &b[split * n..], &sums, &mut got, k - split, n);
             assert_eq!(bits(&got), bits(&want), "k {k}, n {n}, split at {split}");
+            // The tile loops (rows of a two-row product) continue from zero the same way.
+            let two: Vec<f32> = a.iter().chain(&a).copied().collect();
+            let mut tiles: Vec<f32> = z.iter().chain(&z).copied().collect();
+            gemm(&two, &b, &mut tiles, 2, k, n, true);
+            assert_eq!(bits(&tiles[..n]), bits(&want), "k {k}, n {n}: tiles");
         }
     }
 
