@@ -1054,10 +1054,21 @@ fn chunk_backward_fused(
                 None => blk.push_row(h_prev, &st.x[at * f..(at + 1) * f], at),
             }
         }
-        if t > 0 && st.slots.is_none() {
-            // The next step reads these rows' inputs (see `prefetch`).
+        if t > 0 {
+            // The next step reads these rows' cached inputs, gates, tanh(c) and (as the
+            // states of t - 2) c and h: rows of each sample far apart, going back in
+            // time, more streams than the hardware prefetchers follow (see `prefetch`).
             for &j in &active {
-                prefetch(&st.x[(j * steps + t - 1) * f..(j * steps + t) * f]);
+                let at = j * steps + t - 1;
+                if st.slots.is_none() {
+                    prefetch(&st.x[at * f..(at + 1) * f]);
+                }
+                prefetch(&st.gates[at * w..(at + 1) * w]);
+                prefetch(&st.tanh_c[at * u..(at + 1) * u]);
+                if t > 1 {
+                    prefetch(&st.cs[(at - 1) * u..at * u]);
+                    prefetch(&st.hs[(at - 1) * u..at * u]);
+                }
             }
         }
         let n = active.len();
