@@ -1,11 +1,18 @@
 //! One sequence through an LSTM at inference, on two threads.
 //!
 //! A single sequence's step is one row times the (units, 4*units) recurrent kernel: the
-//! whole kernel streams through the core's L2 every step (256 KiB at 128 units, ~4 us),
-//! which is most of a `predict` call's latency. Here each thread owns half the units --
-//! their columns of all four gates, their part of c and h -- so it reads half the
-//! kernel, from its own core's L2, and the two exchange only their halves of h after
-//! each step (c never leaves its thread).
+//! whole kernel streams through the core's L2 every step (256 KiB at 128 units, ~1.2 us
+//! on one Zen 5 core with `small_gemm`'s one-row kernel), which is most of a `predict`
+//! call's latency. Here each thread owns half the units -- their columns of all four
+//! gates, their part of c and h -- so it reads half the kernel, from its own core's L2,
+//! and the two exchange only their halves of h after each step (c never leaves its
+//! thread).
+//!
+//! (Tried: part 0 summing its own h into every column and handing part 1 the partial
+//! sums of its columns, so that each product term is computed once instead of part 1
+//! waiting for all of h. Same bits, but slower: the partial sums are 4 (u - s) floats,
+//! 11 cache lines per step at 128 units, and moving them between the cores cost more
+//! than the product it saved.)
 //!
 //! Bit-identical to `chunk_infer`: every pre-activation is the same bias plus in-order
 //! sum (`small_gemm` sums each column over k in order, whatever the width) and every
