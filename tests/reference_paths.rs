@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use recurrent::layers::{ForwardContext, GRU, LSTM, Layer, LayerInput};
 use recurrent::rng::SeededRng;
 
-const BATCH: usize = 37; // three 16-sample blocks, the last partial
+const BATCH: usize = 37; // three 16-sample blocks, the last partial (step-major loops: 32 + 5)
 const STEPS: usize = 23;
 const FEATURES: usize = 6;
 const UNITS: usize = 20; // exercises the 16-, 8- and 1-column tails of the small GEMM

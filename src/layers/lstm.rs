@@ -367,19 +367,20 @@ impl Layer for LSTM {
             buf.resize(batch * steps * u, 0.0);
         }
         let zeros = vec![0.0f32; u];
-        let rows_u = CHUNK_ROWS * steps * u;
         let rmasks = &cache.gate_masks.recurrent;
-        let tokens = &cache.input_tokens;
-        let rows = CHUNK_ROWS * steps;
-        let token_rows = |ci: usize| {
-            let (rows_of, table) = (&tokens.rows, tokens.rows.projected());
-            (tokens.folded && rmasks.is_empty()).then(|| (rows_of.block_slots(ci, rows), table))
-        };
         cache.step_major = u < step_major::MAX_UNITS
             && rmasks.is_empty()
             && !cache.gate_masks.per_gate_inputs()
             && cache.step_mask.iter().all(|&real| real);
         let step_major = cache.step_major;
+        let block = block_rows(step_major);
+        let rows_u = block * steps * u;
+        let tokens = &cache.input_tokens;
+        let rows = block * steps;
+        let token_rows = |ci: usize| {
+            let (rows_of, table) = (&tokens.rows, tokens.rows.projected());
+            (tokens.folded && rmasks.is_empty()).then(|| (rows_of.block_slots(ci, rows), table))
+        };
         // U packed once per batch for the row loops' per-step products.
         let mut packed_u = PackedB::new();
         if !step_major {
@@ -388,7 +389,7 @@ impl Layer for LSTM {
         let packed_u = &packed_u;
         cache
             .gates
-            .par_chunks_mut(CHUNK_ROWS * steps * w)
+            .par_chunks_mut(block * steps * w)
             .zip(cache.cs.par_chunks_mut(rows_u))
             .zip(cache.tanh_c.par_chunks_mut(rows_u))
             .zip(cache.hs.par_chunks_mut(rows_u))
@@ -412,7 +413,7 @@ impl Layer for LSTM {
         cache.ready = ctx.training;
         let seq = self.config.return_sequences;
         let out = if step_major {
-            step_major::collect_output(&cache.hs, batch, steps, u, seq, CHUNK_ROWS)
+            step_major::collect_output(&cache.hs, batch, steps, u, seq, block)
         } else {
             rec::collect_output(&cache.hs, batch, steps, u, seq)
         };
@@ -874,8 +875,9 @@ fn fused_backward(
 ) -> (ArrayD<f32>, rec::WeightGrads) {
     let (batch, steps, w) = (cache.batch, cache.steps, 4 * u);
     let mut dx = vec![0.0f32; batch * steps * f];
-    let rows_u = CHUNK_ROWS * steps * u;
-    let dy_rows = if seq { rows_u } else { CHUNK_ROWS * u };
+    let block = block_rows(cache.step_major);
+    let rows_u = block * steps * u;
+    let dy_rows = if seq { rows_u } else { block * u };
     let zeros = vec![0.0f32; u];
     // Once per batch: U^T (4u x u), the right factor of every step's dh product
     // (packed for the row loops, plain for the step-major ones), and K^T (4u x f),
@@ -892,20 +894,20 @@ fn fused_backward(
     // each block (a (distinct, 4u) buffer per block), then is one product: used while
     // those buffers hold fewer rows than the batch.
     let tokens = &cache.input_tokens.rows;
-    let blocks = batch.div_ceil(CHUNK_ROWS);
+    let blocks = batch.div_ceil(block);
     let fold_kernel_grad = cache.input_tokens.folded && tokens.distinct * blocks <= batch * steps;
     let slots = |ci: usize| {
-        fold_kernel_grad.then(|| (tokens.block_slots(ci, CHUNK_ROWS * steps), tokens.distinct))
+        fold_kernel_grad.then(|| (tokens.block_slots(ci, block * steps), tokens.distinct))
     };
     // Each block writes its samples' dX rows where they are in input order.
     let mut samples = cache.order.in_run_order(rec::samples_of(&mut dx, steps, f));
     let partials: Vec<rec::WeightGrads> = samples
-        .par_chunks_mut(CHUNK_ROWS)
-        .zip(cache.gates.par_chunks(CHUNK_ROWS * steps * w))
+        .par_chunks_mut(block)
+        .zip(cache.gates.par_chunks(block * steps * w))
         .zip(cache.cs.par_chunks(rows_u))
         .zip(cache.tanh_c.par_chunks(rows_u))
         .zip(cache.hs.par_chunks(rows_u))
-        .zip(cache.x.par_chunks(CHUNK_ROWS * steps * f))
+        .zip(cache.x.par_chunks(block * steps * f))
         .zip(dy.par_chunks(dy_rows))
         .enumerate()
         .map(|(ci, ((((((dx, g), cs), tc), hs), x), dy))| {
@@ -1092,6 +1094,17 @@ fn chunk_backward_fused(
     }
     blk.finish(&mut grads, &mut dx, kernel_t);
     grads
+}
+
+/// Samples per block of the training time loops: the step-major loops' wider blocks,
+/// else `CHUNK_ROWS` (whose masks `BlockMasks::of_block` cuts; the step-major loops take
+/// none).
+fn block_rows(step_major: bool) -> usize {
+    if step_major {
+        step_major::BLOCK_ROWS
+    } else {
+        CHUNK_ROWS
+    }
 }
 
 /// Blocks with fewer rows than this project their inputs ahead, PROJECTION_STEPS
