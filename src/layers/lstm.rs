@@ -71,8 +71,9 @@ struct Cache {
     hp: Vec<f32>,
     /// Token ids of the input rows when it is an Embedding's output (`token_rows`).
     input_tokens: InputTokens,
-    /// The last training forward ran `lstm_step_major`: each block's gates, cs, tanh_c
-    /// and hs are step-major (and the gates gate-major), not sample-major.
+    /// The last training forward ran `lstm_step_major`: each block's (of
+    /// `lstm_step_major::BLOCK_ROWS` samples, see `block_rows`) gates, cs, tanh_c and hs
+    /// are step-major (and the gates gate-major), not sample-major.
     step_major: bool,
 }
 
