@@ -454,8 +454,9 @@ mod tests {
         c
     }
 
-    /// Multi-row calls take the padded tail strip (`blocks`), single rows the one-column
-    /// tiles: the same in-order sums, so a row's bits do not depend on the call.
+    /// Multi-row calls take the padded tail strip (`blocks`), single rows `row_avx512`
+    /// with AVX-512 (else the one-column tiles): the same in-order sums, so a row's bits
+    /// do not depend on the call.
     #[test]
     fn rows_computed_together_equal_rows_computed_alone() {
         let mut rng = crate::rng::SeededRng::new(4);

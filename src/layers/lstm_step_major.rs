@@ -32,8 +32,8 @@ pub(super) const MAX_UNITS: usize = 16;
 /// Samples per block (the row loops take `CHUNK_ROWS`): a step of a small layer costs
 /// about as much in per-step work (the product call, the gate-major copies) for 32 rows
 /// as for 16, so wider blocks halve it; 32 still gives a batch of 64 two parallel
-/// blocks. W1 (LSTM(8), batch 64), 2 threads, 4 alternated runs: 140-149k -> 153-158k
-/// samples/s.
+/// blocks. W1 (LSTM(8), batch 64), 4 alternated runs: 2 threads 120-129k -> 116-140k
+/// samples/s (3 of 4 pairs +8-10%), 1 thread 106-117k -> 119-122k.
 pub(super) const BLOCK_ROWS: usize = 32;
 
 /// Where a block's pre-activation inputs (projection plus bias) come from.
