@@ -197,6 +197,59 @@ impl SharedFloats {
     }
 }
 
+/// Floats of h per `TaggedFloats` line; the line's last word is its tag.
+const TAGGED_FLOATS: usize = 15;
+
+/// A part's half of h for one step, 15 floats to a cache line with the tag of the step
+/// that wrote them in the line's last word. The reader spins on the lines themselves:
+/// one transfer between the cores per line, where a separate "published" counter
+/// would first have to cross, and only then the h lines it guards.
+struct TaggedFloats(Vec<Line<[AtomicU32; TAGGED_FLOATS + 1]>>);
+
+impl TaggedFloats {
+    fn new(len: usize) -> Self {
+        TaggedFloats(
+            (0..len.div_ceil(TAGGED_FLOATS))
+                .map(|_| Line::default())
+                .collect(),
+        )
+    }
+
+    /// Writes `values` and marks each line with `tag` (released after its floats).
+    fn store(&self, values: &[f32], tag: u32) {
+        for (line, chunk) in self.0.iter().zip(values.chunks(TAGGED_FLOATS)) {
+            for (slot, v) in line.0.iter().zip(chunk) {
+                slot.store(v.to_bits(), Ordering::Relaxed);
+            }
+            line.0[TAGGED_FLOATS].store(tag, Ordering::Release);
+        }
+    }
+
+    /// Reads the values once every line carries `tag`; returns the nanoseconds spent
+    /// waiting for them (0 when they were there).
+    fn load(&self, tag: u32, out: &mut [f32]) -> u64 {
+        let mut since = None;
+        for (line, chunk) in self.0.iter().zip(out.chunks_mut(TAGGED_FLOATS)) {
+            let mark = &line.0[TAGGED_FLOATS];
+            if mark.load(Ordering::Acquire) != tag {
+                since.get_or_insert_with(std::time::Instant::now);
+                spin_until(|| mark.load(Ordering::Acquire) == tag);
+            }
+            for (slot, v) in line.0.iter().zip(chunk.iter_mut()) {
+                *v = f32::from_bits(slot.load(Ordering::Relaxed));
+            }
+        }
+        since.map_or(0, |t| t.elapsed().as_nanos() as u64)
+    }
+}
+
+/// The tag of real step `a`'s h.
+fn tag(a: usize) -> u32 {
+    // Wraps after 2^32 steps: a reader only ever compares with the one step it waits
+    // for, whose slot was last written two steps earlier.
+    (a as u32).wrapping_add(1)
+}
+
 const UNCLAIMED: usize = 0;
 const CLAIMED: usize = 1;
 const FINISHED: usize = 2;
@@ -208,10 +261,10 @@ struct Exchange {
     claim: AtomicUsize,
     /// The step from which the helper computes part 1 (NOT_YET before the handover).
     start: Line<AtomicUsize>,
-    /// Per part, how many real (unmasked) steps it has published.
-    done: [Line<AtomicUsize>; 2],
-    /// h of real step `a` of part `p` is in `h[a % 2][p]` once `done[p] > a`.
-    h: [[SharedFloats; 2]; 2],
+    /// The real (unmasked) steps done before the handover.
+    done: Line<AtomicUsize>,
+    /// h of real step `a` of part `p` is in `h[a % 2][p]` once it carries `tag(a)`.
+    h: [[TaggedFloats; 2]; 2],
     /// Part 1's c at the handover.
     c: SharedFloats,
     /// Per part, nanoseconds spent waiting for the other.
@@ -221,28 +274,29 @@ struct Exchange {
 impl Exchange {
     fn new(job: &Job<'_>) -> Self {
         let parts = [job.split, job.u - job.split];
-        let slots = || parts.map(SharedFloats::new);
+        let slots = || parts.map(TaggedFloats::new);
         Exchange {
             claim: AtomicUsize::new(UNCLAIMED),
             start: Line(AtomicUsize::new(NOT_YET)),
-            done: [Line(AtomicUsize::new(0)), Line(AtomicUsize::new(0))],
+            done: Line(AtomicUsize::new(0)),
             h: [slots(), slots()],
             c: SharedFloats::new(parts[1]),
             waited: Default::default(),
         }
     }
 
-    /// Part `p` waits until the other part has published `count` real steps; the
-    /// time it spent waiting (if any) is added to `waited[p]`.
-    fn wait(&self, p: usize, count: usize) {
-        let other = &self.done[1 - p].0;
-        if other.load(Ordering::Acquire) >= count {
-            return;
+    /// Part `p` reads the other part's half of h of real step `a` into `out`, waiting
+    /// for it if need be (the time it waited is added to `waited[p]`).
+    fn receive(&self, p: usize, a: usize, out: &mut [f32]) {
+        let ns = self.h[a % 2][1 - p].load(tag(a), out);
+        if ns > 0 {
+            self.waited[p].0.fetch_add(ns, Ordering::Relaxed);
         }
-        let since = std::time::Instant::now();
-        spin_until(|| other.load(Ordering::Acquire) >= count);
-        let ns = since.elapsed().as_nanos() as u64;
-        self.waited[p].0.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Part `p` publishes its half of h of real step `a`.
+    fn publish(&self, p: usize, a: usize, h: &[f32]) {
+        self.h[a % 2][p].store(h, tag(a));
     }
 }
 
@@ -434,13 +488,11 @@ impl<'a> Half<'a> {
                 let (s, u, w) = (job.split, job.u, 4 * self.len);
                 let (mine, theirs) = self.recurrent.split_at(s * w);
                 small_gemm::gemm(&self.h, mine, &mut self.sums, 1, s, w, false);
-                ex.wait(p, *a);
-                ex.h[(*a - 1) % 2][1].load(&mut self.h_in[s..u]);
+                ex.receive(p, *a - 1, &mut self.h_in[s..u]);
                 let other = &self.h_in[s..u];
                 small_gemm::gemm_row_continued(other, theirs, &self.sums, &mut self.z, u - s, w);
                 self.gate_pass();
-                ex.h[*a % 2][p].store(&self.h);
-                ex.done[p].0.store(*a + 1, Ordering::Release);
+                ex.publish(p, *a, &self.h);
                 *a += 1;
                 self.record(t);
                 return;
@@ -452,16 +504,14 @@ impl<'a> Half<'a> {
                     (job.split..job.u, 0..job.split)
                 };
                 if *a > 0 {
-                    ex.wait(p, *a);
-                    ex.h[(*a - 1) % 2][1 - p].load(&mut self.h_in[other]);
+                    ex.receive(p, *a - 1, &mut self.h_in[other]);
                     self.h_in[own].copy_from_slice(&self.h);
                 } else {
                     self.h_in.fill(0.0);
                 }
             }
             self.finish(job.u, t > 0);
-            ex.h[*a % 2][p].store(&self.h);
-            ex.done[p].0.store(*a + 1, Ordering::Release);
+            ex.publish(p, *a, &self.h);
             *a += 1;
         }
         self.record(t);
@@ -528,11 +578,10 @@ fn lead(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Lead {
     // parts had published it.
     ex.c.store(&whole.c[s..]);
     if a > 0 {
-        ex.h[(a - 1) % 2][0].store(&whole.h[..s]);
-        ex.h[(a - 1) % 2][1].store(&whole.h[s..]);
+        ex.publish(0, a - 1, &whole.h[..s]);
+        ex.publish(1, a - 1, &whole.h[s..]);
     }
-    ex.done[0].0.store(a, Ordering::Release);
-    ex.done[1].0.store(a, Ordering::Release);
+    ex.done.0.store(a, Ordering::Release);
     ex.start.0.store(t, Ordering::Release);
     own.c.copy_from_slice(&whole.c[..s]);
     own.h.copy_from_slice(&whole.h[..s]);
@@ -555,9 +604,9 @@ fn help(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Option<Output> {
     spin_until(|| ex.start.0.load(Ordering::Acquire) != NOT_YET);
     let start = ex.start.0.load(Ordering::Acquire);
     ex.c.load(&mut part.c);
-    let mut a = ex.done[1].0.load(Ordering::Acquire);
+    let mut a = ex.done.0.load(Ordering::Acquire);
     if a > 0 {
-        ex.h[(a - 1) % 2][1].load(&mut part.h);
+        ex.h[(a - 1) % 2][1].load(tag(a - 1), &mut part.h);
     }
     for t in start..job.steps {
         part.split_step(job, ex, 1, t, &mut a);
@@ -703,8 +752,8 @@ mod tests {
             start: Line(AtomicUsize::new(0)),
             done: Default::default(),
             h: [
-                [SharedFloats::new(1), SharedFloats::new(1)],
-                [SharedFloats::new(1), SharedFloats::new(1)],
+                [TaggedFloats::new(1), TaggedFloats::new(1)],
+                [TaggedFloats::new(1), TaggedFloats::new(1)],
             ],
             c: SharedFloats::new(1),
             waited: [Line(AtomicU64::new(5_000)), Line(AtomicU64::new(100))],
