@@ -566,6 +566,9 @@ impl Layer for LSTM {
             packed_k.pack(kernel, w, input_dim, w);
             packed_gemm::gemm_bias(x, input_dim, &packed_k, bias, out, n)
         };
+        if one_sequence::splits(batch, u) {
+            one_sequence::wake_helper();
+        }
         let table = self.tokens.update(&tokens, kernel, w, bias, project);
         let inputs = StepInputs::Tokens { ids, table };
         let out = infer(
