@@ -81,10 +81,13 @@ impl BatchOrder {
         dst: &mut Vec<T>,
         check: impl Fn(&[T]) -> bool + Sync,
     ) -> bool {
-        dst.clear();
         let Some(&fill) = src.first() else {
+            dst.clear();
             return true;
         };
+        // Every row is overwritten below: only the length changes here (clearing
+        // first would fill the whole buffer, 8 MB per IMDB batch, on one thread).
+        dst.truncate(src.len());
         dst.resize(src.len(), fill);
         let rows = src.len() / width.max(1);
         let identity: Vec<usize>;

@@ -1008,7 +1008,12 @@ fn chunk_backward_fused(
     if let Some((_, distinct)) = st.slots {
         grads.token_sums = vec![0.0; distinct * w];
     }
-    for t in (0..steps).rev() {
+    // Before its first real step a row holds the constant zero initial state: nothing
+    // flows back from there, so the loop ends at the block's earliest first real step
+    // (pre-padded text: the per-step bookkeeping of the padding is skipped).
+    let first_real = rec::first_real_steps(&masks, rows, steps);
+    let stop = first_real.iter().copied().min().unwrap_or(0);
+    for t in (stop..steps).rev() {
         rec::active_rows(&masks, rows, t, steps, &mut active);
         for j in 0..rows {
             if let Some(d) = rec::output_grad_at(dy, j, t, steps, u, seq) {
