@@ -220,7 +220,14 @@ fn lstm_matches_the_scalar_f64_reference() {
     let mut rng = SeededRng::new(11);
     // 8 units without a mask run the step-major loops of small layers; 128 units the
     // wide layers' paths (with AVX-512, h_{t-1} rows packed for the weight gradient).
-    let cases = [(UNITS, false), (UNITS, true), (8, false), (8, true), (128, false), (128, true)];
+    let cases = [
+        (UNITS, false),
+        (UNITS, true),
+        (8, false),
+        (8, true),
+        (128, false),
+        (128, true),
+    ];
     for (units, masked) in cases {
         let mut layer = LSTM::new(units);
         build(&mut layer, &mut rng);
