@@ -178,34 +178,6 @@ impl Job<'_> {
 #[derive(Default)]
 struct Line<T>(T);
 
-/// 32 floats per `Line`.
-const LINE_FLOATS: usize = 32;
-
-/// Floats shared between the threads, stored as bits.
-struct SharedFloats(Vec<Line<[AtomicU32; LINE_FLOATS]>>);
-
-impl SharedFloats {
-    fn new(len: usize) -> Self {
-        SharedFloats(
-            (0..len.div_ceil(LINE_FLOATS))
-                .map(|_| Line::default())
-                .collect(),
-        )
-    }
-
-    fn store(&self, values: &[f32]) {
-        for (i, v) in values.iter().enumerate() {
-            self.0[i / LINE_FLOATS].0[i % LINE_FLOATS].store(v.to_bits(), Ordering::Relaxed);
-        }
-    }
-
-    fn load(&self, out: &mut [f32]) {
-        for (i, v) in out.iter_mut().enumerate() {
-            *v = f32::from_bits(self.0[i / LINE_FLOATS].0[i % LINE_FLOATS].load(Ordering::Relaxed));
-        }
-    }
-}
-
 /// Floats of h per `TaggedFloats` line; the line's last word is its tag.
 const TAGGED_FLOATS: usize = 15;
 
@@ -252,6 +224,9 @@ impl TaggedFloats {
     }
 }
 
+/// The tag of part 1's c at the handover, written once.
+const HANDOVER_TAG: u32 = 1;
+
 /// The tag of real step `a`'s h.
 fn tag(a: usize) -> u32 {
     // Wraps after 2^32 steps: a reader only ever compares with the one step it waits
@@ -275,7 +250,7 @@ struct Exchange {
     /// h of real step `a` of part `p` is in `h[a % 2][p]` once it carries `tag(a)`.
     h: [[TaggedFloats; 2]; 2],
     /// Part 1's c at the handover.
-    c: SharedFloats,
+    c: TaggedFloats,
     /// Per part, nanoseconds spent waiting for the other.
     waited: [Line<AtomicU64>; 2],
 }
@@ -289,7 +264,7 @@ impl Exchange {
             start: Line(AtomicUsize::new(NOT_YET)),
             done: Line(AtomicUsize::new(0)),
             h: [slots(), slots()],
-            c: SharedFloats::new(parts[1]),
+            c: TaggedFloats::new(parts[1]),
             waited: Default::default(),
         }
     }
@@ -585,7 +560,7 @@ fn lead(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Lead {
     }
     // Hand part 1 over from step t: its c, and h of the last real step as if both
     // parts had published it.
-    ex.c.store(&whole.c[s..]);
+    ex.c.store(&whole.c[s..], HANDOVER_TAG);
     if a > 0 {
         ex.publish(0, a - 1, &whole.h[..s]);
         ex.publish(1, a - 1, &whole.h[s..]);
@@ -612,7 +587,7 @@ fn help(job: &Job<'_>, ex: &Exchange, buffer: &mut Vec<f32>) -> Option<Output> {
     let mut part = Half::part(job, job.split, job.u - job.split, buffer);
     spin_until(|| ex.start.0.load(Ordering::Acquire) != NOT_YET);
     let start = ex.start.0.load(Ordering::Acquire);
-    ex.c.load(&mut part.c);
+    ex.c.load(HANDOVER_TAG, &mut part.c);
     let mut a = ex.done.0.load(Ordering::Acquire);
     if a > 0 {
         ex.h[(a - 1) % 2][1].load(tag(a - 1), &mut part.h);
@@ -764,7 +739,7 @@ mod tests {
                 [TaggedFloats::new(1), TaggedFloats::new(1)],
                 [TaggedFloats::new(1), TaggedFloats::new(1)],
             ],
-            c: SharedFloats::new(1),
+            c: TaggedFloats::new(1),
             waited: [Line(AtomicU64::new(5_000)), Line(AtomicU64::new(100))],
         };
         // The caller waited: it is faster, it takes more units.
