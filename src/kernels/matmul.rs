@@ -192,37 +192,46 @@ pub fn column_sums(
 const SUM_COLUMNS: usize = 64;
 
 crate::simd_fn! {
-    /// `out[c] += data[r][c]` for r in order, `SUM_COLUMNS` columns at a time with the
-    /// running sums in registers: summed in `out` itself, each row's add waited on the
-    /// previous row's store (LSTM(8) training: 3% of a step). Same order per column, so
-    /// the same bits.
+    /// `out[c] += data[r][c]` for r in order, up to `SUM_COLUMNS` columns at a time
+    /// with the running sums in registers: summed in `out` itself, each row's add waited
+    /// on the previous row's store (LSTM(8) training: 3% of a step). Same order per
+    /// column, so the same bits.
     fn sum_rows_into(data: &[f32], rows: usize, row_stride: usize, out: &mut [f32]) {
-        for (ci, out) in out.chunks_mut(SUM_COLUMNS).enumerate() {
-            let c0 = ci * SUM_COLUMNS;
-            if let Ok(out) = <&mut [f32; SUM_COLUMNS]>::try_from(&mut *out) {
-                let mut acc = *out;
-                for r in 0..rows {
-                    let row = &data[r * row_stride + c0..r * row_stride + c0 + SUM_COLUMNS];
-                    let row: &[f32; SUM_COLUMNS] = row.try_into().expect("a full chunk");
-                    for (a, v) in acc.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
-                *out = acc;
-            } else {
-                let mut acc = [0.0f32; SUM_COLUMNS];
-                let n = out.len();
-                acc[..n].copy_from_slice(out);
-                for r in 0..rows {
-                    let row = &data[r * row_stride + c0..r * row_stride + c0 + n];
-                    for (a, v) in acc.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
-                out.copy_from_slice(&acc[..n]);
-            }
+        let mut c0 = 0;
+        while c0 < out.len() {
+            let left = out.len() - c0;
+            let out = &mut out[c0..];
+            c0 += match left {
+                64.. => sum_columns::<64>(data, rows, row_stride, c0, out),
+                32.. => sum_columns::<32>(data, rows, row_stride, c0, out),
+                16.. => sum_columns::<16>(data, rows, row_stride, c0, out),
+                8.. => sum_columns::<8>(data, rows, row_stride, c0, out),
+                _ => sum_columns::<1>(data, rows, row_stride, c0, out),
+            };
         }
     }
+}
+
+/// `sum_rows_into` for the N columns from `c0` (`out` starts at column c0); returns N.
+#[inline(always)]
+fn sum_columns<const N: usize>(
+    data: &[f32],
+    rows: usize,
+    row_stride: usize,
+    c0: usize,
+    out: &mut [f32],
+) -> usize {
+    let out: &mut [f32; N] = (&mut out[..N]).try_into().expect("N columns");
+    let mut acc = *out;
+    for r in 0..rows {
+        let at = r * row_stride + c0;
+        let row: &[f32; N] = data[at..at + N].try_into().expect("N columns");
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+    *out = acc;
+    N
 }
 
 #[cfg(test)]
