@@ -456,4 +456,50 @@ mod tests {
             );
         }
     }
+
+    /// Both scatters (one serial pass for small batches, bucketed ranges of ids across
+    /// threads for large ones) give the bits of the plain in-order sums, zero rows
+    /// (skipped) included, for the gradient and the sum of squares.
+    #[test]
+    fn backward_is_the_in_order_scatter_for_small_and_large_batches() {
+        let (vocab, dim) = (300, 24);
+        for steps in [50usize, 4000] {
+            let batch = 3;
+            let mut rng = SeededRng::new(9);
+            let mut layer = Embedding::new(vocab, dim);
+            layer.build(&[Some(steps)], &mut rng).unwrap();
+            let ids = Array2::from_shape_fn((batch, steps), |(b, t)| {
+                ((b * 31 + t * 7 + t * t % 13) % vocab) as i32
+            });
+            let mut ctx = ForwardContext {
+                training: true,
+                rng: &mut rng,
+            };
+            layer
+                .forward(LayerInput::Ids(ids.view()), &mut ctx)
+                .unwrap();
+            let rows = batch * steps;
+            let g: Vec<f32> = (0..rows * dim)
+                .map(|i| if (i / dim) % 5 == 0 { 0.0 } else { rng.uniform(-1.0, 1.0) })
+                .collect();
+            let large = rows * dim > SERIAL_SCATTER_FLOATS;
+            assert_eq!(large, steps == 4000, "one batch on each path");
+            let (mut grad, mut sq) = (vec![0.0f32; vocab * dim], vec![0.0f32; vocab * dim]);
+            for (r, &id) in ids.iter().enumerate() {
+                let id = id as usize;
+                for k in 0..dim {
+                    let v = g[r * dim + k];
+                    grad[id * dim + k] += v;
+                    sq[id * dim + k] += v * v;
+                }
+            }
+            let g = ArrayD::from_shape_vec(IxDyn(&[batch, steps, dim]), g).unwrap();
+            assert!(layer.backward(g).unwrap().is_none());
+            let p = &layer.params[0];
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(p.grad.as_slice().unwrap()), bits(&grad), "steps {steps}");
+            let got_sq = p.grad_sq.as_ref().unwrap();
+            assert_eq!(bits(got_sq.as_slice().unwrap()), bits(&sq), "steps {steps}");
+        }
+    }
 }
