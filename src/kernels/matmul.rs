@@ -188,11 +188,8 @@ pub fn column_sums(
     sum_rows_into(data, rows, row_stride, out);
 }
 
-/// Columns per pass of `sum_rows_into`: four AVX-512 registers of running sums.
-const SUM_COLUMNS: usize = 64;
-
 crate::simd_fn! {
-    /// `out[c] += data[r][c]` for r in order, up to `SUM_COLUMNS` columns at a time
+    /// `out[c] += data[r][c]` for r in order, up to 64 columns (four AVX-512 registers) at a time
     /// with the running sums in registers: summed in `out` itself, each row's add waited
     /// on the previous row's store (LSTM(8) training: 3% of a step). Same order per
     /// column, so the same bits.
