@@ -143,7 +143,7 @@ pub(super) fn chunk_backward(
     let zeros = vec![0.0f32; ru];
     let mut dh = vec![0.0f32; ru];
     let mut dc = vec![0.0f32; ru];
-    let (mut dz, mut dz_rows) = (vec![0.0f32; rw], vec![0.0f32; rw]);
+    let mut dz = vec![0.0f32; rw];
     let mut blk = GradBlock::with_capacity(grad_block_rows + rows, w, u, f);
     for t in (0..steps).rev() {
         if seq {
@@ -177,7 +177,11 @@ pub(super) fn chunk_backward(
         // Long sequences decay gradients towards subnormals (see fast_math).
         fm::flush_tiny(&mut dz);
         fm::flush_tiny(&mut dc);
-        // Gate-major (4, rows, u) to the rows (rows, 4u) the products take.
+        // Gate-major (4, rows, u) to the rows (rows, 4u) the products take, straight
+        // into the gradient block.
+        let base = blk.rows();
+        blk.dz.resize((base + rows) * w, 0.0);
+        let dz_rows = &mut blk.dz[base * w..];
         crate::with_known_units!(u, |u| {
             for j in 0..rows {
                 for q in 0..4 {
@@ -186,8 +190,6 @@ pub(super) fn chunk_backward(
                 }
             }
         });
-        let base = blk.rows();
-        blk.dz.extend_from_slice(&dz_rows);
         let h_prev = if t == 0 {
             &zeros[..]
         } else {
