@@ -295,6 +295,20 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     acc: bool,
     start: Option<&[f32]>,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE && FMA && n <= 64 && start.is_none() {
+        // SAFETY: `blocks::<_, true>` runs only inside `blocks_avx512`, whose callers
+        // checked that the CPU has AVX-512F, AVX2 and FMA.
+        unsafe {
+            match n {
+                ..=16 => narrow_rows::<8, 1>(a, lda, b, c, m, k, n, acc),
+                ..=32 => narrow_rows::<8, 2>(a, lda, b, c, m, k, n, acc),
+                ..=48 => narrow_rows::<8, 3>(a, lda, b, c, m, k, n, acc),
+                _ => narrow_rows::<6, 4>(a, lda, b, c, m, k, n, acc),
+            }
+        }
+        return;
+    }
     let tail = n % 8;
     let mut tail_b = Vec::new();
     if tail > 0 && m > 1 {
@@ -315,6 +329,111 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     while r < m {
         strips::<1, FMA, WIDE>(a, lda, b, c, r, k, n, acc, &tail_b, start);
         r += 1;
+    }
+}
+
+/// All m rows of a product at most NV x 16 columns wide, in tiles of MR rows (then 4,
+/// then single rows), each row's sums in NV AVX-512 registers over all of k, the last
+/// one masked to the columns left. The generic tiles compiled to bounds checks on
+/// every row at every p and spilled accumulators for these shapes (LSTM(8)'s dh = dZ
+/// U^T is 32 x 8, its step product 32 x 32). Same in-order FMA chain per element,
+/// stored or added to c, so the same bits as `tile`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_rows<const MR: usize, const NV: usize>(
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    let mut r = 0;
+    // SAFETY (the three calls): the CPU features are this function's; `narrow_tile`
+    // asserts its bounds.
+    while r + MR <= m {
+        unsafe { narrow_tile::<MR, NV>(a, lda, b, c, r, k, n, acc) };
+        r += MR;
+    }
+    while r + 4 <= m && MR > 4 {
+        unsafe { narrow_tile::<4, NV>(a, lda, b, c, r, k, n, acc) };
+        r += 4;
+    }
+    while r < m {
+        unsafe { narrow_tile::<1, NV>(a, lda, b, c, r, k, n, acc) };
+        r += 1;
+    }
+}
+
+/// Rows r..r+MR of `narrow_rows`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_tile<const MR: usize, const NV: usize>(
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &mut [f32],
+    r: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    use std::arch::x86_64::*;
+    assert!(
+        n > (NV - 1) * 16
+            && n <= NV * 16
+            && (k == 0 || (r + MR - 1) * lda + k <= a.len())
+            && k * n <= b.len()
+            && (r + MR) * n <= c.len(),
+        "small_gemm: narrow tile out of bounds"
+    );
+    let last = n - (NV - 1) * 16;
+    let mask = |v: usize| -> __mmask16 {
+        if v + 1 < NV || last == 16 {
+            0xFFFF
+        } else {
+            (1u16 << last) - 1
+        }
+    };
+    // SAFETY (every access below): a[(r + i) * lda + p] for i < MR, p < k, b[p * n + q]
+    // and c[(r + i) * n + q] for q = 16 v + lane < n (lanes past n are masked off:
+    // neither read nor written) all lie inside the slices, as asserted above.
+    unsafe {
+        let a0 = a.as_ptr().add(r * lda);
+        let mut sum = [[_mm512_setzero_ps(); NV]; MR];
+        for p in 0..k {
+            let row = b.as_ptr().add(p * n);
+            let bv: [__m512; NV] =
+                std::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), row.add(16 * v)));
+            for (i, s) in sum.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a0.add(i * lda + p));
+                for (s, b) in s.iter_mut().zip(&bv) {
+                    *s = _mm512_fmadd_ps(av, *b, *s);
+                }
+            }
+        }
+        for (i, s) in sum.iter().enumerate() {
+            for (v, s) in s.iter().enumerate() {
+                let out = c.as_mut_ptr().add((r + i) * n + 16 * v);
+                let value = if acc {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask(v), out), *s)
+                } else {
+                    *s
+                };
+                _mm512_mask_storeu_ps(out, mask(v), value);
+            }
+        }
     }
 }
 
@@ -402,6 +521,10 @@ fn tile<const MR: usize, const NR: usize, const FMA: bool>(
         }
     }
     let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r + i) * lda..(r + i) * lda + k]);
+    // Re-sliced to exactly k, so the compiler sees `p < k` bounds every `a_rows[i][p]`
+    // and drops the per-element checks (without this the 8x8 tile of LSTM(8)'s dh
+    // product checked all eight rows at every p and spilled an accumulator).
+    let a_rows = a_rows.map(|row| &row[..k]);
     for p in 0..k {
         let bp: &[f32; NR] = b[p * n + j..p * n + j + NR]
             .try_into()
@@ -488,6 +611,36 @@ mod tests {
                         .collect();
                     let want: Vec<u32> = alone.iter().map(|v| v.to_bits()).collect();
                     assert_eq!(got, want, "{m}x{k}x{n} acc={acc} row {i}");
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 narrow tiles (n <= 64) give the bits of the generic FMA tiles (the
+    /// AVX2 build of `blocks`), for every row-tile remainder, masked column counts,
+    /// strided rows of a, and both store modes.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn narrow_tiles_give_the_bits_of_the_generic_tiles() {
+        if !fast_math::has_avx512() {
+            return;
+        }
+        let mut rng = crate::rng::SeededRng::new(21);
+        for &n in &[1usize, 7, 8, 16, 17, 32, 33, 48, 49, 64] {
+            for &m in &[2usize, 3, 4, 5, 8, 9, 13, 32] {
+                for &k in &[0usize, 1, 8, 32] {
+                    let lda = k + 3;
+                    let a: Vec<f32> = (0..m * lda).map(|_| rng.uniform(-1.0, 1.0)).collect();
+                    let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+                    for acc in [false, true] {
+                        let mut want = vec![0.25f32; m * n];
+                        // SAFETY: a CPU with AVX-512F also has AVX2 and FMA.
+                        unsafe { blocks_avx2_fma(&a, lda, &b, &mut want, m, k, n, acc, None) };
+                        let mut got = vec![0.25f32; m * n];
+                        gemm_lda(&a, lda, &b, &mut got, m, k, n, acc);
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n} acc {acc}");
+                    }
                 }
             }
         }
