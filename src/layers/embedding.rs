@@ -480,7 +480,13 @@ mod tests {
                 .unwrap();
             let rows = batch * steps;
             let g: Vec<f32> = (0..rows * dim)
-                .map(|i| if (i / dim) % 5 == 0 { 0.0 } else { rng.uniform(-1.0, 1.0) })
+                .map(|i| {
+                    if (i / dim) % 5 == 0 {
+                        0.0
+                    } else {
+                        rng.uniform(-1.0, 1.0)
+                    }
+                })
                 .collect();
             let large = rows * dim > SERIAL_SCATTER_FLOATS;
             assert_eq!(large, steps == 4000, "one batch on each path");
@@ -497,7 +503,11 @@ mod tests {
             assert!(layer.backward(g).unwrap().is_none());
             let p = &layer.params[0];
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(p.grad.as_slice().unwrap()), bits(&grad), "steps {steps}");
+            assert_eq!(
+                bits(p.grad.as_slice().unwrap()),
+                bits(&grad),
+                "steps {steps}"
+            );
             let got_sq = p.grad_sq.as_ref().unwrap();
             assert_eq!(bits(got_sq.as_slice().unwrap()), bits(&sq), "steps {steps}");
         }
