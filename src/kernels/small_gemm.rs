@@ -296,14 +296,14 @@ fn blocks<const FMA: bool, const WIDE: bool>(
     start: Option<&[f32]>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if WIDE && FMA && n <= 64 && start.is_none() {
+    if WIDE && FMA && (1..=64).contains(&n) && start.is_none() {
         // SAFETY: `blocks::<_, true>` runs only inside `blocks_avx512`, whose callers
         // checked that the CPU has AVX-512F, AVX2 and FMA.
         unsafe {
             match n {
                 ..=16 => narrow_rows::<8, 1>(a, lda, b, c, m, k, n, acc),
-                ..=32 => narrow_rows::<8, 2>(a, lda, b, c, m, k, n, acc),
-                ..=48 => narrow_rows::<8, 3>(a, lda, b, c, m, k, n, acc),
+                17..=32 => narrow_rows::<8, 2>(a, lda, b, c, m, k, n, acc),
+                33..=48 => narrow_rows::<8, 3>(a, lda, b, c, m, k, n, acc),
                 _ => narrow_rows::<6, 4>(a, lda, b, c, m, k, n, acc),
             }
         }
