@@ -291,13 +291,21 @@ pub fn flush_tiny(v: &mut [f32]) {
     }
 }
 
-/// Whether every element is finite: in blocks of 16 without an early exit inside a
-/// block, so it vectorises (an `iter().find` over a model's gradients ran one value at
-/// a time, serially, on every training step).
-#[inline]
-pub fn all_finite(v: &[f32]) -> bool {
-    v.chunks(16)
-        .all(|b| b.iter().fold(true, |ok, x| ok & x.is_finite()))
+simd_fn! {
+    /// Whether every element is finite: in blocks of 64 without an early exit inside a
+    /// block, so it vectorises (an `iter().find` over a model's gradients ran one value
+    /// at a time, serially, on every training step; compiled for the baseline target,
+    /// 4 lanes at a time, the check of a recurrent layer's input was 4% of LSTM(8)
+    /// training).
+    pub fn all_finite(v: &[f32]) -> bool {
+        let mut blocks = v.chunks_exact(64);
+        for b in &mut blocks {
+            if !b.iter().fold(true, |ok, x| ok & x.is_finite()) {
+                return false;
+            }
+        }
+        blocks.remainder().iter().all(|x| x.is_finite())
+    }
 }
 
 /// Whether any element is nonzero (NaN counts as nonzero).
