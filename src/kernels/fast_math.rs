@@ -318,6 +318,26 @@ pub fn any_nonzero(v: &[f32]) -> bool {
 mod tests {
     use super::*;
 
+    /// A NaN or an infinity anywhere (inside a 64-value block or in the remainder) is
+    /// found; extreme finite values (MAX, MIN, subnormals, -0) are not.
+    #[test]
+    fn all_finite_finds_every_non_finite_position() {
+        for n in [0usize, 1, 63, 64, 65, 130, 200] {
+            let mut v: Vec<f32> = (0..n)
+                .map(|i| [f32::MAX, f32::MIN, 1e-45, -0.0, 3.5][i % 5])
+                .collect();
+            assert!(all_finite(&v), "all finite, length {n}");
+            for at in 0..n {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    let keep = v[at];
+                    v[at] = bad;
+                    assert!(!all_finite(&v), "{bad} at {at} of {n}");
+                    v[at] = keep;
+                }
+            }
+        }
+    }
+
     fn grid() -> Vec<f32> {
         let mut v: Vec<f32> = (-300_000..=300_000).map(|i| i as f32 * 1e-4).collect();
         v.extend([
