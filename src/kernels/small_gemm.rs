@@ -198,13 +198,7 @@ unsafe fn row_pass<const NV: usize>(job: &RowPass) {
     let cols = (job.n - job.j0).min(NV * 16);
     // Every register full but the last, which holds the pass's remaining columns.
     let last = cols - (NV - 1) * 16;
-    let mask = |v: usize| -> __mmask16 {
-        if v + 1 < NV || last == 16 {
-            0xFFFF
-        } else {
-            (1u16 << last) - 1
-        }
-    };
+    let mask = |v: usize| lane_mask(v, NV, last);
     // SAFETY (every access below): lanes whose mask bit is clear are neither read nor
     // written (AVX-512 masked loads and stores suppress faults on them); set lanes are
     // columns j0 + 16 v + lane < n of rows p < k of b (k x n), of c and `start` (n),
@@ -224,14 +218,38 @@ unsafe fn row_pass<const NV: usize>(job: &RowPass) {
             }
         }
         for (v, s) in sum.iter().enumerate() {
-            let out = job.c.add(job.j0 + 16 * v);
-            let value = if job.acc {
-                _mm512_add_ps(_mm512_maskz_loadu_ps(mask(v), out), *s)
-            } else {
-                *s
-            };
-            _mm512_mask_storeu_ps(out, mask(v), value);
+            store_sums(job.c.add(job.j0 + 16 * v), mask(v), *s, job.acc);
         }
+    }
+}
+
+/// Lanes of register v of NV holding columns: all 16, but the last register's `last`.
+#[cfg(target_arch = "x86_64")]
+fn lane_mask(v: usize, nv: usize, last: usize) -> u16 {
+    if v + 1 < nv || last == 16 {
+        0xFFFF
+    } else {
+        (1u16 << last) - 1
+    }
+}
+
+/// Stores one register of sums to the lanes of `out` in `mask`, or adds them to it.
+///
+/// # Safety
+/// The CPU must support AVX-512F; every lane of `out` in `mask` must be writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn store_sums(out: *mut f32, mask: u16, sums: std::arch::x86_64::__m512, acc: bool) {
+    use std::arch::x86_64::*;
+    // SAFETY: masked-off lanes are neither read nor written; the rest are the caller's.
+    unsafe {
+        let value = if acc {
+            _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), sums)
+        } else {
+            sums
+        };
+        _mm512_mask_storeu_ps(out, mask, value);
     }
 }
 
@@ -399,13 +417,7 @@ unsafe fn narrow_tile<const MR: usize, const NV: usize>(
         "small_gemm: narrow tile out of bounds"
     );
     let last = n - (NV - 1) * 16;
-    let mask = |v: usize| -> __mmask16 {
-        if v + 1 < NV || last == 16 {
-            0xFFFF
-        } else {
-            (1u16 << last) - 1
-        }
-    };
+    let mask = |v: usize| lane_mask(v, NV, last);
     // SAFETY (every access below): a[(r + i) * lda + p] for i < MR, p < k, b[p * n + q]
     // and c[(r + i) * n + q] for q = 16 v + lane < n (lanes past n are masked off:
     // neither read nor written) all lie inside the slices, as asserted above.
@@ -425,13 +437,7 @@ unsafe fn narrow_tile<const MR: usize, const NV: usize>(
         }
         for (i, s) in sum.iter().enumerate() {
             for (v, s) in s.iter().enumerate() {
-                let out = c.as_mut_ptr().add((r + i) * n + 16 * v);
-                let value = if acc {
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask(v), out), *s)
-                } else {
-                    *s
-                };
-                _mm512_mask_storeu_ps(out, mask(v), value);
+                store_sums(c.as_mut_ptr().add((r + i) * n + 16 * v), mask(v), *s, acc);
             }
         }
     }
