@@ -1,6 +1,7 @@
 //! `recurrent`: train and run recurrent neural networks (SimpleRNN, LSTM, GRU) the way
 //! the Keras tutorials do, from raw data to a saved model, on the CPU.
 
+pub mod budget;
 pub mod callbacks;
 pub mod cli;
 pub mod config;

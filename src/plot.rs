@@ -133,6 +133,7 @@ pub fn plot_metric(
                 _ => PathBuf::from("."),
             };
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            crate::io::atomic::clean_stale_temps(&dir);
             let tmp = crate::io::atomic::temp_builder()
                 .suffix(".png")
                 .tempfile_in(&dir)
@@ -174,11 +175,23 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::format(path, format!("cannot draw plot: {e}"))
 }
 
+/// Largest magnitude plotted: values beyond it (a diverged loss near f64::MAX) are
+/// drawn at this bound. plotters computes the axis ticks by stepping through the
+/// range, and a range whose span overflows to infinity (or whose step underflows
+/// against its magnitude) never finishes.
+const PLOT_LIMIT: f64 = 1e300;
+
+/// A value as plotted: finite values clamped to `PLOT_LIMIT`, others left out.
+fn plotted(v: f64) -> Option<f64> {
+    v.is_finite().then(|| v.clamp(-PLOT_LIMIT, PLOT_LIMIT))
+}
+
 /// Axis range with a small margin; a flat or single-point series still gets a
-/// visible range.
+/// visible range, and the range is always finite with a span plotters can step
+/// through (see `PLOT_LIMIT`).
 fn value_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.filter(|v| v.is_finite()) {
+    for v in values.filter_map(plotted) {
         lo = lo.min(v);
         hi = hi.max(v);
     }
@@ -186,7 +199,8 @@ fn value_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
         return (0.0, 1.0);
     }
     let span = hi - lo;
-    let pad = if span > 0.0 {
+    // A span far below the values' own precision is drawn as flat.
+    let pad = if span > lo.abs().max(hi.abs()) * 1e-9 {
         span * 0.05
     } else {
         lo.abs().max(1.0) * 0.05
@@ -233,8 +247,7 @@ fn draw<DB: DrawingBackend>(
     let points = |s: &[f64]| -> Vec<(f64, f64)> {
         s.iter()
             .enumerate()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(i, v)| ((i + 1) as f64, *v))
+            .filter_map(|(i, v)| plotted(*v).map(|v| ((i + 1) as f64, v)))
             .collect()
     };
     let tr = points(train);
@@ -314,5 +327,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("accuracy") && e.contains("loss"), "{e}");
+    }
+
+    #[test]
+    fn extreme_values_plot_promptly() {
+        // A diverged loss near f64::MAX, infinities, NaN and values a hair apart at a
+        // huge magnitude: each used to send plotters' tick loop spinning.
+        let series: [&[f64]; 5] = [
+            &[0.7, 0.5, f64::MAX * 0.9],
+            &[f64::MAX, -f64::MAX],
+            &[0.5, f64::INFINITY, f64::NAN, f64::NEG_INFINITY],
+            &[1e300, 1e300 * (1.0 + f64::EPSILON)],
+            &[f64::MIN_POSITIVE, 5e-324],
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, s) in series.iter().enumerate() {
+            let mut h = BTreeMap::new();
+            h.insert("loss".to_string(), s.to_vec());
+            h.insert("val_loss".to_string(), s.iter().rev().copied().collect());
+            let start = std::time::Instant::now();
+            plot_history(&h, dir.path(), &format!("h{i}")).unwrap();
+            let took = start.elapsed();
+            assert!(took.as_secs() < 10, "series {i} took {took:?}");
+        }
     }
 }

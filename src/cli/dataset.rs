@@ -149,6 +149,13 @@ impl InputSpec {
 }
 
 /// Labels as f32, checked to be usable class indices.
+/// The loaders' promise: text decoded lossily is reported, on stderr as a warning.
+fn warn_lossy(ds: &crate::text::TextDataset) {
+    if let Some(s) = ds.warning_summary() {
+        eprintln!("warning: {s}");
+    }
+}
+
 fn labels_f32<T: Copy + Into<i64>>(ys: &[T]) -> Array1<f32> {
     Array1::from_iter(ys.iter().map(|&y| y.into() as f32))
 }
@@ -342,6 +349,7 @@ pub fn prepare_with(
                     let (tr_dir, te_dir) = (dir.join("train"), dir.join("test"));
                     if tr_dir.is_dir() && te_dir.is_dir() {
                         let train = text_dataset_from_directory(&tr_dir, &opts)?;
+                        warn_lossy(&train);
                         let test = text_dataset_from_directory(
                             &te_dir,
                             &DirectoryOptions {
@@ -349,9 +357,11 @@ pub fn prepare_with(
                                 ..opts
                             },
                         )?;
+                        warn_lossy(&test);
                         (train, test, format!("{} (train/ and test/)", dir.display()))
                     } else {
                         let all = text_dataset_from_directory(&dir, &opts)?;
+                        warn_lossy(&all);
                         let (tr, te) = split(all.len(), config.test_split, config.seed)?;
                         (
                             all.select(&tr)?,
@@ -370,6 +380,7 @@ pub fn prepare_with(
                             .unwrap_or_else(|| "label".into()),
                     );
                     let all = load_text_csv(&file, &opts)?;
+                    warn_lossy(&all);
                     let (tr, te) = split(all.len(), config.test_split, config.seed)?;
                     (
                         all.select(&tr)?,

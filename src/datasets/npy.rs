@@ -38,8 +38,39 @@ impl NpyArray {
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
-/// Parses a whole `.npy` byte stream. Errors are plain messages; callers add the file.
-pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+/// The header length a `.npy` prefix announces (the bytes after the first 10 or 12),
+/// or `None` when `head` is too short or not a `.npy` stream.
+pub(crate) fn header_len(head: &[u8]) -> Option<usize> {
+    if head.len() < 12 || &head[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    match head[6] {
+        1 => Some(usize::from(u16::from_le_bytes([head[8], head[9]])).saturating_sub(2)),
+        2 | 3 => Some(u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize),
+        _ => None,
+    }
+}
+
+/// Bytes the readers will hold for the array a `.npy` prefix (magic through header)
+/// announces: its element count times 8 (every integer is widened to i64). `None`
+/// when the header is incomplete, invalid or of an object array (whose pickle is
+/// bounded by its own length).
+pub(crate) fn declared_memory(head: &[u8]) -> Option<u128> {
+    let (header, _) = parse_prefix(head).ok()?;
+    let dtype = Dtype::parse(&header.descr, ByteOrder::Little).ok()?;
+    if dtype == Dtype::Object {
+        return None;
+    }
+    Some(
+        header
+            .shape
+            .iter()
+            .fold(8u128, |acc, &d| acc.saturating_mul(d as u128)),
+    )
+}
+
+/// Parses magic, version and header; returns the header and where the data starts.
+fn parse_prefix(bytes: &[u8]) -> Result<(Header, usize), String> {
     if bytes.len() < MAGIC.len() + 2 || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not a .npy array (missing the \\x93NUMPY magic)".into());
     }
@@ -68,7 +99,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     } else {
         header_bytes.iter().map(|&b| char::from(b)).collect()
     };
-    let header = parse_header(&header)?;
+    Ok((parse_header(&header)?, header_end))
+}
+
+/// Parses a whole `.npy` byte stream. Errors are plain messages; callers add the file.
+pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+    let (header, header_end) = parse_prefix(bytes)?;
     let payload = &bytes[header_end..];
     let count = header
         .shape

@@ -16,6 +16,9 @@ use std::rc::Rc;
 use super::dtype::{ByteOrder, Dtype};
 use super::npy::{NpyArray, NpyData};
 
+/// Deepest tuple nesting accepted (see `Unpickler::tuple`).
+const MAX_TUPLE_DEPTH: u32 = 64;
+
 /// Why a pickle stream was refused, with the byte offset of the opcode at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PickleError {
@@ -70,7 +73,8 @@ enum Value {
     Float,
     Bytes(Rc<[u8]>),
     Str(Rc<str>),
-    Tuple(Rc<[Value]>),
+    /// Items and nesting depth (1 for a tuple holding no tuple).
+    Tuple(Rc<[Value]>, u32),
     List(usize),
     Global(Global),
     Dtype(usize),
@@ -86,7 +90,7 @@ impl Value {
             Value::Float => "float",
             Value::Bytes(_) => "bytes",
             Value::Str(_) => "str",
-            Value::Tuple(_) => "tuple",
+            Value::Tuple(..) => "tuple",
             Value::List(_) => "list",
             Value::Global(_) => "global",
             Value::Dtype(_) => "numpy.dtype",
@@ -398,6 +402,27 @@ impl<'a> Unpickler<'a> {
         Ok(())
     }
 
+    /// A tuple of `items`, refused past `MAX_TUPLE_DEPTH` levels of nesting: numpy's
+    /// pickles nest three deep, and dropping (or printing) a value recurses once per
+    /// level, so 300 KB of nested tuples would otherwise overflow the stack.
+    fn tuple(&self, items: Vec<Value>) -> PResult<Value> {
+        let inner = items
+            .iter()
+            .map(|v| match v {
+                Value::Tuple(_, d) => *d,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        if inner >= MAX_TUPLE_DEPTH {
+            return self.err(format!(
+                "tuples nested more than {MAX_TUPLE_DEPTH} deep (a numpy array pickle \
+                 nests 3)"
+            ));
+        }
+        Ok(Value::Tuple(Rc::from(items), inner + 1))
+    }
+
     fn global(&mut self, module: &str, name: &str) -> PResult<()> {
         match Global::resolve(module, name) {
             Some(g) => {
@@ -574,10 +599,11 @@ impl<'a> Unpickler<'a> {
                     self.list_mut(&target)?.push(v);
                 }
                 b'e' => self.appends()?,
-                b')' => self.stack.push(Value::Tuple(Rc::from(Vec::new()))),
+                b')' => self.stack.push(Value::Tuple(Rc::from(Vec::new()), 1)),
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(Rc::from(items)));
+                    let t = self.tuple(items)?;
+                    self.stack.push(t);
                 }
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
@@ -585,7 +611,8 @@ impl<'a> Unpickler<'a> {
                         return self.err("stack underflow");
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(Rc::from(items)));
+                    let t = self.tuple(items)?;
+                    self.stack.push(t);
                 }
                 b'c' => {
                     let module = self.line()?;
@@ -687,7 +714,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn reduce(&mut self, callable: Value, args: Value) -> PResult<Value> {
-        let Value::Tuple(args) = args else {
+        let Value::Tuple(args, _) = args else {
             return self.err(format!(
                 "REDUCE arguments are a {}, not a tuple",
                 args.kind()
@@ -730,7 +757,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn build(&mut self, target: Value, state: Value) -> PResult<()> {
-        let Value::Tuple(state) = state else {
+        let Value::Tuple(state, _) = state else {
             return self.err(format!("BUILD state is a {}, not a tuple", state.kind()));
         };
         match target {
@@ -793,14 +820,15 @@ impl<'a> Unpickler<'a> {
     }
 
     fn shape(&self, v: &Value) -> PResult<Vec<usize>> {
-        let Value::Tuple(items) = v else {
+        let Value::Tuple(items, _) = v else {
             return self.err(format!("array shape is a {}, not a tuple", v.kind()));
         };
         let mut shape = Vec::with_capacity(items.len());
         for item in items.iter() {
             match item {
                 Value::Int(i) if *i >= 0 => shape.push(*i as usize),
-                other => return self.err(format!("bad array dimension {other:?}")),
+                Value::Int(i) => return self.err(format!("bad array dimension {i}")),
+                other => return self.err(format!("array dimension is a {}", other.kind())),
             }
         }
         Ok(shape)
@@ -903,7 +931,7 @@ impl<'a> Unpickler<'a> {
                 List::Ints(ints) => Ok(ints.clone()),
                 List::Values(values) => from_values(values),
             },
-            Value::Tuple(values) => from_values(values),
+            Value::Tuple(values, _) => from_values(values),
             Value::Array(id) => {
                 let (shape, ints) = self.numeric(*id)?;
                 if shape.len() != 1 {
@@ -1046,5 +1074,26 @@ mod tests {
         p.extend_from_slice(b"etb.");
         let err = load_array(&p).unwrap_err();
         assert!(err.reason.contains("beyond the file's size"), "{err}");
+    }
+
+    #[test]
+    fn deep_tuple_nesting_is_an_error_not_a_stack_overflow() {
+        // 300 KB of `)` then TUPLE1 (0x85): tuples nested 300 000 deep.
+        let mut p = b"\x80\x02)".to_vec();
+        p.extend(std::iter::repeat_n(0x85u8, 300_000));
+        p.push(b'.');
+        let err = load_array(&p).unwrap_err();
+        assert!(err.reason.contains("nested more than 64"), "{err}");
+        // The MARK ... TUPLE form too.
+        let mut p = b"\x80\x02".to_vec();
+        for _ in 0..100_000 {
+            p.push(b'(');
+        }
+        for _ in 0..100_000 {
+            p.push(b't');
+        }
+        p.push(b'.');
+        let err = load_array(&p).unwrap_err();
+        assert!(err.reason.contains("nested more than 64"), "{err}");
     }
 }

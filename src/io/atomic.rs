@@ -1,6 +1,14 @@
 //! Atomic file writes: the content goes to a temporary file in the destination's
 //! directory, is flushed to disk, then renamed over the destination. A crash or kill
 //! at any point leaves either the old file or the new one, never a half-written file.
+//!
+//! A process killed mid-write (kill -9, power loss) leaves its temporary file behind;
+//! ten killed saves of a 400 KB model left 3.9 MB. Temporary names carry the writer's
+//! process id (`.recurrent-tmp-<pid>-<random>`), and every save removes the stale
+//! ones in its folder: those whose process is gone, or older than an hour (no write
+//! takes that long). Names without a process id (written before the id was added) are
+//! removed once older than ten minutes. A concurrent save by a live process is never
+//! touched.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +30,7 @@ where
         _ => std::path::PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    clean_stale_temps(&dir);
     // Same directory as the destination, so the rename never crosses filesystems.
     let mut tmp = temp_builder()
         .tempfile_in(&dir)
@@ -42,18 +51,81 @@ where
     Ok(())
 }
 
-/// Temporary files for atomic writes: hidden name, and the mode a plain `File::create`
-/// would give (0666 minus the umask) rather than tempfile's private 0600, so the final
-/// file is as readable as any other output.
+const TEMP_PREFIX: &str = ".recurrent-tmp-";
+
+/// Temporary files for atomic writes: hidden name with the writer's process id (see
+/// the module docs), and the mode a plain `File::create` would give (0666 minus the
+/// umask) rather than tempfile's private 0600, so the final file is as readable as any
+/// other output.
 pub(crate) fn temp_builder() -> tempfile::Builder<'static, 'static> {
     let mut b = tempfile::Builder::new();
-    b.prefix(".recurrent-tmp-");
+    b.prefix(&*TEMP_NAME_PREFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o666));
     }
     b
+}
+
+static TEMP_NAME_PREFIX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{TEMP_PREFIX}{}-", std::process::id()));
+
+/// Whether process `pid` is running. Where that cannot be asked (no `/proc`), it is
+/// assumed to be, and only age makes a temporary file stale.
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    proc.join(pid.to_string()).exists()
+}
+
+/// Whether the temporary file `name`, last modified `age` ago, was left by a writer
+/// that is gone (see the module docs).
+fn is_stale(name: &str, age: std::time::Duration) -> bool {
+    const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+    const LEGACY: std::time::Duration = std::time::Duration::from_secs(600);
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let pid = rest
+        .split_once('-')
+        .and_then(|(p, _)| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid == std::process::id() => false,
+        Some(pid) => !process_alive(pid) || age > HOUR,
+        None => age > LEGACY,
+    }
+}
+
+/// Removes stale temporary files (see the module docs) from `dir`. Best effort: a
+/// folder that cannot be listed, or a file that another process removes first, is
+/// not an error for the save that triggered the cleanup.
+pub(crate) fn clean_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        if is_stale(name, age) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +168,37 @@ mod tests {
         assert!(err.to_string().contains("simulated crash"), "{err}");
         assert_eq!(std::fs::read(&p).unwrap(), b"good");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn stale_temporary_files_are_removed_on_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A writer that is gone (pid beyond any Linux pid_max), a live one (this
+        // process's parent), a legacy name just written, and an unrelated file.
+        let dead = d.join(".recurrent-tmp-4294967295-abc123");
+        let live = d.join(format!(
+            ".recurrent-tmp-{}-def456",
+            std::os::unix::process::parent_id()
+        ));
+        let legacy = d.join(".recurrent-tmp-XyZ123");
+        let other = d.join("notes.txt");
+        for p in [&dead, &live, &legacy, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&d.join("model.safetensors"), b"new").unwrap();
+        assert!(!dead.exists(), "the dead writer's file is removed");
+        assert!(live.exists() && legacy.exists() && other.exists());
+        // Age decides for legacy names and for long-dead ids.
+        let min = std::time::Duration::from_secs(60);
+        assert!(!is_stale(".recurrent-tmp-XyZ123", min));
+        assert!(is_stale(".recurrent-tmp-XyZ123", 11 * min));
+        assert!(is_stale(".recurrent-tmp-1-abc", 61 * min));
+        assert!(!is_stale(
+            &format!(".recurrent-tmp-{}-abc", std::process::id()),
+            999 * min
+        ));
+        assert!(!is_stale("model.safetensors", 999 * min));
     }
 }

@@ -8,5 +8,7 @@ pub mod tensor_file;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use history_files::{read_history_json, write_history_csv, write_history_json};
-pub use model_file::{LoadedModel, SaveExtras, TrainingState, load_model, save_model};
+pub use model_file::{
+    LoadedModel, SaveExtras, TrainingState, load_model, load_model_bytes, save_model,
+};
 pub use tensor_file::TensorFile;

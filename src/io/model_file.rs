@@ -203,7 +203,11 @@ fn from_json<T: for<'de> Deserialize<'de>>(
 
 /// Read a file and check it is one of ours, of a version we understand.
 fn read_checked(path: &Path) -> Result<TensorFile> {
-    let file = TensorFile::read(path)?;
+    check_file(TensorFile::read(path)?, path)
+}
+
+/// Check a read file is one of ours, of a version we understand.
+fn check_file(file: TensorFile, path: &Path) -> Result<TensorFile> {
     match file.metadata.get("format").map(String::as_str) {
         Some(FORMAT_NAME) => {}
         Some(other) => {
@@ -239,9 +243,62 @@ fn read_checked(path: &Path) -> Result<TensorFile> {
     Ok(file)
 }
 
+/// Refuses a model whose config declares more weights than the file holds, or more
+/// than the parameter ceiling (`budget`), before anything is built: building
+/// allocates every declared weight, and a 16 KB file with a forged header must give
+/// an error naming the layer, not abort on a failed allocation. The config is
+/// counted for each input shape the build may use (the first layer's own
+/// `input_shape`/`input_length` builds before the saved input shape does).
+fn check_declared_size(
+    layers: &[LayerConfig],
+    config: &SequentialConfigJson,
+    file: &TensorFile,
+    path: &Path,
+) -> Result<()> {
+    let hint: Option<Shape> = match layers.first() {
+        Some(LayerConfig::Embedding(c)) => c.input_length.map(|n| vec![Some(n)]),
+        Some(LayerConfig::SimpleRnn(c)) => c.input_shape.clone(),
+        Some(LayerConfig::Lstm(c)) => c.input_shape.clone(),
+        Some(LayerConfig::Gru(c)) => c.input_shape.clone(),
+        Some(LayerConfig::Dense(c)) => c.input_shape.clone(),
+        _ => None,
+    };
+    let stored: u128 = file
+        .tensors
+        .iter()
+        .filter(|(n, _)| !n.starts_with(OPTIMIZER_PREFIX))
+        .map(|(_, t)| t.len() as u128)
+        .sum();
+    for shape in hint.iter().chain(config.input_shape.iter()) {
+        let declared = crate::budget::check_model_params(layers, shape)
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        if declared > stored {
+            return Err(Error::format(
+                path,
+                format!(
+                    "model_config declares {declared} weights but the file stores {stored} \
+                     (a damaged or forged file)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Load a model and everything saved with it.
 pub fn load_model(path: &Path) -> Result<LoadedModel> {
-    let file = read_checked(path)?;
+    load_file(read_checked(path)?, path)
+}
+
+/// `load_model` on the bytes of a model file (`path` only names it in errors).
+pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<LoadedModel> {
+    load_file(
+        check_file(TensorFile::from_bytes(bytes, path)?, path)?,
+        path,
+    )
+}
+
+fn load_file(file: TensorFile, path: &Path) -> Result<LoadedModel> {
     let meta = &file.metadata;
     let config: ModelConfigJson = from_json(meta, "model_config", path)?
         .ok_or_else(|| Error::format(path, "metadata lacks `model_config`"))?;
@@ -262,6 +319,7 @@ pub fn load_model(path: &Path) -> Result<LoadedModel> {
         })
         .collect::<Result<_>>()?;
     let wrap = |e: Error| Error::format(path, e.to_string());
+    check_declared_size(&layers, &config.config, &file, path)?;
     let mut model =
         Sequential::from_configs_with_seed(&layers, config.config.seed).map_err(wrap)?;
     model.set_name(config.config.name.clone());

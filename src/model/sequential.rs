@@ -247,6 +247,14 @@ impl Sequential {
             )));
         }
         let shapes = self.infer_shapes(input_shape)?;
+        // Declared sizes are checked against the parameter budget before any weight
+        // is allocated (a config or file claiming a huge layer must not abort).
+        let configs: Vec<LayerConfig> = self
+            .layers
+            .iter()
+            .map_while(|l| serde_json::from_value(l.config()).ok())
+            .collect();
+        crate::budget::check_model_params(&configs, input_shape)?;
         let mut current = input_shape.to_vec();
         for (layer, out) in self.layers.iter_mut().zip(&shapes) {
             if !layer.is_built() {

@@ -5,13 +5,16 @@
 //! Labels are either strings mapped to ids (sorted unique values by default, e.g.
 //! `negative`=0, `positive`=1, or an explicit list giving the order) or non-negative
 //! integers used as they are. Label cells are trimmed of surrounding whitespace; texts
-//! are kept as they are. A field that is not valid UTF-8 is decoded lossily and
-//! reported in `warnings` (as `file:line N`).
+//! are kept as they are. A text cell that is not valid UTF-8 is decoded lossily and
+//! reported in `warnings` (as `file:line N`); a label cell that is not valid UTF-8 is
+//! an error naming its line (decoded lossily it would become a class of its own).
+//! Errors quote at most 200 characters of a cell.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::dataset::{LoadWarning, TextDataset};
+use crate::budget::{quote, quote_list};
 use crate::{Error, Result};
 
 /// How label cells become integer labels.
@@ -53,6 +56,9 @@ impl CsvOptions {
     }
 }
 
+/// Longest cell or name an error quotes (a 10 MB line must not be echoed whole).
+const QUOTE_CHARS: usize = crate::budget::QUOTE_CHARS;
+
 /// A csv error as `line N: cause`, in the words of this loader.
 fn describe_csv_error(e: &csv::Error) -> String {
     match e.kind() {
@@ -76,10 +82,19 @@ fn describe_csv_error(e: &csv::Error) -> String {
 pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<TextDataset> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    read_text_csv(std::io::BufReader::new(file), path, options)
+}
+
+/// `load_text_csv` on CSV read from `input` (`path` names it in errors and sources).
+pub fn read_text_csv(
+    input: impl std::io::Read,
+    path: &Path,
+    options: &CsvOptions,
+) -> Result<TextDataset> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(options.delimiter)
         .has_headers(true)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(input);
     let csv_err = |e: csv::Error| Error::format(path, describe_csv_error(&e));
     let headers: Vec<String> = reader
         .byte_headers()
@@ -104,7 +119,11 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         headers.iter().position(|h| h == name).ok_or_else(|| {
             Error::format(
                 path,
-                format!("no column named {name:?}; columns found: {headers:?}"),
+                format!(
+                    "no column named {}; columns found: {}",
+                    quote(name, QUOTE_CHARS),
+                    quote_list(&headers)
+                ),
             )
         })
     };
@@ -119,20 +138,31 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         let line = record.position().map_or(0, |p| p.line());
         let location = format!("{}:line {line}", path.display());
         let mut lossy = false;
-        let mut field = |col: usize| -> Result<String> {
+        let mut field = |col: usize, is_label: bool| -> Result<String> {
             let bytes = record
                 .get(col)
                 .ok_or_else(|| Error::format(path, format!("line {line}: missing column {col}")))?;
             Ok(match std::str::from_utf8(bytes) {
                 Ok(s) => s.to_string(),
+                // A label decoded lossily would silently become a class of its own.
+                Err(_) if is_label => {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "line {line}: label {} in column {} is not valid UTF-8",
+                            quote(&String::from_utf8_lossy(bytes), QUOTE_CHARS),
+                            quote(&options.label_column, QUOTE_CHARS)
+                        ),
+                    ));
+                }
                 Err(_) => {
                     lossy = true;
                     String::from_utf8_lossy(bytes).into_owned()
                 }
             })
         };
-        let text = field(text_col)?;
-        let label = field(label_col)?.trim().to_string();
+        let text = field(text_col, false)?;
+        let label = field(label_col, true)?.trim().to_string();
         if lossy {
             ds.warnings.push(LoadWarning::LossyUtf8 {
                 location: location.clone(),
@@ -154,8 +184,10 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
         Error::format(
             path,
             format!(
-                "line {line}: label {value:?} in column {:?} is not one of {known:?}",
-                options.label_column
+                "line {line}: label {} in column {} is not one of {}",
+                quote(value, QUOTE_CHARS),
+                quote(&options.label_column, QUOTE_CHARS),
+                quote_list(known)
             ),
         )
     };
@@ -168,7 +200,7 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
                             return Err(Error::invalid_argument(
                                 "load_text_csv",
                                 "labels",
-                                format!("{name:?} is listed twice"),
+                                format!("{} is listed twice", quote(name, QUOTE_CHARS)),
                             ));
                         }
                     }
@@ -204,10 +236,11 @@ pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tex
                         Error::format(
                             path,
                             format!(
-                                "line {line}: label {label:?} in column {:?} is not an integer \
+                                "line {line}: label {} in column {} is not an integer \
                                  in 0..={MAX_INTEGER_LABEL} (use LabelEncoding::SortedUnique \
                                  for arbitrary ids)",
-                                options.label_column
+                                quote(label, QUOTE_CHARS),
+                                quote(&options.label_column, QUOTE_CHARS)
                             ),
                         )
                     })?;

@@ -62,4 +62,53 @@ impl TextDataset {
             warnings: self.warnings.clone(),
         })
     }
+
+    /// One line summing up the warnings for a user (`None` when there are none): how
+    /// many sources were decoded lossily and the first few, e.g.
+    /// `2 texts were not valid UTF-8 (invalid bytes replaced with U+FFFD): a.txt, b.txt`.
+    /// The CLI prints it as a `warning:`; a library user can print it or read
+    /// `warnings`.
+    pub fn warning_summary(&self) -> Option<String> {
+        const SHOWN: usize = 3;
+        if self.warnings.is_empty() {
+            return None;
+        }
+        let locations: Vec<&str> = self
+            .warnings
+            .iter()
+            .map(|w| match w {
+                LoadWarning::LossyUtf8 { location } => location.as_str(),
+            })
+            .collect();
+        let n = locations.len();
+        let more = if n > SHOWN {
+            format!(" and {} more", n - SHOWN)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{n} text{} not valid UTF-8 (invalid bytes replaced with U+FFFD): {}{more}",
+            if n == 1 { " was" } else { "s were" },
+            locations[..n.min(SHOWN)].join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_and_names_the_first_sources() {
+        let mut ds = TextDataset::default();
+        assert_eq!(ds.warning_summary(), None);
+        for i in 0..5 {
+            ds.warnings.push(LoadWarning::LossyUtf8 {
+                location: format!("f{i}.txt"),
+            });
+        }
+        let s = ds.warning_summary().unwrap();
+        assert!(s.starts_with("5 texts were not valid UTF-8"), "{s}");
+        assert!(s.contains("f0.txt, f1.txt, f2.txt and 2 more"), "{s}");
+    }
 }

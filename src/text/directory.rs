@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::dataset::{LoadWarning, TextDataset};
+use crate::budget::{QUOTE_CHARS, quote, quote_list};
 use crate::rng::SeededRng;
 use crate::{Error, Result};
 
@@ -200,15 +201,17 @@ fn index_directory(dir: &Path, options: &DirectoryOptions) -> Result<Index> {
                     return Err(Error::invalid_argument(
                         "text_dataset_from_directory",
                         "class_names",
-                        format!("{name:?} is listed twice"),
+                        format!("{} is listed twice", quote(name, QUOTE_CHARS)),
                     ));
                 }
                 if !subdirs.contains(name) {
                     return Err(Error::format(
                         dir,
                         format!(
-                            "class_names entry {name:?} is not a subfolder; subfolders \
-                             found: {subdirs:?}"
+                            "class_names entry {} is not a subfolder; subfolders \
+                             found: {}",
+                            quote(name, QUOTE_CHARS),
+                            quote_list(&subdirs)
                         ),
                     ));
                 }

@@ -6,7 +6,7 @@ pub mod dataset;
 pub mod directory;
 pub mod vectorization;
 
-pub use csv::{CsvOptions, LabelEncoding, MAX_INTEGER_LABEL, load_text_csv};
+pub use csv::{CsvOptions, LabelEncoding, MAX_INTEGER_LABEL, load_text_csv, read_text_csv};
 pub use dataset::{LoadWarning, TextDataset};
 pub use directory::{
     DirectoryOptions, Subset, text_dataset_from_directory, text_datasets_from_directory_both,

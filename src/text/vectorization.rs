@@ -237,7 +237,8 @@ impl TextVectorization {
                     ctx,
                     "vocabulary",
                     format!(
-                        "reserved token {token:?} found at index {i}; it may only be at index {}",
+                        "reserved token {} found at index {i}; it may only be at index {}",
+                        crate::budget::quote(token, crate::budget::QUOTE_CHARS),
                         if token == PAD_TOKEN { 0 } else { 1 }
                     ),
                 ));
@@ -246,7 +247,10 @@ impl TextVectorization {
                 return Err(Error::invalid_argument(
                     ctx,
                     "vocabulary",
-                    format!("token {token:?} appears twice, at index {prev} and {i}"),
+                    format!(
+                        "token {} appears twice, at index {prev} and {i}",
+                        crate::budget::quote(token, crate::budget::QUOTE_CHARS)
+                    ),
                 ));
             }
         }

@@ -1,0 +1,267 @@
+//! The hostile-input suite (issue 22): several hundred crafted inputs are not needed to
+//! find the classes of failure, but every class needs a case that stays fixed. The
+//! generator (`hostile_gen`) writes model files, configs, npz archives, CSV files,
+//! text folders, histories and Keras-looking files crafted to be hostile or broken;
+//! each case runs the real `recurrent` binary under an address-space limit and a
+//! timeout, and must end with a clean `error:` message and exit code 1 (or succeed
+//! where the input is odd but legal): no panic (exit 101), no signal (an abort on a
+//! failed allocation is SIGABRT), no hang, and an error that quotes at most a few
+//! KB of the input. The run prints one line per case and a summary with the largest
+//! resident memory any case reached (from `wait4`'s rusage).
+
+#[cfg(target_os = "linux")]
+#[path = "hostile_gen/mod.rs"]
+mod hostile_gen;
+
+#[cfg(target_os = "linux")]
+mod run {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::hostile_gen::{self, Case, Expect};
+
+    const BIN: &str = env!("CARGO_BIN_EXE_recurrent");
+    /// Address space each case may map: far below what the abort cases used to
+    /// claim (GBs to TBs), comfortably above a small run (threads, allocator arenas).
+    const ADDRESS_SPACE: u64 = 3 << 30;
+    /// Per case; generous for a shared 2-core machine (most cases end in ~10 ms).
+    const TIMEOUT: Duration = Duration::from_secs(120);
+    /// Longest stderr a failing case may print (a 10 MB line must not be echoed).
+    const MAX_STDERR: usize = 4096;
+
+    pub struct Outcome {
+        pub name: String,
+        pub problem: Option<String>,
+        pub max_rss_kb: i64,
+        pub took: Duration,
+    }
+
+    /// Runs `bin` with `args`, limited to `ADDRESS_SPACE` bytes, killed after
+    /// `TIMEOUT`; returns exit status, stdout, stderr, peak RSS (KB), time, and
+    /// whether it was killed for the timeout.
+    fn run_limited(
+        c: &Case,
+    ) -> (
+        std::process::ExitStatus,
+        String,
+        String,
+        i64,
+        Duration,
+        bool,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+        let mut cmd = Command::new(BIN);
+        cmd.args(&c.args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .env_remove("RECURRENT_MAX_PARAMS")
+            .env_remove("RECURRENT_MAX_BYTES");
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // setrlimit, which is async-signal-safe; it touches no memory of the parent
+        // beyond reading the constant limit, and allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: ADDRESS_SPACE as libc::rlim_t,
+                    rlim_max: ADDRESS_SPACE as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let start = Instant::now();
+        let child = cmd.spawn().expect("spawn recurrent");
+        let pid = child.id() as libc::pid_t;
+        let mut status: libc::c_int = 0;
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let mut timed_out = false;
+        loop {
+            // SAFETY: `pid` is our own unreaped child (std never waits on it, as
+            // `child` is not waited on and is forgotten below); `status` and `usage`
+            // are valid, writable and outlive the call.
+            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if r == pid {
+                break;
+            }
+            assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+            if start.elapsed() > TIMEOUT && !timed_out {
+                timed_out = true;
+                // SAFETY: sending a signal to our own unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let took = start.elapsed();
+        // Reaped by wait4 above; dropping a Child never waits, so forgetting it only
+        // skips closing pipes it does not have.
+        std::mem::forget(child);
+        let read =
+            |p: &std::path::Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+        (
+            std::process::ExitStatus::from_raw(status),
+            read(&out_path),
+            read(&err_path),
+            usage.ru_maxrss,
+            took,
+            timed_out,
+        )
+    }
+
+    pub fn check(c: &Case) -> Outcome {
+        let (status, stdout, stderr, rss, took, timed_out) = run_limited(c);
+        let short = |s: &str| -> String {
+            let s: String = s.chars().take(600).collect();
+            s.replace('\n', " | ")
+        };
+        let problem = if timed_out {
+            Some(format!("hang: killed after {TIMEOUT:?}"))
+        } else if let Some(sig) = status.signal() {
+            Some(format!(
+                "killed by signal {sig}; stderr: {}",
+                short(&stderr)
+            ))
+        } else if stderr.contains("panicked") || status.code() == Some(101) {
+            Some(format!("panic: {}", short(&stderr)))
+        } else {
+            match &c.expect {
+                Expect::Error(words) => {
+                    let lower = stderr.to_lowercase();
+                    if status.code() != Some(1) {
+                        Some(format!(
+                            "exit {:?}, expected 1; stderr: {}",
+                            status.code(),
+                            short(&stderr)
+                        ))
+                    } else if !stderr.starts_with("error:") && !stderr.contains("\nerror:") {
+                        Some(format!("no `error:` line: {}", short(&stderr)))
+                    } else if stderr.len() > MAX_STDERR {
+                        Some(format!(
+                            "stderr is {} bytes (over {MAX_STDERR}): {}",
+                            stderr.len(),
+                            short(&stderr)
+                        ))
+                    } else {
+                        words
+                            .iter()
+                            .find(|w| !lower.contains(&w.to_lowercase()))
+                            .map(|w| format!("error lacks {w:?}: {}", short(&stderr)))
+                    }
+                }
+                Expect::Success(words) => {
+                    let all = format!("{stdout}{stderr}");
+                    if status.code() != Some(0) {
+                        Some(format!(
+                            "exit {:?}, expected 0; stderr: {}",
+                            status.code(),
+                            short(&stderr)
+                        ))
+                    } else {
+                        words
+                            .iter()
+                            .find(|w| !all.contains(*w))
+                            .map(|w| format!("output lacks {w:?}: {}", short(&all)))
+                    }
+                }
+            }
+        };
+        Outcome {
+            name: c.name.clone(),
+            problem,
+            max_rss_kb: rss,
+            took,
+        }
+    }
+
+    pub fn all_cases(dir: &std::path::Path) -> Vec<Case> {
+        let mut cases = Vec::new();
+        for (sub, make) in [
+            (
+                "model",
+                hostile_gen::model_files as fn(&std::path::Path) -> Vec<Case>,
+            ),
+            ("config", hostile_gen::configs),
+            ("npz", hostile_gen::npz_files),
+            ("text", hostile_gen::text_files),
+            ("history", hostile_gen::histories),
+        ] {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).unwrap();
+            cases.extend(make(&d));
+        }
+        cases
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn hostile_inputs_give_clean_errors_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = run::all_cases(dir.path());
+    // Two cases at a time: the machine has two cores and most cases are tiny.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(c) = cases.get(i) else { break };
+                    let o = run::check(c);
+                    outcomes.lock().unwrap().push((i, o));
+                }
+            });
+        }
+    });
+    let mut outcomes = outcomes.into_inner().unwrap();
+    outcomes.sort_by_key(|(i, _)| *i);
+    let mut failures = Vec::new();
+    for (_, o) in &outcomes {
+        eprintln!(
+            "{:<4} {:<48} {:>7.2} s {:>8} KB{}",
+            if o.problem.is_some() { "FAIL" } else { "ok" },
+            o.name,
+            o.took.as_secs_f64(),
+            o.max_rss_kb,
+            o.problem
+                .as_deref()
+                .map_or(String::new(), |p| format!("  {p}"))
+        );
+        if let Some(p) = &o.problem {
+            failures.push(format!("{}: {p}", o.name));
+        }
+    }
+    let (_, peak) = outcomes
+        .iter()
+        .max_by_key(|(_, o)| o.max_rss_kb)
+        .expect("cases ran");
+    let slowest = outcomes
+        .iter()
+        .map(|(_, o)| o.took)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "hostile: {} cases, {} as expected, {} not; largest RSS {} MB ({}); slowest {:.2} s",
+        outcomes.len(),
+        outcomes.len() - failures.len(),
+        failures.len(),
+        peak.max_rss_kb / 1024,
+        peak.name,
+        slowest.as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} hostile cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(outcomes.len() >= 100, "only {} cases", outcomes.len());
+}
