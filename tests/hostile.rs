@@ -37,19 +37,22 @@ mod run {
         pub took: Duration,
     }
 
-    /// Runs `bin` with `args`, limited to `ADDRESS_SPACE` bytes, killed after
-    /// `TIMEOUT`; returns exit status, stdout, stderr, peak RSS (KB), time, and
-    /// whether it was killed for the timeout.
-    fn run_limited(
-        c: &Case,
-    ) -> (
-        std::process::ExitStatus,
-        String,
-        String,
-        i64,
-        Duration,
-        bool,
-    ) {
+    /// What one run of the binary gave.
+    struct Run {
+        status: std::process::ExitStatus,
+        stdout: String,
+        /// The first 64 KB of stderr, and its full length.
+        stderr: String,
+        stderr_len: usize,
+        /// Peak resident memory in KB (`ru_maxrss`).
+        max_rss_kb: i64,
+        took: Duration,
+        timed_out: bool,
+    }
+
+    /// Runs the binary on case `c`, limited to `ADDRESS_SPACE` bytes of address
+    /// space, killed after `TIMEOUT`.
+    fn run_limited(c: &Case) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
         let mut cmd = Command::new(BIN);
@@ -104,20 +107,46 @@ mod run {
         // Reaped by wait4 above; dropping a Child never waits, so forgetting it only
         // skips closing pipes it does not have.
         std::mem::forget(child);
-        let read =
-            |p: &std::path::Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
-        (
-            std::process::ExitStatus::from_raw(status),
-            read(&out_path),
-            read(&err_path),
-            usage.ru_maxrss,
+        // At most 64 KB of each stream is read (and the length taken from the file):
+        // the harness's own memory is copied into the next child's peak RSS at fork.
+        let read = |p: &std::path::Path| {
+            use std::io::Read;
+            let len = std::fs::metadata(p).unwrap().len() as usize;
+            let mut head = Vec::new();
+            std::fs::File::open(p)
+                .unwrap()
+                .take(64 << 10)
+                .read_to_end(&mut head)
+                .unwrap();
+            let mut s = String::from_utf8_lossy(&head).into_owned();
+            if len > head.len() {
+                s.push_str(&format!("[... {len} bytes in all]"));
+            }
+            (s, len)
+        };
+        let (stdout, _) = read(&out_path);
+        let (stderr, stderr_len) = read(&err_path);
+        Run {
+            status: std::process::ExitStatus::from_raw(status),
+            stdout,
+            stderr,
+            stderr_len,
+            max_rss_kb: usage.ru_maxrss,
             took,
             timed_out,
-        )
+        }
     }
 
     pub fn check(c: &Case) -> Outcome {
-        let (status, stdout, stderr, rss, took, timed_out) = run_limited(c);
+        let Run {
+            status,
+            stdout,
+            stderr,
+            stderr_len,
+            max_rss_kb: rss,
+            took,
+            timed_out,
+        } = run_limited(c);
         let short = |s: &str| -> String {
             let s: String = s.chars().take(600).collect();
             s.replace('\n', " | ")
@@ -156,6 +185,13 @@ mod run {
                             .map(|w| format!("error lacks {w:?}: {}", short(&stderr)))
                     }
                 }
+                Expect::Clean => match status.code() {
+                    Some(0) => None,
+                    Some(1) if stderr.starts_with("error:") || stderr.contains("\nerror:") => {
+                        (stderr_len > MAX_STDERR).then(|| format!("stderr is {stderr_len} bytes"))
+                    }
+                    other => Some(format!("exit {other:?}; stderr: {}", short(&stderr))),
+                },
                 Expect::Success(words) => {
                     let all = format!("{stdout}{stderr}");
                     if status.code() != Some(0) {

@@ -20,6 +20,8 @@ pub enum Expect {
     Error(Vec<&'static str>),
     /// Exit 0, with each of these somewhere in stdout or stderr.
     Success(Vec<&'static str>),
+    /// Odd but possibly legal input: exit 0, or exit 1 with an `error:` line.
+    Clean,
 }
 
 #[derive(Clone, Debug)]
@@ -461,15 +463,20 @@ pub fn deep_pickle(depth: usize) -> Vec<u8> {
     p
 }
 
+/// An npz case: name, bytes, words the error must hold, environment.
+type Archive = (
+    &'static str,
+    Vec<u8>,
+    Vec<&'static str>,
+    Vec<(&'static str, String)>,
+);
+
 pub fn npz_files(dir: &Path) -> Vec<Case> {
     let out = dir.join("out");
+    let model = dir.join("good.safetensors");
+    base_model().write(&model).unwrap();
     let mut cases = Vec::new();
-    let mut archives: Vec<(
-        &str,
-        Vec<u8>,
-        Vec<&'static str>,
-        Vec<(&'static str, String)>,
-    )> = vec![
+    let mut archives: Vec<Archive> = vec![
         (
             // 600 M uint8 zeros declared: 4.8 GB once widened; the data never comes.
             "header_claims_4_8_gb",
@@ -613,11 +620,59 @@ pub fn npz_files(dir: &Path) -> Vec<Case> {
         let mut c = case(
             format!("train npz/{name}"),
             &[&"train", &p, &"-o", &out],
-            Expect::Error(words),
+            Expect::Error(words.clone()),
+        );
+        c.env = env.clone();
+        cases.push(c);
+        // The same data read by `evaluate` for a saved model; it uses only the test
+        // split, so bad training arrays may go unread.
+        let train_only = [
+            "token_id_out_of_range",
+            "negative_token_id",
+            "labels_wrong_count",
+        ];
+        let mut c = case(
+            format!("evaluate npz/{name}"),
+            &[&"evaluate", &model, &"--data", &p],
+            if train_only.contains(&name) {
+                Expect::Clean
+            } else {
+                Expect::Error(words)
+            },
         );
         c.env = env;
         cases.push(c);
     }
+    // Hostile inputs to `predict` on a good token-id model.
+    let inputs: Vec<(&str, Vec<u8>, Expect)> = vec![
+        ("token_id_5000", b"1 2 5000\n".to_vec(), err(&["5000"])),
+        ("negative_token_id", b"1 -5 3\n".to_vec(), err(&["-5"])),
+        ("not_numbers", b"one two\n".to_vec(), err(&[])),
+        (
+            "line_10mb",
+            "7 ".repeat(5 << 20).into_bytes(),
+            Expect::Clean,
+        ),
+        ("invalid_utf8", b"1 2 \xff\xfe 3\n".to_vec(), Expect::Clean),
+        (
+            "id_overflowing_i64",
+            b"99999999999999999999999\n".to_vec(),
+            err(&[]),
+        ),
+    ];
+    for (name, bytes, expect) in inputs {
+        let f = write(dir, &format!("predict_{name}.txt"), &bytes);
+        cases.push(case(
+            format!("predict input/{name}"),
+            &[&"predict", &model, &"--file", &f],
+            expect,
+        ));
+    }
+    cases.push(case(
+        "predict input/missing_file",
+        &[&"predict", &model, &"--file", &dir.join("nope.txt")],
+        err(&["nope.txt"]),
+    ));
     cases
 }
 
