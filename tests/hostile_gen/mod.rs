@@ -172,6 +172,37 @@ pub fn model_files(dir: &Path) -> Vec<Case> {
         f.metadata.insert("model_config".into(), json);
         files.push((name, f.to_bytes().unwrap(), vec!["model_config"]));
     }
+    // The CLI's saved data settings, forged: predict and evaluate size their inputs
+    // from them.
+    let spec = |maxlen: u64, one_hot: bool, num_words: u64| {
+        serde_json::json!({
+            "data": {"source": "generated", "task": "memory", "samples": 200u64,
+                     "maxlen": maxlen, "num_words": num_words, "one_hot": one_hot, "seed": 1},
+            "spec": {"source": "generated", "kind": "ids", "maxlen": maxlen,
+                     "num_words": num_words, "one_hot": one_hot, "padding": "pre",
+                     "truncating": "pre", "class_names": null}
+        })
+    };
+    for (name, dc) in [
+        (
+            "data_config_maxlen_1e12",
+            spec(1_000_000_000_000, false, 100),
+        ),
+        (
+            "data_config_one_hot_1e12",
+            spec(20, true, 1_000_000_000_000),
+        ),
+        ("data_config_samples_1e12", {
+            let mut v = spec(20, false, 100);
+            v["data"]["samples"] = 1_000_000_000_000u64.into();
+            v
+        }),
+    ] {
+        let mut f = base.clone();
+        f.metadata
+            .insert("data_config".into(), serde_json::to_string(&dc).unwrap());
+        files.push((name, f.to_bytes().unwrap(), vec![]));
+    }
     {
         let mut f = base.clone();
         f.tensors[0].1 = ArrayD::from_elem(IxDyn(&[3]), f32::NAN);
@@ -180,27 +211,37 @@ pub fn model_files(dir: &Path) -> Vec<Case> {
     let mut cases = Vec::new();
     for (name, bytes, words) in files {
         let p = write(dir, &format!("{name}.safetensors"), &bytes);
+        // Forged data settings matter only where data is encoded.
+        let data_only = name.starts_with("data_config");
+        let expect = |used: bool| {
+            if used {
+                Expect::Error(words.clone())
+            } else {
+                Expect::Clean
+            }
+        };
         cases.push(case(
             format!("summary model/{name}"),
             &[&"summary", &p],
-            Expect::Error(words.clone()),
+            expect(!data_only),
         ));
+        // `predict` does not regenerate data, so a forged sample count is unused.
         cases.push(case(
             format!("predict model/{name}"),
             &[&"predict", &p, &"1 2 3"],
-            Expect::Error(words.clone()),
+            expect(!name.contains("samples")),
         ));
-        if name.starts_with("lstm_4e9") || name == "truncated" {
+        if name.starts_with("lstm_4e9") || name == "truncated" || data_only {
             cases.push(case(
                 format!("evaluate model/{name}"),
                 &[&"evaluate", &p],
-                Expect::Error(words.clone()),
+                expect(true),
             ));
             let out = dir.join(format!("{name}.onnx"));
             cases.push(case(
                 format!("export model/{name}"),
                 &[&"export", &p, &"--onnx", &out],
-                Expect::Error(words),
+                expect(!data_only),
             ));
         }
     }
