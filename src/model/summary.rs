@@ -2,8 +2,11 @@
 //! box drawing, 76 columns as Keras lays it out when not writing to a terminal of known
 //! width), with the parameter totals and, once trained, the optimizer's variables.
 
+use std::collections::HashMap;
+
 use super::sequential::Sequential;
-use crate::layers::format_shape;
+use crate::error::{Error, Result};
+use crate::layers::{LayerConfig, format_shape};
 
 /// Cell widths inside the borders (including one space of padding on each side).
 const WIDTHS: [usize; 3] = [33, 24, 15];
@@ -11,52 +14,121 @@ const WIDTHS: [usize; 3] = [33, 24, 15];
 impl Sequential {
     /// The model summary as Keras 3 prints it.
     pub fn summary(&self) -> String {
-        let mut out = format!("Model: \"{}\"\n", self.name);
-        out += &border('┏', '━', '┳', '┓');
-        out += &row(["Layer (type)", "Output Shape", "Param #"]);
-        out += &border('┡', '━', '╇', '┩');
-        for (i, layer) in self.layers.iter().enumerate() {
-            let name = format!("{} ({})", layer.name(), layer.class_name());
-            let (shape, params) = if layer.is_built() {
-                let shape = self
-                    .output_shapes
-                    .get(i)
-                    .map_or_else(|| "?".to_string(), |s| format_shape(s));
-                (shape, thousands(layer.param_count()))
-            } else {
-                ("?".to_string(), "0 (unbuilt)".to_string())
-            };
-            if i > 0 {
-                out += &border('├', '─', '┼', '┤');
-            }
-            out += &row([&name, &shape, &params]);
-        }
-        out += &border('└', '─', '┴', '┘');
+        let rows = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let name = format!("{} ({})", layer.name(), layer.class_name());
+                if layer.is_built() {
+                    let shape = self
+                        .output_shapes
+                        .get(i)
+                        .map_or_else(|| "?".to_string(), |s| format_shape(s));
+                    (name, shape, thousands(layer.param_count()))
+                } else {
+                    (name, "?".to_string(), "0 (unbuilt)".to_string())
+                }
+            })
+            .collect();
         let trainable = self.count_params();
-        let (opt_count, opt_bytes) = match self.optimizer() {
-            Some(o) if o.is_built() => o.variable_count(trainable),
-            _ => (0, 0),
+        let optimizer = match self.optimizer() {
+            Some(o) if o.is_built() => Some(o.variable_count(trainable)),
+            _ => None,
         };
-        out += &format!(
-            " Total params: {} ({})\n",
-            thousands(trainable + opt_count),
-            memory(trainable * 4 + opt_bytes)
-        );
-        out += &format!(
-            " Trainable params: {} ({})\n",
-            thousands(trainable),
-            memory(trainable * 4)
-        );
-        out += " Non-trainable params: 0 (0.00 B)\n";
-        if self.optimizer().is_some_and(|o| o.is_built()) {
-            out += &format!(
-                " Optimizer params: {} ({})\n",
-                thousands(opt_count),
-                memory(opt_bytes)
-            );
-        }
-        out
+        table(&self.name, rows, trainable, optimizer)
     }
+}
+
+/// The summary `Sequential::summary` prints once the model `configs` describe is built
+/// for `input_shape` (no batch axis), computed from the configs alone: no weight is
+/// created, so it is instant at any size (initialising a 4096-unit LSTM takes
+/// seconds) and sizes over the parameter budget are still an error (see `budget`).
+/// Layer names are Keras's defaults as `Sequential::add` gives them.
+pub fn config_summary(
+    name: &str,
+    configs: &[LayerConfig],
+    input_shape: &[Option<usize>],
+) -> Result<String> {
+    let total = crate::budget::check_model_params(configs, input_shape)?;
+    let mut counts: HashMap<&'static str, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    let mut current = input_shape.to_vec();
+    for config in configs {
+        let layer = config.to_layer()?;
+        let default = layer.default_name();
+        let mut lname = layer.name().to_string();
+        if lname == default {
+            let n = counts.entry(default).or_insert(0);
+            lname = if *n == 0 {
+                default.to_string()
+            } else {
+                format!("{default}_{n}")
+            };
+            *n += 1;
+            while names.contains(&lname) {
+                lname = format!("{default}_{n}");
+                *n += 1;
+            }
+        }
+        let out = layer.compute_output_shape(&current).map_err(|e| {
+            Error::Shape(format!(
+                "layer `{lname}` ({}) cannot take input of shape {}: {e}",
+                layer.class_name(),
+                format_shape(&current)
+            ))
+        })?;
+        let params = crate::budget::layer_params(config, &current).unwrap_or(0);
+        rows.push((
+            format!("{lname} ({})", layer.class_name()),
+            format_shape(&out),
+            thousands(params as usize),
+        ));
+        names.push(lname);
+        current = out;
+    }
+    Ok(table(name, rows, total as usize, None))
+}
+
+/// The table, totals and (when built) optimizer line of a summary.
+fn table(
+    name: &str,
+    rows: Vec<(String, String, String)>,
+    trainable: usize,
+    optimizer: Option<(usize, usize)>,
+) -> String {
+    let mut out = format!("Model: \"{name}\"\n");
+    out += &border('┏', '━', '┳', '┓');
+    out += &row(["Layer (type)", "Output Shape", "Param #"]);
+    out += &border('┡', '━', '╇', '┩');
+    for (i, (name, shape, params)) in rows.iter().enumerate() {
+        if i > 0 {
+            out += &border('├', '─', '┼', '┤');
+        }
+        out += &row([name, shape, params]);
+    }
+    out += &border('└', '─', '┴', '┘');
+    let (opt_count, opt_bytes) = optimizer.unwrap_or((0, 0));
+    out += &format!(
+        " Total params: {} ({})\n",
+        thousands(trainable + opt_count),
+        memory(trainable * 4 + opt_bytes)
+    );
+    out += &format!(
+        " Trainable params: {} ({})\n",
+        thousands(trainable),
+        memory(trainable * 4)
+    );
+    out += " Non-trainable params: 0 (0.00 B)\n";
+    if optimizer.is_some() {
+        out += &format!(
+            " Optimizer params: {} ({})\n",
+            thousands(opt_count),
+            memory(opt_bytes)
+        );
+    }
+    out
 }
 
 fn border(left: char, fill: char, mid: char, right: char) -> String {
@@ -164,5 +236,34 @@ mod tests {
             wrap("a_very_long_layer_name (Dense)", 10),
             ["a_very_lon", "g_layer_na", "me (Dense)"]
         );
+    }
+
+    #[test]
+    fn config_summary_equals_the_built_models_and_needs_no_weights() {
+        let configs: Vec<LayerConfig> = serde_json::from_str(
+            r#"[{"type": "embedding", "input_dim": 1000, "output_dim": 16},
+                {"type": "lstm", "units": 8, "return_sequences": true},
+                {"type": "lstm", "units": 8},
+                {"type": "dropout", "rate": 0.5},
+                {"type": "dense", "units": 3, "activation": "softmax"}]"#,
+        )
+        .unwrap();
+        let mut m = Sequential::from_configs(&configs).unwrap();
+        m.build(&[Some(50)]).unwrap();
+        assert_eq!(
+            config_summary(m.name(), &configs, &[Some(50)]).unwrap(),
+            m.summary()
+        );
+        // 4096 units: no orthogonal initialisation of a 4096 x 4096 matrix.
+        let big: Vec<LayerConfig> = serde_json::from_str(
+            r#"[{"type": "embedding", "input_dim": 1000, "output_dim": 16},
+                {"type": "lstm", "units": 4096},
+                {"type": "dense", "units": 1}]"#,
+        )
+        .unwrap();
+        let start = std::time::Instant::now();
+        let s = config_summary("big", &big, &[Some(50)]).unwrap();
+        assert!(start.elapsed().as_millis() < 500, "{:?}", start.elapsed());
+        assert!(s.contains("67,387,392"), "{s}");
     }
 }
