@@ -8,6 +8,7 @@
 //! failed allocation is SIGABRT), no hang, and an error that quotes at most a few
 //! KB of the input. The run prints one line per case and a summary with the largest
 //! resident memory any case reached (from `wait4`'s rusage).
+#![cfg(feature = "cli")]
 
 #[cfg(target_os = "linux")]
 #[path = "hostile_gen/mod.rs"]

@@ -40,6 +40,7 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// The header length a `.npy` prefix announces (the bytes after the first 10 or 12),
 /// or `None` when `head` is too short or not a `.npy` stream.
+#[cfg_attr(not(feature = "npz"), allow(dead_code))]
 pub(crate) fn header_len(head: &[u8]) -> Option<usize> {
     if head.len() < 12 || &head[..MAGIC.len()] != MAGIC {
         return None;
@@ -55,6 +56,7 @@ pub(crate) fn header_len(head: &[u8]) -> Option<usize> {
 /// announces: its element count times 8 (every integer is widened to i64). `None`
 /// when the header is incomplete, invalid or of an object array (whose pickle is
 /// bounded by its own length).
+#[cfg_attr(not(feature = "npz"), allow(dead_code))]
 pub(crate) fn declared_memory(head: &[u8]) -> Option<u128> {
     let (header, _) = parse_prefix(head).ok()?;
     let dtype = Dtype::parse(&header.descr, ByteOrder::Little).ok()?;
