@@ -198,7 +198,8 @@ pub fn format_path(template: &str, epoch: usize, logs: &Logs) -> Result<String> 
         };
         out.push_str(&format_value(value, spec, name == "epoch").ok_or_else(|| {
             bad(format!(
-                "format spec `{spec}` of `{{{name}}}` is not supported"
+                "format spec `{spec}` of `{{{name}}}` is not supported (`.Nf`, `.Ne`, `Nd`, \
+                 `0Nd`, with N at most {MAX_SPEC_WIDTH})"
             ))
         })?);
         rest = &after[close + 1..];
@@ -206,6 +207,10 @@ pub fn format_path(template: &str, epoch: usize, logs: &Logs) -> Result<String> 
     out.push_str(&rest.replace("}}", "}"));
     Ok(out)
 }
+
+/// Largest width or precision in a placeholder: a file name has at most 255 bytes,
+/// and Rust's formatter panics on widths past 65535 (`{epoch:999999999d}`).
+const MAX_SPEC_WIDTH: usize = 255;
 
 fn format_value(v: f64, spec: &str, integer: bool) -> Option<String> {
     if spec.is_empty() {
@@ -217,7 +222,7 @@ fn format_value(v: f64, spec: &str, integer: bool) -> Option<String> {
     }
     if let Some(p) = spec.strip_prefix('.') {
         let (digits, kind) = p.split_at(p.len().checked_sub(1)?);
-        let digits: usize = digits.parse().ok()?;
+        let digits: usize = digits.parse().ok().filter(|&d| d <= MAX_SPEC_WIDTH)?;
         return match kind {
             "f" => Some(format!("{v:.digits$}")),
             "e" => {
@@ -231,7 +236,11 @@ fn format_value(v: f64, spec: &str, integer: bool) -> Option<String> {
     }
     if let Some(w) = spec.strip_suffix('d') {
         let zero = w.starts_with('0');
-        let width: usize = if w.is_empty() { 0 } else { w.parse().ok()? };
+        let width: usize = if w.is_empty() {
+            0
+        } else {
+            w.parse().ok().filter(|&n| n <= MAX_SPEC_WIDTH)?
+        };
         let n = v as i64;
         return Some(if zero {
             format!("{n:0width$}")
@@ -265,6 +274,13 @@ mod tests {
             .to_string();
         assert!(e.contains("val_acc") && e.contains("val_loss"), "{e}");
         assert!(format_path("{epoch:x}", 1, &logs).is_err());
+        // Extreme widths are errors, not formatter panics.
+        for spec in ["{epoch:999999999d}", "{epoch:0999999d}", "{loss:.99999f}"] {
+            let mut l = Logs::new();
+            l.insert("loss".into(), 0.5);
+            let e = format_path(spec, 1, &l).unwrap_err().to_string();
+            assert!(e.contains("at most 255"), "{e}");
+        }
         assert!(format_path("{epoch", 1, &logs).is_err());
     }
 }

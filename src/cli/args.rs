@@ -33,7 +33,7 @@ pub enum Command {
         #[arg(long)]
         epochs: Option<usize>,
         /// Override `[fit] verbose` (0 silent, 1 progress bar, 2 one line per epoch).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2))]
         verbose: Option<u8>,
     },
     /// Evaluate a saved model on the test split of its data (or of another config's).

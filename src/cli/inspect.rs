@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::dataset::{self, InputSpec};
 use super::import::{KERAS_SOURCE, KERAS_TRAINING_CONFIG, load_any_model};
-use super::train::{build_model, output_units};
+use super::train::output_units;
 use crate::config::{DataConfig, RunConfig};
 use crate::error::{Error, Result};
 use crate::io::{LoadedModel, read_history_json};
@@ -26,11 +26,46 @@ pub fn saved_data(
         .map(|v| serde_json::from_value(v.clone()))
         .transpose()
         .map_err(bad)?;
-    let spec = d
+    let spec: Option<InputSpec> = d
         .get("spec")
         .map(|v| serde_json::from_value(v.clone()))
         .transpose()
         .map_err(bad)?;
+    // Inputs are sized from these settings: a forged file must give an error, not
+    // an allocation of terabytes.
+    let forged = |reason: String| {
+        Error::format(path, format!("metadata `data_config` is invalid: {reason}"))
+    };
+    if let Some(d) = &data {
+        crate::config::check_data_sizes(d)
+            .map_err(|(t, k, r)| forged(format!("[{t}] {k}: {r}")))?;
+    }
+    if let Some(s) = &spec {
+        let as_data = DataConfig {
+            maxlen: s.maxlen,
+            num_words: s.num_words,
+            one_hot: s.one_hot,
+            samples: None,
+            ..data.clone().unwrap_or_else(|| DataConfig {
+                source: crate::config::DataSource::Npz,
+                path: None,
+                num_words: None,
+                maxlen: None,
+                validation_split: None,
+                test_split: None,
+                seed: 0,
+                one_hot: false,
+                padding: None,
+                truncating: None,
+                task: Default::default(),
+                samples: None,
+                text_column: None,
+                label_column: None,
+            })
+        };
+        crate::config::check_data_sizes(&as_data)
+            .map_err(|(_, k, r)| forged(format!("spec {k}: {r}")))?;
+    }
     Ok((data, spec))
 }
 
@@ -136,8 +171,19 @@ pub fn summary(path: &Path) -> Result<()> {
     if is_config {
         let config = RunConfig::load(path)?;
         let shape = config_input_shape(&config);
-        let model = build_model(&config, &shape)?;
-        print!("{}", model.summary());
+        // From the configs alone: the weights are not needed to print their shapes,
+        // and initialising them costs seconds for large layers.
+        let layers = &config.model.layers;
+        let first_hint = layers
+            .first()
+            .and_then(|l| l.to_layer().ok())
+            .and_then(|l| l.input_shape_hint());
+        let shape = first_hint.unwrap_or_else(|| shape.iter().map(|&d| Some(d)).collect());
+        let name = config.model.name.as_deref().unwrap_or("sequential");
+        print!(
+            "{}",
+            crate::model::summary::config_summary(name, layers, &shape)?
+        );
         println!(
             "Compile: optimizer {} (learning_rate {}), loss {}, metrics [{}]",
             config.compile.optimizer.name(),

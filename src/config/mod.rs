@@ -53,7 +53,8 @@ impl RunConfig {
     /// Parse and check TOML `text`; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let config: RunConfig = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
+            // A 20 MB string in the config must not come back whole in the message.
+            let message = cap_text(e.message().trim(), 300);
             match e.span() {
                 Some(span) => {
                     let (line, snippet) = line_at(text, span.start);
@@ -98,6 +99,7 @@ impl RunConfig {
         };
         self.check_splits().map_err(|(t, k, r)| err(t, k, r))?;
         self.check_data().map_err(|(t, k, r)| err(t, k, r))?;
+        check_data_sizes(&self.data).map_err(|(t, k, r)| err(t, k, r))?;
         self.check_model_and_compile()
             .map_err(|(t, k, r)| err(t, k, r))?;
         self.check_fit().map_err(|(t, k, r)| err(t, k, r))?;
@@ -220,6 +222,22 @@ impl RunConfig {
                 .to_layer()
                 .map_err(|e| ("model", "layers", e.to_string()))?;
         }
+        // The weights the layers declare, for the data's feature width, against the
+        // parameter budget: before anything is built (a huge `units` must not abort).
+        let d = &self.data;
+        let features = if d.one_hot {
+            d.num_words
+        } else if d.source == DataSource::Generated && d.task == GeneratedTask::Series {
+            Some(1)
+        } else {
+            None
+        };
+        let shape: Vec<Option<usize>> = match features {
+            Some(f) => vec![d.maxlen, Some(f)],
+            None => vec![d.maxlen],
+        };
+        crate::budget::check_model_params(&self.model.layers, &shape)
+            .map_err(|e| ("model", "layers", e.to_string()))?;
         self.compile
             .optimizer
             .validate()
@@ -258,7 +276,19 @@ impl RunConfig {
         for cb in &self.fit.callbacks {
             let monitor = match cb {
                 CallbackConfig::EarlyStopping(c) => Some(&c.monitor),
-                CallbackConfig::ModelCheckpoint(c) => Some(&c.monitor),
+                CallbackConfig::ModelCheckpoint(c) => {
+                    // The file name template is filled after each epoch; a bad one
+                    // must fail now, not after an epoch of training.
+                    let logs: crate::callbacks::Logs =
+                        keys.iter().map(|k| (k.clone(), 0.0)).collect();
+                    crate::callbacks::model_checkpoint::format_path(
+                        &c.filepath.to_string_lossy(),
+                        1,
+                        &logs,
+                    )
+                    .map_err(|e| ("fit", "filepath", e.to_string()))?;
+                    Some(&c.monitor)
+                }
                 CallbackConfig::ReduceLrOnPlateau(c) => {
                     if !(c.factor < 1.0 && c.factor >= 0.0) {
                         return Err((
@@ -314,6 +344,72 @@ impl RunConfig {
 
 /// A failed check: the table, the key and the reason (`check` adds file and line).
 type Checked = std::result::Result<(), (&'static str, &'static str, String)>;
+
+/// Longest `maxlen` (time steps): far beyond any text or series model, small enough
+/// that a batch of sequences stays addressable.
+pub const MAX_MAXLEN: usize = 10_000_000;
+
+/// `text` cut to `max` characters with "…" and the full length.
+fn cap_text(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} characters in all)",
+            &text[..cut],
+            text.chars().count()
+        ),
+    }
+}
+
+/// The sizes of `[data]` against the memory budget (`RECURRENT_MAX_BYTES`): one
+/// sample (`maxlen` steps, times `num_words` when one-hot) and, for generated data,
+/// all `samples`; a generated data set needs at least 2 samples (one to train on,
+/// one to test on). Also used for the data settings saved in a model file, which
+/// `predict` and `evaluate` size their inputs from.
+pub fn check_data_sizes(d: &DataConfig) -> Checked {
+    let budget = |key: &'static str, what: String, bytes: u128| -> Checked {
+        crate::budget::check_bytes(&what, bytes).map_err(|reason| ("data", key, reason))
+    };
+    if let Some(m) = d.maxlen
+        && m > MAX_MAXLEN
+    {
+        return Err((
+            "data",
+            "maxlen",
+            format!("{m} is over the limit of {MAX_MAXLEN} time steps"),
+        ));
+    }
+    let steps = d.maxlen.unwrap_or(1) as u128;
+    let per_sample = if d.one_hot {
+        let width = d.num_words.unwrap_or(1) as u128;
+        let bytes = steps * width * 4;
+        budget(
+            "one_hot",
+            format!("one sample one-hot encoded ({steps} steps x {width} words)"),
+            bytes,
+        )?;
+        bytes
+    } else {
+        steps * 4
+    };
+    if d.source == DataSource::Generated
+        && let Some(n) = d.samples
+    {
+        if n < 2 {
+            return Err((
+                "data",
+                "samples",
+                format!("{n} is too few: generated data needs at least 2 (train and test)"),
+            ));
+        }
+        budget(
+            "samples",
+            format!("{n} generated samples"),
+            (n as u128).saturating_mul(per_sample),
+        )?;
+    }
+    Ok(())
+}
 
 /// 1-based line number and trimmed text of the line holding byte `offset`.
 fn line_at(text: &str, offset: usize) -> (usize, String) {
