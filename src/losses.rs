@@ -127,8 +127,8 @@ impl Loss {
             .expect("same number of elements"))
     }
 
-    /// Check the target values: finite everywhere, and for sparse labels integers in
-    /// [0, classes). `per_sample` is the number of target values per sample, used to
+    /// Check the target values: finite everywhere, in [0, 1] for binary crossentropy,
+    /// and for sparse labels integers in [0, classes). `per_sample` is the number of target values per sample, used to
     /// name the sample index in errors.
     pub fn validate_targets(self, y: &ArrayD<f32>, classes: usize) -> Result<()> {
         let per_sample = (y.len() / y.shape().first().copied().unwrap_or(1).max(1)).max(1);
@@ -137,6 +137,15 @@ impl Loss {
             if !v.is_finite() {
                 return Err(Error::Data(format!(
                     "label of sample {sample} is {v} (labels must be finite)"
+                )));
+            }
+            // Keras takes 0/1 labels or probabilities; anything else makes the loss
+            // unbounded below (negative losses) and trains to nonsense silently.
+            if self == Loss::BinaryCrossentropy && !(0.0..=1.0).contains(&v) {
+                return Err(Error::Data(format!(
+                    "label {v} of sample {sample} is outside [0, 1] (binary_crossentropy takes \
+                     0/1 labels or probabilities; for more classes use \
+                     sparse_categorical_crossentropy with a softmax output)"
                 )));
             }
             if self.is_sparse() && (v.fract() != 0.0 || v < 0.0 || v >= classes as f32) {

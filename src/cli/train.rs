@@ -122,6 +122,10 @@ pub fn data_config_json(
     serde_json::json!({ "spec": prepared.spec, "data": data })
 }
 
+/// Where a diverged run's last finite weights are saved (next to `model.safetensors`,
+/// which it never replaces).
+pub const LAST_FINITE_FILE: &str = "model.last-finite.safetensors";
+
 /// `recurrent train`: returns the exit code (0, or 130 after Ctrl-C).
 pub fn train(args: &TrainArgs) -> Result<i32> {
     let config = load_config(args)?;
@@ -133,6 +137,12 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
         PathBuf::from("runs").join(stem)
     });
     std::fs::create_dir_all(&output).map_err(|e| Error::io(&output, e))?;
+    // Every output is checked before the first epoch: a run must not train for hours
+    // and then fail to write its results.
+    check_writable_dir(&output)?;
+    for file in [MODEL_FILE, HISTORY_JSON, HISTORY_CSV] {
+        check_output_file(&output.join(file))?;
+    }
     let flag = interrupt_flag()?;
 
     let prepared = dataset::prepare(&config.data, &args.config)?;
@@ -187,12 +197,125 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
             // Keep what was learned so far before reporting the failure.
             append_history(&mut history, interrupt.history());
             let _ = write_history_json(&history, &output.join(HISTORY_JSON));
+            if matches!(e, Error::Numerical(_)) {
+                // Diverged: `fit` refused the bad step, so the model holds the last
+                // finite weights. Keras's TerminateOnNaN leaves such a model to save;
+                // here it is saved under its own name, never over a good model.
+                let path = output.join(LAST_FINITE_FILE);
+                let done = history.epoch.last().map_or(initial_epoch, |e| e + 1);
+                save_model(&model, &path, &run.extras(done, &history))?;
+                let _ = write_history_csv(&history, &output.join(HISTORY_CSV));
+                eprintln!(
+                    "Training diverged. Saved the last finite weights (from before the \
+                     failing batch, after {done} complete epochs) to {}",
+                    path.display()
+                );
+            }
             return Err(e);
         }
         Ok(h) => append_history(&mut history, &h),
     }
     run.finish(&mut model, &history, initial_epoch, &y_test)?;
     Ok(0)
+}
+
+/// Fails unless a file can be created in `dir` (a read-only folder is found before
+/// training, not after).
+fn check_writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    tempfile::Builder::new()
+        .prefix(".recurrent-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            Error::io(
+                dir,
+                std::io::Error::new(e.kind(), format!("the output folder is not writable: {e}")),
+            )
+        })
+}
+
+/// Fails when `path` cannot become an output file: it is a folder, or its folder is
+/// not writable.
+fn check_output_file(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::format(
+            path,
+            "is a folder; an output file is to be written here",
+        ));
+    }
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => check_writable_dir(p),
+        _ => check_writable_dir(Path::new(".")),
+    }
+}
+
+/// `--resume` continues the saved model; a config whose `[model]` or `[compile]`
+/// describes another model would otherwise be ignored silently. Layer names are
+/// compared only where the config gives them (the model numbers the defaults).
+fn check_resume_matches(model: &Sequential, config: &RunConfig, path: &Path) -> Result<()> {
+    let strip = |mut v: serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("name");
+        }
+        v
+    };
+    let saved: Vec<serde_json::Value> = model.layer_configs().into_iter().map(strip).collect();
+    let wanted: Vec<serde_json::Value> = config
+        .model
+        .layers
+        .iter()
+        .map(|l| l.to_layer().map(|l| strip(l.config())))
+        .collect::<Result<_>>()?;
+    let refuse = |what: String| {
+        Err(Error::invalid_argument(
+            "train --resume",
+            "config",
+            format!(
+                "{what}; the saved model {} is resumed as it is, so the config must describe \
+                 it (or train without --resume)",
+                path.display()
+            ),
+        ))
+    };
+    if saved.len() != wanted.len() {
+        return refuse(format!(
+            "[model] has {} layers but the saved model has {}",
+            wanted.len(),
+            saved.len()
+        ));
+    }
+    // Shapes given only to the first layer (`input_shape`, `input_length`) are not
+    // kept by every layer's saved config; compare the rest.
+    for (i, (s, w)) in saved.iter().zip(&wanted).enumerate() {
+        let differs = s.as_object().zip(w.as_object()).is_some_and(|(s, w)| {
+            w.iter().any(|(k, v)| {
+                k != "input_shape" && k != "input_length" && s.get(k).is_some_and(|sv| sv != v)
+            })
+        });
+        if differs || s.get("type") != w.get("type") {
+            return refuse(format!("[model] layer {i} differs from the saved model's"));
+        }
+    }
+    if let Some(loss) = model.loss()
+        && loss != config.compile.loss
+    {
+        return refuse(format!(
+            "[compile] loss is {} but the saved model was compiled with {}",
+            config.compile.loss.name(),
+            loss.name()
+        ));
+    }
+    if let Some(opt) = model.optimizer()
+        && opt.config().name() != config.compile.optimizer.name()
+    {
+        return refuse(format!(
+            "[compile] optimizer is {} but the saved model's is {}",
+            config.compile.optimizer.name(),
+            opt.config().name()
+        ));
+    }
+    Ok(())
 }
 
 /// The config with the command line's overrides.
@@ -222,6 +345,7 @@ impl Run<'_> {
         let (model, history, initial_epoch) = match &self.args.resume {
             Some(p) => {
                 let loaded = load_model(p)?;
+                check_resume_matches(&loaded.model, self.config, p)?;
                 let training = loaded.extras.training.unwrap_or_default();
                 println!(
                     "Resuming from {} after epoch {}",
@@ -275,6 +399,7 @@ impl Run<'_> {
                 CallbackConfig::ModelCheckpoint(c) => {
                     let mut c = c.clone();
                     c.filepath = checkpoint_path(self.output, &c.filepath);
+                    check_output_file(&c.filepath)?;
                     let extras = self.extras(initial_epoch, history);
                     Box::new(ModelCheckpoint::from(&c).with_extras(extras))
                 }
@@ -285,6 +410,7 @@ impl Run<'_> {
                     }
                     // A resumed run continues the log instead of replacing it.
                     c.append |= self.args.resume.is_some();
+                    check_output_file(&c.filename)?;
                     Box::new(CsvLogger::try_from(&c)?)
                 }
                 CallbackConfig::TerminateOnNan(c) => Box::new(TerminateOnNan::from(c)),

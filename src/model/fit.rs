@@ -188,6 +188,16 @@ impl Sequential {
             let yb = super::data::select_rows(&data.y, idx);
             let (loss, correct, counted) =
                 self.train_step(xb.view(), &yb, data).map_err(|e| match e {
+                    // The data passed its checks before training: a non-finite value
+                    // met inside the model comes from the weights, not the data.
+                    Error::Data(m) if m.contains("inf") || m.contains("NaN") => {
+                        Error::Numerical(format!(
+                            "training diverged: {m} (epoch {}, batch {}); the weights keep \
+                             their values from before this batch",
+                            epoch + 1,
+                            step + 1
+                        ))
+                    }
                     Error::Numerical(m) => Error::Numerical(format!(
                         "{m} (epoch {}, batch {}); the weights keep their values from \
                              before this batch",

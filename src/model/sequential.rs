@@ -348,6 +348,23 @@ impl Sequential {
         metrics: &[Metric],
     ) -> Result<()> {
         let optimizer = Optimizer::new(optimizer.into())?;
+        // A softmax over one unit is the constant 1.0: the model cannot learn anything
+        // (Keras accepts it and trains to a constant). Refused, with the fix.
+        if let Some(last) = self.layers.last() {
+            let c = last.config();
+            if c["activation"] == "softmax" && c["units"] == 1 {
+                return Err(Error::invalid_argument(
+                    format!("layer `{}`", last.name()),
+                    "activation",
+                    format!(
+                        "softmax over 1 unit always outputs 1.0; for two classes with {} use \
+                         activation = \"sigmoid\" (or 2 units with \
+                         sparse_categorical_crossentropy)",
+                        loss.name()
+                    ),
+                ));
+            }
+        }
         let mut unique = Vec::new();
         for m in metrics {
             if !unique.contains(m) {
