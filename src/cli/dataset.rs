@@ -502,6 +502,13 @@ fn npz_sequences(npz: &mut Npz, key: &str) -> Result<Vec<Vec<i32>>> {
             .into_iter()
             .map(|seq| seq.into_iter().map(to_i32).collect())
             .collect(),
+        NpyData::Int(_) if a.shape.len() == 2 && a.shape[1] == 0 => Err(Error::format(
+            &path,
+            format!(
+                "`{key}` has shape ({}, 0): {} samples of 0 time steps each",
+                a.shape[0], a.shape[0]
+            ),
+        )),
         NpyData::Int(v) if a.shape.len() == 2 => {
             let cols = a.shape[1];
             v.chunks(cols.max(1))

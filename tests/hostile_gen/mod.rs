@@ -22,6 +22,9 @@ pub enum Expect {
     Success(Vec<&'static str>),
     /// Odd but possibly legal input: exit 0, or exit 1 with an `error:` line.
     Clean,
+    /// A command-line usage error: exit 2 with an `error:` line naming these (clap's
+    /// convention, as every command-line tool's).
+    Usage(Vec<&'static str>),
 }
 
 #[derive(Clone, Debug)]
@@ -388,6 +391,93 @@ pub fn configs(dir: &Path) -> Vec<Case> {
             vec!["lstmm"],
         ),
     ];
+    // Training settings that used to panic, train silently wrong, or fail late.
+    let csv_dir = dir.join("csv_log_is_a_folder");
+    std::fs::create_dir_all(&csv_dir).unwrap();
+    let fits: Vec<(&str, String, Vec<&'static str>)> = vec![
+        (
+            "checkpoint_width_999999999",
+            config(
+                GENERATED,
+                SMALL_LAYERS,
+                "callbacks = [{ type = \"model_checkpoint\", filepath = \"m-{epoch:999999999d}.safetensors\", monitor = \"loss\" }]",
+            ),
+            vec!["filepath", "255"],
+        ),
+        (
+            "series_samples_1",
+            config(
+                "source = \"generated\"\ntask = \"series\"\nsamples = 1\nmaxlen = 10",
+                r#"{ type = "lstm", units = 4 },
+{ type = "dense", units = 1 },"#,
+                "",
+            )
+            .replace("binary_crossentropy", "mean_squared_error")
+            .replace("metrics = [\"accuracy\"]", "metrics = []"),
+            vec!["samples"],
+        ),
+        (
+            "softmax_one_unit",
+            config(GENERATED, &SMALL_LAYERS.replace("sigmoid", "softmax"), ""),
+            vec!["softmax", "sigmoid"],
+        ),
+        (
+            "csv_logger_path_is_a_folder",
+            config(
+                GENERATED,
+                SMALL_LAYERS,
+                &format!(
+                    "callbacks = [{{ type = \"csv_logger\", filename = {:?} }}]",
+                    csv_dir.to_str().unwrap()
+                ),
+            ),
+            vec!["folder"],
+        ),
+        (
+            "maxlen_1e12",
+            config(
+                &GENERATED.replace("maxlen = 20", "maxlen = 1000000000000"),
+                SMALL_LAYERS,
+                "",
+            ),
+            vec!["maxlen"],
+        ),
+        (
+            "samples_1e12",
+            config(
+                &GENERATED.replace("samples = 200", "samples = 1000000000000"),
+                SMALL_LAYERS,
+                "",
+            ),
+            vec!["samples"],
+        ),
+        (
+            "one_hot_width_1e9",
+            config(
+                &GENERATED
+                    .replace("num_words = 100", "num_words = 1000000000\none_hot = true")
+                    .replace("sentiment", "memory"),
+                r#"{ type = "lstm", units = 4 },
+{ type = "dense", units = 1, activation = "sigmoid" },"#,
+                "",
+            ),
+            vec!["one_hot"],
+        ),
+    ];
+    for (name, text, words) in fits {
+        let p = write(dir, &format!("{name}.toml"), text);
+        cases.push(case(
+            format!("train config/{name}"),
+            &[&"train", &p, &"-o", &out.join(name)],
+            Expect::Error(words),
+        ));
+    }
+    let p = write(dir, "verbose.toml", config(GENERATED, SMALL_LAYERS, ""));
+    cases.push(case(
+        "train config/--verbose_9",
+        &[&"train", &p, &"-o", &out, &"--verbose", &"9"],
+        Expect::Usage(vec!["verbose"]),
+    ));
     for (name, bytes, words) in texts {
         let p = write(dir, &format!("{name}.toml"), bytes);
         cases.push(case(
@@ -605,6 +695,12 @@ pub fn npz_files(dir: &Path) -> Vec<Case> {
             vec![],
         ),
         (
+            "x_train_zero_width",
+            zip_of(&npz_members(&[("x_train.npy", npy("<i4", "(64, 0)", &[]))])),
+            vec!["(64, 0)"],
+            vec![],
+        ),
+        (
             "float_dtype",
             zip_of(&npz_members(&[(
                 "x_train.npy",
@@ -684,6 +780,17 @@ pub fn npz_files(dir: &Path) -> Vec<Case> {
         c.env = env;
         cases.push(c);
     }
+    // `--resume` with a config describing another model (lstm 4 units, not 8).
+    let p = write(
+        dir,
+        "resume_other_model.toml",
+        config(GENERATED, SMALL_LAYERS, ""),
+    );
+    cases.push(case(
+        "train npz/resume_with_another_model",
+        &[&"train", &p, &"-o", &out, &"--resume", &model],
+        err(&["resume", "layer 1"]),
+    ));
     // Hostile inputs to `predict` on a good token-id model.
     let inputs: Vec<(&str, Vec<u8>, Expect)> = vec![
         ("token_id_5000", b"1 2 5000\n".to_vec(), err(&["5000"])),
