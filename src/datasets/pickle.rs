@@ -1086,12 +1086,8 @@ mod tests {
         assert!(err.reason.contains("nested more than 64"), "{err}");
         // The MARK ... TUPLE form too.
         let mut p = b"\x80\x02".to_vec();
-        for _ in 0..100_000 {
-            p.push(b'(');
-        }
-        for _ in 0..100_000 {
-            p.push(b't');
-        }
+        p.extend(std::iter::repeat_n(b'(', 100_000));
+        p.extend(std::iter::repeat_n(b't', 100_000));
         p.push(b'.');
         let err = load_array(&p).unwrap_err();
         assert!(err.reason.contains("nested more than 64"), "{err}");
