@@ -39,6 +39,22 @@ pub enum Control {
     Stop,
 }
 
+/// Code `fit` calls at fixed points of training (Keras's `keras.callbacks.Callback`).
+/// Pass callbacks in `FitOptions::callbacks`; they are called in that order, after
+/// the progress bar `fit` installs for `verbose > 0`.
+///
+/// ```
+/// use recurrent::{Callback, Control, Logs, Result, Sequential};
+///
+/// /// Stops once the training loss is below a target.
+/// struct LossBelow(f64);
+///
+/// impl Callback for LossBelow {
+///     fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _model: &mut Sequential) -> Result<Control> {
+///         Ok(if logs["loss"] < self.0 { Control::Stop } else { Control::Continue })
+///     }
+/// }
+/// ```
 pub trait Callback {
     /// Before the first epoch.
     fn on_train_begin(&mut self, _model: &mut Sequential) -> Result<()> {
