@@ -1,6 +1,6 @@
 """The Python API trains exactly as the Rust API: same seed and data give the same
-weights bit for bit. The Rust side is tests/rust_parity (a small program using the
-`recurrent` crate directly), built with cargo as the package itself is."""
+weights bit for bit. The Rust side is examples/rust_parity.rs of this crate (a small
+program using the `recurrent` crate directly), built with cargo as the package is."""
 
 import os
 import shutil
@@ -13,7 +13,7 @@ from recurrent import keras
 from recurrent.keras import layers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MANIFEST = os.path.join(HERE, "rust_parity", "Cargo.toml")
+MANIFEST = os.path.join(HERE, "..", "Cargo.toml")
 
 
 def data():
@@ -32,7 +32,7 @@ def test_python_weights_equal_rust_weights_bit_for_bit(tmp_path):
     env = dict(os.environ)
     env.setdefault("CARGO_TARGET_DIR", os.path.join(HERE, "..", "target"))
     subprocess.run(
-        ["cargo", "run", "--quiet", "--release", "--manifest-path", MANIFEST, "--", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), str(out)],
+        ["cargo", "run", "--quiet", "--release", "--manifest-path", MANIFEST, "--example", "rust_parity", "--", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), str(out)],
         check=True,
         env=env,
     )

@@ -4,7 +4,10 @@
 //! Python test trains the same model through `recurrent.keras` and compares the
 //! weights bit for bit.
 //!
-//! Usage: rust-parity X.npy Y.npy OUT.model
+//! An example of this crate (not of the root one) so that it builds with the same
+//! dependency features as the extension and reuses its compiled `recurrent`.
+//!
+//! Usage: cargo run --release --example rust_parity -- X.npy Y.npy OUT.model
 
 use ndarray::{Array1, Array2};
 use recurrent::datasets::npy::{NpyData, parse_npy};
