@@ -22,9 +22,9 @@ pub(crate) fn build(kind: &str, v: &serde_json::Value) -> PyResult<Box<dyn Callb
         "ModelCheckpoint" => Box::new(ModelCheckpoint::new(args::<ModelCheckpointConfig>(
             kind, v,
         )?)),
-        "CSVLogger" => Box::new(
-            CsvLogger::new(args::<CsvLoggerConfig>(kind, v)?).map_err(crate::to_py)?,
-        ),
+        "CSVLogger" => {
+            Box::new(CsvLogger::new(args::<CsvLoggerConfig>(kind, v)?).map_err(crate::to_py)?)
+        }
         "ReduceLROnPlateau" => Box::new(
             ReduceLrOnPlateau::new(args::<ReduceLrOnPlateauConfig>(kind, v)?)
                 .map_err(crate::to_py)?,

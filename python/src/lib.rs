@@ -195,8 +195,11 @@ impl Callback for Bridge {
         Python::attach(|py| {
             py.check_signals()?;
             if self.batch_hook {
-                self.dispatch
-                    .call_method1(py, "on_train_batch_end", (batch, logs_dict(py, logs)?))?;
+                self.dispatch.call_method1(
+                    py,
+                    "on_train_batch_end",
+                    (batch, logs_dict(py, logs)?),
+                )?;
             }
             Ok(())
         })
@@ -215,7 +218,11 @@ impl Callback for Bridge {
             d.call_method1(py, "on_epoch_end", (epoch, logs_dict(py, logs)?))?
                 .extract::<bool>(py)
         })?;
-        Ok(if stop { Control::Stop } else { Control::Continue })
+        Ok(if stop {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
     }
 
     fn on_train_end(&mut self, logs: &Logs, model: &mut Sequential) -> recurrent::Result<()> {
@@ -395,7 +402,10 @@ impl Model {
                     shuffle,
                     verbose: 0,
                     initial_epoch,
-                    callbacks: cbs.iter_mut().map(|c| c.as_mut() as &mut dyn Callback).collect(),
+                    callbacks: cbs
+                        .iter_mut()
+                        .map(|c| c.as_mut() as &mut dyn Callback)
+                        .collect(),
                 };
                 model.fit(x_in, y_in, options)
             }))
@@ -434,7 +444,9 @@ impl Model {
         let (x_in, y_in) = (xh.inputs(), targets(&yh));
         let m = self.model()?;
         let logs = py.detach(|| {
-            no_panic("evaluate", || m.evaluate(x_in, y_in, batch_size).map_err(to_py))
+            no_panic("evaluate", || {
+                m.evaluate(x_in, y_in, batch_size).map_err(to_py)
+            })
         })?;
         logs_dict(py, &logs)
     }
@@ -449,7 +461,8 @@ impl Model {
         let xh = XHold::new(x, "x")?;
         let x_in = xh.inputs();
         let m = self.model()?;
-        let out = py.detach(|| no_panic("predict", || m.predict(x_in, batch_size).map_err(to_py)))?;
+        let out =
+            py.detach(|| no_panic("predict", || m.predict(x_in, batch_size).map_err(to_py)))?;
         Ok(out.into_pyarray(py))
     }
 
@@ -570,7 +583,11 @@ fn imdb_load_data(
         path,
         ..ImdbOptions::default()
     };
-    let d = py.detach(|| no_panic("imdb.load_data", || datasets::imdb::load_data(&opts).map_err(to_py)))?;
+    let d = py.detach(|| {
+        no_panic("imdb.load_data", || {
+            datasets::imdb::load_data(&opts).map_err(to_py)
+        })
+    })?;
     Ok(d.into_tuples())
 }
 
@@ -602,7 +619,9 @@ fn reuters_load_data(
         ..ReutersOptions::default()
     };
     let d = py.detach(|| {
-        no_panic("reuters.load_data", || datasets::reuters::load_data(&opts).map_err(to_py))
+        no_panic("reuters.load_data", || {
+            datasets::reuters::load_data(&opts).map_err(to_py)
+        })
     })?;
     Ok(d.into_tuples())
 }
