@@ -10,8 +10,15 @@ A tutorial written for Keras runs with its import lines changed and nothing else
 GIL released (see `recurrent.keras.Sequential`).
 """
 
+import threading as _threading
+
 from . import _core
 from . import keras
+
+# The main thread joins the engine's thread pool, as the `recurrent` command's does
+# (see `join_rayon_pool` in src/lib.rs): training from Python then runs as from Rust.
+if _threading.current_thread() is _threading.main_thread():
+    _core.join_rayon_pool()
 
 __version__ = _core.__version__
 
