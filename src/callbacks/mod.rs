@@ -18,6 +18,7 @@ pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
 pub use interrupt::Interrupt;
 pub use model_checkpoint::ModelCheckpoint;
+pub use monitor::Mode;
 pub use progbar_logger::ProgbarLogger;
 pub use reduce_lr_on_plateau::ReduceLrOnPlateau;
 pub use terminate_on_nan::TerminateOnNan;
