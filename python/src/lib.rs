@@ -23,11 +23,11 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use recurrent::callbacks::progbar_logger::Display;
 use recurrent::callbacks::{Callback, Control, Logs, ProgbarLogger};
 use recurrent::datasets::{self, FileOptions, ImdbOptions, ReutersOptions};
 use recurrent::layers::LayerConfig;
 use recurrent::preprocessing::{Padding, Truncating};
-use recurrent::progbar::Display;
 use recurrent::text::{TextVectorization as RsTextVectorization, TextVectorizationConfig};
 use recurrent::{Error, FitOptions, Inputs, Loss, Metric, OptimizerConfig, Sequential, Targets};
 
