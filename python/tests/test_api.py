@@ -271,3 +271,43 @@ def test_other_bad_calls_are_clear():
         floats.predict(np.zeros((4, 5, 3), dtype=np.float32), verbose=0)
     with pytest.raises(OSError):
         keras.models.load_model("/nonexistent/model.keras")
+
+
+def test_gil_is_released_while_rust_trains():
+    rng = np.random.RandomState(0)
+    x = rng.randint(0, 500, size=(4000, 100)).astype(np.int32)
+    y = rng.randint(0, 2, size=4000)
+    model = keras.Sequential([layers.Embedding(500, 16), layers.LSTM(32), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    ticks = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        # The thread's pace with the GIL free (the main thread sleeping)...
+        t0, n0 = time.perf_counter(), ticks[0]
+        time.sleep(0.3)
+        free_rate = (ticks[0] - n0) / (time.perf_counter() - t0)
+        # ... and during a one-batch fit (one callback call at its end).
+        t0, n0 = time.perf_counter(), ticks[0]
+        model.fit(x, y, epochs=1, batch_size=4000, verbose=0)
+        fit_rate = (ticks[0] - n0) / (time.perf_counter() - t0)
+    finally:
+        stop.set()
+        t.join()
+    # Holding the GIL through the Rust computation would stop the thread for nearly
+    # the whole fit (rate ~0); released, it only shares the CPU with the workers.
+    assert fit_rate > 0.1 * free_rate, (fit_rate, free_rate)
+
+
+def test_import_recurrent_as_tf():
+    import recurrent as tf
+
+    tf.random.set_seed(3)
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(4,))])
+    assert model.count_params() == 10
