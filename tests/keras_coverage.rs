@@ -181,3 +181,76 @@ fn fit_logs_the_names_keras_logs() {
         assert_eq!(keys, want, "metrics={}", case["keras"]);
     }
 }
+
+/// With frozen weights (SGD at learning rate 0), the metrics `fit` logs for an epoch of
+/// eight batches equal the metrics of the whole data at once (`evaluate` with one batch):
+/// Keras accumulates AUC, precision and F1 over the epoch. A mean of the batch AUCs
+/// differs from that, which the test also checks, so it can tell the two apart.
+#[test]
+fn fit_metrics_accumulate_over_the_epoch() {
+    let n = 64;
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 3) as f32 * 0.61).sin());
+    let y = ndarray::Array1::from_shape_fn(n, |i| f32::from(((i * 5) % 7) < 3));
+    let metrics: Vec<Metric> = [
+        serde_json::json!("AUC"),
+        serde_json::json!({"type": "AUC", "curve": "PR"}),
+        serde_json::json!("precision"),
+        serde_json::json!("recall"),
+        serde_json::json!("acc"),
+        serde_json::json!("mse"),
+        serde_json::json!({"type": "F1Score", "threshold": 0.5}),
+    ]
+    .iter()
+    .map(|m| Metric::from_value(m).unwrap())
+    .collect();
+    let mut model = Sequential::with_seed(3);
+    model
+        .add(Dense::new(1).activation(Activation::Sigmoid))
+        .unwrap();
+    let frozen = recurrent::SgdConfig {
+        learning_rate: 0.0,
+        ..Default::default()
+    };
+    model
+        .compile(frozen, Loss::BinaryCrossentropy, &metrics)
+        .unwrap();
+    let history = model
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 1,
+                batch_size: Some(8),
+                shuffle: false,
+                verbose: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let whole = model.evaluate(&x, &y, Some(n)).unwrap();
+    for m in &metrics {
+        let fit = history.get(m.name()).unwrap()[0];
+        let all = whole[m.name()];
+        assert!(
+            (fit - all).abs() < 1e-12,
+            "{}: fit {fit}, whole data {all}",
+            m.name()
+        );
+    }
+    // The mean of the eight batch AUCs is another number.
+    let pred = model.predict(&x, None).unwrap();
+    let yy = y.clone().into_shape_with_order((n, 1)).unwrap().into_dyn();
+    let mut batch_aucs = 0.0;
+    for b in 0..8 {
+        let mut s = metrics[0].state(AccuracyKind::Binary);
+        let rows = ndarray::s![b * 8..(b + 1) * 8, ..];
+        s.update(yy.slice(rows).into_dyn(), pred.slice(rows).into_dyn())
+            .unwrap();
+        batch_aucs += s.result() / 8.0;
+    }
+    let auc = history.get("AUC").unwrap()[0];
+    assert!(
+        (batch_aucs - auc).abs() > 1e-3,
+        "epoch AUC {auc}, mean of batches {batch_aucs}"
+    );
+}

@@ -845,6 +845,34 @@ mod tests {
         }
     }
 
+    /// Time of the recurrent kernel of LSTM(units) (`RECURRENT_UNITS`, default 2000):
+    /// `cargo test --release --lib -- --ignored orthogonal_time --nocapture`.
+    #[test]
+    #[ignore]
+    fn orthogonal_time() {
+        let units: usize = std::env::var("RECURRENT_UNITS")
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(2000);
+        let mut rng = SeededRng::new(1);
+        let t = std::time::Instant::now();
+        let w = Initializer::Orthogonal.init(&[units, 4 * units], &mut rng);
+        println!(
+            "orthogonal ({units}, {}): {:.2} s",
+            4 * units,
+            t.elapsed().as_secs_f64()
+        );
+        let w = w.into_dimensionality::<ndarray::Ix2>().unwrap();
+        let g = w
+            .slice(ndarray::s![..50, ..])
+            .dot(&w.slice(ndarray::s![..50, ..]).t());
+        for i in 0..50 {
+            for j in 0..50 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((g[[i, j]] - want).abs() < 1e-5);
+            }
+        }
+    }
+
     #[test]
     fn glorot_respects_limit_and_fans() {
         let mut rng = SeededRng::new(1);
