@@ -5,8 +5,7 @@
 //! cargo run --release --example callbacks_and_saving
 
 use recurrent::callbacks::{EarlyStopping, ModelCheckpoint, ProgbarLogger};
-use recurrent::cli::generated;
-use recurrent::config::{EarlyStoppingConfig, ModelCheckpointConfig};
+use recurrent::datasets::generated;
 use recurrent::io::{SaveExtras, load_model, save_model, write_history_json};
 use recurrent::preprocessing::{Padding, Truncating, pad_sequences};
 use recurrent::rng::SeededRng;
@@ -46,15 +45,9 @@ fn main() -> recurrent::Result<()> {
     let epochs = 8;
     let steps = ((x.nrows() as f64 * 0.8).floor() as usize).div_ceil(32);
     let mut progress = ProgbarLogger::new(epochs, steps, 1);
-    let mut early = EarlyStopping::new(EarlyStoppingConfig {
-        patience: 2,
-        restore_best_weights: true,
-        ..Default::default()
-    });
-    let mut best = ModelCheckpoint::new(ModelCheckpointConfig {
-        save_best_only: true,
-        ..ModelCheckpointConfig::new(out.join("best-{epoch:02d}-{val_loss:.4f}.safetensors"))
-    });
+    let mut early = EarlyStopping::new().patience(2).restore_best_weights(true);
+    let mut best = ModelCheckpoint::new(out.join("best-{epoch:02d}-{val_loss:.4f}.safetensors"))
+        .save_best_only(true);
     let callbacks: Vec<&mut dyn Callback> = vec![&mut progress, &mut early, &mut best];
     let history = model.fit(
         &x,

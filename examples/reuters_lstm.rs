@@ -5,7 +5,6 @@
 //! online). Run: `cargo run --release --example reuters_lstm`
 
 use recurrent::callbacks::EarlyStopping;
-use recurrent::config::EarlyStoppingConfig;
 use recurrent::datasets::reuters::{self, ReutersOptions};
 use recurrent::layers::{Embedding, LSTM};
 use recurrent::preprocessing::{Padding, Truncating, pad_sequences, to_categorical};
@@ -42,12 +41,10 @@ fn run() -> recurrent::Result<()> {
         Loss::CategoricalCrossentropy,
         &[Metric::Accuracy],
     )?;
-    let mut early = EarlyStopping::new(EarlyStoppingConfig {
-        monitor: "val_loss".to_string(),
-        patience: 3,
-        restore_best_weights: true,
-        ..Default::default()
-    });
+    let mut early = EarlyStopping::new()
+        .monitor("val_loss")
+        .patience(3)
+        .restore_best_weights(true);
     let callbacks: Vec<&mut dyn Callback> = vec![&mut early];
     let history = model.fit(
         &x_train,

@@ -9,7 +9,6 @@
 
 use ndarray::Array1;
 use recurrent::callbacks::EarlyStopping;
-use recurrent::config::EarlyStoppingConfig;
 use recurrent::io::{SaveExtras, save_model};
 use recurrent::layers::{Embedding, LSTM};
 use recurrent::preprocessing::{Padding, Truncating, pad_sequences};
@@ -91,11 +90,7 @@ fn run() -> recurrent::Result<()> {
         Loss::BinaryCrossentropy,
         &[Metric::Accuracy],
     )?;
-    let mut early = EarlyStopping::new(EarlyStoppingConfig {
-        patience: 2,
-        restore_best_weights: true,
-        ..Default::default()
-    });
+    let mut early = EarlyStopping::new().patience(2).restore_best_weights(true);
     let callbacks: Vec<&mut dyn Callback> = vec![&mut early];
     let options = FitOptions {
         epochs: 10,

@@ -6,8 +6,7 @@
 //! Run: `cargo run --release --example time_series_forecast`
 
 use recurrent::callbacks::ReduceLrOnPlateau;
-use recurrent::cli::generated;
-use recurrent::config::ReduceLrOnPlateauConfig;
+use recurrent::datasets::generated;
 use recurrent::layers::LSTM;
 use recurrent::rng::SeededRng;
 use recurrent::{AdamConfig, Callback, Dense, FitOptions, Loss, Sequential};
@@ -31,11 +30,7 @@ fn run() -> recurrent::Result<()> {
     model.add(Dense::new(1))?;
     model.compile(AdamConfig::default(), Loss::MeanSquaredError, &[])?;
     print!("{}", model.summary());
-    let mut plateau = ReduceLrOnPlateau::new(ReduceLrOnPlateauConfig {
-        factor: 0.5,
-        patience: 2,
-        ..Default::default()
-    })?;
+    let mut plateau = ReduceLrOnPlateau::new().factor(0.5).patience(2);
     let callbacks: Vec<&mut dyn Callback> = vec![&mut plateau];
     let options = FitOptions {
         epochs: 10,

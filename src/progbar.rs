@@ -1,8 +1,13 @@
-//! The Keras progress bar (keras/src/utils/progbar.py), for `fit` with `verbose`:
+//! The Keras progress bar (keras/src/utils/progbar.py), the one progress display of
+//! `fit` (through `callbacks::ProgbarLogger`, which `fit` installs for `verbose > 0`
+//! as Keras does), with `verbose`:
 //!
-//! - `1` on a terminal: a bar redrawn in place,
-//!   `157/313 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 6s 38ms/step - loss: 0.4164 - accuracy: 0.8139`
-//!   (ETA while running, elapsed time on the final line);
+//! - `1` on a terminal: a bar of Keras 3's width (20) redrawn in place,
+//!   `157/313 ━━━━━━━━━━━━━━━━━━━━ 6s 38ms/step - loss: 0.4164 - accuracy: 0.8139`
+//!   (ETA while running, elapsed time on the final line). The line is kept narrower
+//!   than the terminal (the last metrics are left out first, then the bar shrinks):
+//!   a line that wraps cannot be redrawn by `\r`, so each redraw would stack a new
+//!   line (Keras has this problem in an 80-column terminal with three metrics);
 //! - `1` when stdout is not a terminal: one line per epoch, written when it ends,
 //!   `313/313 - 12s 38ms/step - loss: 0.4164 - accuracy: 0.8139` (Keras would write a
 //!   line per redraw, which floods logs);
@@ -15,8 +20,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Keras's default bar width in characters.
-const WIDTH: usize = 30;
+/// Keras 3's default bar width in characters (`Progbar(width=20)`).
+const WIDTH: usize = 20;
 /// Minimum time between two redraws on a terminal (Keras's `interval`).
 const INTERVAL: Duration = Duration::from_millis(50);
 
@@ -55,11 +60,24 @@ pub struct Progbar {
     time_after_first_step: Option<Instant>,
     prev_total_width: usize,
     unit_name: &'static str,
+    /// Terminal width for `Dynamic`; `None` when unknown (no limit).
+    columns: Option<usize>,
 }
 
 impl Progbar {
+    /// A bar over `target` steps; a `Dynamic` bar fits the terminal's width.
     pub fn new(target: usize, display: Display) -> Self {
-        Self::starting_at(target, display, Instant::now())
+        let mut bar = Self::starting_at(target, display, Instant::now());
+        if display == Display::Dynamic {
+            bar.columns = terminal_columns();
+        }
+        bar
+    }
+
+    /// Keep `Dynamic` lines narrower than `columns` characters.
+    pub fn with_columns(mut self, columns: usize) -> Self {
+        self.columns = Some(columns);
+        self
     }
 
     /// A bar whose clock started at `start` (tests pass a fixed instant).
@@ -72,6 +90,7 @@ impl Progbar {
             time_after_first_step: None,
             prev_total_width: 0,
             unit_name: "step",
+            columns: None,
         }
     }
 
@@ -150,7 +169,9 @@ impl Progbar {
         format!("{current:>digits$}/{}", self.target)
     }
 
-    /// The redrawn line and its visible width (without ANSI escapes).
+    /// The redrawn line and its visible width (without ANSI escapes), at most
+    /// `columns - 1` wide: the terminal's last column stays free, because a line that
+    /// fills it wraps on some terminals.
     fn dynamic_line(
         &self,
         current: usize,
@@ -160,34 +181,45 @@ impl Progbar {
         time_per_unit: f64,
     ) -> (String, usize) {
         let count = self.count(current);
-        let prog_width = if self.target > 0 {
-            (WIDTH as f64 * current as f64 / self.target as f64) as usize
-        } else {
-            0
-        }
-        .min(WIDTH);
-        let mut text = format!("\x1b[1m{count}\x1b[0m ");
-        let mut visible = count.chars().count() + 1;
-        if prog_width > 0 {
-            text.push_str(&format!("\x1b[32m{}\x1b[0m", "━".repeat(prog_width)));
-        }
-        text.push_str(&format!(
-            "\x1b[37m{}\x1b[0m",
-            "━".repeat(WIDTH - prog_width)
-        ));
-        visible += WIDTH;
         let time = if finalize {
             format!("{elapsed:.0}s")
         } else {
             format_eta(time_per_unit * self.target.saturating_sub(current) as f64)
         };
-        let info = format!(
-            "{}{}",
-            format_time(time_per_unit, self.unit_name),
-            format_values(values, true)
-        );
+        let step_time = format_time(time_per_unit, self.unit_name);
+        // `count ` + bar + ` time`, then the step time and the values as room allows.
+        let fixed = count.chars().count() + 1 + 1 + time.chars().count();
+        let budget = self.columns.map_or(usize::MAX, |c| c.saturating_sub(1));
+        let width = WIDTH.min(budget.saturating_sub(fixed));
+        let mut visible = fixed + width;
+        let mut info = String::new();
+        for part in std::iter::once(step_time).chain(
+            values
+                .iter()
+                .map(|(k, v)| format_values(&[(k.clone(), *v)], true)),
+        ) {
+            let n = part.chars().count();
+            if visible + n > budget {
+                break;
+            }
+            visible += n;
+            info.push_str(&part);
+        }
+        let prog_width = if self.target > 0 {
+            (width as f64 * current as f64 / self.target as f64) as usize
+        } else {
+            0
+        }
+        .min(width);
+        let mut text = format!("\x1b[1m{count}\x1b[0m ");
+        if prog_width > 0 {
+            text.push_str(&format!("\x1b[32m{}\x1b[0m", "━".repeat(prog_width)));
+        }
+        text.push_str(&format!(
+            "\x1b[37m{}\x1b[0m",
+            "━".repeat(width - prog_width)
+        ));
         text.push_str(&format!(" \x1b[1m{time}\x1b[0m{info}"));
-        visible += 1 + time.chars().count() + info.chars().count();
         (text, visible)
     }
 
@@ -207,6 +239,14 @@ impl Progbar {
         }
         per_unit
     }
+}
+
+/// The width of the terminal on stdout, else `$COLUMNS`, else `None`.
+fn terminal_columns() -> Option<usize> {
+    if let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size() {
+        return Some(usize::from(w));
+    }
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
 }
 
 /// ` 38ms/step`, ` 2s/step`, ` 250us/step` as Keras's `_format_time`.
@@ -283,6 +323,24 @@ mod tests {
         vec![("loss".into(), 0.41642), ("accuracy".into(), 0.81393)]
     }
 
+    /// `l` without its ANSI colour escapes.
+    fn strip(l: &str) -> String {
+        let mut out = String::new();
+        let mut chars = l.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for d in chars.by_ref() {
+                    if d == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     fn run(display: Display, steps: &[(usize, u64, bool)]) -> String {
         let t0 = Instant::now();
         let mut bar = Progbar::starting_at(313, display, t0);
@@ -336,32 +394,71 @@ mod tests {
         );
         let lines: Vec<&str> = s.split('\r').filter(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), 3);
-        let strip = |l: &str| {
-            let mut out = String::new();
-            let mut chars = l.chars();
-            while let Some(c) = chars.next() {
-                if c == '\x1b' {
-                    for d in chars.by_ref() {
-                        if d == 'm' {
-                            break;
-                        }
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        };
         let mid = strip(lines[1]);
-        // 157 of 313 steps: 15 of 30 bar cells, ETA 156 * 38 ms = 5.9 s -> "5s".
+        // 157 of 313 steps: 10 of 20 bar cells (Keras 3's width), ETA 156 * 38 ms =
+        // 5.9 s -> "5s".
         assert!(
-            mid.starts_with("157/313 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 5s 38ms/step - loss: 0.4164"),
+            mid.starts_with("157/313 ━━━━━━━━━━━━━━━━━━━━ 5s 38ms/step - loss: 0.4164"),
             "{mid}"
         );
-        assert!(lines[1].contains(&format!("\x1b[32m{}\x1b[0m", "━".repeat(15))));
+        assert!(lines[1].contains(&format!("\x1b[32m{}\x1b[0m", "━".repeat(10))));
         let last = strip(lines[2]);
-        assert!(last.starts_with("313/313 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 12s 38ms/step - loss: 0.4164 - accuracy: 0.8139"), "{last}");
+        assert!(
+            last.starts_with(
+                "313/313 ━━━━━━━━━━━━━━━━━━━━ 12s 38ms/step - loss: 0.4164 - accuracy: 0.8139"
+            ),
+            "{last}"
+        );
         assert!(last.ends_with('\n'));
+    }
+
+    #[test]
+    fn dynamic_lines_fit_the_terminal_width() {
+        // Keras's line for fit with validation is 107 characters here: in an
+        // 80-column terminal every redraw would wrap and stack a new line.
+        let values: Vec<(String, f64)> = [
+            ("accuracy", 0.81393),
+            ("loss", 0.41642),
+            ("val_accuracy", 0.80211),
+            ("val_loss", 0.43127),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+        let t0 = Instant::now();
+        for columns in [80, 60, 24] {
+            let mut bar = Progbar::starting_at(313, Display::Dynamic, t0).with_columns(columns);
+            let mut out = Vec::new();
+            for (cur, ms, fin) in [(1, 500, false), (157, 6428, false), (313, 12356, true)] {
+                bar.update_at(cur, &values, fin, t0 + Duration::from_millis(ms), &mut out)
+                    .unwrap();
+            }
+            let text = String::from_utf8(out).unwrap();
+            for line in text.split(['\r', '\n']).filter(|l| !l.is_empty()) {
+                let shown = strip(line).trim_end().chars().count();
+                assert!(shown < columns, "{columns} columns: {shown}: {line:?}");
+            }
+            let last = strip(text.trim_end().rsplit('\r').next().unwrap());
+            if columns == 80 {
+                // Whole metrics are left out from the end; the bar stays 20 wide.
+                assert_eq!(
+                    last.trim_end(),
+                    "313/313 ━━━━━━━━━━━━━━━━━━━━ 12s 38ms/step - accuracy: 0.8139 - loss: 0.4164"
+                );
+            }
+        }
+        // Without a width limit nothing is dropped.
+        let mut bar = Progbar::starting_at(313, Display::Dynamic, t0);
+        let mut out = Vec::new();
+        bar.update_at(
+            313,
+            &values,
+            true,
+            t0 + Duration::from_millis(12356),
+            &mut out,
+        )
+        .unwrap();
+        assert!(strip(&String::from_utf8(out).unwrap()).contains("val_loss: 0.4313"));
     }
 
     #[test]
@@ -371,6 +468,15 @@ mod tests {
             &[(1, 10, false), (2, 20, false), (3, 25, true)],
         );
         assert_eq!(s.matches('\r').count(), 2);
+    }
+
+    /// From `model/fit.rs`, whose own progress line this bar replaced.
+    #[test]
+    fn values_are_formatted_as_keras() {
+        let one = |v: f64| format_values(&[("loss".into(), v)], true);
+        assert_eq!(one(0.41642), " - loss: 0.4164");
+        assert_eq!(one(0.00012345), " - loss: 1.2345e-04");
+        assert_eq!(one(0.0), " - loss: 0.0000e+00");
     }
 
     #[test]

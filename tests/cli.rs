@@ -1,5 +1,6 @@
 //! End-to-end tests of the `recurrent` binary on generated data: train, predict from
 //! raw text after loading, resume, Ctrl-C, and the messages of bad configs.
+#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,5 +1,6 @@
 //! `recurrent export MODEL --onnx OUT.onnx` end to end: a saved model becomes a valid
 //! ONNX file, refused models print one error line and write nothing.
+#![cfg(feature = "cli")]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! The `recurrent` binary on Keras model files: `import` to our model file, and
 //! `predict`, `evaluate`, `summary` taking `.h5` / `.keras` files directly. Fixtures:
 //! tests/fixtures/make_keras_h5.py.
+#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,5 +1,6 @@
 //! Broken and hostile dataset files: each gives an error naming the file and the
 //! cause, and no byte string makes the readers panic.
+#![cfg(feature = "download")]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! each test (a std TcpListener thread on 127.0.0.1): success, cache hits, hash
 //! mismatch, a connection cut mid-body, 404, and no server at all. A failure must
 //! leave nothing behind in the cache folder (no file, no temporary file).
+#![cfg(feature = "download")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,6 +1,7 @@
 //! The dataset loaders against Keras's own outputs on synthetic Keras-format files
 //! (tests/fixtures/make_keras_datasets.py ran Keras 3's `imdb.load_data` /
 //! `reuters.load_data` on them with each argument combination below).
+#![cfg(feature = "download")]
 
 use std::path::{Path, PathBuf};
 

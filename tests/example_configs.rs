@@ -1,5 +1,6 @@
 //! Every config in examples/ parses, builds, and has the parameter count Keras gives
 //! for the same layers.
+#![cfg(feature = "cli")]
 
 use std::path::Path;
 

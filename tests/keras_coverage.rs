@@ -254,3 +254,94 @@ fn fit_metrics_accumulate_over_the_epoch() {
         "epoch AUC {auc}, mean of batches {batch_aucs}"
     );
 }
+
+fn tiny_model(
+    optimizer: impl Into<OptimizerConfig>,
+) -> (Sequential, Array2<f32>, ndarray::Array1<f32>) {
+    let x = Array2::from_shape_fn((16, 3), |(i, j)| ((i * 3 + j) as f32 * 0.37).sin());
+    let y = ndarray::Array1::from_shape_fn(16, |i| (i % 2) as f32);
+    let mut model = Sequential::with_seed(2);
+    model
+        .add(Dense::new(1).activation(Activation::Sigmoid))
+        .unwrap();
+    model
+        .compile(optimizer, Loss::BinaryCrossentropy, &[Metric::Accuracy])
+        .unwrap();
+    (model, x, y)
+}
+
+/// Keras 3's LearningRateScheduler sets the rate at each epoch's start (epoch 0
+/// included) and logs it as `learning_rate`; ReduceLROnPlateau logs it every epoch.
+#[test]
+fn learning_rate_is_scheduled_and_logged_as_keras() {
+    use recurrent::callbacks::{LearningRateScheduler, ReduceLrOnPlateau};
+    let sgd = recurrent::SgdConfig {
+        learning_rate: 0.1,
+        ..Default::default()
+    };
+    let (mut model, x, y) = tiny_model(sgd.clone());
+    let mut halve = LearningRateScheduler::new(|_, lr| lr * 0.5);
+    let h = model
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 3,
+                verbose: 0,
+                callbacks: vec![&mut halve],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let want: Vec<f64> = [0.05f32, 0.025, 0.0125].iter().map(|&v| v as f64).collect();
+    assert_eq!(h.get("learning_rate").unwrap(), want.as_slice());
+
+    let (mut model, x, y) = tiny_model(sgd);
+    let mut plateau = ReduceLrOnPlateau::new()
+        .monitor("loss")
+        .patience(1)
+        .factor(0.5)
+        .min_delta(10.0);
+    let h = model
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 3,
+                verbose: 0,
+                callbacks: vec![&mut plateau],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // Epoch 1 is the first without improvement (epoch 0 improves on infinity); each
+    // epoch logs the rate it trained with, before its own reduction, as Keras.
+    let want: Vec<f64> = [0.1f32, 0.1, 0.05].iter().map(|&v| v as f64).collect();
+    assert_eq!(h.get("learning_rate").unwrap(), want.as_slice());
+
+    // A rate given as a schedule cannot be set, as in Keras.
+    let scheduled = OptimizerConfig::from(recurrent::SgdConfig::default()).with_schedule(
+        recurrent::LearningRateSchedule::ExponentialDecay {
+            initial_learning_rate: 0.1,
+            decay_steps: 1.0,
+            decay_rate: 0.5,
+            staircase: false,
+        },
+    );
+    let (mut model, x, y) = tiny_model(scheduled);
+    let mut halve = LearningRateScheduler::new(|_, lr| lr * 0.5);
+    let e = model
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 1,
+                verbose: 0,
+                callbacks: vec![&mut halve],
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("schedule"), "{e}");
+}

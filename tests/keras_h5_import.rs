@@ -2,6 +2,7 @@
 //! `ModelCheckpoint("best-lstm-model.h5")`, tf.keras 2.21) loaded into our `Sequential`
 //! predict what Keras predicted; bad files fail naming the file and what is wrong.
 //! Fixtures: tests/fixtures/make_keras_h5.py.
+#![cfg(feature = "keras")]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! Keras 3 `config.json` (from a `.keras` archive) to a `Sequential` of ours: the same
 //! layers, parameter count and output shape as Keras reported, and errors naming what
 //! is not implemented. Fixtures: tests/fixtures/make_keras_configs.py.
+#![cfg(feature = "keras")]
 
 use std::path::PathBuf;
 

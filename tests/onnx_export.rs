@@ -1,6 +1,7 @@
 //! ONNX export: small models with random weights are exported, run by tract (an
 //! independent ONNX runtime) and compared with `Sequential::predict`, and what cannot be
 //! exported exactly is refused with an error naming the layer and the argument.
+#![cfg(feature = "onnx")]
 
 use std::path::Path;
 

@@ -3,9 +3,6 @@
 use ndarray::ArrayD;
 
 use super::*;
-use crate::config::{
-    CsvLoggerConfig, EarlyStoppingConfig, ModelCheckpointConfig, ReduceLrOnPlateauConfig,
-};
 use crate::layers::LayerConfig;
 use crate::losses::Loss;
 use crate::optimizers::OptimizerConfig;
@@ -43,11 +40,7 @@ fn logs(pairs: &[(&str, f64)]) -> Logs {
 #[test]
 fn early_stopping_patience_and_restore() {
     let mut m = model();
-    let mut es = EarlyStopping::new(EarlyStoppingConfig {
-        patience: 2,
-        restore_best_weights: true,
-        ..Default::default()
-    });
+    let mut es = EarlyStopping::new().patience(2).restore_best_weights(true);
     es.on_train_begin(&mut m).unwrap();
     let vals = [1.0, 0.9, 0.95, 0.97, 0.5];
     let mut stopped = None;
@@ -76,13 +69,11 @@ fn early_stopping_patience_and_restore() {
 #[test]
 fn early_stopping_min_delta_and_start_epoch() {
     let mut m = model();
-    let mut es = EarlyStopping::new(EarlyStoppingConfig {
-        monitor: "val_accuracy".into(),
-        patience: 1,
-        min_delta: 0.05,
-        start_from_epoch: 1,
-        ..Default::default()
-    });
+    let mut es = EarlyStopping::new()
+        .monitor("val_accuracy")
+        .patience(1)
+        .min_delta(0.05)
+        .start_from_epoch(1);
     es.on_train_begin(&mut m).unwrap();
     // Epoch 0 ignored; 0.60 sets best; 0.62 is not better by 0.05 -> stop.
     let seq = [0.1, 0.60, 0.62];
@@ -102,14 +93,11 @@ fn early_stopping_min_delta_and_start_epoch() {
 #[test]
 fn reduce_lr_on_plateau_with_cooldown() {
     let mut m = model();
-    let mut r = ReduceLrOnPlateau::new(ReduceLrOnPlateauConfig {
-        monitor: "loss".into(),
-        factor: 0.5,
-        patience: 1,
-        cooldown: 2,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut r = ReduceLrOnPlateau::new()
+        .monitor("loss")
+        .factor(0.5)
+        .patience(1)
+        .cooldown(2);
     r.on_train_begin(&mut m).unwrap();
     let lr = |m: &Sequential| m.optimizer().unwrap().config().learning_rate();
     let start = lr(&m);
@@ -122,28 +110,24 @@ fn reduce_lr_on_plateau_with_cooldown() {
     assert_eq!(lr(&m), start * 0.5);
     r.on_epoch_end(3, &logs(&[("loss", 1.0)]), &mut m).unwrap();
     assert_eq!(lr(&m), start * 0.25);
-    assert!(
-        ReduceLrOnPlateau::new(ReduceLrOnPlateauConfig {
-            factor: 1.0,
-            ..Default::default()
-        })
-        .is_err()
-    );
+    assert!(ReduceLrOnPlateau::new().factor(1.0).validate().is_err());
+    // ... and training with it fails before the first epoch.
+    let e = ReduceLrOnPlateau::new()
+        .factor(1.0)
+        .on_train_begin(&mut m)
+        .unwrap_err();
+    assert!(e.to_string().contains("factor"), "{e}");
 }
 
 #[test]
 fn checkpoint_best_only_and_csv_logger() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model();
-    let mut cfg = ModelCheckpointConfig::new(dir.path().join("best-{epoch:02d}-{val_loss:.2f}"));
-    cfg.save_best_only = true;
-    let mut ck = ModelCheckpoint::new(cfg);
-    let mut csv = CsvLogger::new(CsvLoggerConfig {
-        filename: dir.path().join("log.csv"),
-        separator: ",".into(),
-        append: false,
-    })
-    .unwrap();
+    let mut ck = ModelCheckpoint::new(dir.path().join("best-{epoch:02d}-{val_loss:.2f}"))
+        .save_best_only(true);
+    let mut csv = CsvLogger::new(dir.path().join("log.csv"))
+        .separator(',')
+        .append(false);
     csv.on_train_begin(&mut m).unwrap();
     for (e, v) in [0.5, 0.7, 0.25].iter().enumerate() {
         let l = logs(&[("loss", 1.0), ("val_loss", *v)]);

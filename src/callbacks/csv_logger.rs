@@ -5,11 +5,18 @@
 use std::path::PathBuf;
 
 use super::{Callback, Control, Logs};
-use crate::config::CsvLoggerConfig;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::Sequential;
 
+/// `keras.callbacks.CSVLogger`, built with Keras's argument names and defaults
+/// (`separator=","`, `append=False`):
+///
+/// ```
+/// use recurrent::callbacks::CsvLogger;
+/// let log = CsvLogger::new("training.csv").separator(';').append(true);
+/// ```
+#[derive(Debug)]
 pub struct CsvLogger {
     filename: PathBuf,
     separator: char,
@@ -19,25 +26,40 @@ pub struct CsvLogger {
 }
 
 impl CsvLogger {
-    pub fn new(config: CsvLoggerConfig) -> Result<Self> {
-        let mut chars = config.separator.chars();
-        let separator = match (chars.next(), chars.next()) {
-            (Some(c), None) => c,
-            _ => {
-                return Err(Error::invalid_argument(
-                    "CSVLogger",
-                    "separator",
-                    format!("`{}` must be one character", config.separator),
-                ));
-            }
-        };
-        Ok(CsvLogger {
-            filename: config.filename,
-            separator,
-            append: config.append,
+    pub fn new(filename: impl Into<PathBuf>) -> Self {
+        CsvLogger {
+            filename: filename.into(),
+            separator: ',',
+            append: false,
             keys: None,
             content: String::new(),
-        })
+        }
+    }
+
+    /// The character between fields.
+    pub fn separator(mut self, separator: char) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    /// Add rows to an existing file instead of replacing it.
+    pub fn append(mut self, append: bool) -> Self {
+        self.append = append;
+        self
+    }
+
+    /// Keras's `separator` is a string; this is its one character, or an error
+    /// naming the argument.
+    pub fn separator_char(separator: &str) -> Result<char> {
+        let mut chars = separator.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Ok(c),
+            _ => Err(Error::invalid_argument(
+                "CSVLogger",
+                "separator",
+                format!("`{separator}` must be one character"),
+            )),
+        }
     }
 }
 

@@ -4,15 +4,30 @@
 
 use ndarray::ArrayD;
 
-use super::monitor::Monitor;
+use super::monitor::{Mode, Monitor};
 use super::{Callback, Control, Logs};
-use crate::config::EarlyStoppingConfig;
 use crate::error::Result;
 use crate::model::Sequential;
 
+/// `keras.callbacks.EarlyStopping`, built with Keras's argument names and defaults:
+///
+/// ```
+/// use recurrent::callbacks::EarlyStopping;
+/// let early = EarlyStopping::new()
+///     .monitor("val_loss")
+///     .patience(3)
+///     .restore_best_weights(true);
+/// ```
+#[derive(Debug)]
 pub struct EarlyStopping {
-    config: EarlyStoppingConfig,
     monitor: Monitor,
+    mode: Mode,
+    min_delta: f64,
+    patience: usize,
+    verbose: u8,
+    baseline: Option<f64>,
+    restore_best_weights: bool,
+    start_from_epoch: usize,
     wait: usize,
     best: Option<f64>,
     best_epoch: usize,
@@ -20,18 +35,82 @@ pub struct EarlyStopping {
     stopped_epoch: usize,
 }
 
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl EarlyStopping {
-    pub fn new(config: EarlyStoppingConfig) -> Self {
-        let monitor = Monitor::new(&config.monitor, config.mode);
+    /// Keras's defaults: `monitor="val_loss"`, `min_delta=0`, `patience=0`,
+    /// `verbose=0`, `mode="auto"`, `baseline=None`, `restore_best_weights=False`,
+    /// `start_from_epoch=0`.
+    pub fn new() -> Self {
         EarlyStopping {
-            config,
-            monitor,
+            monitor: Monitor::new("val_loss", Mode::Auto),
+            mode: Mode::Auto,
+            min_delta: 0.0,
+            patience: 0,
+            verbose: 0,
+            baseline: None,
+            restore_best_weights: false,
+            start_from_epoch: 0,
             wait: 0,
             best: None,
             best_epoch: 0,
             best_weights: None,
             stopped_epoch: 0,
         }
+    }
+
+    /// The log value to watch (`val_loss`, `val_accuracy`, `loss`, ...).
+    pub fn monitor(mut self, monitor: impl Into<String>) -> Self {
+        self.monitor = Monitor::new(&monitor.into(), self.mode);
+        self
+    }
+
+    /// Whether the monitored value should go down (`Min`) or up (`Max`); `Auto`
+    /// decides from its name.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self.monitor = Monitor::new(&self.monitor.name, mode);
+        self
+    }
+
+    /// A change smaller than this does not count as an improvement.
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta;
+        self
+    }
+
+    /// Epochs without improvement after which training stops.
+    pub fn patience(mut self, patience: usize) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// 1 prints when training stops and when the best weights are restored.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// A value the monitored quantity must beat before the wait restarts.
+    pub fn baseline(mut self, baseline: Option<f64>) -> Self {
+        self.baseline = baseline;
+        self
+    }
+
+    /// Put back the weights of the best epoch when training ends.
+    pub fn restore_best_weights(mut self, restore: bool) -> Self {
+        self.restore_best_weights = restore;
+        self
+    }
+
+    /// Epochs to wait before watching at all (a warm-up).
+    pub fn start_from_epoch(mut self, epoch: usize) -> Self {
+        self.start_from_epoch = epoch;
+        self
     }
 
     /// The epoch (from 0) training was stopped at, if it was.
@@ -47,7 +126,7 @@ impl EarlyStopping {
     fn is_improvement(&self, current: f64, reference: Option<f64>) -> bool {
         match reference {
             None => true,
-            Some(r) => self.monitor.improves(current, r, self.config.min_delta),
+            Some(r) => self.monitor.improves(current, r, self.min_delta),
         }
     }
 }
@@ -69,10 +148,10 @@ impl Callback for EarlyStopping {
         model: &mut Sequential,
     ) -> Result<Control> {
         let current = self.monitor.value(logs, "EarlyStopping")?;
-        if epoch < self.config.start_from_epoch {
+        if epoch < self.start_from_epoch {
             return Ok(Control::Continue);
         }
-        if self.config.restore_best_weights && self.best_weights.is_none() {
+        if self.restore_best_weights && self.best_weights.is_none() {
             self.best_weights = Some(model.get_weights());
             self.best_epoch = epoch;
         }
@@ -80,17 +159,16 @@ impl Callback for EarlyStopping {
         if self.is_improvement(current, self.best) {
             self.best = Some(current);
             self.best_epoch = epoch;
-            if self.config.restore_best_weights {
+            if self.restore_best_weights {
                 self.best_weights = Some(model.get_weights());
             }
             // Restart the wait only when both the baseline and the best are beaten.
-            if self.config.baseline.is_none() || self.is_improvement(current, self.config.baseline)
-            {
+            if self.baseline.is_none() || self.is_improvement(current, self.baseline) {
                 self.wait = 0;
             }
             return Ok(Control::Continue);
         }
-        if self.wait >= self.config.patience && epoch > 0 {
+        if self.wait >= self.patience && epoch > 0 {
             self.stopped_epoch = epoch;
             return Ok(Control::Stop);
         }
@@ -98,14 +176,14 @@ impl Callback for EarlyStopping {
     }
 
     fn on_train_end(&mut self, _logs: &Logs, model: &mut Sequential) -> Result<()> {
-        if self.stopped_epoch > 0 && self.config.verbose > 0 {
+        if self.stopped_epoch > 0 && self.verbose > 0 {
             println!("Epoch {}: early stopping", self.stopped_epoch + 1);
         }
         // Keras 3 restores at the end of training whether or not it stopped early.
-        if self.config.restore_best_weights
+        if self.restore_best_weights
             && let Some(w) = self.best_weights.take()
         {
-            if self.config.verbose > 0 {
+            if self.verbose > 0 {
                 println!(
                     "Restoring model weights from the end of the best epoch: {}.",
                     self.best_epoch + 1

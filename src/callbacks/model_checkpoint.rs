@@ -5,33 +5,91 @@
 
 use std::path::{Path, PathBuf};
 
-use super::monitor::Monitor;
+use super::monitor::{Mode, Monitor};
 use super::{Callback, Control, Logs};
-use crate::config::ModelCheckpointConfig;
 use crate::error::{Error, Result};
 use crate::io::{SaveExtras, save_model};
 use crate::model::Sequential;
 
+/// `keras.callbacks.ModelCheckpoint`, built with Keras's argument names and defaults:
+///
+/// ```
+/// use recurrent::callbacks::ModelCheckpoint;
+/// let best = ModelCheckpoint::new("best-{epoch:02d}-{val_loss:.4f}.safetensors")
+///     .monitor("val_loss")
+///     .save_best_only(true);
+/// ```
+#[derive(Debug)]
 pub struct ModelCheckpoint {
-    config: ModelCheckpointConfig,
+    filepath: PathBuf,
     monitor: Monitor,
-    best: f64,
+    mode: Mode,
+    verbose: u8,
+    save_best_only: bool,
+    save_weights_only: bool,
+    initial_value_threshold: Option<f64>,
+    best: Option<f64>,
     /// Saved with each full checkpoint (vectorizer, data settings, training state).
     extras: SaveExtras,
     last_saved: Option<PathBuf>,
 }
 
 impl ModelCheckpoint {
-    pub fn new(config: ModelCheckpointConfig) -> Self {
-        let monitor = Monitor::new(&config.monitor, config.mode);
-        let best = config.initial_value_threshold.unwrap_or(monitor.worst());
+    /// Keras's defaults: `monitor="val_loss"`, `verbose=0`, `save_best_only=False`,
+    /// `save_weights_only=False`, `mode="auto"`, `initial_value_threshold=None`.
+    /// `filepath` may hold `{epoch}` and `{name:.4f}`-style placeholders for any log
+    /// value (`{val_loss:.4f}`).
+    pub fn new(filepath: impl Into<PathBuf>) -> Self {
         ModelCheckpoint {
-            config,
-            monitor,
-            best,
+            filepath: filepath.into(),
+            monitor: Monitor::new("val_loss", Mode::Auto),
+            mode: Mode::Auto,
+            verbose: 0,
+            save_best_only: false,
+            save_weights_only: false,
+            initial_value_threshold: None,
+            best: None,
             extras: SaveExtras::default(),
             last_saved: None,
         }
+    }
+
+    /// The log value that decides "best" (with `save_best_only`).
+    pub fn monitor(mut self, monitor: impl Into<String>) -> Self {
+        self.monitor = Monitor::new(&monitor.into(), self.mode);
+        self
+    }
+
+    /// Whether the monitored value should go down (`Min`) or up (`Max`); `Auto`
+    /// decides from its name.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self.monitor = Monitor::new(&self.monitor.name, mode);
+        self
+    }
+
+    /// 1 prints a line for each save (or skipped save).
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Save only when the monitored value improved on the best so far.
+    pub fn save_best_only(mut self, yes: bool) -> Self {
+        self.save_best_only = yes;
+        self
+    }
+
+    /// Save only the weights (`Sequential::save_weights`), not the whole model.
+    pub fn save_weights_only(mut self, yes: bool) -> Self {
+        self.save_weights_only = yes;
+        self
+    }
+
+    /// The value to beat for the first save (with `save_best_only`).
+    pub fn initial_value_threshold(mut self, threshold: Option<f64>) -> Self {
+        self.initial_value_threshold = threshold;
+        self
     }
 
     /// Things to store in every full checkpoint besides the model.
@@ -46,7 +104,7 @@ impl ModelCheckpoint {
     }
 
     fn save(&mut self, path: &Path, model: &Sequential) -> Result<()> {
-        if self.config.save_weights_only {
+        if self.save_weights_only {
             model.save_weights(path)?;
         } else {
             save_model(model, path, &self.extras)?;
@@ -69,34 +127,38 @@ impl Callback for ModelCheckpoint {
             t.history.push(epoch, logs);
         }
         let path = PathBuf::from(format_path(
-            &self.config.filepath.to_string_lossy(),
+            &self.filepath.to_string_lossy(),
             epoch + 1,
             logs,
         )?);
-        if self.config.save_best_only {
+        if self.save_best_only {
             let current = self.monitor.value(logs, "ModelCheckpoint")?;
-            if self.monitor.improves(current, self.best, 0.0) {
-                if self.config.verbose > 0 {
+            let best = self
+                .best
+                .or(self.initial_value_threshold)
+                .unwrap_or(self.monitor.worst());
+            if self.monitor.improves(current, best, 0.0) {
+                if self.verbose > 0 {
                     println!(
                         "\nEpoch {}: {} improved from {:.5} to {current:.5}, saving model to {}",
                         epoch + 1,
-                        self.config.monitor,
-                        self.best,
+                        self.monitor.name,
+                        best,
                         path.display()
                     );
                 }
-                self.best = current;
+                self.best = Some(current);
                 self.save(&path, model)?;
-            } else if self.config.verbose > 0 {
+            } else if self.verbose > 0 {
                 println!(
                     "\nEpoch {}: {} did not improve from {:.5}",
                     epoch + 1,
-                    self.config.monitor,
-                    self.best
+                    self.monitor.name,
+                    best
                 );
             }
         } else {
-            if self.config.verbose > 0 {
+            if self.verbose > 0 {
                 println!("\nEpoch {}: saving model to {}", epoch + 1, path.display());
             }
             self.save(&path, model)?;

@@ -1,9 +1,38 @@
 //! The comparison shared by EarlyStopping, ModelCheckpoint and ReduceLROnPlateau
 //! (Keras's `MonitorCallback`): which direction is better for the monitored value.
 
+use serde::{Deserialize, Serialize};
+
 use super::Logs;
-use crate::config::Mode;
 use crate::error::{Error, Result};
+
+/// Keras `mode`: whether the monitored quantity should go down or up; `auto` picks
+/// `max` for accuracy-like names and `min` otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Auto,
+    Min,
+    Max,
+}
+
+impl Mode {
+    /// Resolve `auto` for `monitor` as Keras's `MonitorCallback._set_monitor_op` does:
+    /// names containing "acc" (or "auc", "precision", "recall", "f1") are maximised.
+    pub fn resolve(self, monitor: &str) -> Mode {
+        match self {
+            Mode::Auto => {
+                let m = monitor.strip_prefix("val_").unwrap_or(monitor);
+                let maximise = ["acc", "auc", "precision", "recall", "f1", "fbeta"]
+                    .iter()
+                    .any(|k| m.contains(k));
+                if maximise { Mode::Max } else { Mode::Min }
+            }
+            other => other,
+        }
+    }
+}
 
 /// A monitored log value and its direction.
 #[derive(Clone, Debug)]

@@ -1,13 +1,14 @@
 //! `ProgbarLogger`: the Keras progress display as a callback ("Epoch 3/10", then the
-//! bar or the epoch line of `crate::progbar`). `fit` needs `verbose = 0` when this is
-//! used, or both print.
+//! bar or the epoch line of [`Progbar`]). `fit` installs one, first in the callback
+//! list, for `verbose > 0` (as Keras installs its `ProgbarLogger`); add one yourself
+//! only with `verbose = 0`, e.g. to write elsewhere with `with_output`.
 
 use std::io::{IsTerminal, Write};
 
 use super::{Callback, Control, Logs};
 use crate::error::{Error, Result};
 use crate::model::Sequential;
-use crate::progbar::{Display, Progbar};
+pub use crate::progbar::{Display, Progbar};
 
 pub struct ProgbarLogger {
     epochs: usize,

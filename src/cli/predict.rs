@@ -11,6 +11,7 @@ use super::dataset::{InputKind, InputSpec, ModelInput};
 use super::import::{KERAS_SOURCE, load_any_model};
 use super::inspect::saved_data;
 use crate::error::{Error, Result};
+use crate::io::LoadedModel;
 
 #[derive(Serialize)]
 struct Prediction {
@@ -86,35 +87,7 @@ pub fn predict(
     json: bool,
 ) -> Result<()> {
     let loaded = load_any_model(model_path)?;
-    // A model saved from the library (or a Keras file) carries no data settings: a
-    // saved vectorizer means it reads raw text, an Embedding first token ids, anything
-    // else float sequences.
-    let starts_with_embedding = loaded
-        .model
-        .layers()
-        .first()
-        .is_some_and(|l| l.class_name() == "Embedding");
-    let default_kind = if loaded.extras.vectorizer.is_some() {
-        InputKind::Text
-    } else if starts_with_embedding {
-        InputKind::Ids
-    } else {
-        InputKind::Floats
-    };
-    let keras = loaded.metadata.get(KERAS_SOURCE).cloned();
-    let spec: InputSpec = saved_data(&loaded, model_path)?.1.unwrap_or(InputSpec {
-        source: crate::config::DataSource::Npz,
-        kind: default_kind,
-        maxlen: loaded
-            .model
-            .input_shape()
-            .and_then(|s| s.first().copied().flatten()),
-        num_words: None,
-        one_hot: false,
-        padding: "pre".into(),
-        truncating: "pre".into(),
-        class_names: None,
-    });
+    let spec = input_spec(&loaded, model_path)?;
     let lines = read_inputs(inputs, file)?;
     let x = match spec.kind {
         InputKind::Text => {
@@ -127,65 +100,12 @@ pub fn predict(
             spec.encode_texts(v, &lines)?
         }
         InputKind::Ids => {
-            let seqs: Vec<Vec<i32>> = lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| parse_numbers(l, i, "a token id"))
-                .collect::<Result<_>>()
-                .map_err(|e| match (&keras, e) {
-                    // Raw text needs the vocabulary, which Keras model files do not hold.
-                    (Some(source), Error::Data(e)) => Error::Data(format!(
-                        "{e}; {} is a {source} without a text vectorizer, so it takes \
-                         token ids (integers separated by spaces or commas), not raw text",
-                        model_path.display()
-                    )),
-                    (_, e) => e,
-                })?;
-            spec.encode_ids(&seqs)?
+            let keras = loaded.metadata.get(KERAS_SOURCE);
+            spec.encode_ids(&parse_ids(&lines, keras, model_path)?)?
         }
         InputKind::Floats => {
             let shape = loaded.model.input_shape().unwrap_or(&[]).to_vec();
-            let (fixed_steps, feats) = match shape.as_slice() {
-                [t, Some(f)] => (*t, *f),
-                _ => {
-                    return Err(Error::format(
-                        model_path,
-                        "series model without a fixed number of features per step",
-                    ));
-                }
-            };
-            let mut data = Vec::new();
-            let mut steps = fixed_steps.unwrap_or(0);
-            for (i, l) in lines.iter().enumerate() {
-                let v: Vec<f32> = parse_numbers(l, i, "a number")?;
-                // Any number of steps (Keras `shape=(None, f)`): all inputs alike.
-                if fixed_steps.is_none() && i == 0 && feats > 0 && v.len().is_multiple_of(feats) {
-                    steps = v.len() / feats;
-                }
-                if v.len() != steps * feats || steps == 0 {
-                    let takes = match fixed_steps {
-                        Some(_) => format!("windows of {steps} steps x {feats} features"),
-                        None if steps == 0 => {
-                            format!(
-                                "steps of {feats} features (a non-empty multiple of {feats} values)"
-                            )
-                        }
-                        None => format!(
-                            "steps of {feats} features, and the first input has {steps} steps"
-                        ),
-                    };
-                    return Err(Error::Data(format!(
-                        "input {}: {} values, the model takes {takes}",
-                        i + 1,
-                        v.len()
-                    )));
-                }
-                data.extend(v);
-            }
-            ModelInput::Floats(
-                ArrayD::from_shape_vec(IxDyn(&[lines.len(), steps, feats]), data)
-                    .map_err(|e| Error::Shape(e.to_string()))?,
-            )
+            parse_windows(&lines, &shape, model_path)?
         }
     };
     let mut model = loaded.model;
@@ -200,22 +120,120 @@ pub fn predict(
             "{}",
             serde_json::to_string_pretty(&preds).map_err(|e| Error::State(e.to_string()))?
         );
-    } else {
-        for p in &preds {
-            match (&p.label, p.probability, &p.value) {
-                (Some(l), Some(pr), _) => println!("{l}\t{pr:.4}"),
-                (_, _, Some(v)) => println!(
-                    "{}",
-                    v.iter()
-                        .map(|x| format!("{x:.6}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-                _ => println!("?"),
-            }
+        return Ok(());
+    }
+    for p in &preds {
+        match (&p.label, p.probability, &p.value) {
+            (Some(l), Some(pr), _) => println!("{l}\t{pr:.4}"),
+            (_, _, Some(v)) => println!(
+                "{}",
+                v.iter()
+                    .map(|x| format!("{x:.6}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            _ => println!("?"),
         }
     }
     Ok(())
+}
+
+/// How the model's input is made: as saved with it by `recurrent train`, else
+/// guessed. A model saved from the library (or a Keras file) carries no data
+/// settings: a saved vectorizer means it reads raw text, an Embedding first token
+/// ids, anything else float sequences.
+fn input_spec(loaded: &LoadedModel, model_path: &Path) -> Result<InputSpec> {
+    let starts_with_embedding = loaded
+        .model
+        .layers()
+        .first()
+        .is_some_and(|l| l.class_name() == "Embedding");
+    let default_kind = if loaded.extras.vectorizer.is_some() {
+        InputKind::Text
+    } else if starts_with_embedding {
+        InputKind::Ids
+    } else {
+        InputKind::Floats
+    };
+    Ok(saved_data(loaded, model_path)?.1.unwrap_or(InputSpec {
+        source: crate::config::DataSource::Npz,
+        kind: default_kind,
+        maxlen: loaded
+            .model
+            .input_shape()
+            .and_then(|s| s.first().copied().flatten()),
+        num_words: None,
+        one_hot: false,
+        padding: "pre".into(),
+        truncating: "pre".into(),
+        class_names: None,
+    }))
+}
+
+/// One token-id sequence per line. `keras` is the Keras file type the model came
+/// from, if it did (its error says why raw text is not accepted).
+fn parse_ids(lines: &[String], keras: Option<&String>, model_path: &Path) -> Result<Vec<Vec<i32>>> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| parse_numbers(l, i, "a token id"))
+        .collect::<Result<_>>()
+        .map_err(|e| match (keras, e) {
+            // Raw text needs the vocabulary, which Keras model files do not hold.
+            (Some(source), Error::Data(e)) => Error::Data(format!(
+                "{e}; {} is a {source} without a text vectorizer, so it takes \
+                 token ids (integers separated by spaces or commas), not raw text",
+                model_path.display()
+            )),
+            (_, e) => e,
+        })
+}
+
+/// One float window per line, for a model whose input `shape` is (steps, features).
+fn parse_windows(
+    lines: &[String],
+    shape: &[Option<usize>],
+    model_path: &Path,
+) -> Result<ModelInput> {
+    let (fixed_steps, feats) = match shape {
+        [t, Some(f)] => (*t, *f),
+        _ => {
+            return Err(Error::format(
+                model_path,
+                "series model without a fixed number of features per step",
+            ));
+        }
+    };
+    let mut data = Vec::new();
+    let mut steps = fixed_steps.unwrap_or(0);
+    for (i, l) in lines.iter().enumerate() {
+        let v: Vec<f32> = parse_numbers(l, i, "a number")?;
+        // Any number of steps (Keras `shape=(None, f)`): all inputs alike.
+        if fixed_steps.is_none() && i == 0 && feats > 0 && v.len().is_multiple_of(feats) {
+            steps = v.len() / feats;
+        }
+        if v.len() != steps * feats || steps == 0 {
+            let takes = match fixed_steps {
+                Some(_) => format!("windows of {steps} steps x {feats} features"),
+                None if steps == 0 => {
+                    format!("steps of {feats} features (a non-empty multiple of {feats} values)")
+                }
+                None => {
+                    format!("steps of {feats} features, and the first input has {steps} steps")
+                }
+            };
+            return Err(Error::Data(format!(
+                "input {}: {} values, the model takes {takes}",
+                i + 1,
+                v.len()
+            )));
+        }
+        data.extend(v);
+    }
+    Ok(ModelInput::Floats(
+        ArrayD::from_shape_vec(IxDyn(&[lines.len(), steps, feats]), data)
+            .map_err(|e| Error::Shape(e.to_string()))?,
+    ))
 }
 
 fn predictions(

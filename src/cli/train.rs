@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use ndarray::ArrayD;
+
 use super::EXIT_INTERRUPTED;
 use super::dataset::{self, Prepared};
 use crate::callbacks::interrupt::is_interrupt;
 use crate::callbacks::{
-    Callback, CsvLogger, EarlyStopping, Interrupt, ModelCheckpoint, ProgbarLogger,
-    ReduceLrOnPlateau, TerminateOnNan,
+    Callback, CsvLogger, EarlyStopping, Interrupt, ModelCheckpoint, ReduceLrOnPlateau,
+    TerminateOnNan,
 };
 use crate::config::{CallbackConfig, RunConfig};
 use crate::error::{Error, Result};
@@ -120,14 +122,9 @@ pub fn data_config_json(
     serde_json::json!({ "spec": prepared.spec, "data": data })
 }
 
+/// `recurrent train`: returns the exit code (0, or 130 after Ctrl-C).
 pub fn train(args: &TrainArgs) -> Result<i32> {
-    let mut config = RunConfig::load(&args.config)?;
-    if let Some(e) = args.epochs {
-        config.fit.epochs = e;
-    }
-    if let Some(v) = args.verbose {
-        config.fit.verbose = v;
-    }
+    let config = load_config(args)?;
     let output = args.output.clone().unwrap_or_else(|| {
         let stem = args
             .config
@@ -140,38 +137,16 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
 
     let prepared = dataset::prepare(&config.data, &args.config)?;
     println!("{}", prepared.description);
-    let (mut model, mut history, initial_epoch) = match &args.resume {
-        Some(p) => {
-            let loaded = load_model(p)?;
-            let training = loaded.extras.training.unwrap_or_default();
-            println!(
-                "Resuming from {} after epoch {}",
-                p.display(),
-                training.epoch
-            );
-            (loaded.model, training.history, training.epoch)
-        }
-        None => (
-            build_model(&config, &prepared.x_train.sample_shape())?,
-            History::default(),
-            config.fit.initial_epoch,
-        ),
+    let run = Run {
+        args,
+        config: &config,
+        prepared: &prepared,
+        output: &output,
     };
-    if initial_epoch >= config.fit.epochs {
-        return Err(Error::invalid_argument(
-            "train",
-            "epochs",
-            format!(
-                "the model already completed {initial_epoch} epochs and epochs = {}; raise \
-                 [fit] epochs or pass --epochs",
-                config.fit.epochs
-            ),
-        ));
-    }
+    let (mut model, mut history, initial_epoch) = run.start_model()?;
     print!("{}", model.summary());
-
-    let loss = config.compile.loss;
     let classes = output_units(&model);
+    let loss = config.compile.loss;
     let y_train = dataset::targets_for_loss(
         &prepared.y_train,
         prepared.y_train_2d.as_ref(),
@@ -181,88 +156,32 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
     let y_test =
         dataset::targets_for_loss(&prepared.y_test, prepared.y_test_2d.as_ref(), loss, classes)?;
 
-    let extras = |epoch: usize, history: &History| SaveExtras {
-        vectorizer: prepared.vectorizer.clone(),
-        training: Some(TrainingState {
-            epoch,
-            history: history.clone(),
-        }),
-        data_config: Some(data_config_json(&config, &args.config, &prepared)),
-    };
-
-    // Callbacks: progress first (so its line precedes callback messages), Ctrl-C last.
-    let vs = config.validation_split();
-    let n = prepared.x_train.len();
-    let train_len = if vs > 0.0 {
-        (n as f64 * (1.0 - vs)).floor() as usize
-    } else {
-        n
-    };
-    let steps = train_len.div_ceil(config.fit.batch_size.max(1));
-    let mut progress = ProgbarLogger::new(config.fit.epochs, steps, config.fit.verbose);
-    let mut user: Vec<Box<dyn Callback>> = Vec::new();
-    for cb in &config.fit.callbacks {
-        user.push(match cb {
-            CallbackConfig::EarlyStopping(c) => Box::new(EarlyStopping::new(c.clone())),
-            CallbackConfig::ModelCheckpoint(c) => {
-                let mut c = c.clone();
-                c.filepath = checkpoint_path(&output, &c.filepath);
-                Box::new(ModelCheckpoint::new(c).with_extras(extras(initial_epoch, &history)))
-            }
-            CallbackConfig::CsvLogger(c) => {
-                let mut c = c.clone();
-                if c.filename.is_relative() {
-                    c.filename = output.join(&c.filename);
-                }
-                // A resumed run continues the log instead of replacing it.
-                c.append |= args.resume.is_some();
-                Box::new(CsvLogger::new(c)?)
-            }
-            CallbackConfig::TerminateOnNan(_) => Box::new(TerminateOnNan::new()),
-            CallbackConfig::ReduceLrOnPlateau(c) => Box::new(ReduceLrOnPlateau::new(c.clone())?),
-        });
-    }
-    let mut interrupt = Interrupt::new(flag.clone());
-    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut progress];
+    // Progress is `fit`'s own (first in its list), user callbacks next, Ctrl-C last.
+    let mut user = run.callbacks(initial_epoch, &history)?;
+    let mut interrupt = Interrupt::new(flag);
+    let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
     for cb in user.iter_mut() {
         callbacks.push(cb.as_mut());
     }
     callbacks.push(&mut interrupt);
-
     let result = model.fit(
         prepared.x_train.as_inputs(),
         &y_train,
         FitOptions {
             epochs: config.fit.epochs,
             batch_size: Some(config.fit.batch_size),
-            validation_split: vs,
+            validation_split: config.validation_split(),
             shuffle: config.fit.shuffle,
-            verbose: 0,
+            verbose: config.fit.verbose,
             initial_epoch,
             callbacks,
             ..Default::default()
         },
     );
-    let model_path = output.join(MODEL_FILE);
     match result {
         Err(e) if is_interrupt(&e) => {
             append_history(&mut history, interrupt.history());
-            let done = interrupt.completed_epochs().max(initial_epoch);
-            save_model(&model, &model_path, &extras(done, &history))?;
-            write_history_json(&history, &output.join(HISTORY_JSON))?;
-            write_history_csv(&history, &output.join(HISTORY_CSV))?;
-            println!(
-                "\nInterrupted during epoch {} after {} batches. Saved {} (resumes at epoch {}) \
-                 and the history.\nContinue with: recurrent train {} --output {} --resume {}",
-                done + 1,
-                interrupt.batches_in_epoch(),
-                model_path.display(),
-                done + 1,
-                args.config.display(),
-                output.display(),
-                model_path.display()
-            );
-            return Ok(EXIT_INTERRUPTED);
+            return run.save_interrupted(&model, &history, &interrupt, initial_epoch);
         }
         Err(e) => {
             // Keep what was learned so far before reporting the failure.
@@ -272,37 +191,180 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
         }
         Ok(h) => append_history(&mut history, &h),
     }
-    let done = history.epoch.last().map_or(initial_epoch, |e| e + 1);
-
-    let test = model.evaluate(
-        prepared.x_test.as_inputs(),
-        &y_test,
-        Some(config.fit.batch_size),
-    )?;
-    let line: Vec<String> = test.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
-    println!("Test: {}", line.join(" - "));
-
-    save_model(&model, &model_path, &extras(done, &history))?;
-    write_history_json(&history, &output.join(HISTORY_JSON))?;
-    write_history_csv(&history, &output.join(HISTORY_CSV))?;
-    let plots = plot_history(&history.history, &output, "history")?;
-    let test_json = serde_json::to_string_pretty(&test)
-        .map_err(|e| Error::State(format!("cannot serialise test metrics: {e}")))?;
-    crate::io::write_atomic(&output.join("test_metrics.json"), test_json.as_bytes())?;
-    println!("Wrote {}:", output.display());
-    let mut files = vec![
-        MODEL_FILE.to_string(),
-        HISTORY_JSON.into(),
-        HISTORY_CSV.into(),
-        "test_metrics.json".into(),
-    ];
-    files.extend(
-        plots
-            .iter()
-            .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())),
-    );
-    for f in files {
-        println!("  {f}");
-    }
+    run.finish(&mut model, &history, initial_epoch, &y_test)?;
     Ok(0)
+}
+
+/// The config with the command line's overrides.
+fn load_config(args: &TrainArgs) -> Result<RunConfig> {
+    let mut config = RunConfig::load(&args.config)?;
+    if let Some(e) = args.epochs {
+        config.fit.epochs = e;
+    }
+    if let Some(v) = args.verbose {
+        config.fit.verbose = v;
+    }
+    Ok(config)
+}
+
+/// What one `train` run works with.
+struct Run<'a> {
+    args: &'a TrainArgs,
+    config: &'a RunConfig,
+    prepared: &'a Prepared,
+    output: &'a Path,
+}
+
+impl Run<'_> {
+    /// The model, the history so far and the epoch to start from: a new model, or
+    /// the one `--resume` names with its saved training state.
+    fn start_model(&self) -> Result<(Sequential, History, usize)> {
+        let (model, history, initial_epoch) = match &self.args.resume {
+            Some(p) => {
+                let loaded = load_model(p)?;
+                let training = loaded.extras.training.unwrap_or_default();
+                println!(
+                    "Resuming from {} after epoch {}",
+                    p.display(),
+                    training.epoch
+                );
+                (loaded.model, training.history, training.epoch)
+            }
+            None => (
+                build_model(self.config, &self.prepared.x_train.sample_shape())?,
+                History::default(),
+                self.config.fit.initial_epoch,
+            ),
+        };
+        let epochs = self.config.fit.epochs;
+        if initial_epoch >= epochs {
+            return Err(Error::invalid_argument(
+                "train",
+                "epochs",
+                format!(
+                    "the model already completed {initial_epoch} epochs and epochs = {epochs}; \
+                     raise [fit] epochs or pass --epochs"
+                ),
+            ));
+        }
+        Ok((model, history, initial_epoch))
+    }
+
+    /// What is saved next to the model after `epoch` epochs.
+    fn extras(&self, epoch: usize, history: &History) -> SaveExtras {
+        SaveExtras {
+            vectorizer: self.prepared.vectorizer.clone(),
+            training: Some(TrainingState {
+                epoch,
+                history: history.clone(),
+            }),
+            data_config: Some(data_config_json(
+                self.config,
+                &self.args.config,
+                self.prepared,
+            )),
+        }
+    }
+
+    /// The config's `[fit] callbacks`, with paths inside the output folder.
+    fn callbacks(&self, initial_epoch: usize, history: &History) -> Result<Vec<Box<dyn Callback>>> {
+        let mut user: Vec<Box<dyn Callback>> = Vec::new();
+        for cb in &self.config.fit.callbacks {
+            user.push(match cb {
+                CallbackConfig::EarlyStopping(c) => Box::new(EarlyStopping::from(c)),
+                CallbackConfig::ModelCheckpoint(c) => {
+                    let mut c = c.clone();
+                    c.filepath = checkpoint_path(self.output, &c.filepath);
+                    let extras = self.extras(initial_epoch, history);
+                    Box::new(ModelCheckpoint::from(&c).with_extras(extras))
+                }
+                CallbackConfig::CsvLogger(c) => {
+                    let mut c = c.clone();
+                    if c.filename.is_relative() {
+                        c.filename = self.output.join(&c.filename);
+                    }
+                    // A resumed run continues the log instead of replacing it.
+                    c.append |= self.args.resume.is_some();
+                    Box::new(CsvLogger::try_from(&c)?)
+                }
+                CallbackConfig::TerminateOnNan(c) => Box::new(TerminateOnNan::from(c)),
+                CallbackConfig::ReduceLrOnPlateau(c) => Box::new(ReduceLrOnPlateau::from(c)),
+                CallbackConfig::LearningRateScheduler(c) => {
+                    Box::new(crate::callbacks::LearningRateScheduler::from(c))
+                }
+            });
+        }
+        Ok(user)
+    }
+
+    /// After Ctrl-C: save a resumable model and the history, say how to go on.
+    fn save_interrupted(
+        &self,
+        model: &Sequential,
+        history: &History,
+        interrupt: &Interrupt,
+        initial_epoch: usize,
+    ) -> Result<i32> {
+        let model_path = self.output.join(MODEL_FILE);
+        let done = interrupt.completed_epochs().max(initial_epoch);
+        save_model(model, &model_path, &self.extras(done, history))?;
+        write_history_json(history, &self.output.join(HISTORY_JSON))?;
+        write_history_csv(history, &self.output.join(HISTORY_CSV))?;
+        println!(
+            "\nInterrupted during epoch {} after {} batches. Saved {} (resumes at epoch {}) \
+             and the history.\nContinue with: recurrent train {} --output {} --resume {}",
+            done + 1,
+            interrupt.batches_in_epoch(),
+            model_path.display(),
+            done + 1,
+            self.args.config.display(),
+            self.output.display(),
+            model_path.display()
+        );
+        Ok(EXIT_INTERRUPTED)
+    }
+
+    /// After training: evaluate on the test split, write the model, history, plots
+    /// and test metrics, and list them.
+    fn finish(
+        &self,
+        model: &mut Sequential,
+        history: &History,
+        initial_epoch: usize,
+        y_test: &ArrayD<f32>,
+    ) -> Result<()> {
+        let (config, prepared, output) = (self.config, self.prepared, self.output);
+        let done = history.epoch.last().map_or(initial_epoch, |e| e + 1);
+        let test = model.evaluate(
+            prepared.x_test.as_inputs(),
+            y_test,
+            Some(config.fit.batch_size),
+        )?;
+        let line: Vec<String> = test.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+        println!("Test: {}", line.join(" - "));
+
+        save_model(model, &output.join(MODEL_FILE), &self.extras(done, history))?;
+        write_history_json(history, &output.join(HISTORY_JSON))?;
+        write_history_csv(history, &output.join(HISTORY_CSV))?;
+        let plots = plot_history(&history.history, output, "history")?;
+        let test_json = serde_json::to_string_pretty(&test)
+            .map_err(|e| Error::State(format!("cannot serialise test metrics: {e}")))?;
+        crate::io::write_atomic(&output.join("test_metrics.json"), test_json.as_bytes())?;
+        println!("Wrote {}:", output.display());
+        let mut files = vec![
+            MODEL_FILE.to_string(),
+            HISTORY_JSON.into(),
+            HISTORY_CSV.into(),
+            "test_metrics.json".into(),
+        ];
+        files.extend(
+            plots
+                .iter()
+                .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())),
+        );
+        for f in files {
+            println!("  {f}");
+        }
+        Ok(())
+    }
 }

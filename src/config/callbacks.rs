@@ -5,33 +5,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Keras `mode`: whether the monitored quantity should go down or up; `auto` picks
-/// `max` for accuracy-like names and `min` otherwise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    Auto,
-    Min,
-    Max,
-}
-
-impl Mode {
-    /// Resolve `auto` for `monitor` as Keras's `MonitorCallback._set_monitor_op` does:
-    /// names containing "acc" (or "auc", "precision", "recall", "f1") are maximised.
-    pub fn resolve(self, monitor: &str) -> Mode {
-        match self {
-            Mode::Auto => {
-                let m = monitor.strip_prefix("val_").unwrap_or(monitor);
-                let maximise = ["acc", "auc", "precision", "recall", "f1", "fbeta"]
-                    .iter()
-                    .any(|k| m.contains(k));
-                if maximise { Mode::Max } else { Mode::Min }
-            }
-            other => other,
-        }
-    }
-}
+pub use crate::callbacks::Mode;
+use crate::callbacks::{
+    CsvLogger, EarlyStopping, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
+};
+use crate::error::{Error, Result};
 
 fn val_loss() -> String {
     "val_loss".into()
@@ -173,6 +151,17 @@ impl Default for ReduceLrOnPlateauConfig {
 #[serde(deny_unknown_fields)]
 pub struct TerminateOnNanConfig {}
 
+/// `keras.callbacks.LearningRateScheduler` with a Keras schedule evaluated at the
+/// epoch number: `{ type = "learning_rate_scheduler", schedule = { type =
+/// "ExponentialDecay", initial_learning_rate = 0.01, decay_steps = 5, decay_rate = 0.5 } }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningRateSchedulerConfig {
+    pub schedule: crate::optimizers::LearningRateSchedule,
+    #[serde(default)]
+    pub verbose: u8,
+}
+
 /// One entry of `[fit] callbacks`, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -184,4 +173,72 @@ pub enum CallbackConfig {
     TerminateOnNan(TerminateOnNanConfig),
     #[serde(rename = "reduce_lr_on_plateau")]
     ReduceLrOnPlateau(ReduceLrOnPlateauConfig),
+    #[serde(rename = "learning_rate_scheduler")]
+    LearningRateScheduler(LearningRateSchedulerConfig),
+}
+
+impl From<&LearningRateSchedulerConfig> for crate::callbacks::LearningRateScheduler {
+    fn from(c: &LearningRateSchedulerConfig) -> Self {
+        crate::callbacks::LearningRateScheduler::from_schedule(c.schedule.clone())
+            .verbose(c.verbose)
+    }
+}
+
+// The config converts INTO the library's callbacks (the library never reads the
+// config): each table's keys are the builder's methods, one for one.
+
+impl From<&EarlyStoppingConfig> for EarlyStopping {
+    fn from(c: &EarlyStoppingConfig) -> Self {
+        EarlyStopping::new()
+            .mode(c.mode)
+            .monitor(c.monitor.clone())
+            .min_delta(c.min_delta)
+            .patience(c.patience)
+            .verbose(c.verbose)
+            .baseline(c.baseline)
+            .restore_best_weights(c.restore_best_weights)
+            .start_from_epoch(c.start_from_epoch)
+    }
+}
+
+impl From<&ModelCheckpointConfig> for ModelCheckpoint {
+    fn from(c: &ModelCheckpointConfig) -> Self {
+        ModelCheckpoint::new(c.filepath.clone())
+            .mode(c.mode)
+            .monitor(c.monitor.clone())
+            .verbose(c.verbose)
+            .save_best_only(c.save_best_only)
+            .save_weights_only(c.save_weights_only)
+            .initial_value_threshold(c.initial_value_threshold)
+    }
+}
+
+impl TryFrom<&CsvLoggerConfig> for CsvLogger {
+    type Error = Error;
+    /// Fails when `separator` is not one character.
+    fn try_from(c: &CsvLoggerConfig) -> Result<Self> {
+        Ok(CsvLogger::new(c.filename.clone())
+            .separator(CsvLogger::separator_char(&c.separator)?)
+            .append(c.append))
+    }
+}
+
+impl From<&ReduceLrOnPlateauConfig> for ReduceLrOnPlateau {
+    fn from(c: &ReduceLrOnPlateauConfig) -> Self {
+        ReduceLrOnPlateau::new()
+            .mode(c.mode)
+            .monitor(c.monitor.clone())
+            .factor(c.factor)
+            .patience(c.patience)
+            .verbose(c.verbose)
+            .min_delta(c.min_delta)
+            .cooldown(c.cooldown)
+            .min_lr(c.min_lr)
+    }
+}
+
+impl From<&TerminateOnNanConfig> for TerminateOnNan {
+    fn from(_: &TerminateOnNanConfig) -> Self {
+        TerminateOnNan::new()
+    }
 }

@@ -78,7 +78,8 @@ impl RunConfig {
     /// there is validation data.
     pub fn logged_keys(&self) -> Vec<String> {
         let mut keys = vec!["loss".to_string()];
-        keys.extend(self.compile.metrics.iter().map(|m| m.name().to_string()));
+        let metrics = crate::metrics::unique_names(&self.compile.metrics);
+        keys.extend(metrics.iter().map(|m| m.name().to_string()));
         if self.validation_split() > 0.0 {
             let val: Vec<String> = keys.iter().map(|k| format!("val_{k}")).collect();
             keys.extend(val);
@@ -86,7 +87,8 @@ impl RunConfig {
         keys
     }
 
-    /// Checks serde cannot express: ranges, combinations, required paths.
+    /// Checks serde cannot express: ranges, combinations, required paths. Errors
+    /// name the file, the line of the key when it can be found, the table and the key.
     fn check(&self, text: &str, path: &Path) -> Result<()> {
         let err = |table: &str, key: &str, reason: String| -> Error {
             let at = match find_key_line(text, table, key) {
@@ -95,9 +97,31 @@ impl RunConfig {
             };
             Error::format(path, format!("{at}[{table}] {key}: {reason}"))
         };
+        self.check_splits().map_err(|(t, k, r)| err(t, k, r))?;
+        self.check_data().map_err(|(t, k, r)| err(t, k, r))?;
+        self.check_model_and_compile()
+            .map_err(|(t, k, r)| err(t, k, r))?;
+        self.check_fit().map_err(|(t, k, r)| err(t, k, r))?;
+        self.check_callbacks().map_err(|(t, k, r)| err(t, k, r))?;
+        if self.compile.loss == Loss::MeanSquaredError
+            && self.data.source.is_text(self.data.task)
+            && self.compile.metrics.iter().any(|m| m.name() == "accuracy")
+        {
+            // Allowed by Keras, but almost certainly a mistake worth surfacing early.
+            return Err(err(
+                "compile",
+                "metrics",
+                "accuracy with mean_squared_error on class labels: use binary_crossentropy".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `validation_split` (in `[data]` or `[fit]`, not both) and `test_split`.
+    fn check_splits(&self) -> Checked {
         let d = &self.data;
         if d.validation_split.is_some() && self.fit.validation_split.is_some() {
-            return Err(err(
+            return Err((
                 "fit",
                 "validation_split",
                 "set in both [data] and [fit]; keep one".into(),
@@ -110,46 +134,48 @@ impl RunConfig {
             } else {
                 "fit"
             };
-            return Err(err(
-                table,
-                "validation_split",
-                format!("{vs} must be in [0, 1)"),
-            ));
+            return Err((table, "validation_split", format!("{vs} must be in [0, 1)")));
         }
         if let Some(ts) = d.test_split
             && !(ts > 0.0 && ts < 1.0)
         {
-            return Err(err("data", "test_split", format!("{ts} must be in (0, 1)")));
+            return Err(("data", "test_split", format!("{ts} must be in (0, 1)")));
         }
+        Ok(())
+    }
+
+    /// The rest of `[data]`: required paths, sizes, and keys of other sources.
+    fn check_data(&self) -> Checked {
+        let d = &self.data;
         if matches!(
             d.source,
             DataSource::TextDir | DataSource::Csv | DataSource::Npz
         ) && d.path.is_none()
         {
-            return Err(err(
+            return Err((
                 "data",
                 "source",
                 format!("source = \"{}\" needs `path = ...`", d.source.name()),
             ));
         }
         if d.one_hot && d.num_words.is_none() {
-            return Err(err(
+            return Err((
                 "data",
                 "one_hot",
                 "needs `num_words` (the one-hot width)".into(),
             ));
         }
         if d.num_words == Some(0) {
-            return Err(err("data", "num_words", "must be at least 1".into()));
+            return Err(("data", "num_words", "must be at least 1".into()));
         }
         if d.maxlen == Some(0) {
-            return Err(err("data", "maxlen", "must be at least 1".into()));
+            return Err(("data", "maxlen", "must be at least 1".into()));
         }
         if d.source == DataSource::Generated
             && d.task == GeneratedTask::Series
             && d.maxlen.is_none()
         {
-            return Err(err(
+            return Err((
                 "data",
                 "maxlen",
                 "task = \"series\" needs `maxlen` (the window length)".into(),
@@ -160,7 +186,7 @@ impl RunConfig {
                 && v != "pre"
                 && v != "post"
             {
-                return Err(err("data", key, format!("`{v}` is not one of: pre, post")));
+                return Err(("data", key, format!("`{v}` is not one of: pre, post")));
             }
         }
         if d.source != DataSource::Csv && (d.text_column.is_some() || d.label_column.is_some()) {
@@ -169,17 +195,22 @@ impl RunConfig {
             } else {
                 "label_column"
             };
-            return Err(err("data", key, "only applies to source = \"csv\"".into()));
+            return Err(("data", key, "only applies to source = \"csv\"".into()));
         }
         if d.source != DataSource::Generated && d.samples.is_some() {
-            return Err(err(
+            return Err((
                 "data",
                 "samples",
                 "only applies to source = \"generated\"".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Every layer builds; the optimizer's arguments are valid.
+    fn check_model_and_compile(&self) -> Checked {
         if self.model.layers.is_empty() {
-            return Err(err(
+            return Err((
                 "model",
                 "layers",
                 "the model needs at least one layer".into(),
@@ -188,41 +219,50 @@ impl RunConfig {
         for layer in &self.model.layers {
             layer
                 .to_layer()
-                .map_err(|e| err("model", "layers", e.to_string()))?;
+                .map_err(|e| ("model", "layers", e.to_string()))?;
         }
         self.compile
             .optimizer
             .validate()
-            .map_err(|e| err("compile", "optimizer", e.to_string()))?;
+            .map_err(|e| ("compile", "optimizer", e.to_string()))
+    }
+
+    /// `[fit]`'s numbers.
+    fn check_fit(&self) -> Checked {
         let f = &self.fit;
         if f.epochs == 0 {
-            return Err(err("fit", "epochs", "must be at least 1".into()));
+            return Err(("fit", "epochs", "must be at least 1".into()));
         }
         if f.batch_size == 0 {
-            return Err(err("fit", "batch_size", "must be at least 1".into()));
+            return Err(("fit", "batch_size", "must be at least 1".into()));
         }
         if f.verbose > 2 {
-            return Err(err(
+            return Err((
                 "fit",
                 "verbose",
                 format!("{} is not one of: 0, 1, 2", f.verbose),
             ));
         }
         if f.initial_epoch >= f.epochs {
-            return Err(err(
+            return Err((
                 "fit",
                 "initial_epoch",
                 format!("{} must be below epochs = {}", f.initial_epoch, f.epochs),
             ));
         }
+        Ok(())
+    }
+
+    /// Each callback's arguments, and that what it monitors is logged.
+    fn check_callbacks(&self) -> Checked {
         let keys = self.logged_keys();
-        for cb in &f.callbacks {
+        for cb in &self.fit.callbacks {
             let monitor = match cb {
                 CallbackConfig::EarlyStopping(c) => Some(&c.monitor),
                 CallbackConfig::ModelCheckpoint(c) => Some(&c.monitor),
                 CallbackConfig::ReduceLrOnPlateau(c) => {
                     if !(c.factor < 1.0 && c.factor >= 0.0) {
-                        return Err(err(
+                        return Err((
                             "fit",
                             "factor",
                             format!("ReduceLROnPlateau factor {} must be in [0, 1)", c.factor),
@@ -232,7 +272,7 @@ impl RunConfig {
                 }
                 CallbackConfig::CsvLogger(c) => {
                     if c.separator.chars().count() != 1 {
-                        return Err(err(
+                        return Err((
                             "fit",
                             "separator",
                             format!("`{}` must be one character", c.separator),
@@ -241,32 +281,36 @@ impl RunConfig {
                     None
                 }
                 CallbackConfig::TerminateOnNan(_) => None,
+                CallbackConfig::LearningRateScheduler(c) => {
+                    if let Err(e) = c.schedule.validate() {
+                        return Err(("fit", "schedule", e.to_string()));
+                    }
+                    if self.compile.optimizer.schedule().is_some() {
+                        return Err((
+                            "fit",
+                            "schedule",
+                            "LearningRateScheduler cannot set a learning rate given as a \
+                             schedule in [compile] optimizer"
+                                .to_string(),
+                        ));
+                    }
+                    None
+                }
             };
             if let Some(m) = monitor
                 && !keys.contains(m)
             {
-                let hint = if m.starts_with("val_") && vs == 0.0 {
+                let hint = if m.starts_with("val_") && self.validation_split() == 0.0 {
                     " (there is no validation data: set [data] validation_split)"
                 } else {
                     ""
                 };
-                return Err(err(
+                return Err((
                     "fit",
                     "monitor",
                     format!("`{m}` is not logged{hint}; choices: {}", keys.join(", ")),
                 ));
             }
-        }
-        if self.compile.loss == Loss::MeanSquaredError
-            && d.source.is_text(d.task)
-            && self.compile.metrics.iter().any(|m| m.name() == "accuracy")
-        {
-            // Allowed by Keras, but almost certainly a mistake worth surfacing early.
-            return Err(err(
-                "compile",
-                "metrics",
-                "accuracy with mean_squared_error on class labels: use binary_crossentropy".into(),
-            ));
         }
         Ok(())
     }
@@ -283,6 +327,9 @@ impl RunConfig {
         }
     }
 }
+
+/// A failed check: the table, the key and the reason (`check` adds file and line).
+type Checked = std::result::Result<(), (&'static str, &'static str, String)>;
 
 /// 1-based line number and trimmed text of the line holding byte `offset`.
 fn line_at(text: &str, offset: usize) -> (usize, String) {

@@ -157,3 +157,103 @@ fn missing_table_and_bad_toml() {
     let e = error_of("[data\nsource = 1");
     assert!(e.contains("line 1"), "{e}");
 }
+
+/// Every key of a callback table reaches the library callback: a table with every
+/// key set converts to the same callback as the builder chain with those values,
+/// and an empty table to the builder's (Keras's) defaults.
+#[test]
+fn callback_tables_convert_into_the_library_builders() {
+    use crate::callbacks::{
+        CsvLogger, EarlyStopping, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
+    };
+    let dbg = |v: &dyn std::fmt::Debug| format!("{v:?}");
+    let text = r#"
+        callbacks = [
+          { type = "early_stopping", monitor = "val_accuracy", min_delta = 0.01, patience = 4,
+            verbose = 1, mode = "max", baseline = 0.5, restore_best_weights = true,
+            start_from_epoch = 2 },
+          { type = "model_checkpoint", filepath = "m-{epoch}", monitor = "loss", verbose = 1,
+            save_best_only = true, save_weights_only = true, mode = "min",
+            initial_value_threshold = 0.7 },
+          { type = "csv_logger", filename = "log.csv", separator = ";", append = true },
+          { type = "reduce_lr_on_plateau", monitor = "loss", factor = 0.5, patience = 2,
+            verbose = 1, mode = "min", min_delta = 0.001, cooldown = 3, min_lr = 1e-5 },
+          { type = "terminate_on_nan" },
+        ]
+    "#;
+    #[derive(serde::Deserialize)]
+    struct Table {
+        callbacks: Vec<CallbackConfig>,
+    }
+    let t: Table = toml::from_str(text).unwrap();
+    let [
+        CallbackConfig::EarlyStopping(es),
+        CallbackConfig::ModelCheckpoint(mc),
+        CallbackConfig::CsvLogger(csv),
+        CallbackConfig::ReduceLrOnPlateau(lr),
+        CallbackConfig::TerminateOnNan(nan),
+    ] = &t.callbacks[..]
+    else {
+        panic!("{:?}", t.callbacks)
+    };
+    assert_eq!(
+        dbg(&EarlyStopping::from(es)),
+        dbg(&EarlyStopping::new()
+            .monitor("val_accuracy")
+            .min_delta(0.01)
+            .patience(4)
+            .verbose(1)
+            .mode(Mode::Max)
+            .baseline(Some(0.5))
+            .restore_best_weights(true)
+            .start_from_epoch(2))
+    );
+    assert_eq!(
+        dbg(&ModelCheckpoint::from(mc)),
+        dbg(&ModelCheckpoint::new("m-{epoch}")
+            .monitor("loss")
+            .verbose(1)
+            .save_best_only(true)
+            .save_weights_only(true)
+            .mode(Mode::Min)
+            .initial_value_threshold(Some(0.7)))
+    );
+    assert_eq!(
+        dbg(&CsvLogger::try_from(csv).unwrap()),
+        dbg(&CsvLogger::new("log.csv").separator(';').append(true))
+    );
+    assert_eq!(
+        dbg(&ReduceLrOnPlateau::from(lr)),
+        dbg(&ReduceLrOnPlateau::new()
+            .monitor("loss")
+            .factor(0.5)
+            .patience(2)
+            .verbose(1)
+            .mode(Mode::Min)
+            .min_delta(0.001)
+            .cooldown(3)
+            .min_lr(1e-5))
+    );
+    assert_eq!(dbg(&TerminateOnNan::from(nan)), dbg(&TerminateOnNan::new()));
+
+    // Defaults agree.
+    assert_eq!(
+        dbg(&EarlyStopping::from(&EarlyStoppingConfig::default())),
+        dbg(&EarlyStopping::new())
+    );
+    assert_eq!(
+        dbg(&ModelCheckpoint::from(&ModelCheckpointConfig::new("m"))),
+        dbg(&ModelCheckpoint::new("m"))
+    );
+    assert_eq!(
+        dbg(&ReduceLrOnPlateau::from(&ReduceLrOnPlateauConfig::default())),
+        dbg(&ReduceLrOnPlateau::new())
+    );
+    let bad = CsvLoggerConfig {
+        filename: "log.csv".into(),
+        separator: ";;".into(),
+        append: false,
+    };
+    let e = CsvLogger::try_from(&bad).unwrap_err().to_string();
+    assert!(e.contains("separator") && e.contains(";;"), "{e}");
+}

@@ -5,22 +5,38 @@
 //! Files are found like Keras's `get_file` ([`download`]), read from Keras's `.npz`
 //! format ([`npz`], [`npy`], with a restricted [`pickle`] reader that never runs
 //! code), and shuffled with numpy's legacy `RandomState` ([`mt19937`]).
+//!
+//! [`generated`] makes small synthetic tasks from a seed (no file at all).
+//!
+//! Downloading and the `imdb`/`reuters` loaders are the `download` feature, `.npz`
+//! reading the `npz` feature (it brings the `zip` crate); `.npy`, the pickle reader
+//! and the word indices are always there.
 
+#[cfg(feature = "download")]
 pub mod download;
 pub mod dtype;
+pub mod generated;
+#[cfg(feature = "download")]
 pub mod imdb;
 pub mod mt19937;
 pub mod npy;
+#[cfg(feature = "npz")]
 pub mod npz;
 pub mod pickle;
+#[cfg(feature = "download")]
 mod remap;
+#[cfg(feature = "download")]
 pub mod reuters;
 pub mod word_index;
 
+#[cfg(feature = "download")]
 pub use download::{FileOptions, get_file, keras_home};
+#[cfg(feature = "download")]
 pub use imdb::ImdbOptions;
 pub use npy::{NpyArray, NpyData};
+#[cfg(feature = "npz")]
 pub use npz::Npz;
+#[cfg(feature = "download")]
 pub use reuters::ReutersOptions;
 pub use word_index::{ReverseWordIndex, WordIndex, decode_review};
 

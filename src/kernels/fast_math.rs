@@ -111,6 +111,8 @@ pub fn sigmoid_or_tanh(x: f32, tanh_lane: bool) -> f32 {
 /// Results are bit-identical on every path: the fast functions' fused multiply-adds
 /// round once everywhere, and vector width changes no element's operations. Arguments must be
 /// plain identifiers with their types; the body may use only them and module items.
+/// Exported only for the kernel benchmarks; not public API.
+#[doc(hidden)]
 #[macro_export]
 macro_rules! simd_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {

@@ -1,18 +1,18 @@
-//! `Sequential::fit`: Keras's training loop. Per epoch: shuffle the training samples
-//! (after `validation_split` took the last fraction, unshuffled, as Keras does), one
-//! optimizer step per batch (the last batch may be smaller), then validation.
+//! `Sequential::fit`: Keras's training loop, in its steps: check the arguments, split
+//! off the validation data (`validation_split` takes the last fraction, unshuffled,
+//! as Keras does), then per epoch shuffle the training samples, one optimizer step
+//! per batch (the last batch may be smaller), validate, and tell the callbacks. The
+//! progress display is a callback too (`ProgbarLogger`, installed first for
+//! `verbose > 0`, as Keras installs its own).
 //! A non-finite loss or gradient stops training with an error before the step is
 //! applied, so the weights keep their last finite values.
-
-use std::io::{IsTerminal, Write};
-use std::time::Instant;
 
 use ndarray::{ArrayD, Axis};
 
 use super::data::{Inputs, Targets};
 use super::history::History;
 use super::sequential::{Prepared, Sequential, check_batch_size};
-use crate::callbacks::{Callback, Control, Logs};
+use crate::callbacks::{Callback, Control, Logs, ProgbarLogger};
 use crate::error::{Error, Result};
 use crate::layers::Param;
 use crate::metrics::MetricState;
@@ -29,7 +29,7 @@ pub struct FitOptions<'a> {
     pub validation_split: f64,
     /// Shuffle the training samples before each epoch.
     pub shuffle: bool,
-    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    /// 0 silent, 1 progress bar, 2 one line per epoch (Keras's `ProgbarLogger`).
     pub verbose: u8,
     /// Epoch to start from (for resuming); epochs run from `initial_epoch` to `epochs`.
     pub initial_epoch: usize,
@@ -51,6 +51,67 @@ impl Default for FitOptions<'_> {
     }
 }
 
+/// The data `fit` validates on. Two variants, not one `Prepared`: `Inputs` is
+/// invariant in its lifetime, and the two borrow from different places.
+enum Validation<'g, 'd> {
+    /// `validation_data`.
+    Given(Prepared<'g>),
+    /// The end of the training data (`validation_split`).
+    Split(Prepared<'d>),
+}
+
+/// The callbacks of one `fit` call, called in order (Keras's `CallbackList`).
+struct CallbackList<'c> {
+    items: Vec<&'c mut dyn Callback>,
+}
+
+impl CallbackList<'_> {
+    fn on_train_begin(&mut self, model: &mut Sequential) -> Result<()> {
+        self.items
+            .iter_mut()
+            .try_for_each(|cb| cb.on_train_begin(model))
+    }
+
+    fn on_epoch_begin(&mut self, epoch: usize, model: &mut Sequential) -> Result<()> {
+        self.items.iter_mut().try_for_each(|cb| {
+            cb.on_epoch_begin(epoch)?;
+            cb.on_epoch_begin_with_model(epoch, model)
+        })
+    }
+
+    fn logs_learning_rate(&self) -> bool {
+        self.items.iter().any(|cb| cb.logs_learning_rate())
+    }
+
+    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs) -> Result<()> {
+        self.items
+            .iter_mut()
+            .try_for_each(|cb| cb.on_train_batch_end(batch, logs))
+    }
+
+    /// Every callback sees the epoch's end; `Stop` if any of them asked for it.
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        model: &mut Sequential,
+    ) -> Result<Control> {
+        let mut control = Control::Continue;
+        for cb in self.items.iter_mut() {
+            if cb.on_epoch_end(epoch, logs, model)? == Control::Stop {
+                control = Control::Stop;
+            }
+        }
+        Ok(control)
+    }
+
+    fn on_train_end(&mut self, logs: &Logs, model: &mut Sequential) -> Result<()> {
+        self.items
+            .iter_mut()
+            .try_for_each(|cb| cb.on_train_end(logs, model))
+    }
+}
+
 impl Sequential {
     /// Train the model (Keras `model.fit`). Returns the per-epoch `History`.
     pub fn fit<'x, 'y, 'o>(
@@ -60,143 +121,98 @@ impl Sequential {
         mut options: FitOptions<'o>,
     ) -> Result<History> {
         let batch_size = check_batch_size(options.batch_size)?;
-        let vs = options.validation_split;
-        if !(0.0..1.0).contains(&vs) {
-            return Err(Error::invalid_argument(
-                "fit",
-                "validation_split",
-                format!("must be in [0, 1), got {vs}"),
-            ));
-        }
-        if options.initial_epoch > options.epochs {
-            return Err(Error::invalid_argument(
-                "fit",
-                "initial_epoch",
-                format!(
-                    "{} is after the last epoch ({})",
-                    options.initial_epoch, options.epochs
-                ),
-            ));
-        }
+        check_fit_options(&options)?;
         let data = self.prepare_data(x.into(), y.into(), "fit")?;
-        let n = data.x.len();
-        let (train_len, external_val) = match options.validation_data.take() {
-            Some((vx, vy)) => (n, Some(self.prepare_data(vx, vy, "validation_data")?)),
-            None if vs > 0.0 => {
-                let split_at = (n as f64 * (1.0 - vs)).floor() as usize;
-                if split_at == 0 || split_at == n {
-                    return Err(Error::invalid_argument(
-                        "fit",
-                        "validation_split",
-                        format!(
-                            "{vs} of {n} samples leaves {split_at} for training and {} for \
-                             validation; both need at least one",
-                            n - split_at
-                        ),
-                    ));
-                }
-                (split_at, None)
+        let (train_len, validation) = match options.validation_data.take() {
+            Some((vx, vy)) => {
+                let v = self.prepare_data(vx, vy, "validation_data")?;
+                (data.x.len(), Some(Validation::Given(v)))
             }
-            None => (n, None),
-        };
-        let split_val = (external_val.is_none() && train_len < n).then(|| Prepared {
-            x: match &data.x {
-                Inputs::Ids(a) => Inputs::Ids(a.slice_axis(Axis(0), (train_len..n).into()).into()),
-                Inputs::Floats(a) => {
-                    Inputs::Floats(a.slice_axis(Axis(0), (train_len..n).into()).into())
-                }
+            None => match split_validation(&data, options.validation_split)? {
+                (n, Some(v)) => (n, Some(Validation::Split(v))),
+                (n, None) => (n, None),
             },
-            y: data.y.slice_axis(Axis(0), (train_len..n).into()).to_owned(),
-            accuracy: data.accuracy,
-        });
+        };
 
+        // Progress first, so its epoch line precedes the other callbacks' messages.
         let steps = train_len.div_ceil(batch_size);
-        let mut callbacks = std::mem::take(&mut options.callbacks);
-        let mut history = History::default();
-        for cb in callbacks.iter_mut() {
-            cb.on_train_begin(self)?;
+        let mut progbar = (options.verbose > 0)
+            .then(|| ProgbarLogger::new(options.epochs, steps, options.verbose));
+        let mut items: Vec<&mut dyn Callback> = Vec::new();
+        if let Some(p) = progbar.as_mut() {
+            items.push(p);
         }
+        for cb in options.callbacks.iter_mut() {
+            items.push(&mut **cb);
+        }
+        let mut callbacks = CallbackList { items };
+
+        callbacks.on_train_begin(self)?;
+        let mut history = History::default();
         let mut last_logs = Logs::new();
         let mut order: Vec<usize> = (0..train_len).collect();
-        let tty = std::io::stdout().is_terminal();
         for epoch in options.initial_epoch..options.epochs {
-            for cb in callbacks.iter_mut() {
-                cb.on_epoch_begin(epoch)?;
-            }
-            if options.verbose > 0 {
-                println!("Epoch {}/{}", epoch + 1, options.epochs);
-            }
+            callbacks.on_epoch_begin(epoch, self)?;
             if options.shuffle {
                 order.sort_unstable();
                 self.train_rng.shuffle(&mut order);
             }
-            let start_time = Instant::now();
-            let mut acc = EpochTotals::new(self.metrics(), data.accuracy);
-            for (step, idx) in order.chunks(batch_size).enumerate() {
-                let xb = data.x.select(idx);
-                let yb = super::data::select_rows(&data.y, idx);
-                let loss =
-                    self.train_step(xb.view(), &yb, &mut acc.states)
-                        .map_err(|e| match e {
-                            Error::Numerical(m) => Error::Numerical(format!(
-                                "{m} (epoch {}, batch {}); the weights keep their values from \
-                             before this batch",
-                                epoch + 1,
-                                step + 1
-                            )),
-                            other => other,
-                        })?;
-                acc.add(loss, idx.len());
-                let logs = acc.logs(self.metrics());
-                for cb in callbacks.iter_mut() {
-                    cb.on_train_batch_end(step, &logs)?;
-                }
-                if options.verbose == 1 && tty {
-                    print!(
-                        "\r{}",
-                        progress_line(step + 1, steps, start_time, &logs, false)
-                    );
-                    let _ = std::io::stdout().flush();
-                }
-            }
-            let mut logs = acc.logs(self.metrics());
-            // Separate branches: `Inputs` is invariant in its lifetime.
-            let val_logs = match (&external_val, &split_val) {
-                (Some(v), _) => Some(self.evaluate_prepared(v, batch_size)?),
-                (None, Some(v)) => Some(self.evaluate_prepared(v, batch_size)?),
-                (None, None) => None,
-            };
-            if let Some(val_logs) = val_logs {
-                for (k, value) in val_logs {
+            let mut logs = self.run_epoch(epoch, &data, &order, batch_size, &mut callbacks)?;
+            if let Some(v) = &validation {
+                let logs_of_v = match v {
+                    Validation::Given(v) => self.evaluate_prepared(v, batch_size)?,
+                    Validation::Split(v) => self.evaluate_prepared(v, batch_size)?,
+                };
+                for (k, value) in logs_of_v {
                     logs.insert(format!("val_{k}"), value);
                 }
             }
-            match options.verbose {
-                0 => {}
-                1 => {
-                    let line = progress_line(steps, steps, start_time, &logs, false);
-                    if tty {
-                        println!("\r{line}");
-                    } else {
-                        println!("{line}");
-                    }
-                }
-                _ => println!("{}", progress_line(steps, steps, start_time, &logs, true)),
+            if callbacks.logs_learning_rate()
+                && let Some(opt) = self.optimizer()
+            {
+                // The rate this epoch trained with (float32, as Keras logs it).
+                logs.insert("learning_rate".to_string(), opt.learning_rate());
             }
             history.push(epoch, &logs);
-            let mut stop = false;
-            for cb in callbacks.iter_mut() {
-                stop |= cb.on_epoch_end(epoch, &logs, self)? == Control::Stop;
-            }
+            let control = callbacks.on_epoch_end(epoch, &logs, self)?;
             last_logs = logs;
-            if stop {
+            if control == Control::Stop {
                 break;
             }
         }
-        for cb in callbacks.iter_mut() {
-            cb.on_train_end(&last_logs, self)?;
-        }
+        callbacks.on_train_end(&last_logs, self)?;
         Ok(history)
+    }
+
+    /// One pass over the training samples in `order`, one optimizer step per batch.
+    /// Returns the epoch's logs (loss and metrics, averaged over the samples).
+    fn run_epoch(
+        &mut self,
+        epoch: usize,
+        data: &Prepared<'_>,
+        order: &[usize],
+        batch_size: usize,
+        callbacks: &mut CallbackList<'_>,
+    ) -> Result<Logs> {
+        let mut totals = EpochTotals::new(self.metrics(), data.accuracy);
+        for (step, idx) in order.chunks(batch_size).enumerate() {
+            let xb = data.x.select(idx);
+            let yb = super::data::select_rows(&data.y, idx);
+            let loss = self
+                .train_step(xb.view(), &yb, &mut totals.states)
+                .map_err(|e| match e {
+                    Error::Numerical(m) => Error::Numerical(format!(
+                        "{m} (epoch {}, batch {}); the weights keep their values from \
+                             before this batch",
+                        epoch + 1,
+                        step + 1
+                    )),
+                    other => other,
+                })?;
+            totals.add(loss, idx.len());
+            callbacks.on_train_batch_end(step, &totals.logs(self.metrics()))?;
+        }
+        Ok(totals.logs(self.metrics()))
     }
 
     /// Forward, loss, backward and one optimizer step on a batch. Returns the batch
@@ -307,69 +323,57 @@ impl EpochTotals {
     }
 }
 
-/// Keras's Progbar line: verbose 1 `25/25 ━━━━━━━━━━━━━━━━━━━━ 2s 67ms/step - ...`,
-/// verbose 2 `25/25 - 2s - 67ms/step - ...`.
-fn progress_line(step: usize, steps: usize, start: Instant, logs: &Logs, one_line: bool) -> String {
-    let elapsed = start.elapsed().as_secs_f64();
-    let per_step = elapsed / step.max(1) as f64;
-    let per_step = if per_step >= 1.0 || per_step == 0.0 {
-        format!("{per_step:.0}s/step")
-    } else if per_step >= 1e-3 {
-        format!("{:.0}ms/step", per_step * 1e3)
-    } else {
-        format!("{:.0}us/step", per_step * 1e6)
+/// `fit`'s arguments that can be checked before any data is touched.
+fn check_fit_options(options: &FitOptions<'_>) -> Result<()> {
+    let vs = options.validation_split;
+    if !(0.0..1.0).contains(&vs) {
+        return Err(Error::invalid_argument(
+            "fit",
+            "validation_split",
+            format!("must be in [0, 1), got {vs}"),
+        ));
+    }
+    if options.initial_epoch > options.epochs {
+        return Err(Error::invalid_argument(
+            "fit",
+            "initial_epoch",
+            format!(
+                "{} is after the last epoch ({})",
+                options.initial_epoch, options.epochs
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The number of training samples, and the validation part that `validation_split`
+/// takes from the end of `data` (a view, no copy of the inputs), as Keras does
+/// before shuffling.
+fn split_validation<'d>(
+    data: &'d Prepared<'_>,
+    validation_split: f64,
+) -> Result<(usize, Option<Prepared<'d>>)> {
+    let n = data.x.len();
+    if validation_split <= 0.0 {
+        return Ok((n, None));
+    }
+    let split_at = (n as f64 * (1.0 - validation_split)).floor() as usize;
+    if split_at == 0 || split_at == n {
+        return Err(Error::invalid_argument(
+            "fit",
+            "validation_split",
+            format!(
+                "{validation_split} of {n} samples leaves {split_at} for training and {} for \
+                 validation; both need at least one",
+                n - split_at
+            ),
+        ));
+    }
+    let x = match &data.x {
+        Inputs::Ids(a) => Inputs::Ids(a.slice_axis(Axis(0), (split_at..n).into()).into()),
+        Inputs::Floats(a) => Inputs::Floats(a.slice_axis(Axis(0), (split_at..n).into()).into()),
     };
-    let values: String = logs
-        .iter()
-        .map(|(k, v)| format!(" - {k}: {}", format_value(*v)))
-        .collect();
-    let width = steps.to_string().len();
-    if one_line {
-        format!("{step:>width$}/{steps} - {elapsed:.0}s - {per_step}{values}")
-    } else {
-        let filled = (20 * step) / steps.max(1);
-        let bar: String = "━".repeat(filled) + &" ".repeat(20 - filled);
-        let time = if step == steps {
-            format!("{elapsed:.0}s {per_step}")
-        } else {
-            let eta = per_step_secs(elapsed, step) * (steps - step) as f64;
-            format!("{eta:.0}s {per_step}")
-        };
-        format!("{step:>width$}/{steps} {bar} {time}{values}")
-    }
-}
-
-fn per_step_secs(elapsed: f64, step: usize) -> f64 {
-    elapsed / step.max(1) as f64
-}
-
-/// Keras prints `{:.4f}` when |v| > 1e-3, else `{:.4e}` (Python's exponent style).
-fn format_value(v: f64) -> String {
-    if v.abs() > 1e-3 {
-        format!("{v:.4}")
-    } else {
-        let s = format!("{v:.4e}");
-        match s.split_once('e') {
-            Some((m, e)) => {
-                let (sign, digits) = match e.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', e),
-                };
-                format!("{m}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_formatted_as_keras() {
-        assert_eq!(format_value(0.41642), "0.4164");
-        assert_eq!(format_value(0.00012345), "1.2345e-04");
-        assert_eq!(format_value(0.0), "0.0000e+00");
-    }
+    let y = data.y.slice_axis(Axis(0), (split_at..n).into()).to_owned();
+    let accuracy = data.accuracy;
+    Ok((split_at, Some(Prepared { x, y, accuracy })))
 }

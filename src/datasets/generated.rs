@@ -1,5 +1,7 @@
 //! Data made on the spot from a seed, so a full run needs no download: a sentiment-like
-//! text task, a long-memory task on token ids, and a time series.
+//! text task, a long-memory task on token ids, and a time series. The command line's
+//! `source = "generated"` and the examples use the same generators, so a config and
+//! its example train on the same samples.
 
 use ndarray::{Array2, Array3};
 
