@@ -774,6 +774,14 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
 
+impl std::str::FromStr for Initializer {
+    type Err = Error;
+    /// A Keras initializer name with default arguments (`"he_normal"`, `"uniform"`).
+    fn from_str(s: &str) -> Result<Self> {
+        Initializer::from_name_and_args(s, &Map::new())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1135,13 +1143,5 @@ mod tests {
             let e = Initializer::from_value(&bad).unwrap_err().to_string();
             assert!(e.contains(needle), "{bad}: {e}");
         }
-    }
-}
-
-impl std::str::FromStr for Initializer {
-    type Err = Error;
-    /// A Keras initializer name with default arguments (`"he_normal"`, `"uniform"`).
-    fn from_str(s: &str) -> Result<Self> {
-        Initializer::from_name_and_args(s, &Map::new())
     }
 }
