@@ -345,3 +345,34 @@ fn learning_rate_is_scheduled_and_logged_as_keras() {
         .to_string();
     assert!(e.contains("schedule"), "{e}");
 }
+
+/// A Keras compile config's metric instances keep their arguments and names when a
+/// Keras model is imported; what we do not compute is reported, not approximated.
+#[cfg(feature = "keras")]
+#[test]
+fn imported_compile_config_metrics_keep_their_arguments() {
+    use recurrent::interop::keras_config::parse_training_config;
+    let cfg = serde_json::json!({
+        "loss": "binary_crossentropy",
+        "metrics": [
+            {"module": "keras.metrics", "class_name": "AUC", "config": {"name": "pr_auc",
+             "dtype": "float32", "num_thresholds": 200, "curve": "PR",
+             "summation_method": "interpolation", "multi_label": false, "num_labels": null,
+             "label_weights": null, "from_logits": false}, "registered_name": null},
+            {"module": "keras.metrics", "class_name": "SparseTopKCategoricalAccuracy",
+             "config": {"name": "top2", "dtype": "float32", "k": 2, "from_sorted_ids": false}},
+            {"module": "keras.metrics", "class_name": "AUC", "config": {"name": "ml_auc",
+             "multi_label": true}},
+            "acc"
+        ]
+    });
+    let t = parse_training_config(&cfg, "test").unwrap();
+    let names: Vec<&str> = t.metrics.iter().map(|m| m.name()).collect();
+    assert_eq!(names, ["pr_auc", "top2", "acc"]);
+    assert_eq!(
+        t.metrics[0],
+        Metric::from_value(&serde_json::json!({"type": "AUC", "curve": "PR", "name": "pr_auc"}))
+            .unwrap()
+    );
+    assert_eq!(t.skipped_metrics, ["ml_auc"]);
+}

@@ -688,59 +688,24 @@ fn orthogonal(shape: &[usize], gain: f32, rng: &mut SeededRng) -> Vec<f32> {
 /// columns twice (BCGS2; one projection loses orthogonality as cond(A)², two keep it
 /// at rounding level), the columns inside a block by modified Gram-Schmidt, also twice.
 fn orthonormalize_columns(q: &mut [f64], m: usize, n: usize) {
+    use rayon::prelude::*;
     debug_assert_eq!(q.len(), m * n);
-    let mut coef = vec![0.0f64; n * BLOCK];
     for j0 in (0..n).step_by(BLOCK) {
         let w = BLOCK.min(n - j0);
         let (done, rest) = q.split_at_mut(j0 * m);
         let block = &mut rest[..w * m];
         if j0 > 0 {
-            let c = &mut coef[..j0 * w];
-            for _ in 0..2 {
-                // SAFETY: `matrixmultiply::dgemm` reads and writes through the raw
-                // pointers with the given dimensions and strides only: `done` is (m, j0)
-                // column-major (row stride 1, column stride m: its last element is
-                // (m-1) + (j0-1)*m < j0*m = done.len()), `block` is (m, w) the same way
-                // (< w*m = block.len()), `c` is (j0, w) column-major (< j0*w = c.len()).
-                // The three slices are disjoint (split_at_mut, a separate Vec), and no
-                // other reference to them is used during the calls.
-                unsafe {
-                    // c = doneᵀ · block: doneᵀ is (j0, m) with row stride m, column stride 1.
-                    matrixmultiply::dgemm(
-                        j0,
-                        m,
-                        w,
-                        1.0,
-                        done.as_ptr(),
-                        m as isize,
-                        1,
-                        block.as_ptr(),
-                        1,
-                        m as isize,
-                        0.0,
-                        c.as_mut_ptr(),
-                        1,
-                        j0 as isize,
-                    );
-                    // block -= done · c.
-                    matrixmultiply::dgemm(
-                        m,
-                        j0,
-                        w,
-                        -1.0,
-                        done.as_ptr(),
-                        1,
-                        m as isize,
-                        c.as_ptr(),
-                        1,
-                        j0 as isize,
-                        1.0,
-                        block.as_mut_ptr(),
-                        1,
-                        m as isize,
-                    );
+            // The block's columns are projected independently, in fixed groups of
+            // `GROUP` columns on the thread pool: each column's arithmetic is the same
+            // whatever the thread count, so the weights are too.
+            let done: &[f64] = done;
+            block.par_chunks_mut(GROUP * m).for_each(|cols| {
+                let g = cols.len() / m;
+                let mut c = vec![0.0f64; j0 * g];
+                for _ in 0..2 {
+                    project_out(done, cols, &mut c, m, j0, g);
                 }
-            }
+            });
         }
         for j in 0..w {
             let (prev, cur) = block.split_at_mut(j * m);
@@ -756,6 +721,58 @@ fn orthonormalize_columns(q: &mut [f64], m: usize, n: usize) {
             let norm = dot(cur, cur).sqrt().max(1e-300);
             cur.iter_mut().for_each(|x| *x /= norm);
         }
+    }
+}
+
+/// Columns per task of the block projection.
+const GROUP: usize = 16;
+
+/// `cols -= done · (doneᵀ · cols)`: `done` is (m, k) and `cols` (m, g), column-major;
+/// `c` (k·g values) holds doneᵀ · cols.
+fn project_out(done: &[f64], cols: &mut [f64], c: &mut [f64], m: usize, k: usize, g: usize) {
+    assert!(done.len() >= m * k && cols.len() >= m * g && c.len() >= k * g);
+    // SAFETY: `matrixmultiply::dgemm` reads and writes through the raw pointers with
+    // the given dimensions and strides only: `done` is (m, k) column-major (row
+    // stride 1, column stride m: its last element is (m-1) + (k-1)*m < m*k <=
+    // done.len()), `cols` is (m, g) the same way (< m*g <= cols.len()), `c` is (k, g)
+    // column-major (< k*g <= c.len()), as asserted above. `cols` and `c` are distinct
+    // `&mut` borrows and `done` a shared one, so nothing else reads or writes them
+    // during the calls. Exercised by `orthogonal_equals_plain_gram_schmidt`.
+    unsafe {
+        // c = doneᵀ · cols: doneᵀ is (k, m) with row stride m, column stride 1.
+        matrixmultiply::dgemm(
+            k,
+            m,
+            g,
+            1.0,
+            done.as_ptr(),
+            m as isize,
+            1,
+            cols.as_ptr(),
+            1,
+            m as isize,
+            0.0,
+            c.as_mut_ptr(),
+            1,
+            k as isize,
+        );
+        // cols -= done · c.
+        matrixmultiply::dgemm(
+            m,
+            k,
+            g,
+            -1.0,
+            done.as_ptr(),
+            1,
+            m as isize,
+            c.as_ptr(),
+            1,
+            k as isize,
+            1.0,
+            cols.as_mut_ptr(),
+            1,
+            m as isize,
+        );
     }
 }
 
@@ -879,6 +896,21 @@ mod tests {
                 assert!((g[[i, j]] - want).abs() < 1e-5);
             }
         }
+    }
+
+    /// The same weights on one thread as on the pool (the grouping is fixed).
+    #[test]
+    fn orthogonal_does_not_depend_on_the_thread_count() {
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let run = || Initializer::Orthogonal.init(&[150, 600], &mut SeededRng::new(5));
+        assert_eq!(one.install(run), two.install(run));
     }
 
     #[test]

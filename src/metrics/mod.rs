@@ -480,8 +480,10 @@ impl Metric {
                 // Keras's config fields that change nothing here (a `.keras` compile
                 // config writes them all), and defaults we match.
                 args.remove("dtype");
-                if args.get("multi_label") == Some(&Value::Bool(false)) {
-                    args.remove("multi_label");
+                for default_off in ["multi_label", "from_sorted_ids"] {
+                    if args.get(default_off) == Some(&Value::Bool(false)) {
+                        args.remove(default_off);
+                    }
                 }
                 let name = match args.remove("name") {
                     None | Some(Value::Null) => None,
