@@ -340,15 +340,9 @@ impl Sequential {
         metrics: &[Metric],
     ) -> Result<()> {
         let optimizer = Optimizer::new(optimizer.into())?;
-        let mut unique = Vec::new();
-        for m in metrics {
-            if !unique.contains(m) {
-                unique.push(*m);
-            }
-        }
         self.compiled = Some(Compiled {
             loss,
-            metrics: unique,
+            metrics: crate::metrics::unique_names(metrics),
             optimizer,
         });
         Ok(())
@@ -663,7 +657,8 @@ impl Sequential {
         };
         let mut rng = SeededRng::new(0);
         let n = data.x.len();
-        let (mut loss_sum, mut correct, mut counted) = (0.0f64, 0u64, 0u64);
+        let mut loss_sum = 0.0f64;
+        let mut states: Vec<_> = metrics.iter().map(|m| m.state(data.accuracy)).collect();
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
             let out = self.forward_for_loss(data.x.slice(start, end), false, &mut rng)?;
@@ -673,16 +668,14 @@ impl Sequential {
                 None => loss_fn.value_and_grad(y.view(), out.view())?,
             };
             loss_sum += v.loss * (end - start) as f64;
-            if !metrics.is_empty() {
-                let (c, t) = data.accuracy.count(y.view(), out.view())?;
-                correct += c;
-                counted += t;
+            for s in &mut states {
+                s.update(y.view(), out.view())?;
             }
         }
         let mut logs = Logs::new();
         logs.insert("loss".to_string(), loss_sum / n as f64);
-        for m in &metrics {
-            logs.insert(m.name().to_string(), correct as f64 / counted.max(1) as f64);
+        for (m, s) in metrics.iter().zip(&states) {
+            logs.insert(m.name().to_string(), s.result());
         }
         Ok(logs)
     }
