@@ -62,18 +62,7 @@ impl Default for GlobalAveragePooling1D {
 }
 
 impl Layer for GlobalAveragePooling1D {
-    fn class_name(&self) -> &'static str {
-        "GlobalAveragePooling1D"
-    }
-    fn default_name(&self) -> &'static str {
-        "global_average_pooling1d"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("GlobalAveragePooling1D", "global_average_pooling1d");
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         self.config.output_shape(&self.name, input_shape)

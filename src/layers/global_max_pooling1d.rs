@@ -57,18 +57,7 @@ impl Default for GlobalMaxPooling1D {
 }
 
 impl Layer for GlobalMaxPooling1D {
-    fn class_name(&self) -> &'static str {
-        "GlobalMaxPooling1D"
-    }
-    fn default_name(&self) -> &'static str {
-        "global_max_pooling1d"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("GlobalMaxPooling1D", "global_max_pooling1d");
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         self.config.output_shape(&self.name, input_shape)
