@@ -189,13 +189,13 @@ impl<C: Cell> Recurrent<C> {
     }
 }
 
+/// Kernel, recurrent kernel and bias (if any) values.
+pub(crate) type Weights<'a> = (&'a [f32], &'a [f32], Option<&'a [f32]>);
+
 /// The contiguous values of a recurrent layer's weights `params` (kernel,
 /// recurrent_kernel, bias if any); errors name `layer`. A free function so the caller
 /// can hold its cell's caches mutably meanwhile.
-pub(crate) fn weights<'a>(
-    layer: &str,
-    params: &'a [Param],
-) -> Result<(&'a [f32], &'a [f32], Option<&'a [f32]>)> {
+pub(crate) fn weights<'a>(layer: &str, params: &'a [Param]) -> Result<Weights<'a>> {
     let bias = match params.get(2) {
         Some(p) => Some(rec::values(layer, p)?),
         None => None,

@@ -46,7 +46,7 @@ pub fn run(input: ReferenceInput<'_>, reset_after: bool) -> ReferenceRun {
     let mut dx = Array3::zeros((batch, steps, features));
     let mut tape = Vec::with_capacity(steps);
     for t in 0..steps {
-        let zx = input.x.index_axis(Axis(1), t).dot(&w) + &b;
+        let zx = input.x.index_axis(Axis(1), t).dot(&w) + b;
         let mut zr = zx.slice(s![.., ..2 * u]).to_owned() + h.dot(&uzr);
         if reset_after {
             zr += &b_rec.slice(s![..2 * u]);
@@ -56,7 +56,7 @@ pub fn run(input: ReferenceInput<'_>, reset_after: bool) -> ReferenceRun {
             sigmoid(zr.slice(s![.., u..])),
         );
         let rec_h = if reset_after {
-            h.dot(&uh) + &b_rec.slice(s![2 * u..])
+            h.dot(&uh) + b_rec.slice(s![2 * u..])
         } else {
             &r * &h
         };

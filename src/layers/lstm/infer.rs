@@ -218,8 +218,8 @@ fn project_step(
                     xg.extend_from_slice(&x[(j * steps + t) * f..(j * steps + t + 1) * f]);
                 }
                 match weights.packed_k {
-                    Some(k) => packed_gemm::gemm_bias(&xg, f, k, bias, z, n),
-                    None => small_gemm::gemm_bias(&xg, kernel, bias, z, n, f, w),
+                    Some(k) => packed_gemm::gemm_bias(xg, f, k, bias, z, n),
+                    None => small_gemm::gemm_bias(xg, kernel, bias, z, n, f, w),
                 }
             }
         }
