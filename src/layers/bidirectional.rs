@@ -15,7 +15,7 @@ use ndarray::{Array2, ArrayD, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 
 use super::config::{LayerConfig, RecurrentArgs};
-use super::recurrent::reversed_time;
+use super::recurrent::{self as rec, reversed_time};
 use super::{ForwardContext, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -303,12 +303,10 @@ impl Layer for Bidirectional {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let cache = self.cache.as_ref().ok_or_else(|| {
-            Error::State(format!(
-                "layer '{}': backward called without a preceding training forward pass",
-                self.name
-            ))
-        })?;
+        let cache = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| rec::no_forward(&self.name))?;
         let mut want = cache.y_fwd.shape().to_vec();
         if self.merge_mode == MergeMode::Concat {
             *want.last_mut().expect("recurrent output has a width") *= 2;

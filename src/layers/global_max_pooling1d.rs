@@ -5,6 +5,7 @@
 use ndarray::{Array2, Array3, ArrayD};
 
 use super::global_pooling::{self as gp, GlobalPooling1DConfig};
+use super::recurrent as rec;
 use super::{ForwardContext, Layer, LayerConfig, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -113,12 +114,10 @@ impl Layer for GlobalMaxPooling1D {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let routes = self.routes.as_ref().ok_or_else(|| {
-            Error::State(format!(
-                "layer '{}': backward called without a preceding training forward pass",
-                self.name
-            ))
-        })?;
+        let routes = self
+            .routes
+            .as_ref()
+            .ok_or_else(|| rec::no_forward(&self.name))?;
         let (batch, steps, features) = routes.dim();
         let g = self
             .config

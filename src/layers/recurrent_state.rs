@@ -76,14 +76,8 @@ impl<C: Cell> Recurrent<C> {
         grad_output: ArrayViewD<'_, f32>,
         grad_states: Option<&[ArrayView2<'_, f32>]>,
     ) -> Result<StateGradients> {
-        gradients(
-            &self.state_spec(),
-            input,
-            initial_state,
-            mask,
-            grad_output,
-            grad_states,
-        )
+        let forward = (input, initial_state, mask);
+        gradients(&self.state_spec(), forward, grad_output, grad_states)
     }
 }
 
@@ -618,13 +612,18 @@ impl Tape {
     }
 }
 
+/// The arguments of `call_with_state`: input, initial states, step mask.
+type ForwardArgs<'a, 'b, 'c> = (
+    ArrayView3<'a, f32>,
+    Option<&'b [ArrayView2<'b, f32>]>,
+    Option<&'c Array2<bool>>,
+);
+
 /// Forward with a tape, then back through time (Keras's masked-step rules reversed:
 /// a masked step passes the state and output gradients on unchanged).
 fn gradients(
     spec: &Spec<'_>,
-    input: ArrayView3<'_, f32>,
-    initial_state: Option<&[ArrayView2<'_, f32>]>,
-    mask: Option<&Array2<bool>>,
+    (input, initial_state, mask): ForwardArgs<'_, '_, '_>,
     grad_output: ArrayViewD<'_, f32>,
     grad_states: Option<&[ArrayView2<'_, f32>]>,
 ) -> Result<StateGradients> {
