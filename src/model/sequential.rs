@@ -9,6 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis};
 use super::data::{Inputs, Targets};
 use crate::callbacks::Logs;
 use crate::error::{Error, Result};
+use crate::layers::folding::{Folding, folding, folding_mut};
 use crate::layers::{ForwardContext, Layer, LayerConfig, LayerInput, Shape, format_shape};
 use crate::losses::Loss;
 use crate::metrics::{AccuracyKind, Metric};
@@ -475,19 +476,19 @@ impl Sequential {
                 (first.forward(x, &mut ctx)?, mask, 1)
             }
         };
-        // The layer after an Embedding learns which token each of its input rows is.
-        let tokens = match (done, training) {
-            (1, true) => self.layers[0].last_token_ids().map(<[usize]>::to_vec),
-            _ => None,
+        // Each layer learns which token each of its input rows was looked up from,
+        // when the layer before it knows (an Embedding, in training).
+        let mut tokens = match training {
+            true => output_tokens(&*self.layers[done - 1]),
+            false => None,
         };
-        for (i, layer) in self.layers.iter_mut().enumerate().skip(done) {
+        for layer in self.layers.iter_mut().skip(done) {
             let input = LayerInput::Floats(h.view());
-            if i == 1 {
-                layer.set_input_tokens(tokens.as_deref());
-            }
+            layer.set_input_tokens(tokens.as_deref());
             layer.set_input_mask(mask.clone());
             let next = layer.compute_mask(&input, mask.as_ref());
             let out = layer.forward(input, &mut ctx)?;
+            tokens = training.then(|| output_tokens(&**layer)).flatten();
             mask = next;
             h = out;
         }
@@ -509,11 +510,12 @@ impl Sequential {
             return Ok(None);
         };
         embedding.set_input_mask(None);
-        let Some((table, dim)) = embedding.embedding_table() else {
+        let Some((table, dim)) = folding(&**embedding).and_then(|e| e.embedding_table()) else {
             return Ok(None);
         };
         let vocab = table.len() / dim.max(1);
-        if dim == 0 || !next.folds_embedding(vocab, dim) {
+        let folds = |l: &dyn Folding| l.folds_embedding(vocab, dim);
+        if dim == 0 || !folding(&**next).is_some_and(folds) {
             return Ok(None);
         }
         let mut token_ids = Vec::with_capacity(ids.len());
@@ -528,6 +530,9 @@ impl Sequential {
             steps,
             embeddings: table,
             dim,
+        };
+        let Some(next) = folding_mut(&mut **next) else {
+            return Ok(None);
         };
         Ok(Some((next.infer_tokens(tokens)?, next_mask)))
     }
@@ -701,4 +706,10 @@ pub(crate) fn check_batch_size(batch_size: Option<usize>) -> Result<usize> {
         )),
         Some(b) => Ok(b),
     }
+}
+
+/// The token id each output row of `layer`'s last training forward was looked up from,
+/// if it knows (an `Embedding`), for the next layer (`Layer::set_input_tokens`).
+fn output_tokens(layer: &dyn Layer) -> Option<Vec<usize>> {
+    folding(layer)?.last_token_ids().map(<[usize]>::to_vec)
 }
