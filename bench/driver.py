@@ -36,7 +36,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-FRAMEWORKS = ("recurrent", "torch", "keras")
+FRAMEWORKS = ("recurrent", "recurrent-py", "torch", "keras")
+# Run when no --frameworks is given; recurrent-py (the Python package, `pip install ./python`)
+# is asked for by name.
+DEFAULT_FRAMEWORKS = ("recurrent", "torch", "keras")
 PEERS = ("torch", "keras")
 DEFAULT_WORKLOADS = "W1,W2,W3,W4,W5"
 # Workloads whose 1-thread vs 2-thread training throughput is reported for recurrent.
@@ -58,7 +61,8 @@ def load_specs():
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default=DEFAULT_WORKLOADS, help=f"comma-separated (default {DEFAULT_WORKLOADS}; W2m is W2 with mask_zero)")
-    ap.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset of recurrent,torch,keras")
+    ap.add_argument("--frameworks", default=",".join(DEFAULT_FRAMEWORKS), help="comma-separated subset of recurrent,recurrent-py,torch,keras (default recurrent,torch,keras)")
+    ap.add_argument("--py-python", default=os.environ.get("RECURRENT_PY_PYTHON", os.path.join(ROOT, "python", ".venv", "bin", "python")), help="interpreter with the recurrent Python package installed, for recurrent-py (default $RECURRENT_PY_PYTHON or python/.venv/bin/python, which python/ci.sh creates)")
     ap.add_argument("--quick", action="store_true", help="8.5 batches per workload and 20 latency calls: a smoke run; does not write BENCHMARKS.md unless --output is given")
     ap.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
     ap.add_argument("--no-thread-scaling", action="store_true", help="skip the 1-thread training runs of recurrent on W2-W4")
@@ -136,6 +140,8 @@ def command_for(framework, workload, args, exe, threads, skip_inference):
         common.append("--skip-inference")
     if framework == "recurrent":
         return [exe, "--json"] + common
+    if framework == "recurrent-py":
+        return [args.py_python, os.path.join(HERE, "recurrent_py_bench.py")] + common
     script = {"torch": "torch_bench.py", "keras": "keras_bench.py"}[framework]
     return [args.python, os.path.join(HERE, script)] + common
 
@@ -273,6 +279,19 @@ def tables(results, scaling, specs, args):
             for key, hib in (("train_samples_per_s", True), ("infer_samples_per_s", True), ("latency_ms", False), ("peak_rss_mb", False)):
                 for p in peers:
                     row += f" {ratio(ours.get(key), by.get((w, p), {}).get(key), hib)} |"
+            out.append(row)
+
+    if "recurrent" in args.frameworks and "recurrent-py" in args.frameworks:
+        out.append("\n### Python API (recurrent-py) against the Rust API (recurrent)\n")
+        out.append("Same model, seed and timing; the ratio is Python/Rust (1.00 = no overhead).\n")
+        out.append("| Workload | train | infer | latency |")
+        out.append("|---|---:|---:|---:|")
+        for w in args.workloads:
+            rs, py = by.get((w, "recurrent"), {}), by.get((w, "recurrent-py"), {})
+            row = f"| {w} |"
+            for key in ("train_samples_per_s", "infer_samples_per_s", "latency_ms"):
+                a, b = py.get(key), rs.get(key)
+                row += f" {a / b:.3f} |" if a and b else " n/a |"
             out.append(row)
 
     flop_rows = []

@@ -92,7 +92,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> BenchResult<()> {
+/// `--threads`, else `RAYON_NUM_THREADS`, else 2: the size given to rayon's global
+/// pool, fixed before any work. This thread joins the pool, as the `recurrent`
+/// command's does (see `recurrent::run_cli`).
+fn size_pool(args: &Args) -> BenchResult<usize> {
     let threads = match args.threads {
         Some(t) => t,
         None => match std::env::var("RAYON_NUM_THREADS") {
@@ -105,14 +108,16 @@ fn run(args: &Args) -> BenchResult<()> {
     if threads == 0 {
         return Err("the thread count must be at least 1".to_string());
     }
-    // The engine parallelises through rayon's global pool; fix its size before any work.
-    // This thread joins the pool, as the `recurrent` command's does (see its main).
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .use_current_thread()
         .build_global()
         .map_err(|e| format!("cannot size the rayon pool: {e}"))?;
+    Ok(threads)
+}
 
+fn run(args: &Args) -> BenchResult<()> {
+    let threads = size_pool(args)?;
     let spec = read_spec(&args.data, &args.workload)?;
     let (x, y) = read_data(&args.data, &spec)?;
     let mut model = build_model(&spec)?;

@@ -4,7 +4,7 @@
 //!
 //! cargo run --release --example callbacks_and_saving
 
-use recurrent::callbacks::{EarlyStopping, ModelCheckpoint, ProgbarLogger};
+use recurrent::callbacks::{EarlyStopping, ModelCheckpoint};
 use recurrent::datasets::generated;
 use recurrent::io::{SaveExtras, load_model, save_model, write_history_json};
 use recurrent::preprocessing::{Padding, Truncating, pad_sequences};
@@ -43,12 +43,10 @@ fn main() -> recurrent::Result<()> {
     )?;
 
     let epochs = 8;
-    let steps = ((x.nrows() as f64 * 0.8).floor() as usize).div_ceil(32);
-    let mut progress = ProgbarLogger::new(epochs, steps, 1);
     let mut early = EarlyStopping::new().patience(2).restore_best_weights(true);
     let mut best = ModelCheckpoint::new(out.join("best-{epoch:02d}-{val_loss:.4f}.safetensors"))
         .save_best_only(true);
-    let callbacks: Vec<&mut dyn Callback> = vec![&mut progress, &mut early, &mut best];
+    let callbacks: Vec<&mut dyn Callback> = vec![&mut early, &mut best];
     let history = model.fit(
         &x,
         &y,
@@ -56,7 +54,7 @@ fn main() -> recurrent::Result<()> {
             epochs,
             batch_size: Some(32),
             validation_split: 0.2,
-            verbose: 0, // the ProgbarLogger prints instead
+            verbose: 1, // fit shows Keras's progress bar (a ProgbarLogger it installs)
             callbacks,
             ..Default::default()
         },

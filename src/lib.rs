@@ -55,7 +55,10 @@ pub use layers::{
 pub use losses::Loss;
 pub use metrics::Metric;
 pub use model::{FitOptions, History, Inputs, Sequential, Targets};
-pub use optimizers::{AdamConfig, Optimizer, OptimizerConfig, RmspropConfig, SgdConfig};
+pub use optimizers::{
+    AdagradConfig, AdamConfig, AdamWConfig, LearningRateSchedule, NadamConfig, Optimizer,
+    OptimizerConfig, RmspropConfig, SgdConfig,
+};
 
 /// The `recurrent` command: parse the process's arguments, run the command, print an
 /// error as one `error: ...` line. Returns the process exit code (0, 1 on error, 130

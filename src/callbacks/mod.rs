@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 pub mod csv_logger;
 pub mod early_stopping;
 pub mod interrupt;
+pub mod learning_rate_scheduler;
 pub mod model_checkpoint;
 pub mod monitor;
 pub mod progbar_logger;
@@ -17,6 +18,7 @@ pub mod terminate_on_nan;
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
 pub use interrupt::Interrupt;
+pub use learning_rate_scheduler::LearningRateScheduler;
 pub use model_checkpoint::ModelCheckpoint;
 pub use monitor::Mode;
 pub use progbar_logger::ProgbarLogger;
@@ -39,6 +41,22 @@ pub enum Control {
     Stop,
 }
 
+/// Code `fit` calls at fixed points of training (Keras's `keras.callbacks.Callback`).
+/// Pass callbacks in `FitOptions::callbacks`; they are called in that order, after
+/// the progress bar `fit` installs for `verbose > 0`.
+///
+/// ```
+/// use recurrent::{Callback, Control, Logs, Result, Sequential};
+///
+/// /// Stops once the training loss is below a target.
+/// struct LossBelow(f64);
+///
+/// impl Callback for LossBelow {
+///     fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _model: &mut Sequential) -> Result<Control> {
+///         Ok(if logs["loss"] < self.0 { Control::Stop } else { Control::Continue })
+///     }
+/// }
+/// ```
 pub trait Callback {
     /// Before the first epoch.
     fn on_train_begin(&mut self, _model: &mut Sequential) -> Result<()> {
@@ -47,6 +65,17 @@ pub trait Callback {
     /// `epoch` counts from 0, as in Keras.
     fn on_epoch_begin(&mut self, _epoch: usize) -> Result<()> {
         Ok(())
+    }
+    /// Right after `on_epoch_begin`, with the model (Keras's `on_epoch_begin` reads
+    /// `self.model`): `LearningRateScheduler` sets the optimizer's rate here.
+    fn on_epoch_begin_with_model(&mut self, _epoch: usize, _model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
+    /// Whether `fit` logs `learning_rate` each epoch (Keras 3's ReduceLROnPlateau and
+    /// LearningRateScheduler write the optimizer's rate into the epoch's logs, so it is
+    /// in `History` and the CSV log).
+    fn logs_learning_rate(&self) -> bool {
+        false
     }
     /// After each optimisation step; `logs` hold the running epoch averages.
     fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Result<()> {

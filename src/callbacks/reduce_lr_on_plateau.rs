@@ -128,6 +128,10 @@ impl ReduceLrOnPlateau {
 }
 
 impl Callback for ReduceLrOnPlateau {
+    fn logs_learning_rate(&self) -> bool {
+        true
+    }
+
     fn on_train_begin(&mut self, _model: &mut Sequential) -> Result<()> {
         self.validate()?;
         self.best = self.monitor.worst();

@@ -415,6 +415,9 @@ impl Run<'_> {
                 }
                 CallbackConfig::TerminateOnNan(c) => Box::new(TerminateOnNan::from(c)),
                 CallbackConfig::ReduceLrOnPlateau(c) => Box::new(ReduceLrOnPlateau::from(c)),
+                CallbackConfig::LearningRateScheduler(c) => {
+                    Box::new(crate::callbacks::LearningRateScheduler::from(c))
+                }
             });
         }
         Ok(user)

@@ -151,6 +151,17 @@ impl Default for ReduceLrOnPlateauConfig {
 #[serde(deny_unknown_fields)]
 pub struct TerminateOnNanConfig {}
 
+/// `keras.callbacks.LearningRateScheduler` with a Keras schedule evaluated at the
+/// epoch number: `{ type = "learning_rate_scheduler", schedule = { type =
+/// "ExponentialDecay", initial_learning_rate = 0.01, decay_steps = 5, decay_rate = 0.5 } }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningRateSchedulerConfig {
+    pub schedule: crate::optimizers::LearningRateSchedule,
+    #[serde(default)]
+    pub verbose: u8,
+}
+
 /// One entry of `[fit] callbacks`, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -162,6 +173,15 @@ pub enum CallbackConfig {
     TerminateOnNan(TerminateOnNanConfig),
     #[serde(rename = "reduce_lr_on_plateau")]
     ReduceLrOnPlateau(ReduceLrOnPlateauConfig),
+    #[serde(rename = "learning_rate_scheduler")]
+    LearningRateScheduler(LearningRateSchedulerConfig),
+}
+
+impl From<&LearningRateSchedulerConfig> for crate::callbacks::LearningRateScheduler {
+    fn from(c: &LearningRateSchedulerConfig) -> Self {
+        crate::callbacks::LearningRateScheduler::from_schedule(c.schedule.clone())
+            .verbose(c.verbose)
+    }
 }
 
 // The config converts INTO the library's callbacks (the library never reads the

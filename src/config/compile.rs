@@ -25,11 +25,15 @@ fn optimizer_string_or_table<'de, D: Deserializer<'de>>(d: D) -> Result<Optimize
     impl<'de> Visitor<'de> for V {
         type Value = OptimizerConfig;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an optimizer name (sgd, rmsprop, adam) or a table with `type`")
+            f.write_str(
+                "an optimizer name (sgd, rmsprop, adam, adamw, adagrad, nadam) or a table with \
+                 `type`",
+            )
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<OptimizerConfig, E> {
-            s.parse::<OptimizerConfig>()
-                .map_err(|_| E::unknown_variant(s, &["sgd", "rmsprop", "adam"]))
+            s.parse::<OptimizerConfig>().map_err(|_| {
+                E::unknown_variant(s, &["sgd", "rmsprop", "adam", "adamw", "adagrad", "nadam"])
+            })
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OptimizerConfig, A::Error> {
             OptimizerConfig::deserialize(de::value::MapAccessDeserializer::new(map))

@@ -79,7 +79,8 @@ impl RunConfig {
     /// there is validation data.
     pub fn logged_keys(&self) -> Vec<String> {
         let mut keys = vec!["loss".to_string()];
-        keys.extend(self.compile.metrics.iter().map(|m| m.name().to_string()));
+        let metrics = crate::metrics::unique_names(&self.compile.metrics);
+        keys.extend(metrics.iter().map(|m| m.name().to_string()));
         if self.validation_split() > 0.0 {
             let val: Vec<String> = keys.iter().map(|k| format!("val_{k}")).collect();
             keys.extend(val);
@@ -310,6 +311,21 @@ impl RunConfig {
                     None
                 }
                 CallbackConfig::TerminateOnNan(_) => None,
+                CallbackConfig::LearningRateScheduler(c) => {
+                    if let Err(e) = c.schedule.validate() {
+                        return Err(("fit", "schedule", e.to_string()));
+                    }
+                    if self.compile.optimizer.schedule().is_some() {
+                        return Err((
+                            "fit",
+                            "schedule",
+                            "LearningRateScheduler cannot set a learning rate given as a \
+                             schedule in [compile] optimizer"
+                                .to_string(),
+                        ));
+                    }
+                    None
+                }
             };
             if let Some(m) = monitor
                 && !keys.contains(m)

@@ -501,8 +501,21 @@ pub fn parse_training_config(config: &Value, source: &str) -> Result<KerasTraini
     metric_names(&config["metrics"], &mut names);
     let mut metrics = Vec::new();
     let mut skipped_metrics = Vec::new();
-    for n in names {
-        match n.parse::<Metric>() {
+    for (n, entry) in names {
+        // A serialised metric instance keeps its arguments (AUC(curve="PR") is not the
+        // default AUC); a wrapper class (tf.keras's MeanMetricWrapper) only its name.
+        let parsed = match entry {
+            Some(obj)
+                if Metric::from_value(
+                    &serde_json::json!({"class_name": obj["class_name"], "config": {}}),
+                )
+                .is_ok() =>
+            {
+                Metric::from_value(&obj)
+            }
+            _ => n.parse::<Metric>(),
+        };
+        match parsed {
             Ok(m) if !metrics.contains(&m) => metrics.push(m),
             Ok(_) => {}
             Err(_) => skipped_metrics.push(n),
@@ -517,16 +530,17 @@ pub fn parse_training_config(config: &Value, source: &str) -> Result<KerasTraini
 
 /// Metric names in Keras's spellings: `["accuracy"]`, tf.keras's
 /// `[[{"class_name": "MeanMetricWrapper", "config": {"name": "accuracy"}}]]`.
-fn metric_names(v: &Value, out: &mut Vec<String>) {
+/// Each with its serialised object, if it is one.
+fn metric_names(v: &Value, out: &mut Vec<(String, Option<Value>)>) {
     match v {
-        Value::String(s) => out.push(s.clone()),
+        Value::String(s) => out.push((s.clone(), None)),
         Value::Array(items) => items.iter().for_each(|i| metric_names(i, out)),
         Value::Object(m) => {
             let name = m["config"]["name"]
                 .as_str()
                 .or_else(|| m.get("class_name").and_then(Value::as_str));
             if let Some(n) = name {
-                out.push(n.to_string());
+                out.push((n.to_string(), Some(v.clone())));
             }
         }
         _ => {}

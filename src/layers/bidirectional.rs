@@ -14,8 +14,8 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{Array2, ArrayD, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 
-use super::config::{GruConfig, LayerConfig, LstmConfig, SimpleRnnConfig};
-use super::recurrent::reversed_time;
+use super::config::{LayerConfig, RecurrentArgs};
+use super::recurrent::{self as rec, reversed_time};
 use super::{ForwardContext, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -65,6 +65,13 @@ struct Cache {
     y_bwd: ArrayD<f32>,
 }
 
+/// A copy of a recurrent layer's config with `go_backwards` set.
+fn backwards<C: Clone + std::ops::DerefMut<Target = RecurrentArgs>>(config: &C) -> C {
+    let mut c = config.clone();
+    c.go_backwards = true;
+    c
+}
+
 impl Bidirectional {
     /// Wraps the recurrent layer `layer` describes (its name, if any, names the copies).
     pub fn new(layer: LayerConfig, merge_mode: MergeMode) -> Result<Self> {
@@ -83,26 +90,17 @@ impl Bidirectional {
             LayerConfig::SimpleRnn(c) => (
                 c.return_sequences,
                 c.go_backwards,
-                LayerConfig::SimpleRnn(SimpleRnnConfig {
-                    go_backwards: true,
-                    ..c.clone()
-                }),
+                LayerConfig::SimpleRnn(backwards(c)),
             ),
             LayerConfig::Lstm(c) => (
                 c.return_sequences,
                 c.go_backwards,
-                LayerConfig::Lstm(LstmConfig {
-                    go_backwards: true,
-                    ..c.clone()
-                }),
+                LayerConfig::Lstm(backwards(c)),
             ),
             LayerConfig::Gru(c) => (
                 c.return_sequences,
                 c.go_backwards,
-                LayerConfig::Gru(GruConfig {
-                    go_backwards: true,
-                    ..c.clone()
-                }),
+                LayerConfig::Gru(backwards(c)),
             ),
             other => {
                 return Err(Error::invalid_argument(
@@ -213,18 +211,7 @@ pub(crate) fn intern(name: String) -> &'static str {
 }
 
 impl Layer for Bidirectional {
-    fn class_name(&self) -> &'static str {
-        "Bidirectional"
-    }
-    fn default_name(&self) -> &'static str {
-        "bidirectional"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("Bidirectional", "bidirectional");
 
     fn input_shape_hint(&self) -> Option<Shape> {
         self.forward.input_shape_hint()
@@ -316,12 +303,10 @@ impl Layer for Bidirectional {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let cache = self.cache.as_ref().ok_or_else(|| {
-            Error::State(format!(
-                "layer '{}': backward called without a preceding training forward pass",
-                self.name
-            ))
-        })?;
+        let cache = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| rec::no_forward(&self.name))?;
         let mut want = cache.y_fwd.shape().to_vec();
         if self.merge_mode == MergeMode::Concat {
             *want.last_mut().expect("recurrent output has a width") *= 2;

@@ -17,9 +17,15 @@ use crate::error::Result;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LayerConfig {
     Embedding(EmbeddingConfig),
-    #[serde(rename = "simple_rnn", alias = "simplernn")]
+    #[serde(
+        rename = "simple_rnn",
+        alias = "simplernn",
+        deserialize_with = "recurrent_config"
+    )]
     SimpleRnn(SimpleRnnConfig),
+    #[serde(deserialize_with = "recurrent_config")]
     Lstm(LstmConfig),
+    #[serde(deserialize_with = "recurrent_config")]
     Gru(GruConfig),
     Dense(DenseConfig),
     Dropout(DropoutConfig),
@@ -107,10 +113,11 @@ pub struct EmbeddingConfig {
     pub input_length: Option<usize>,
 }
 
-/// Arguments shared by SimpleRNN, LSTM and GRU, Keras names and defaults.
+/// Arguments shared by SimpleRNN, LSTM and GRU, Keras names and defaults. Each layer's
+/// config flattens it (`#[serde(flatten)]`), so saved configs keep one flat object with
+/// the same keys as before, and derefs to it (`config.units`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimpleRnnConfig {
+pub struct RecurrentArgs {
     #[serde(default)]
     pub name: Option<String>,
     pub units: usize,
@@ -139,72 +146,152 @@ pub struct SimpleRnnConfig {
     pub input_shape: Option<Vec<Option<usize>>>,
 }
 
+impl RecurrentArgs {
+    /// `units` with Keras's defaults for the rest (tanh, biases, Glorot/orthogonal).
+    pub fn new(units: usize) -> Self {
+        RecurrentArgs {
+            name: None,
+            units,
+            activation: Activation::Tanh,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal,
+            bias_initializer: Initializer::Zeros,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            return_sequences: false,
+            go_backwards: false,
+            input_shape: None,
+        }
+    }
+}
+
+/// `Deref`/`DerefMut` from a recurrent layer's config to its `RecurrentArgs`.
+macro_rules! recurrent_args_deref {
+    ($($config:ty),*) => {$(
+        impl std::ops::Deref for $config {
+            type Target = RecurrentArgs;
+            fn deref(&self) -> &RecurrentArgs {
+                &self.common
+            }
+        }
+        impl std::ops::DerefMut for $config {
+            fn deref_mut(&mut self) -> &mut RecurrentArgs {
+                &mut self.common
+            }
+        }
+    )*};
+}
+recurrent_args_deref!(SimpleRnnConfig, LstmConfig, GruConfig);
+
+/// The keys a recurrent layer's config takes, for `recurrent_config`.
+trait ConfigKeys {
+    const KEYS: &'static [&'static str];
+}
+
+impl ConfigKeys for SimpleRnnConfig {
+    const KEYS: &'static [&'static str] = &[
+        "name",
+        "units",
+        "activation",
+        "use_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "dropout",
+        "recurrent_dropout",
+        "return_sequences",
+        "go_backwards",
+        "input_shape",
+    ];
+}
+
+impl ConfigKeys for LstmConfig {
+    const KEYS: &'static [&'static str] = &[
+        "name",
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "unit_forget_bias",
+        "dropout",
+        "recurrent_dropout",
+        "return_sequences",
+        "go_backwards",
+        "input_shape",
+    ];
+}
+
+impl ConfigKeys for GruConfig {
+    const KEYS: &'static [&'static str] = &[
+        "name",
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "dropout",
+        "recurrent_dropout",
+        "return_sequences",
+        "go_backwards",
+        "reset_after",
+        "input_shape",
+    ];
+}
+
+/// A recurrent layer's config, its unknown keys rejected first, as before its shared
+/// arguments were flattened in: serde checks a flattened struct's missing fields before
+/// the outer one's unknown keys, so `unitz = 8` would be reported as a missing `units`
+/// instead of naming the misspelt key. (`deny_unknown_fields` on each config still
+/// rejects unknown keys when it is deserialised on its own.)
+fn recurrent_config<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + ConfigKeys,
+{
+    use serde::de::Error as _;
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    if let Some(key) = map.keys().find(|k| !T::KEYS.contains(&k.as_str())) {
+        return Err(D::Error::unknown_field(key, T::KEYS));
+    }
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)
+}
+
+/// Keras `SimpleRNN`'s arguments: the shared ones only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimpleRnnConfig {
+    #[serde(flatten)]
+    pub common: RecurrentArgs,
+}
+
+/// Keras `LSTM`'s arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LstmConfig {
-    #[serde(default)]
-    pub name: Option<String>,
-    pub units: usize,
-    #[serde(default = "default_tanh")]
-    pub activation: Activation,
+    #[serde(flatten)]
+    pub common: RecurrentArgs,
     #[serde(default = "default_sigmoid")]
     pub recurrent_activation: Activation,
     #[serde(default = "default_true")]
-    pub use_bias: bool,
-    #[serde(default = "default_glorot")]
-    pub kernel_initializer: Initializer,
-    #[serde(default = "default_orthogonal")]
-    pub recurrent_initializer: Initializer,
-    #[serde(default)]
-    pub bias_initializer: Initializer,
-    #[serde(default = "default_true")]
     pub unit_forget_bias: bool,
-    #[serde(default)]
-    pub dropout: f32,
-    #[serde(default)]
-    pub recurrent_dropout: f32,
-    #[serde(default)]
-    pub return_sequences: bool,
-    /// Keras `go_backwards`: read the sequence (and its mask) time-reversed; a sequence
-    /// output stays in that reversed order.
-    #[serde(default)]
-    pub go_backwards: bool,
-    #[serde(default)]
-    pub input_shape: Option<Vec<Option<usize>>>,
 }
 
+/// Keras `GRU`'s arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GruConfig {
-    #[serde(default)]
-    pub name: Option<String>,
-    pub units: usize,
-    #[serde(default = "default_tanh")]
-    pub activation: Activation,
+    #[serde(flatten)]
+    pub common: RecurrentArgs,
     #[serde(default = "default_sigmoid")]
     pub recurrent_activation: Activation,
     #[serde(default = "default_true")]
-    pub use_bias: bool,
-    #[serde(default = "default_glorot")]
-    pub kernel_initializer: Initializer,
-    #[serde(default = "default_orthogonal")]
-    pub recurrent_initializer: Initializer,
-    #[serde(default)]
-    pub bias_initializer: Initializer,
-    #[serde(default)]
-    pub dropout: f32,
-    #[serde(default)]
-    pub recurrent_dropout: f32,
-    #[serde(default)]
-    pub return_sequences: bool,
-    /// Keras `go_backwards`: read the sequence (and its mask) time-reversed; a sequence
-    /// output stays in that reversed order.
-    #[serde(default)]
-    pub go_backwards: bool,
-    #[serde(default = "default_true")]
     pub reset_after: bool,
-    #[serde(default)]
-    pub input_shape: Option<Vec<Option<usize>>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -216,19 +216,7 @@ impl Conv1D {
 }
 
 impl Layer for Conv1D {
-    fn class_name(&self) -> &'static str {
-        "Conv1D"
-    }
-    fn default_name(&self) -> &'static str {
-        "conv1d"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.config.name = Some(name.clone());
-        self.name = name;
-    }
+    layer_names!("Conv1D", "conv1d", config);
 
     fn input_shape_hint(&self) -> Option<Shape> {
         self.config.input_shape.clone()

@@ -140,18 +140,7 @@ impl Dense {
 }
 
 impl Layer for Dense {
-    fn class_name(&self) -> &'static str {
-        "Dense"
-    }
-    fn default_name(&self) -> &'static str {
-        "dense"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("Dense", "dense");
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         match input_shape.last() {

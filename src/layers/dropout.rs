@@ -72,18 +72,7 @@ fn check_rate(rate: f32) -> Result<()> {
 }
 
 impl Layer for Dropout {
-    fn class_name(&self) -> &'static str {
-        "Dropout"
-    }
-    fn default_name(&self) -> &'static str {
-        "dropout"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("Dropout", "dropout");
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         Ok(input_shape.to_vec())

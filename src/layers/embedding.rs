@@ -7,7 +7,9 @@ use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 use rayon::prelude::*;
 
 use super::config::{EmbeddingConfig, LayerConfig};
+use super::folding::{self, Folding};
 use super::recurrent as rec;
+use super::token_projection::TokenInput;
 
 use super::{ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
@@ -159,19 +161,7 @@ impl Embedding {
 }
 
 impl Layer for Embedding {
-    fn class_name(&self) -> &'static str {
-        "Embedding"
-    }
-    fn default_name(&self) -> &'static str {
-        "embedding"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.config.name = Some(name.clone());
-        self.name = name;
-    }
+    layer_names!("Embedding", "embedding", config);
 
     fn input_shape_hint(&self) -> Option<Shape> {
         self.config.input_length.map(|n| vec![Some(n)])
@@ -353,15 +343,6 @@ impl Layer for Embedding {
         }
     }
 
-    fn last_token_ids(&self) -> Option<&[usize]> {
-        self.cached.map(|_| &self.ids[..])
-    }
-
-    fn embedding_table(&self) -> Option<(&[f32], usize)> {
-        let table = self.params.first()?.value.as_slice()?;
-        Some((table, self.config.output_dim))
-    }
-
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -420,6 +401,21 @@ crate::simd_fn! {
                 .for_each(|(a, b)| *a += b);
             sq[at].iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
         }
+    }
+}
+
+impl Folding for Embedding {
+    fn last_token_ids(&self) -> Option<&[usize]> {
+        self.cached.map(|_| &self.ids[..])
+    }
+
+    fn embedding_table(&self) -> Option<(&[f32], usize)> {
+        let table = self.params.first()?.value.as_slice()?;
+        Some((table, self.config.output_dim))
+    }
+
+    fn infer_tokens(&mut self, _tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+        Err(folding::not_foldable(&self.name))
     }
 }
 

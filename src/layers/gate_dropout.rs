@@ -3,7 +3,9 @@
 //! sequence, for the input (when `dropout > 0`) and for h_{t-1}. The products then run
 //! once per gate block instead of once for all gates.
 
-use super::recurrent::{apply_mask, draw_mask, weight_grad};
+use ndarray::{ArrayD, IxDyn};
+
+use super::recurrent::{apply_mask, draw_mask, input_grad, weight_grad};
 use crate::kernels::{MatMut, MatRef, matmul};
 use crate::rng::SeededRng;
 
@@ -61,6 +63,33 @@ impl GateMasks {
     pub fn per_gate_inputs(&self) -> bool {
         !self.inputs.is_empty()
     }
+}
+
+/// After a backward's time loops wrote the gate gradients `dgates` (batch, steps, width):
+/// dX (batch, steps, features) = dGates · Kᵀ, times the input dropout `mask`, and dK =
+/// Xᵀ · dGates into `kernel_grad`; per gate block where each gate saw its own masked
+/// input (`masks`, Keras's gate dropout), else one product each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn input_and_kernel_grads(
+    masks: &GateMasks,
+    x: &[f32],
+    mask: Option<&[f32]>,
+    dgates: &[f32],
+    kernel: &[f32],
+    (batch, steps, features, units): (usize, usize, usize, usize),
+    kernel_grad: &mut [f32],
+) -> ArrayD<f32> {
+    let (rows, f) = (batch * steps, features);
+    let width = dgates.len() / rows.max(1);
+    if masks.per_gate_inputs() {
+        kernel_grad_per_gate(&masks.inputs, rows, f, dgates, units, kernel_grad);
+        let dx = input_grad_per_gate(&masks.input, dgates, kernel, units, steps, f);
+        return ArrayD::from_shape_vec(IxDyn(&[batch, steps, f]), dx)
+            .expect("batch*steps*features");
+    }
+    let dk = MatMut::new(kernel_grad, f, width);
+    weight_grad(x, f, f, dgates, width, width, rows, dk);
+    input_grad(dgates, kernel, width, batch, steps, f, mask)
 }
 
 /// `out` (rows, gates * u) = Σ blocks: (x ∘ m_g) · K[:, block g] + bias block g.

@@ -5,6 +5,7 @@
 use ndarray::{Array2, ArrayD, Axis};
 
 use super::global_pooling::{self as gp, GlobalPooling1DConfig};
+use super::recurrent as rec;
 use super::{ForwardContext, Layer, LayerConfig, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -62,18 +63,7 @@ impl Default for GlobalAveragePooling1D {
 }
 
 impl Layer for GlobalAveragePooling1D {
-    fn class_name(&self) -> &'static str {
-        "GlobalAveragePooling1D"
-    }
-    fn default_name(&self) -> &'static str {
-        "global_average_pooling1d"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("GlobalAveragePooling1D", "global_average_pooling1d");
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         self.config.output_shape(&self.name, input_shape)
@@ -158,12 +148,10 @@ impl Layer for GlobalAveragePooling1D {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let w = self.step_weights.as_ref().ok_or_else(|| {
-            Error::State(format!(
-                "layer '{}': backward called without a preceding training forward pass",
-                self.name
-            ))
-        })?;
+        let w = self
+            .step_weights
+            .as_ref()
+            .ok_or_else(|| rec::no_forward(&self.name))?;
         let (batch, steps) = w.dim();
         let g = self
             .config

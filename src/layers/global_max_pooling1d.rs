@@ -5,6 +5,7 @@
 use ndarray::{Array2, Array3, ArrayD};
 
 use super::global_pooling::{self as gp, GlobalPooling1DConfig};
+use super::recurrent as rec;
 use super::{ForwardContext, Layer, LayerConfig, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -57,18 +58,7 @@ impl Default for GlobalMaxPooling1D {
 }
 
 impl Layer for GlobalMaxPooling1D {
-    fn class_name(&self) -> &'static str {
-        "GlobalMaxPooling1D"
-    }
-    fn default_name(&self) -> &'static str {
-        "global_max_pooling1d"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("GlobalMaxPooling1D", "global_max_pooling1d");
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         self.config.output_shape(&self.name, input_shape)
@@ -124,12 +114,10 @@ impl Layer for GlobalMaxPooling1D {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let routes = self.routes.as_ref().ok_or_else(|| {
-            Error::State(format!(
-                "layer '{}': backward called without a preceding training forward pass",
-                self.name
-            ))
-        })?;
+        let routes = self
+            .routes
+            .as_ref()
+            .ok_or_else(|| rec::no_forward(&self.name))?;
         let (batch, steps, features) = routes.dim();
         let g = self
             .config

@@ -82,19 +82,7 @@ impl MaxPooling1D {
 }
 
 impl Layer for MaxPooling1D {
-    fn class_name(&self) -> &'static str {
-        "MaxPooling1D"
-    }
-    fn default_name(&self) -> &'static str {
-        "max_pooling1d"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.config.name = Some(name.clone());
-        self.name = name;
-    }
+    layer_names!("MaxPooling1D", "max_pooling1d", config);
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         match input_shape {

@@ -9,6 +9,27 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 use crate::error::Result;
 use crate::rng::SeededRng;
 
+/// The naming methods of `Layer` (`class_name`, `default_name`, `name`, `set_name`) for
+/// a layer with a `name: String` field; with a third argument, the field whose `name`
+/// (the saved config's) is kept equal to it. Used inside an `impl Layer`.
+macro_rules! layer_names {
+    ($class:expr, $default:expr $(, $config:ident)?) => {
+        fn class_name(&self) -> &'static str {
+            $class
+        }
+        fn default_name(&self) -> &'static str {
+            $default
+        }
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn set_name(&mut self, name: String) {
+            $(self.$config.name = Some(name.clone());)?
+            self.name = name;
+        }
+    };
+}
+
 pub mod activation;
 pub(crate) mod batch_order;
 pub mod bidirectional;
@@ -20,17 +41,17 @@ pub mod initializers;
 // Each layer file adds its `pub mod` and `pub use` here (dense, dropout, embedding,
 // simple_rnn, lstm, gru) and its arm in `LayerConfig::to_layer`.
 pub mod embedding;
+pub(crate) mod folding;
 pub(crate) mod gate_dropout;
 pub mod global_average_pooling1d;
 pub mod global_max_pooling1d;
 pub(crate) mod global_pooling;
 pub mod gru;
 pub mod lstm;
-mod lstm_one_sequence;
-mod lstm_step_major;
 pub mod max_pooling1d;
 pub(crate) mod recurrent;
 pub mod recurrent_state;
+pub mod rnn;
 pub mod simple_rnn;
 pub mod time_distributed;
 pub mod token_projection;
@@ -41,10 +62,11 @@ pub use conv1d::{Conv1D, Padding};
 pub use embedding::Embedding;
 pub use global_average_pooling1d::GlobalAveragePooling1D;
 pub use global_max_pooling1d::GlobalMaxPooling1D;
-pub use gru::GRU;
-pub use lstm::LSTM;
+pub use gru::{GRU, GruCell};
+pub use lstm::{LSTM, LstmCell};
 pub use max_pooling1d::MaxPooling1D;
-pub use simple_rnn::SimpleRNN;
+pub use rnn::{Cell, Recurrent};
+pub use simple_rnn::{SimpleRNN, SimpleRnnCell};
 pub use time_distributed::TimeDistributed;
 
 pub use activation::Activation;
@@ -126,7 +148,7 @@ pub struct ForwardContext<'a> {
 /// `forward`/`backward` pairs. `backward` uses what the last training `forward` cached,
 /// writes each `Param::grad` (overwriting, not accumulating) and returns the gradient
 /// w.r.t. the layer's input (`None` for integer input).
-pub trait Layer: Send + Sync + std::fmt::Debug {
+pub trait Layer: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Keras class name, e.g. "LSTM"; used in `summary()` and saved configs.
     fn class_name(&self) -> &'static str;
     /// Keras default name prefix, e.g. "lstm" (the model appends `_1`, `_2`, ...).
@@ -176,11 +198,6 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
         let _ = tokens;
     }
 
-    /// For an `Embedding` after a training `forward`: the token id of each output row.
-    fn last_token_ids(&self) -> Option<&[usize]> {
-        None
-    }
-
     fn params(&self) -> Vec<&Param>;
     fn params_mut(&mut self) -> Vec<&mut Param>;
     fn param_count(&self) -> usize {
@@ -202,27 +219,6 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// a model whose first layer has one builds itself without data.
     fn input_shape_hint(&self) -> Option<Shape> {
         None
-    }
-
-    /// For an `Embedding`: its built table (vocab, dim) and dim, so the model can fold
-    /// the lookup into the next layer at inference (see `token_projection`).
-    fn embedding_table(&self) -> Option<(&[f32], usize)> {
-        None
-    }
-
-    /// Whether `infer_tokens` takes ids into a (vocab, dim) embedding table in place of
-    /// that embedding's output.
-    fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
-        let _ = (vocab, dim);
-        false
-    }
-
-    /// Inference forward on the output an embedding would give for `tokens`; the
-    /// result equals `forward` on that output (in inference mode) bit for bit. Only
-    /// called where `folds_embedding` said yes.
-    fn infer_tokens(&mut self, tokens: token_projection::TokenInput<'_>) -> Result<ArrayD<f32>> {
-        let _ = tokens;
-        Err(token_projection::not_foldable(self.name()))
     }
 
     /// Like `backward`, but given the gradient w.r.t. the values `output_logits`

@@ -506,6 +506,22 @@ pub(crate) fn grads_mut<'a>(layer: &str, p: &'a mut Param) -> Result<&'a mut [f3
     })
 }
 
+/// A parameter's contiguous values and gradient buffer at once.
+pub(crate) fn value_and_grad<'a>(
+    layer: &str,
+    p: &'a mut Param,
+) -> Result<(&'a [f32], &'a mut [f32])> {
+    let name = p.name;
+    let missing = |what: &str| {
+        Error::State(format!(
+            "layer '{layer}': {what} of '{name}' is not a contiguous array"
+        ))
+    };
+    let value = p.value.as_slice().ok_or_else(|| missing("weight"))?;
+    let grad = p.grad.as_slice_mut().ok_or_else(|| missing("gradient"))?;
+    Ok((value, grad))
+}
+
 /// Error for `backward` without a preceding training `forward`.
 pub(crate) fn no_forward(layer: &str) -> Error {
     Error::State(format!(
@@ -676,6 +692,19 @@ impl WeightGrads {
             bias: vec![0.0; bias],
             token_sums: Vec::new(),
         }
+    }
+
+    /// Copies the sums into the gradients of `params` (kernel, recurrent_kernel, bias
+    /// if any) of layer `layer`.
+    pub fn write_to(&self, layer: &str, params: &mut [Param]) -> Result<()> {
+        let (kp, rest) = params.split_at_mut(1);
+        let (rp, bp) = rest.split_at_mut(1);
+        grads_mut(layer, &mut kp[0])?.copy_from_slice(&self.kernel);
+        grads_mut(layer, &mut rp[0])?.copy_from_slice(&self.recurrent);
+        if let Some(b) = bp.first_mut() {
+            grads_mut(layer, b)?.copy_from_slice(&self.bias);
+        }
+        Ok(())
     }
 
     /// Sum of per-block partials, in block order (the same for any thread count): each

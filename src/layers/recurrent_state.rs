@@ -14,8 +14,9 @@
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, IxDyn};
 
+use super::Param;
 use super::recurrent as rec;
-use super::{Activation, GRU, LSTM, Layer, Param, SimpleRNN};
+use super::rnn::{Cell, CellKind, Recurrent};
 use crate::error::{Error, Result};
 use crate::kernels::{
     MatMut, MatRef, column_sums, gru_backward_row, gru_forward_row,
@@ -27,57 +28,34 @@ use crate::kernels::{
 /// Output and final states of `call_with_state`.
 pub type StateOutput = (ArrayD<f32>, Vec<Array2<f32>>);
 
-/// The per-step update of one of the three cells.
-#[derive(Clone, Copy, Debug)]
-enum Cell {
-    Simple(Activation),
-    Lstm,
-    /// GRU, reset_after = true (bias rows: input, recurrent).
-    GruAfter,
-    /// GRU, reset_after = false (one bias, on the input side).
-    GruBefore,
-}
-
-impl Cell {
-    fn gates(self) -> usize {
-        match self {
-            Cell::Simple(_) => 1,
-            Cell::Lstm => 4,
-            Cell::GruAfter | Cell::GruBefore => 3,
-        }
-    }
-    fn states(self) -> usize {
-        if matches!(self, Cell::Lstm) { 2 } else { 1 }
-    }
-}
-
 /// What the time loop needs from a layer.
 struct Spec<'a> {
     layer: &'a str,
     class: &'static str,
-    cell: Cell,
+    cell: CellKind,
     units: usize,
     return_sequences: bool,
     go_backwards: bool,
     params: Vec<&'a Param>,
 }
 
-impl SimpleRNN {
+impl<C: Cell> Recurrent<C> {
     fn state_spec(&self) -> Spec<'_> {
-        let c = self.settings();
+        let c = &self.config;
         Spec {
-            layer: self.name(),
-            class: "SimpleRNN",
-            cell: Cell::Simple(c.activation),
+            layer: &self.name,
+            class: C::CLASS_NAME,
+            cell: C::kind(c),
             units: c.units,
             return_sequences: c.return_sequences,
             go_backwards: c.go_backwards,
-            params: self.params(),
+            params: self.params.iter().collect(),
         }
     }
 
-    /// Forward from `initial_state` ([h], each (batch, units); zeros when `None`) with
-    /// an optional step mask (batch, steps); returns the output and the final [h].
+    /// Forward from `initial_state` (each (batch, units); zeros when `None`): [h, c]
+    /// for LSTM, [h] for SimpleRNN and GRU, with an optional step mask (batch, steps);
+    /// returns the output and the final states in that order.
     pub fn call_with_state(
         &self,
         input: ArrayView3<'_, f32>,
@@ -98,109 +76,8 @@ impl SimpleRNN {
         grad_output: ArrayViewD<'_, f32>,
         grad_states: Option<&[ArrayView2<'_, f32>]>,
     ) -> Result<StateGradients> {
-        gradients(
-            &self.state_spec(),
-            input,
-            initial_state,
-            mask,
-            grad_output,
-            grad_states,
-        )
-    }
-}
-
-impl LSTM {
-    fn state_spec(&self) -> Spec<'_> {
-        let c = self.settings();
-        Spec {
-            layer: self.name(),
-            class: "LSTM",
-            cell: Cell::Lstm,
-            units: c.units,
-            return_sequences: c.return_sequences,
-            go_backwards: c.go_backwards,
-            params: self.params(),
-        }
-    }
-
-    /// Forward from `initial_state` ([h, c], each (batch, units); zeros when `None`)
-    /// with an optional step mask (batch, steps); returns the output and the final
-    /// [h, c].
-    pub fn call_with_state(
-        &self,
-        input: ArrayView3<'_, f32>,
-        initial_state: Option<&[ArrayView2<'_, f32>]>,
-        mask: Option<&Array2<bool>>,
-    ) -> Result<StateOutput> {
-        run(&self.state_spec(), input, initial_state, mask, None)
-    }
-
-    /// As `SimpleRNN::call_with_state_gradients`, with states [h, c].
-    pub fn call_with_state_gradients(
-        &self,
-        input: ArrayView3<'_, f32>,
-        initial_state: Option<&[ArrayView2<'_, f32>]>,
-        mask: Option<&Array2<bool>>,
-        grad_output: ArrayViewD<'_, f32>,
-        grad_states: Option<&[ArrayView2<'_, f32>]>,
-    ) -> Result<StateGradients> {
-        gradients(
-            &self.state_spec(),
-            input,
-            initial_state,
-            mask,
-            grad_output,
-            grad_states,
-        )
-    }
-}
-
-impl GRU {
-    fn state_spec(&self) -> Spec<'_> {
-        let c = self.settings();
-        Spec {
-            layer: self.name(),
-            class: "GRU",
-            cell: if c.reset_after {
-                Cell::GruAfter
-            } else {
-                Cell::GruBefore
-            },
-            units: c.units,
-            return_sequences: c.return_sequences,
-            go_backwards: c.go_backwards,
-            params: self.params(),
-        }
-    }
-
-    /// Forward from `initial_state` ([h], (batch, units); zeros when `None`) with an
-    /// optional step mask (batch, steps); returns the output and the final [h].
-    pub fn call_with_state(
-        &self,
-        input: ArrayView3<'_, f32>,
-        initial_state: Option<&[ArrayView2<'_, f32>]>,
-        mask: Option<&Array2<bool>>,
-    ) -> Result<StateOutput> {
-        run(&self.state_spec(), input, initial_state, mask, None)
-    }
-
-    /// As `SimpleRNN::call_with_state_gradients`.
-    pub fn call_with_state_gradients(
-        &self,
-        input: ArrayView3<'_, f32>,
-        initial_state: Option<&[ArrayView2<'_, f32>]>,
-        mask: Option<&Array2<bool>>,
-        grad_output: ArrayViewD<'_, f32>,
-        grad_states: Option<&[ArrayView2<'_, f32>]>,
-    ) -> Result<StateGradients> {
-        gradients(
-            &self.state_spec(),
-            input,
-            initial_state,
-            mask,
-            grad_output,
-            grad_states,
-        )
+        let forward = (input, initial_state, mask);
+        gradients(&self.state_spec(), forward, grad_output, grad_states)
     }
 }
 
@@ -292,19 +169,29 @@ crate::simd_fn! {
     }
 }
 
-/// The time loop over the whole batch, one step at a time.
-#[inline(always)]
-fn run_loop(
-    spec: &Spec<'_>,
+/// The input as the loop reads it (reversed with `go_backwards`), its step mask and
+/// every step's input projection.
+struct Loaded<'a> {
+    batch: usize,
+    steps: usize,
+    features: usize,
+    x: Vec<f32>,
+    step_mask: Vec<bool>,
+    projected: Vec<f32>,
+    recurrent: &'a [f32],
+    /// The bias added to the recurrent product (GRU reset_after), else zeros.
+    rec_bias: Vec<f32>,
+}
+
+fn load<'a>(
+    spec: &Spec<'a>,
     input: ArrayView3<'_, f32>,
-    initial_state: Option<&[ArrayView2<'_, f32>]>,
     mask: Option<&Array2<bool>>,
-    mut tape: Option<&mut Tape>,
-) -> Result<StateOutput> {
+) -> Result<Loaded<'a>> {
     if spec.params.is_empty() {
         return Err(rec::not_built(spec.layer));
     }
-    let (u, w) = (spec.units, spec.cell.gates() * spec.units);
+    let w = spec.cell.gates() * spec.units;
     let kernel = rec::values(spec.layer, spec.params[0])?;
     let recurrent = rec::values(spec.layer, spec.params[1])?;
     let bias = match spec.params.get(2) {
@@ -314,27 +201,121 @@ fn run_loop(
     let f = kernel.len() / w;
     let mut x = Vec::new();
     let view = input.into_dyn();
-    let (batch, steps) = rec::load_sequence(
-        spec.layer,
-        &super::LayerInput::Floats(view.view()),
-        f,
-        &mut x,
-    )?;
-    let mut smask = rec::step_mask(spec.layer, mask, batch, steps)?;
+    let floats = super::LayerInput::Floats(view.view());
+    let (batch, steps) = rec::load_sequence(spec.layer, &floats, f, &mut x)?;
+    let mut step_mask = rec::step_mask(spec.layer, mask, batch, steps)?;
     if spec.go_backwards {
         rec::reverse_steps(&mut x, steps, f);
-        rec::reverse_steps(&mut smask, steps, 1);
+        rec::reverse_steps(&mut step_mask, steps, 1);
     }
-    let mut states = initial_states(spec, "initial_state", initial_state, batch)?;
     // reset_after: bias row 0 on the input side, row 1 on the recurrent product.
-    let zeros = vec![0.0f32; w];
     let (in_bias, rec_bias) = match (spec.cell, bias) {
-        (Cell::GruAfter, Some(b)) => (Some(&b[..w]), &b[w..]),
-        (_, b) => (b, &zeros[..]),
+        (CellKind::GruResetAfter, Some(b)) => (Some(&b[..w]), b[w..].to_vec()),
+        (_, b) => (b, vec![0.0f32; w]),
     };
-    let mut proj = Vec::new();
-    rec::project_inputs(&x, batch * steps, f, kernel, w, in_bias, &mut proj);
+    let mut projected = Vec::new();
+    rec::project_inputs(&x, batch * steps, f, kernel, w, in_bias, &mut projected);
+    Ok(Loaded {
+        batch,
+        steps,
+        features: f,
+        x,
+        step_mask,
+        projected,
+        recurrent,
+        rec_bias,
+    })
+}
 
+/// One row's buffers in the gate pass: the gates (holding the input projection on
+/// entry), the new h and c, and the cell's auxiliary row (tanh(c), h U_h + b or
+/// r * h_{t-1}, as the tape keeps it).
+struct RowPass {
+    gates: Vec<f32>,
+    h_new: Vec<f32>,
+    c_new: Vec<f32>,
+    aux: Vec<f32>,
+    cand: Vec<f32>,
+}
+
+impl RowPass {
+    fn new(u: usize, w: usize) -> Self {
+        RowPass {
+            gates: vec![0.0; w],
+            h_new: vec![0.0; u],
+            c_new: vec![0.0; u],
+            aux: vec![0.0; u],
+            cand: vec![0.0; u],
+        }
+    }
+
+    /// The cell's step for one row, given its recurrent product `r` (h_{t-1} U).
+    #[inline(always)]
+    fn step(&mut self, cell: CellKind, r: &[f32], h_prev: &[f32], c_prev: &[f32], l: &Loaded) {
+        let (u, w) = (h_prev.len(), self.gates.len());
+        match cell {
+            CellKind::Simple(act) => {
+                self.gates.iter_mut().zip(r).for_each(|(g, v)| *g += v);
+                rnn_forward_row(act, &mut self.gates);
+                self.h_new.copy_from_slice(&self.gates);
+            }
+            CellKind::Lstm => {
+                self.gates.iter_mut().zip(r).for_each(|(g, v)| *g += v);
+                let (c, a, h) = (&mut self.c_new, &mut self.aux, &mut self.h_new);
+                lstm_forward_row(&mut self.gates, c_prev, c, a, h);
+            }
+            CellKind::GruResetAfter => {
+                let (a, h) = (&mut self.aux, &mut self.h_new);
+                gru_forward_row(&mut self.gates, r, &l.rec_bias, h_prev, a, h);
+            }
+            CellKind::GruResetBefore => {
+                gru_reset_before_gates_row(&mut self.gates, &r[..2 * u], h_prev, &mut self.aux);
+                matmul(
+                    MatRef::new(&self.aux, 1, u),
+                    MatRef::strided(&l.recurrent[2 * u..], u, u, w),
+                    0.0,
+                    MatMut::new(&mut self.cand, 1, u),
+                );
+                gru_reset_before_output_row(&mut self.gates, &self.cand, h_prev, &mut self.h_new);
+            }
+        }
+    }
+}
+
+impl Tape {
+    /// Sized for a loop of `steps` over `batch` rows.
+    fn start(&mut self, l: &Loaded, u: usize, w: usize, lstm: bool) {
+        let n = l.steps * l.batch;
+        self.h_prev = vec![0.0; n * u];
+        self.c_prev = vec![0.0; if lstm { n * u } else { 0 }];
+        self.gates = vec![0.0; n * w];
+        self.aux = vec![0.0; n * u];
+    }
+
+    /// Keeps what the backward needs of the loaded input.
+    fn finish(&mut self, l: Loaded) {
+        self.batch = l.batch;
+        self.steps = l.steps;
+        self.features = l.features;
+        self.x = l.x;
+        self.step_mask = l.step_mask;
+    }
+}
+
+/// The time loop over the whole batch, one step at a time.
+#[inline(always)]
+fn run_loop(
+    spec: &Spec<'_>,
+    input: ArrayView3<'_, f32>,
+    initial_state: Option<&[ArrayView2<'_, f32>]>,
+    mask: Option<&Array2<bool>>,
+    mut tape: Option<&mut Tape>,
+) -> Result<StateOutput> {
+    let l = load(spec, input, mask)?;
+    let (batch, steps) = (l.batch, l.steps);
+    let (u, w) = (spec.units, spec.cell.gates() * spec.units);
+    let mut states = initial_states(spec, "initial_state", initial_state, batch)?;
+    let lstm = states.len() == 2;
     let mut out = vec![
         0.0f32;
         if spec.return_sequences {
@@ -345,106 +326,51 @@ fn run_loop(
     ];
     let mut prev_out = vec![0.0f32; batch * u];
     let mut rec_prod = vec![0.0f32; batch * w];
-    let mut gates = vec![0.0f32; w];
-    let (mut h_new, mut c_new, mut scratch, mut cand) = (
-        vec![0.0f32; u],
-        vec![0.0f32; u],
-        vec![0.0f32; u],
-        vec![0.0f32; u],
-    );
+    let mut pass = RowPass::new(u, w);
     if let Some(tp) = tape.as_deref_mut() {
-        tp.h_prev = vec![0.0; steps * batch * u];
-        tp.c_prev = vec![
-            0.0;
-            if states.len() == 2 {
-                steps * batch * u
-            } else {
-                0
-            }
-        ];
-        tp.gates = vec![0.0; steps * batch * w];
-        tp.aux = vec![0.0; steps * batch * u];
+        tp.start(&l, u, w, lstm);
     }
-    {
-        for t in 0..steps {
-            if let Some(tp) = tape.as_deref_mut() {
-                let at = t * batch * u..(t + 1) * batch * u;
-                tp.h_prev[at.clone()].copy_from_slice(&states[0]);
-                if states.len() == 2 {
-                    tp.c_prev[at].copy_from_slice(&states[1]);
-                }
+    for t in 0..steps {
+        if let Some(tp) = tape.as_deref_mut() {
+            let at = t * batch * u..(t + 1) * batch * u;
+            tp.h_prev[at.clone()].copy_from_slice(&states[0]);
+            if lstm {
+                tp.c_prev[at].copy_from_slice(&states[1]);
             }
-            matmul(
-                MatRef::new(&states[0], batch, u),
-                MatRef::new(recurrent, u, w),
-                0.0,
-                MatMut::new(&mut rec_prod, batch, w),
-            );
-            for b in 0..batch {
-                let real = smask.is_empty() || smask[b * steps + t];
-                let row = b * u..(b + 1) * u;
-                if real {
-                    gates.copy_from_slice(&proj[(b * steps + t) * w..][..w]);
-                    let r = &rec_prod[b * w..(b + 1) * w];
-                    let h_prev = &states[0][row.clone()];
-                    match spec.cell {
-                        Cell::Simple(act) => {
-                            gates.iter_mut().zip(r).for_each(|(g, v)| *g += v);
-                            rnn_forward_row(act, &mut gates);
-                            h_new.copy_from_slice(&gates);
-                        }
-                        Cell::Lstm => {
-                            gates.iter_mut().zip(r).for_each(|(g, v)| *g += v);
-                            let c_prev = &states[1][row.clone()];
-                            lstm_forward_row(
-                                &mut gates,
-                                c_prev,
-                                &mut c_new,
-                                &mut scratch,
-                                &mut h_new,
-                            );
-                        }
-                        Cell::GruAfter => {
-                            gru_forward_row(
-                                &mut gates,
-                                r,
-                                rec_bias,
-                                h_prev,
-                                &mut scratch,
-                                &mut h_new,
-                            );
-                        }
-                        Cell::GruBefore => {
-                            gru_reset_before_gates_row(
-                                &mut gates,
-                                &r[..2 * u],
-                                h_prev,
-                                &mut scratch,
-                            );
-                            matmul(
-                                MatRef::new(&scratch, 1, u),
-                                MatRef::strided(&recurrent[2 * u..], u, u, w),
-                                0.0,
-                                MatMut::new(&mut cand, 1, u),
-                            );
-                            gru_reset_before_output_row(&mut gates, &cand, h_prev, &mut h_new);
-                        }
-                    }
-                    if let Some(tp) = tape.as_deref_mut() {
-                        let tb = t * batch + b;
-                        tp.gates[tb * w..(tb + 1) * w].copy_from_slice(&gates);
-                        tp.aux[tb * u..(tb + 1) * u].copy_from_slice(&scratch);
-                    }
-                    states[0][row.clone()].copy_from_slice(&h_new);
-                    if matches!(spec.cell, Cell::Lstm) {
-                        states[1][row.clone()].copy_from_slice(&c_new);
-                    }
-                    prev_out[row.clone()].copy_from_slice(&h_new);
+        }
+        matmul(
+            MatRef::new(&states[0], batch, u),
+            MatRef::new(l.recurrent, u, w),
+            0.0,
+            MatMut::new(&mut rec_prod, batch, w),
+        );
+        for b in 0..batch {
+            let real = l.step_mask.is_empty() || l.step_mask[b * steps + t];
+            let row = b * u..(b + 1) * u;
+            if real {
+                pass.gates
+                    .copy_from_slice(&l.projected[(b * steps + t) * w..][..w]);
+                let r = &rec_prod[b * w..(b + 1) * w];
+                let c_prev = if lstm {
+                    &states[1][row.clone()]
+                } else {
+                    &[][..]
+                };
+                pass.step(spec.cell, r, &states[0][row.clone()], c_prev, &l);
+                if let Some(tp) = tape.as_deref_mut() {
+                    let tb = t * batch + b;
+                    tp.gates[tb * w..(tb + 1) * w].copy_from_slice(&pass.gates);
+                    tp.aux[tb * u..(tb + 1) * u].copy_from_slice(&pass.aux);
                 }
-                // A masked step repeats the previous output (Keras: zeros before any).
-                if spec.return_sequences {
-                    out[(b * steps + t) * u..][..u].copy_from_slice(&prev_out[row]);
+                states[0][row.clone()].copy_from_slice(&pass.h_new);
+                if lstm {
+                    states[1][row.clone()].copy_from_slice(&pass.c_new);
                 }
+                prev_out[row.clone()].copy_from_slice(&pass.h_new);
+            }
+            // A masked step repeats the previous output (Keras: zeros before any).
+            if spec.return_sequences {
+                out[(b * steps + t) * u..][..u].copy_from_slice(&prev_out[row]);
             }
         }
     }
@@ -459,22 +385,245 @@ fn run_loop(
         .map(|s| Array2::from_shape_vec((batch, u), s).expect("batch * units"))
         .collect();
     if let Some(tp) = tape {
-        tp.batch = batch;
-        tp.steps = steps;
-        tp.features = f;
-        tp.x = x;
-        tp.step_mask = smask;
+        tp.finish(l);
     }
     Ok((output, states))
 }
+
+/// The backward's accumulators and one step's scratch, all over the whole batch.
+struct Backward {
+    /// Gradients of the kernel, recurrent kernel, input-side and recurrent-side bias.
+    dk: Vec<f32>,
+    du: Vec<f32>,
+    db_in: Vec<f32>,
+    db_rec: Vec<f32>,
+    /// dL/dX (batch, steps, features), as the loop read the input.
+    dx: Vec<f32>,
+    /// dL/d(output so far): flows back to the last real step (Keras repeats outputs).
+    dout: Vec<f32>,
+    /// Step t: input-side and (GRU reset_after) recurrent-side pre-activation
+    /// gradients, the part of dh_{t-1} not through U, dh_{t-1}, dL/d(r * h_{t-1}).
+    dz: Vec<f32>,
+    drec: Vec<f32>,
+    direct: Vec<f32>,
+    dhp: Vec<f32>,
+    dcand: Vec<f32>,
+    /// One row's total dL/dh_t.
+    d_total: Vec<f32>,
+    /// Step t's inputs and their gradients (batch, features).
+    xt: Vec<f32>,
+    dxt: Vec<f32>,
+}
+
+impl Backward {
+    fn new(tape: &Tape, u: usize, w: usize) -> Self {
+        let (batch, f) = (tape.batch, tape.features);
+        Backward {
+            dk: vec![0.0; f * w],
+            du: vec![0.0; u * w],
+            db_in: vec![0.0; w],
+            db_rec: vec![0.0; w],
+            dx: vec![0.0; batch * tape.steps * f],
+            dout: vec![0.0; batch * u],
+            dz: vec![0.0; batch * w],
+            drec: vec![0.0; batch * w],
+            direct: vec![0.0; batch * u],
+            dhp: vec![0.0; batch * u],
+            dcand: vec![0.0; batch * u],
+            d_total: vec![0.0; u],
+            xt: vec![0.0; batch * f],
+            dxt: vec![0.0; batch * f],
+        }
+    }
+
+    /// Adds step t's output gradient (from `dy`, the layer's output gradient) to `dout`.
+    fn add_output_grad(&mut self, dy: &[f32], t: usize, steps: usize, seq: bool) {
+        let u = self.d_total.len();
+        if seq {
+            for (b, d) in self.dout.chunks_mut(u).enumerate() {
+                let g = &dy[(b * steps + t) * u..][..u];
+                d.iter_mut().zip(g).for_each(|(a, v)| *a += v);
+            }
+        } else if t == steps - 1 {
+            self.dout.iter_mut().zip(dy).for_each(|(a, v)| *a += v);
+        }
+    }
+
+    /// The cell's backward for the real rows of step t: dz (and drec, direct) from
+    /// dh + dout; dc (LSTM) updated in place.
+    fn cell_rows(
+        &mut self,
+        cell: CellKind,
+        tape: &Tape,
+        t: usize,
+        dh: &[f32],
+        dc: Option<&mut Vec<f32>>,
+    ) {
+        let (batch, u) = (tape.batch, self.d_total.len());
+        let w = self.dz.len() / batch;
+        let h_prev = &tape.h_prev[t * batch * u..(t + 1) * batch * u];
+        let mut dc = dc;
+        self.dz.fill(0.0);
+        self.drec.fill(0.0);
+        for b in (0..batch).filter(|&b| tape.real(b, t)) {
+            let row = b * u..(b + 1) * u;
+            let (dh_b, dout_b) = (&dh[row.clone()], &mut self.dout[row.clone()]);
+            for ((d, a), o) in self.d_total.iter_mut().zip(dh_b).zip(dout_b.iter()) {
+                *d = a + o;
+            }
+            dout_b.fill(0.0);
+            let tb = t * batch + b;
+            let gates = &tape.gates[tb * w..(tb + 1) * w];
+            let aux = &tape.aux[tb * u..(tb + 1) * u];
+            let (d_total, dzb) = (&self.d_total, &mut self.dz[b * w..(b + 1) * w]);
+            match cell {
+                CellKind::Simple(act) => rnn_backward_row(act, gates, d_total, dzb),
+                CellKind::Lstm => {
+                    let c_prev = &tape.c_prev[tb * u..(tb + 1) * u];
+                    let dcb = &mut dc.as_deref_mut().expect("LSTM has a c state")[row];
+                    lstm_backward_row(gates, c_prev, aux, d_total, dcb, dzb);
+                }
+                CellKind::GruResetAfter => {
+                    let drec = &mut self.drec[b * w..(b + 1) * w];
+                    let hp = &h_prev[row.clone()];
+                    gru_backward_row(gates, aux, hp, d_total, dzb, drec, &mut self.direct[row]);
+                }
+                CellKind::GruResetBefore => {
+                    let (hp, direct) = (&h_prev[row.clone()], &mut self.direct[row]);
+                    gru_reset_before_backward_output_row(gates, hp, d_total, dzb, direct);
+                }
+            }
+        }
+    }
+
+    /// Through the recurrent kernel at step t: dh_{t-1} into `dhp` and dU; GRU's
+    /// recurrent bias and (reset_before) the reset gate's gradient on the way.
+    fn recurrent_side(&mut self, cell: CellKind, tape: &Tape, t: usize, recurrent: &[f32]) {
+        let (batch, u) = (tape.batch, self.d_total.len());
+        let w = self.dz.len() / batch;
+        let h_prev = &tape.h_prev[t * batch * u..(t + 1) * batch * u];
+        let hp = MatRef::new(h_prev, batch, u);
+        let u_t = MatRef::new(recurrent, u, w).t();
+        let dhp = MatMut::new(&mut self.dhp, batch, u);
+        match cell {
+            CellKind::Simple(_) | CellKind::Lstm => {
+                let dz = MatRef::new(&self.dz, batch, w);
+                matmul(dz, u_t, 0.0, dhp);
+                matmul(hp.t(), dz, 1.0, MatMut::new(&mut self.du, u, w));
+            }
+            CellKind::GruResetAfter => {
+                let drec = MatRef::new(&self.drec, batch, w);
+                matmul(drec, u_t, 0.0, dhp);
+                self.dhp
+                    .iter_mut()
+                    .zip(&self.direct)
+                    .for_each(|(a, d)| *a += d);
+                matmul(hp.t(), drec, 1.0, MatMut::new(&mut self.du, u, w));
+                column_sums(&self.drec, batch, w, w, &mut self.db_rec, true);
+            }
+            CellKind::GruResetBefore => {
+                // dL/d(r * h_{t-1}) through the candidate's product, then the r gate.
+                matmul(
+                    MatRef::strided(&self.dz[2 * u..], batch, u, w),
+                    MatRef::strided(&recurrent[2 * u..], u, u, w).t(),
+                    0.0,
+                    MatMut::new(&mut self.dcand, batch, u),
+                );
+                for b in (0..batch).filter(|&b| tape.real(b, t)) {
+                    let (row, tb) = (b * u..(b + 1) * u, t * batch + b);
+                    gru_reset_before_backward_reset_row(
+                        &tape.gates[tb * w..(tb + 1) * w],
+                        &h_prev[row.clone()],
+                        &self.dcand[row.clone()],
+                        &mut self.dz[b * w..(b + 1) * w],
+                        &mut self.direct[row],
+                    );
+                }
+                let dz_zr = MatRef::strided(&self.dz, batch, 2 * u, w);
+                matmul(dz_zr, MatRef::strided(recurrent, u, 2 * u, w).t(), 0.0, dhp);
+                self.dhp
+                    .iter_mut()
+                    .zip(&self.direct)
+                    .for_each(|(a, d)| *a += d);
+                matmul(
+                    hp.t(),
+                    dz_zr,
+                    1.0,
+                    MatMut::strided(&mut self.du, u, 2 * u, w),
+                );
+                let rh = &tape.aux[t * batch * u..(t + 1) * batch * u];
+                matmul(
+                    MatRef::new(rh, batch, u).t(),
+                    MatRef::strided(&self.dz[2 * u..], batch, u, w),
+                    1.0,
+                    MatMut::strided(&mut self.du[2 * u..], u, u, w),
+                );
+            }
+        }
+    }
+
+    /// Input side of step t: dK += x_t^T dz, db += Σ dz, dx_t = dz K^T.
+    fn input_side(&mut self, tape: &Tape, t: usize, kernel: &[f32]) {
+        let (batch, steps, f) = (tape.batch, tape.steps, tape.features);
+        let w = self.dz.len() / batch;
+        let (xt, dxt) = (&mut self.xt, &mut self.dxt);
+        for b in 0..batch {
+            xt[b * f..(b + 1) * f].copy_from_slice(&tape.x[(b * steps + t) * f..][..f]);
+        }
+        let dzm = MatRef::new(&self.dz, batch, w);
+        let dk = MatMut::new(&mut self.dk, f, w);
+        matmul(MatRef::new(xt, batch, f).t(), dzm, 1.0, dk);
+        column_sums(&self.dz, batch, w, w, &mut self.db_in, true);
+        matmul(
+            dzm,
+            MatRef::new(kernel, f, w).t(),
+            0.0,
+            MatMut::new(dxt, batch, f),
+        );
+        for b in 0..batch {
+            self.dx[(b * steps + t) * f..][..f].copy_from_slice(&dxt[b * f..(b + 1) * f]);
+        }
+    }
+
+    /// The weight gradients in the layer's `params()` shapes.
+    fn weights(self, spec: &Spec<'_>) -> Result<Vec<ArrayD<f32>>> {
+        let mut weights = vec![
+            ArrayD::from_shape_vec(IxDyn(spec.params[0].value.shape()), self.dk),
+            ArrayD::from_shape_vec(IxDyn(spec.params[1].value.shape()), self.du),
+        ];
+        if let Some(p) = spec.params.get(2) {
+            let mut db = self.db_in;
+            if spec.cell == CellKind::GruResetAfter {
+                db.extend_from_slice(&self.db_rec);
+            }
+            weights.push(ArrayD::from_shape_vec(IxDyn(p.value.shape()), db));
+        }
+        weights
+            .into_iter()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::State(format!("layer '{}': gradient shapes: {e}", spec.layer)))
+    }
+}
+
+impl Tape {
+    /// Whether row b's step t is real.
+    fn real(&self, b: usize, t: usize) -> bool {
+        self.step_mask.is_empty() || self.step_mask[b * self.steps + t]
+    }
+}
+
+/// The arguments of `call_with_state`: input, initial states, step mask.
+type ForwardArgs<'a, 'b, 'c> = (
+    ArrayView3<'a, f32>,
+    Option<&'b [ArrayView2<'b, f32>]>,
+    Option<&'c Array2<bool>>,
+);
 
 /// Forward with a tape, then back through time (Keras's masked-step rules reversed:
 /// a masked step passes the state and output gradients on unchanged).
 fn gradients(
     spec: &Spec<'_>,
-    input: ArrayView3<'_, f32>,
-    initial_state: Option<&[ArrayView2<'_, f32>]>,
-    mask: Option<&Array2<bool>>,
+    (input, initial_state, mask): ForwardArgs<'_, '_, '_>,
     grad_output: ArrayViewD<'_, f32>,
     grad_states: Option<&[ArrayView2<'_, f32>]>,
 ) -> Result<StateGradients> {
@@ -499,193 +648,20 @@ fn gradients(
     let dy: Vec<f32> = grad_output.iter().copied().collect();
     let recurrent = rec::values(spec.layer, spec.params[1])?;
     let kernel = rec::values(spec.layer, spec.params[0])?;
-    let mut dk = vec![0.0f32; f * w];
-    let mut du = vec![0.0f32; u * w];
-    let mut db_in = vec![0.0f32; w];
-    let mut db_rec = vec![0.0f32; w];
-    let mut dx = vec![0.0f32; batch * steps * f];
-    // dL/d(output so far): flows back to the last real step (Keras repeats outputs).
-    let mut dout = vec![0.0f32; batch * u];
-    let (mut dz, mut drec) = (vec![0.0f32; batch * w], vec![0.0f32; batch * w]);
-    let (mut direct, mut dhp) = (vec![0.0f32; batch * u], vec![0.0f32; batch * u]);
-    let mut dcand = vec![0.0f32; batch * u];
-    let mut xt = vec![0.0f32; batch * f];
-    let mut dxt = vec![0.0f32; batch * f];
-    let mut d_total = vec![0.0f32; u];
-    let real = |b: usize, t: usize| tape.step_mask.is_empty() || tape.step_mask[b * steps + t];
+    let mut back = Backward::new(&tape, u, w);
     for t in (0..steps).rev() {
-        if spec.return_sequences {
-            for b in 0..batch {
-                let g = &dy[(b * steps + t) * u..][..u];
-                dout[b * u..(b + 1) * u]
-                    .iter_mut()
-                    .zip(g)
-                    .for_each(|(a, v)| *a += v);
-            }
-        } else if t == steps - 1 {
-            dout.iter_mut().zip(&dy).for_each(|(a, v)| *a += v);
+        back.add_output_grad(&dy, t, steps, spec.return_sequences);
+        back.cell_rows(spec.cell, &tape, t, dh, dc.as_deref_mut());
+        back.recurrent_side(spec.cell, &tape, t, recurrent);
+        for b in (0..batch).filter(|&b| tape.real(b, t)) {
+            dh[b * u..(b + 1) * u].copy_from_slice(&back.dhp[b * u..(b + 1) * u]);
         }
-        let tb = |b: usize| t * batch + b;
-        let h_prev = &tape.h_prev[t * batch * u..(t + 1) * batch * u];
-        dz.fill(0.0);
-        drec.fill(0.0);
-        for b in 0..batch {
-            if !real(b, t) {
-                continue;
-            }
-            let row = b * u..(b + 1) * u;
-            for ((d, a), o) in d_total
-                .iter_mut()
-                .zip(&dh[row.clone()])
-                .zip(&dout[row.clone()])
-            {
-                *d = a + o;
-            }
-            dout[row.clone()].fill(0.0);
-            let gates = &tape.gates[tb(b) * w..(tb(b) + 1) * w];
-            let aux = &tape.aux[tb(b) * u..(tb(b) + 1) * u];
-            let dzb = &mut dz[b * w..(b + 1) * w];
-            match spec.cell {
-                Cell::Simple(act) => rnn_backward_row(act, gates, &d_total, dzb),
-                Cell::Lstm => {
-                    let c_prev = &tape.c_prev[tb(b) * u..(tb(b) + 1) * u];
-                    let dcb = &mut dc.as_deref_mut().expect("LSTM has a c state")[row.clone()];
-                    lstm_backward_row(gates, c_prev, aux, &d_total, dcb, dzb);
-                }
-                Cell::GruAfter => gru_backward_row(
-                    gates,
-                    aux,
-                    &h_prev[row.clone()],
-                    &d_total,
-                    dzb,
-                    &mut drec[b * w..(b + 1) * w],
-                    &mut direct[row],
-                ),
-                Cell::GruBefore => gru_reset_before_backward_output_row(
-                    gates,
-                    &h_prev[row.clone()],
-                    &d_total,
-                    dzb,
-                    &mut direct[row],
-                ),
-            }
-        }
-        let hp = MatRef::new(h_prev, batch, u);
-        match spec.cell {
-            Cell::Simple(_) | Cell::Lstm => {
-                matmul(
-                    MatRef::new(&dz, batch, w),
-                    MatRef::new(recurrent, u, w).t(),
-                    0.0,
-                    MatMut::new(&mut dhp, batch, u),
-                );
-                matmul(
-                    hp.t(),
-                    MatRef::new(&dz, batch, w),
-                    1.0,
-                    MatMut::new(&mut du, u, w),
-                );
-            }
-            Cell::GruAfter => {
-                matmul(
-                    MatRef::new(&drec, batch, w),
-                    MatRef::new(recurrent, u, w).t(),
-                    0.0,
-                    MatMut::new(&mut dhp, batch, u),
-                );
-                dhp.iter_mut().zip(&direct).for_each(|(a, d)| *a += d);
-                matmul(
-                    hp.t(),
-                    MatRef::new(&drec, batch, w),
-                    1.0,
-                    MatMut::new(&mut du, u, w),
-                );
-                column_sums(&drec, batch, w, w, &mut db_rec, true);
-            }
-            Cell::GruBefore => {
-                // dL/d(r * h_{t-1}) through the candidate's product, then the r gate.
-                matmul(
-                    MatRef::strided(&dz[2 * u..], batch, u, w),
-                    MatRef::strided(&recurrent[2 * u..], u, u, w).t(),
-                    0.0,
-                    MatMut::new(&mut dcand, batch, u),
-                );
-                for b in (0..batch).filter(|&b| real(b, t)) {
-                    let row = b * u..(b + 1) * u;
-                    let gates = &tape.gates[tb(b) * w..(tb(b) + 1) * w];
-                    gru_reset_before_backward_reset_row(
-                        gates,
-                        &h_prev[row.clone()],
-                        &dcand[row.clone()],
-                        &mut dz[b * w..(b + 1) * w],
-                        &mut direct[row],
-                    );
-                }
-                matmul(
-                    MatRef::strided(&dz, batch, 2 * u, w),
-                    MatRef::strided(recurrent, u, 2 * u, w).t(),
-                    0.0,
-                    MatMut::new(&mut dhp, batch, u),
-                );
-                dhp.iter_mut().zip(&direct).for_each(|(a, d)| *a += d);
-                matmul(
-                    hp.t(),
-                    MatRef::strided(&dz, batch, 2 * u, w),
-                    1.0,
-                    MatMut::strided(&mut du, u, 2 * u, w),
-                );
-                let rh = &tape.aux[t * batch * u..(t + 1) * batch * u];
-                matmul(
-                    MatRef::new(rh, batch, u).t(),
-                    MatRef::strided(&dz[2 * u..], batch, u, w),
-                    1.0,
-                    MatMut::strided(&mut du[2 * u..], u, u, w),
-                );
-            }
-        }
-        for b in (0..batch).filter(|&b| real(b, t)) {
-            dh[b * u..(b + 1) * u].copy_from_slice(&dhp[b * u..(b + 1) * u]);
-        }
-        // Input side: dK += x_t^T dz, db += Σ dz, dx_t = dz K^T.
-        for b in 0..batch {
-            xt[b * f..(b + 1) * f].copy_from_slice(&tape.x[(b * steps + t) * f..][..f]);
-        }
-        let dzm = MatRef::new(&dz, batch, w);
-        matmul(
-            MatRef::new(&xt, batch, f).t(),
-            dzm,
-            1.0,
-            MatMut::new(&mut dk, f, w),
-        );
-        column_sums(&dz, batch, w, w, &mut db_in, true);
-        matmul(
-            dzm,
-            MatRef::new(kernel, f, w).t(),
-            0.0,
-            MatMut::new(&mut dxt, batch, f),
-        );
-        for b in 0..batch {
-            dx[(b * steps + t) * f..][..f].copy_from_slice(&dxt[b * f..(b + 1) * f]);
-        }
+        back.input_side(&tape, t, kernel);
     }
     if spec.go_backwards {
-        rec::reverse_steps(&mut dx, steps, f);
+        rec::reverse_steps(&mut back.dx, steps, f);
     }
-    let mut weights = vec![
-        ArrayD::from_shape_vec(IxDyn(spec.params[0].value.shape()), dk),
-        ArrayD::from_shape_vec(IxDyn(spec.params[1].value.shape()), du),
-    ];
-    if let Some(p) = spec.params.get(2) {
-        let mut db = db_in;
-        if matches!(spec.cell, Cell::GruAfter) {
-            db.extend_from_slice(&db_rec);
-        }
-        weights.push(ArrayD::from_shape_vec(IxDyn(p.value.shape()), db));
-    }
-    let weights = weights
-        .into_iter()
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::State(format!("layer '{}': gradient shapes: {e}", spec.layer)))?;
+    let dx = std::mem::take(&mut back.dx);
     Ok(StateGradients {
         input: ArrayD::from_shape_vec(IxDyn(&[batch, steps, f]), dx)
             .expect("batch * steps * features"),
@@ -693,6 +669,6 @@ fn gradients(
             .into_iter()
             .map(|s| Array2::from_shape_vec((batch, u), s).expect("batch * units"))
             .collect(),
-        weights,
+        weights: back.weights(spec)?,
     })
 }

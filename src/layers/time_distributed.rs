@@ -64,18 +64,7 @@ impl TimeDistributed {
 }
 
 impl Layer for TimeDistributed {
-    fn class_name(&self) -> &'static str {
-        "TimeDistributed"
-    }
-    fn default_name(&self) -> &'static str {
-        "time_distributed"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
+    layer_names!("TimeDistributed", "time_distributed");
 
     fn input_shape_hint(&self) -> Option<Shape> {
         self.inner.input_shape_hint()

@@ -15,6 +15,7 @@ use super::sequential::{Prepared, Sequential, check_batch_size};
 use crate::callbacks::{Callback, Control, Logs, ProgbarLogger};
 use crate::error::{Error, Result};
 use crate::layers::Param;
+use crate::metrics::MetricState;
 
 /// Arguments of `fit`, with Keras's defaults (`FitOptions::default()`).
 pub struct FitOptions<'a> {
@@ -71,10 +72,15 @@ impl CallbackList<'_> {
             .try_for_each(|cb| cb.on_train_begin(model))
     }
 
-    fn on_epoch_begin(&mut self, epoch: usize) -> Result<()> {
-        self.items
-            .iter_mut()
-            .try_for_each(|cb| cb.on_epoch_begin(epoch))
+    fn on_epoch_begin(&mut self, epoch: usize, model: &mut Sequential) -> Result<()> {
+        self.items.iter_mut().try_for_each(|cb| {
+            cb.on_epoch_begin(epoch)?;
+            cb.on_epoch_begin_with_model(epoch, model)
+        })
+    }
+
+    fn logs_learning_rate(&self) -> bool {
+        self.items.iter().any(|cb| cb.logs_learning_rate())
     }
 
     fn on_train_batch_end(&mut self, batch: usize, logs: &Logs) -> Result<()> {
@@ -146,7 +152,7 @@ impl Sequential {
         let mut last_logs = Logs::new();
         let mut order: Vec<usize> = (0..train_len).collect();
         for epoch in options.initial_epoch..options.epochs {
-            callbacks.on_epoch_begin(epoch)?;
+            callbacks.on_epoch_begin(epoch, self)?;
             if options.shuffle {
                 order.sort_unstable();
                 self.train_rng.shuffle(&mut order);
@@ -160,6 +166,12 @@ impl Sequential {
                 for (k, value) in logs_of_v {
                     logs.insert(format!("val_{k}"), value);
                 }
+            }
+            if callbacks.logs_learning_rate()
+                && let Some(opt) = self.optimizer()
+            {
+                // The rate this epoch trained with (float32, as Keras logs it).
+                logs.insert("learning_rate".to_string(), opt.learning_rate());
             }
             history.push(epoch, &logs);
             let control = callbacks.on_epoch_end(epoch, &logs, self)?;
@@ -182,12 +194,13 @@ impl Sequential {
         batch_size: usize,
         callbacks: &mut CallbackList<'_>,
     ) -> Result<Logs> {
-        let mut totals = EpochTotals::default();
+        let mut totals = EpochTotals::new(self.metrics(), data.accuracy);
         for (step, idx) in order.chunks(batch_size).enumerate() {
             let xb = data.x.select(idx);
             let yb = super::data::select_rows(&data.y, idx);
-            let (loss, correct, counted) =
-                self.train_step(xb.view(), &yb, data).map_err(|e| match e {
+            let loss = self
+                .train_step(xb.view(), &yb, &mut totals.states)
+                .map_err(|e| match e {
                     // The data passed its checks before training: a non-finite value
                     // met inside the model comes from the weights, not the data.
                     Error::Data(m) if m.contains("inf") || m.contains("NaN") => {
@@ -206,24 +219,25 @@ impl Sequential {
                     )),
                     other => other,
                 })?;
-            totals.add(loss, idx.len(), correct, counted);
+            totals.add(loss, idx.len());
             callbacks.on_train_batch_end(step, &totals.logs(self.metrics()))?;
         }
         Ok(totals.logs(self.metrics()))
     }
 
     /// Forward, loss, backward and one optimizer step on a batch. Returns the batch
-    /// loss and the accuracy counts.
+    /// loss; adds the batch to the metrics' states.
     fn train_step(
         &mut self,
         x: crate::layers::LayerInput<'_>,
         y: &ArrayD<f32>,
-        data: &Prepared<'_>,
-    ) -> Result<(f64, u64, u64)> {
-        let (loss_fn, has_metrics) = {
-            let c = self.compiled.as_ref().expect("checked in prepare_data");
-            (c.loss, !c.metrics.is_empty())
-        };
+        metrics: &mut [MetricState],
+    ) -> Result<f64> {
+        let loss_fn = self
+            .compiled
+            .as_ref()
+            .expect("checked in prepare_data")
+            .loss;
         let mut rng = std::mem::replace(&mut self.train_rng, crate::rng::SeededRng::new(0));
         let out = self.forward_for_loss(x, true, &mut rng);
         self.train_rng = rng;
@@ -235,11 +249,9 @@ impl Sequential {
         if !value.loss.is_finite() {
             return Err(Error::Numerical(format!("the loss became {}", value.loss)));
         }
-        let (correct, counted) = if has_metrics {
-            data.accuracy.count(y.view(), out.view())?
-        } else {
-            (0, 0)
-        };
+        for m in metrics.iter_mut() {
+            m.update(y.view(), out.view())?;
+        }
         let mut grad = Some(value.grad);
         let n_layers = self.layers.len();
         for (i, layer) in self.layers.iter_mut().enumerate().rev() {
@@ -281,26 +293,31 @@ impl Sequential {
             .expect("checked in prepare_data")
             .optimizer;
         optimizer.apply(&mut vars)?;
-        Ok((value.loss, correct, counted))
+        Ok(value.loss)
     }
 }
 
-/// Running sums of one epoch.
-#[derive(Default)]
+/// Running sums of one epoch: the loss, and each metric's state (Keras's metrics
+/// accumulate over the epoch: AUC from the epoch's counts, not a mean of batches).
 struct EpochTotals {
     loss_sum: f64,
     samples: usize,
-    correct: u64,
-    counted: u64,
+    states: Vec<MetricState>,
 }
 
 impl EpochTotals {
-    fn add(&mut self, loss: f64, batch: usize, correct: u64, counted: u64) {
+    fn new(metrics: &[crate::metrics::Metric], accuracy: crate::metrics::AccuracyKind) -> Self {
+        EpochTotals {
+            loss_sum: 0.0,
+            samples: 0,
+            states: metrics.iter().map(|m| m.state(accuracy)).collect(),
+        }
+    }
+
+    fn add(&mut self, loss: f64, batch: usize) {
         // Keras weights each batch loss by its batch size.
         self.loss_sum += loss * batch as f64;
         self.samples += batch;
-        self.correct += correct;
-        self.counted += counted;
     }
 
     fn logs(&self, metrics: &[crate::metrics::Metric]) -> Logs {
@@ -309,11 +326,8 @@ impl EpochTotals {
             "loss".to_string(),
             self.loss_sum / self.samples.max(1) as f64,
         );
-        for m in metrics {
-            logs.insert(
-                m.name().to_string(),
-                self.correct as f64 / self.counted.max(1) as f64,
-            );
+        for (m, s) in metrics.iter().zip(&self.states) {
+            logs.insert(m.name().to_string(), s.result());
         }
         logs
     }

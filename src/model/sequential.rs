@@ -9,6 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis};
 use super::data::{Inputs, Targets};
 use crate::callbacks::Logs;
 use crate::error::{Error, Result};
+use crate::layers::folding::{Folding, folding, folding_mut};
 use crate::layers::{ForwardContext, Layer, LayerConfig, LayerInput, Shape, format_shape};
 use crate::losses::Loss;
 use crate::metrics::{AccuracyKind, Metric};
@@ -365,15 +366,9 @@ impl Sequential {
                 ));
             }
         }
-        let mut unique = Vec::new();
-        for m in metrics {
-            if !unique.contains(m) {
-                unique.push(*m);
-            }
-        }
         self.compiled = Some(Compiled {
             loss,
-            metrics: unique,
+            metrics: crate::metrics::unique_names(metrics),
             optimizer,
         });
         Ok(())
@@ -506,19 +501,19 @@ impl Sequential {
                 (first.forward(x, &mut ctx)?, mask, 1)
             }
         };
-        // The layer after an Embedding learns which token each of its input rows is.
-        let tokens = match (done, training) {
-            (1, true) => self.layers[0].last_token_ids().map(<[usize]>::to_vec),
-            _ => None,
+        // Each layer learns which token each of its input rows was looked up from,
+        // when the layer before it knows (an Embedding, in training).
+        let mut tokens = match training {
+            true => output_tokens(&*self.layers[done - 1]),
+            false => None,
         };
-        for (i, layer) in self.layers.iter_mut().enumerate().skip(done) {
+        for layer in self.layers.iter_mut().skip(done) {
             let input = LayerInput::Floats(h.view());
-            if i == 1 {
-                layer.set_input_tokens(tokens.as_deref());
-            }
+            layer.set_input_tokens(tokens.as_deref());
             layer.set_input_mask(mask.clone());
             let next = layer.compute_mask(&input, mask.as_ref());
             let out = layer.forward(input, &mut ctx)?;
+            tokens = training.then(|| output_tokens(&**layer)).flatten();
             mask = next;
             h = out;
         }
@@ -540,11 +535,12 @@ impl Sequential {
             return Ok(None);
         };
         embedding.set_input_mask(None);
-        let Some((table, dim)) = embedding.embedding_table() else {
+        let Some((table, dim)) = folding(&**embedding).and_then(|e| e.embedding_table()) else {
             return Ok(None);
         };
         let vocab = table.len() / dim.max(1);
-        if dim == 0 || !next.folds_embedding(vocab, dim) {
+        let folds = |l: &dyn Folding| l.folds_embedding(vocab, dim);
+        if dim == 0 || !folding(&**next).is_some_and(folds) {
             return Ok(None);
         }
         let mut token_ids = Vec::with_capacity(ids.len());
@@ -559,6 +555,9 @@ impl Sequential {
             steps,
             embeddings: table,
             dim,
+        };
+        let Some(next) = folding_mut(&mut **next) else {
+            return Ok(None);
         };
         Ok(Some((next.infer_tokens(tokens)?, next_mask)))
     }
@@ -688,7 +687,8 @@ impl Sequential {
         };
         let mut rng = SeededRng::new(0);
         let n = data.x.len();
-        let (mut loss_sum, mut correct, mut counted) = (0.0f64, 0u64, 0u64);
+        let mut loss_sum = 0.0f64;
+        let mut states: Vec<_> = metrics.iter().map(|m| m.state(data.accuracy)).collect();
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
             let out = self.forward_for_loss(data.x.slice(start, end), false, &mut rng)?;
@@ -698,16 +698,14 @@ impl Sequential {
                 None => loss_fn.value_and_grad(y.view(), out.view())?,
             };
             loss_sum += v.loss * (end - start) as f64;
-            if !metrics.is_empty() {
-                let (c, t) = data.accuracy.count(y.view(), out.view())?;
-                correct += c;
-                counted += t;
+            for s in &mut states {
+                s.update(y.view(), out.view())?;
             }
         }
         let mut logs = Logs::new();
         logs.insert("loss".to_string(), loss_sum / n as f64);
-        for m in &metrics {
-            logs.insert(m.name().to_string(), correct as f64 / counted.max(1) as f64);
+        for (m, s) in metrics.iter().zip(&states) {
+            logs.insert(m.name().to_string(), s.result());
         }
         Ok(logs)
     }
@@ -733,4 +731,10 @@ pub(crate) fn check_batch_size(batch_size: Option<usize>) -> Result<usize> {
         )),
         Some(b) => Ok(b),
     }
+}
+
+/// The token id each output row of `layer`'s last training forward was looked up from,
+/// if it knows (an `Embedding`), for the next layer (`Layer::set_input_tokens`).
+fn output_tokens(layer: &dyn Layer) -> Option<Vec<usize>> {
+    folding(layer)?.last_token_ids().map(<[usize]>::to_vec)
 }

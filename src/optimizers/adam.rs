@@ -41,6 +41,13 @@ pub struct AdamConfig {
     /// Clip all gradients together to this global L2 norm.
     #[serde(default)]
     pub global_clipnorm: Option<f64>,
+    /// Keras 3 decoupled weight decay: before each step `var -= var * weight_decay * lr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// A schedule in place of the constant `learning_rate` (which then holds its value
+    /// at step 0). Written in a config as `learning_rate = { type = "...", ... }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate_schedule: Option<super::LearningRateSchedule>,
 }
 
 impl Default for AdamConfig {
@@ -54,6 +61,8 @@ impl Default for AdamConfig {
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
+            weight_decay: None,
+            learning_rate_schedule: None,
         }
     }
 }
@@ -77,8 +86,27 @@ impl AdamConfig {
         var: &mut ArrayD<f32>,
         slots: &mut [ArrayD<f32>],
     ) {
+        self.step(
+            self.learning_rate as f32,
+            iterations,
+            grad,
+            grad_sq,
+            var,
+            slots,
+        )
+    }
+
+    /// `update` at the learning rate `lr` (a schedule's value at this step).
+    pub(crate) fn step(
+        &self,
+        lr: f32,
+        iterations: u64,
+        grad: &ArrayD<f32>,
+        grad_sq: Option<&ArrayD<f32>>,
+        var: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+    ) {
         // float32 throughout, as TF computes it.
-        let lr = self.learning_rate as f32;
         let step = (iterations + 1) as f32;
         let b1p = (self.beta_1 as f32).powf(step);
         let b2p = (self.beta_2 as f32).powf(step);

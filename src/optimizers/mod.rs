@@ -2,6 +2,12 @@
 //! `Optimizer` holds its config, the step count and one set of slot arrays (moments)
 //! per variable, keyed by the variable's model-wide name (`lstm/kernel`), so its state
 //! can be exported and restored as named arrays.
+//!
+//! What every optimizer shares is Keras 3's base `Optimizer.apply`, in its order:
+//! clip the gradients (`clipnorm`, `clipvalue`, `global_clipnorm`), read the learning
+//! rate (a constant, or a `LearningRateSchedule` at `iterations`), apply
+//! `weight_decay` (`var -= var * weight_decay * lr`, every trainable variable), run
+//! the optimizer's own update, count the step.
 
 use std::collections::BTreeMap;
 
@@ -11,35 +17,129 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::layers::Param;
 
+pub mod adagrad;
 pub mod adam;
+pub mod adamw;
+pub mod nadam;
 pub mod rmsprop;
+pub mod schedules;
 pub mod sgd;
 
+pub use adagrad::AdagradConfig;
 pub use adam::AdamConfig;
+pub use adamw::AdamWConfig;
+pub use nadam::NadamConfig;
 pub use rmsprop::RmspropConfig;
+pub use schedules::LearningRateSchedule;
 pub use sgd::SgdConfig;
 
-/// An optimizer and its arguments, tagged by `type` (`sgd`, `rmsprop`, `adam`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+/// An optimizer and its arguments, tagged by `type` (`sgd`, `rmsprop`, `adam`,
+/// `adamw`, `adagrad`, `nadam`; Keras's class names and any letter case are accepted
+/// when reading). `learning_rate` may be a number or a schedule table
+/// (`LearningRateSchedule`); a schedule is kept in `learning_rate_schedule` and
+/// written under that key.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     Sgd(SgdConfig),
     Rmsprop(RmspropConfig),
     Adam(AdamConfig),
+    #[serde(rename = "adamw")]
+    AdamW(AdamWConfig),
+    Adagrad(AdagradConfig),
+    Nadam(NadamConfig),
+}
+
+/// The derived reader `OptimizerConfig`'s own `Deserialize` delegates to.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Tagged {
+    Sgd(SgdConfig),
+    Rmsprop(RmspropConfig),
+    Adam(AdamConfig),
+    #[serde(rename = "adamw")]
+    AdamW(AdamWConfig),
+    Adagrad(AdagradConfig),
+    Nadam(NadamConfig),
+}
+
+const OPTIMIZER_NAMES: &str = "sgd, rmsprop, adam, adamw, adagrad or nadam";
+
+/// Our tag for a Keras optimizer name in any case, with or without underscores.
+fn canonical_optimizer(name: &str) -> Option<&'static str> {
+    let key: String = name
+        .chars()
+        .filter(|c| *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    Some(match key.as_str() {
+        "sgd" => "sgd",
+        "rmsprop" => "rmsprop",
+        "adam" => "adam",
+        "adamw" => "adamw",
+        "adagrad" => "adagrad",
+        "nadam" => "nadam",
+        _ => return None,
+    })
+}
+
+impl<'de> Deserialize<'de> for OptimizerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut v = serde_json::Value::deserialize(d)?;
+        let Some(obj) = v.as_object_mut() else {
+            return Err(D::Error::custom(format!(
+                "expected an optimizer table with `type`, got {v}"
+            )));
+        };
+        if let Some(serde_json::Value::String(t)) = obj.get("type") {
+            let canonical = canonical_optimizer(t).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "unknown optimizer type `{t}`; expected {OPTIMIZER_NAMES}"
+                ))
+            })?;
+            obj.insert("type".into(), canonical.into());
+        }
+        // `learning_rate = { type = "ExponentialDecay", ... }`, as Keras takes a schedule.
+        let mut schedule = None;
+        if let Some(lr) = obj.get("learning_rate").filter(|lr| lr.is_object()) {
+            let s: LearningRateSchedule = serde_json::from_value(lr.clone())
+                .map_err(|e| D::Error::custom(format!("learning_rate schedule: {e}")))?;
+            obj.insert("learning_rate".into(), s.initial().into());
+            schedule = Some(s);
+        }
+        let tagged: Tagged = serde_json::from_value(v).map_err(D::Error::custom)?;
+        let mut config = match tagged {
+            Tagged::Sgd(c) => OptimizerConfig::Sgd(c),
+            Tagged::Rmsprop(c) => OptimizerConfig::Rmsprop(c),
+            Tagged::Adam(c) => OptimizerConfig::Adam(c),
+            Tagged::AdamW(c) => OptimizerConfig::AdamW(c),
+            Tagged::Adagrad(c) => OptimizerConfig::Adagrad(c),
+            Tagged::Nadam(c) => OptimizerConfig::Nadam(c),
+        };
+        if schedule.is_some() {
+            *config.schedule_mut() = schedule;
+        }
+        Ok(config)
+    }
 }
 
 impl std::str::FromStr for OptimizerConfig {
     type Err = Error;
-    /// A Keras optimizer string (`"adam"`, `"rmsprop"`, `"sgd"`) with default arguments.
+    /// A Keras optimizer string (`"adam"`, `"AdamW"`, `"nadam"`, ...) with default
+    /// arguments.
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "sgd" => Ok(OptimizerConfig::Sgd(SgdConfig::default())),
-            "rmsprop" => Ok(OptimizerConfig::Rmsprop(RmspropConfig::default())),
-            "adam" => Ok(OptimizerConfig::Adam(AdamConfig::default())),
+        match canonical_optimizer(s) {
+            Some("sgd") => Ok(OptimizerConfig::Sgd(SgdConfig::default())),
+            Some("rmsprop") => Ok(OptimizerConfig::Rmsprop(RmspropConfig::default())),
+            Some("adam") => Ok(OptimizerConfig::Adam(AdamConfig::default())),
+            Some("adamw") => Ok(OptimizerConfig::AdamW(AdamWConfig::default())),
+            Some("adagrad") => Ok(OptimizerConfig::Adagrad(AdagradConfig::default())),
+            Some("nadam") => Ok(OptimizerConfig::Nadam(NadamConfig::default())),
             _ => Err(Error::invalid_argument(
                 "compile",
                 "optimizer",
-                format!("unknown optimizer `{s}`; expected sgd, rmsprop or adam"),
+                format!("unknown optimizer `{s}`; expected {OPTIMIZER_NAMES}"),
             )),
         }
     }
@@ -59,6 +159,35 @@ impl From<AdamConfig> for OptimizerConfig {
     fn from(c: AdamConfig) -> Self {
         OptimizerConfig::Adam(c)
     }
+}
+impl From<AdamWConfig> for OptimizerConfig {
+    fn from(c: AdamWConfig) -> Self {
+        OptimizerConfig::AdamW(c)
+    }
+}
+impl From<AdagradConfig> for OptimizerConfig {
+    fn from(c: AdagradConfig) -> Self {
+        OptimizerConfig::Adagrad(c)
+    }
+}
+impl From<NadamConfig> for OptimizerConfig {
+    fn from(c: NadamConfig) -> Self {
+        OptimizerConfig::Nadam(c)
+    }
+}
+
+/// The same expression for every variant's config struct.
+macro_rules! each {
+    ($self:expr, $c:ident => $e:expr) => {
+        match $self {
+            OptimizerConfig::Sgd($c) => $e,
+            OptimizerConfig::Rmsprop($c) => $e,
+            OptimizerConfig::Adam($c) => $e,
+            OptimizerConfig::AdamW($c) => $e,
+            OptimizerConfig::Adagrad($c) => $e,
+            OptimizerConfig::Nadam($c) => $e,
+        }
+    };
 }
 
 /// Gradient clipping; Keras allows at most one of the three.
@@ -93,39 +222,73 @@ impl OptimizerConfig {
             OptimizerConfig::Sgd(_) => "SGD",
             OptimizerConfig::Rmsprop(_) => "RMSprop",
             OptimizerConfig::Adam(_) => "Adam",
+            OptimizerConfig::AdamW(_) => "AdamW",
+            OptimizerConfig::Adagrad(_) => "Adagrad",
+            OptimizerConfig::Nadam(_) => "Nadam",
         }
     }
 
+    /// The constant learning rate (with a schedule: its value at step 0).
     pub fn learning_rate(&self) -> f64 {
-        match self {
-            OptimizerConfig::Sgd(c) => c.learning_rate,
-            OptimizerConfig::Rmsprop(c) => c.learning_rate,
-            OptimizerConfig::Adam(c) => c.learning_rate,
+        each!(self, c => c.learning_rate)
+    }
+
+    /// Set the constant learning rate. With a schedule this changes only the number
+    /// reported for step 0; `Optimizer::set_learning_rate` refuses it, as Keras does.
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        each!(self, c => c.learning_rate = lr)
+    }
+
+    /// The learning-rate schedule, if `learning_rate` is one.
+    pub fn schedule(&self) -> Option<&LearningRateSchedule> {
+        each!(self, c => c.learning_rate_schedule.as_ref())
+    }
+
+    fn schedule_mut(&mut self) -> &mut Option<LearningRateSchedule> {
+        each!(self, c => &mut c.learning_rate_schedule)
+    }
+
+    /// Use `schedule` as the learning rate (Keras: pass a schedule as `learning_rate`).
+    pub fn with_schedule(mut self, schedule: LearningRateSchedule) -> Self {
+        self.set_learning_rate(schedule.initial());
+        *self.schedule_mut() = Some(schedule);
+        self
+    }
+
+    /// The learning rate of the step after `iterations` steps, in float32 as Keras.
+    pub fn learning_rate_at(&self, iterations: u64) -> f32 {
+        match self.schedule() {
+            Some(s) => s.value(iterations),
+            None => self.learning_rate() as f32,
         }
     }
 
-    pub fn set_learning_rate(&mut self, lr: f64) {
+    /// Keras 3's `weight_decay` (AdamW's is always set).
+    pub fn weight_decay(&self) -> Option<f64> {
         match self {
-            OptimizerConfig::Sgd(c) => c.learning_rate = lr,
-            OptimizerConfig::Rmsprop(c) => c.learning_rate = lr,
-            OptimizerConfig::Adam(c) => c.learning_rate = lr,
+            OptimizerConfig::Sgd(c) => c.weight_decay,
+            OptimizerConfig::Rmsprop(c) => c.weight_decay,
+            OptimizerConfig::Adam(c) => c.weight_decay,
+            OptimizerConfig::AdamW(c) => Some(c.weight_decay),
+            OptimizerConfig::Adagrad(c) => c.weight_decay,
+            OptimizerConfig::Nadam(c) => c.weight_decay,
         }
     }
 
     fn slot_names(&self) -> Vec<&'static str> {
+        each!(self, c => c.slot_names())
+    }
+
+    /// The value a new slot array starts with (Adagrad's `initial_accumulator_value`).
+    fn slot_init(&self) -> f32 {
         match self {
-            OptimizerConfig::Sgd(c) => c.slot_names(),
-            OptimizerConfig::Rmsprop(c) => c.slot_names(),
-            OptimizerConfig::Adam(c) => c.slot_names(),
+            OptimizerConfig::Adagrad(c) => c.initial_accumulator_value as f32,
+            _ => 0.0,
         }
     }
 
     fn clip_args(&self) -> [(&'static str, Option<f64>); 3] {
-        let (n, v, g) = match self {
-            OptimizerConfig::Sgd(c) => (c.clipnorm, c.clipvalue, c.global_clipnorm),
-            OptimizerConfig::Rmsprop(c) => (c.clipnorm, c.clipvalue, c.global_clipnorm),
-            OptimizerConfig::Adam(c) => (c.clipnorm, c.clipvalue, c.global_clipnorm),
-        };
+        let (n, v, g) = each!(self, c => (c.clipnorm, c.clipvalue, c.global_clipnorm));
         [("clipnorm", n), ("clipvalue", v), ("global_clipnorm", g)]
     }
 
@@ -148,6 +311,17 @@ impl OptimizerConfig {
             return bad(
                 "learning_rate",
                 format!("must be a finite number >= 0, got {lr}"),
+            );
+        }
+        if let Some(s) = self.schedule() {
+            s.validate()?;
+        }
+        if let Some(wd) = self.weight_decay()
+            && (!wd.is_finite() || wd < 0.0)
+        {
+            return bad(
+                "weight_decay",
+                format!("must be a finite number >= 0, got {wd}"),
             );
         }
         let set: Vec<&str> = self
@@ -207,6 +381,27 @@ impl OptimizerConfig {
                 unit("beta_2", c.beta_2, false)?;
                 eps_ok(c.epsilon)
             }
+            OptimizerConfig::AdamW(c) => {
+                unit("beta_1", c.beta_1, false)?;
+                unit("beta_2", c.beta_2, false)?;
+                eps_ok(c.epsilon)
+            }
+            OptimizerConfig::Nadam(c) => {
+                unit("beta_1", c.beta_1, false)?;
+                unit("beta_2", c.beta_2, false)?;
+                eps_ok(c.epsilon)
+            }
+            OptimizerConfig::Adagrad(c) => {
+                eps_ok(c.epsilon)?;
+                let v = c.initial_accumulator_value;
+                if !v.is_finite() || v < 0.0 {
+                    return bad(
+                        "initial_accumulator_value",
+                        format!("must be a finite number >= 0, got {v}"),
+                    );
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -221,6 +416,9 @@ pub struct Optimizer {
     slots: BTreeMap<String, Vec<ArrayD<f32>>>,
     /// Keras builds the optimizer on the first step; `summary()` shows it only then.
     built: bool,
+    /// Nadam's `u_product` after `iterations` steps (1 otherwise); derived from the
+    /// step count on `load_state`, so it is not part of the saved state.
+    u_product: f32,
 }
 
 impl Optimizer {
@@ -231,6 +429,7 @@ impl Optimizer {
             iterations: 0,
             slots: BTreeMap::new(),
             built: false,
+            u_product: 1.0,
         })
     }
 
@@ -246,8 +445,25 @@ impl Optimizer {
         self.built
     }
 
-    /// Change the learning rate between steps (schedules, ReduceLROnPlateau).
+    /// The learning rate the next step uses (a schedule's value at `iterations`).
+    pub fn learning_rate(&self) -> f64 {
+        self.config.learning_rate_at(self.iterations) as f64
+    }
+
+    /// Change the learning rate between steps (LearningRateScheduler,
+    /// ReduceLROnPlateau). Refused when the learning rate is a schedule, as Keras does.
     pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        if let Some(s) = self.config.schedule() {
+            return Err(Error::invalid_argument(
+                format!("optimizer {}", self.config.name()),
+                "learning_rate",
+                format!(
+                    "it is a {} schedule, so it cannot be set (to {lr}); use a constant \
+                     learning_rate with callbacks that change it",
+                    s.name()
+                ),
+            ));
+        }
         let mut c = self.config.clone();
         c.set_learning_rate(lr);
         c.validate()?;
@@ -332,6 +548,18 @@ impl Optimizer {
             }
         };
         let slot_names = self.config.slot_names();
+        let slot_init = self.config.slot_init();
+        let lr = self.config.learning_rate_at(self.iterations);
+        let decay = self.config.weight_decay().map(|wd| wd as f32);
+        if let OptimizerConfig::Nadam(c) = &self.config {
+            // Keras advances it once per step, before any variable is updated.
+            self.u_product =
+                nadam::NadamConfig::advance(self.u_product, c.beta_1 as f32, self.iterations + 1);
+        }
+        let adamw = match &self.config {
+            OptimizerConfig::AdamW(c) => Some(c.adam()),
+            _ => None,
+        };
         for ((name, p), grad) in vars.iter_mut().zip(grads) {
             // The update loops read gradients as contiguous slices.
             let standard =
@@ -360,7 +588,7 @@ impl Optimizer {
             let slots = self.slots.entry(name.clone()).or_insert_with(|| {
                 slot_names
                     .iter()
-                    .map(|_| ArrayD::zeros(value.raw_dim()))
+                    .map(|_| ArrayD::from_elem(value.raw_dim(), slot_init))
                     .collect()
             });
             if slots.iter().any(|s| s.shape() != value.shape()) {
@@ -372,10 +600,21 @@ impl Optimizer {
             if !value.is_standard_layout() {
                 *value = value.as_standard_layout().into_owned();
             }
+            if let Some(wd) = decay {
+                // Keras: `variable - variable * wd * lr`, in float32.
+                value.mapv_inplace(|v| v - v * wd * lr);
+            }
+            let it = self.iterations;
             match &self.config {
-                OptimizerConfig::Sgd(c) => c.update(g, value, slots),
-                OptimizerConfig::Rmsprop(c) => c.update(g, sq, value, slots),
-                OptimizerConfig::Adam(c) => c.update(self.iterations, g, sq, value, slots),
+                OptimizerConfig::Sgd(c) => c.step(lr, g, value, slots),
+                OptimizerConfig::Rmsprop(c) => c.step(lr, g, sq, value, slots),
+                OptimizerConfig::Adam(c) => c.step(lr, it, g, sq, value, slots),
+                OptimizerConfig::AdamW(_) => {
+                    let c = adamw.as_ref().expect("set for AdamW");
+                    c.step(lr, it, g, sq, value, slots)
+                }
+                OptimizerConfig::Adagrad(c) => c.step(lr, g, sq, value, slots),
+                OptimizerConfig::Nadam(c) => c.step(lr, it, self.u_product, g, sq, value, slots),
             }
         }
         self.iterations += 1;
@@ -466,14 +705,26 @@ impl Optimizer {
         self.iterations = iterations;
         self.slots = slots;
         self.built = iterations > 0;
+        self.u_product = match &self.config {
+            OptimizerConfig::Nadam(c) => c.u_product(iterations),
+            _ => 1.0,
+        };
         Ok(())
     }
 
     /// (count, bytes) of the optimizer's variables as Keras's `summary()` counts them:
-    /// the slots plus `iteration` (int64) and `learning_rate` (float32).
+    /// the slots plus `iteration` (int64), `learning_rate` (float32; not with a
+    /// schedule) and Nadam's `u_product` (float32).
     pub fn variable_count(&self, trainable_params: usize) -> (usize, usize) {
         let slots = self.config.slot_names().len() * trainable_params;
-        (slots + 2, slots * 4 + 8 + 4)
+        let mut scalars = (1, 8);
+        if self.config.schedule().is_none() {
+            scalars = (scalars.0 + 1, scalars.1 + 4);
+        }
+        if matches!(self.config, OptimizerConfig::Nadam(_)) {
+            scalars = (scalars.0 + 1, scalars.1 + 4);
+        }
+        (slots + scalars.0, slots * 4 + scalars.1)
     }
 }
 

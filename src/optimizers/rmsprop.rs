@@ -38,6 +38,13 @@ pub struct RmspropConfig {
     /// Clip all gradients together to this global L2 norm.
     #[serde(default)]
     pub global_clipnorm: Option<f64>,
+    /// Keras 3 decoupled weight decay: before each step `var -= var * weight_decay * lr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// A schedule in place of the constant `learning_rate` (which then holds its value
+    /// at step 0). Written in a config as `learning_rate = { type = "...", ... }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate_schedule: Option<super::LearningRateSchedule>,
 }
 
 impl Default for RmspropConfig {
@@ -51,6 +58,8 @@ impl Default for RmspropConfig {
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
+            weight_decay: None,
+            learning_rate_schedule: None,
         }
     }
 }
@@ -75,7 +84,18 @@ impl RmspropConfig {
         var: &mut ArrayD<f32>,
         slots: &mut [ArrayD<f32>],
     ) {
-        let lr = self.learning_rate as f32;
+        self.step(self.learning_rate as f32, grad, grad_sq, var, slots)
+    }
+
+    /// `update` at the learning rate `lr` (a schedule's value at this step).
+    pub(crate) fn step(
+        &self,
+        lr: f32,
+        grad: &ArrayD<f32>,
+        grad_sq: Option<&ArrayD<f32>>,
+        var: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+    ) {
         let rho = self.rho as f32;
         // Python computes `1 - rho` in double precision before TF casts it to float32.
         let one_minus_rho = (1.0 - self.rho) as f32;

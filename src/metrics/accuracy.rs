@@ -1,41 +1,11 @@
-//! Metrics. `"accuracy"` is resolved the way Keras's `compile_utils.get_metric` does,
-//! from the shapes of labels and predictions: binary (threshold 0.5) when the output
-//! has one unit, sparse categorical when the labels have fewer axes than the output
-//! (or a last axis of 1), categorical (argmax vs argmax) otherwise.
+//! `"accuracy"` is resolved the way Keras's `compile_utils.get_metric` does, from the
+//! shapes of labels and predictions: binary (threshold 0.5) when the output has one
+//! unit, sparse categorical when the labels have fewer axes than the output (or a last
+//! axis of 1), categorical (argmax vs argmax) otherwise.
 
 use ndarray::ArrayViewD;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    #[serde(alias = "acc")]
-    Accuracy,
-}
-
-impl Metric {
-    /// The key in logs and `History` (Keras uses the name given to `compile`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Accuracy => "accuracy",
-        }
-    }
-}
-
-impl std::str::FromStr for Metric {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
-            Error::invalid_argument(
-                "compile",
-                "metrics",
-                format!("unknown metric `{s}`; expected accuracy"),
-            )
-        })
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccuracyKind {
@@ -112,7 +82,7 @@ impl AccuracyKind {
 }
 
 /// Index of the first maximum, as `tf.argmax`.
-fn argmax(v: &[f32]) -> usize {
+pub(crate) fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {
@@ -177,11 +147,5 @@ mod tests {
                 .count(short.view(), p.view())
                 .is_err()
         );
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!("acc".parse::<Metric>().unwrap(), Metric::Accuracy);
-        assert!("auc".parse::<Metric>().is_err());
     }
 }

@@ -1,14 +1,14 @@
 //! Training time loops of a small LSTM (units < `MAX_UNITS`), step-major.
 //!
 //! With 8 units a row's four gate segments are shorter than one vector register, so
-//! the row-by-row loops of `lstm.rs` spend most of their time in vector tails and
+//! the row-by-row loops of `rows.rs` spend most of their time in vector tails and
 //! per-row bookkeeping. Here each block of samples keeps its buffers step-major,
 //! (steps, rows, ...), and a step's gate activations gate-major, (4, rows, units):
 //! every gate, cell and output pass of a step runs over all rows of the block as one
 //! contiguous slice (`lstm_forward_row` / `lstm_backward_row` over rows * units
 //! "units"), and h_{t-1}, c_{t-1} are contiguous (rows, units) slabs.
 //!
-//! Bit-identical to the row loops of `lstm.rs`: every pre-activation is the same
+//! Bit-identical to the row loops of `rows.rs`: every pre-activation is the same
 //! projection plus the same in-order product sums (`small_gemm` here, `packed_gemm`
 //! in the row loops: the same bits), every gate the same element-wise
 //! arithmetic; only the order in which rows are visited changes. (The row loops skip
@@ -20,11 +20,11 @@
 
 use ndarray::{ArrayD, IxDyn};
 
-use super::lstm::ChunkState;
-use super::recurrent::{GradBlock, SampleRows, WeightGrads};
+use super::fused_backward::ChunkState;
 use crate::kernels::fast_math as fm;
 use crate::kernels::packed_gemm::PackedB;
 use crate::kernels::{lstm_backward_row, lstm_forward_row, small_gemm};
+use crate::layers::recurrent::{GradBlock, SampleRows, WeightGrads};
 
 /// Layers with fewer units than this run these loops.
 pub(super) const MAX_UNITS: usize = 16;
@@ -243,4 +243,33 @@ pub(super) fn collect_output(
         }
     }
     ArrayD::from_shape_vec(IxDyn(&[batch, steps, u]), out).expect("batch * steps * units")
+}
+// The loops above, compiled for the CPU's widest vectors (see `simd_fn!`).
+crate::simd_fn! {
+    pub(super) fn simd_chunk_forward(
+        gates: &mut [f32],
+        cs: &mut [f32],
+        tanh_c: &mut [f32],
+        hs: &mut [f32],
+        projected: Projected<'_>,
+        recurrent: &[f32],
+        steps: usize,
+        u: usize,
+    ) {
+        chunk_forward(gates, cs, tanh_c, hs, projected, recurrent, steps, u)
+    }
+}
+
+crate::simd_fn! {
+    pub(super) fn simd_chunk_backward(
+        dx: SampleRows<'_, '_>,
+        st: ChunkState<'_>,
+        dy: &[f32],
+        weights: (&PackedB, &[f32]),
+        dims: (usize, usize, usize, bool),
+        grad_block_rows: usize,
+    ) -> WeightGrads {
+        let (kernel_t, recurrent_t) = weights;
+        chunk_backward(dx, st, dy, kernel_t, recurrent_t, dims, grad_block_rows)
+    }
 }

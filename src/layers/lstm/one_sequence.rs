@@ -27,7 +27,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::lstm::{PROJECTION_STEPS, StepInputs};
+use super::infer::{PROJECTION_STEPS, StepInputs};
 use crate::kernels::{lstm_forward_row, small_gemm};
 
 /// Below this many units the kernel fits the L1/L2 of one core and the per-step
@@ -614,7 +614,7 @@ crate::simd_fn! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::lstm::infer_in_blocks;
+    use crate::layers::lstm::infer::infer_in_blocks;
     use crate::rng::SeededRng;
 
     fn uniform(rng: &mut SeededRng, n: usize, scale: f32) -> Vec<f32> {

@@ -1,0 +1,5 @@
+"""`keras.preprocessing`: `sequence.pad_sequences`."""
+
+from . import sequence
+
+__all__ = ["sequence"]

@@ -1,0 +1,594 @@
+//! A metric's running state over an epoch (Keras's metric variables and
+//! `update_state`/`result`), in f64 (Keras keeps float32 variables: results agree to
+//! float32 rounding, ~1e-7 relative).
+//!
+//! - Mean metrics (the accuracies, MSE, MAE) are Keras's `MeanMetricWrapper`: each
+//!   sample's values are averaged over its non-batch axes, then `total / count` over
+//!   all samples seen.
+//! - Precision and Recall count tp, fp, fn at `y_pred > threshold` over every value
+//!   (labels are positive when non-zero), as `update_confusion_matrix_variables`.
+//! - AUC uses Keras's evenly spaced thresholds `[-eps, 1/(T-1), ..., (T-2)/(T-1),
+//!   1+eps]` and its bucket shortcut (`ceil(p*(T-1)) - 1` in float32, predictions
+//!   clipped to [0, 1]), so the counts are Keras's exactly; the area is Keras's
+//!   `result()` (ROC or PR; interpolation, minoring or majoring; PR interpolation as
+//!   `interpolate_pr_auc`, Davis & Goadrich 2006).
+//! - F1Score counts per class (or in total for `micro`) and combines at `result()`.
+
+use ndarray::ArrayViewD;
+
+use super::accuracy::argmax;
+use super::{AccuracyKind, AucCurve, AucSummation, F1Average, MetricKind};
+use crate::error::{Error, Result};
+
+/// Keras's `backend.epsilon()`.
+const EPSILON: f64 = 1e-7;
+
+#[derive(Clone, Debug)]
+enum MeanOf {
+    Binary(f32),
+    Categorical,
+    Sparse,
+    TopK(usize),
+    SparseTopK(usize),
+    SquaredError,
+    AbsoluteError,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    Mean {
+        of: MeanOf,
+        total: f64,
+        count: f64,
+    },
+    /// Precision (`recall == false`) or Recall at one threshold.
+    Threshold {
+        threshold: f32,
+        recall: bool,
+        tp: f64,
+        fp: f64,
+        fn_: f64,
+    },
+    Auc {
+        curve: AucCurve,
+        summation: AucSummation,
+        from_logits: bool,
+        tp: Vec<f64>,
+        fp: Vec<f64>,
+        tn: Vec<f64>,
+        fn_: Vec<f64>,
+    },
+    F1 {
+        average: Option<F1Average>,
+        threshold: Option<f32>,
+        /// Per class (one entry for `micro`); empty until the first batch.
+        tp: Vec<f64>,
+        fp: Vec<f64>,
+        fn_: Vec<f64>,
+        support: Vec<f64>,
+        classes: Option<usize>,
+    },
+}
+
+/// The running state of one metric.
+#[derive(Clone, Debug)]
+pub struct MetricState {
+    /// Keras's name of the computation, for errors.
+    what: &'static str,
+    inner: Inner,
+}
+
+impl MetricState {
+    /// A fresh state for `kind`; `accuracy` resolves `MetricKind::Accuracy`.
+    pub fn new(kind: &MetricKind, accuracy: AccuracyKind) -> Self {
+        let mean = |of| Inner::Mean {
+            of,
+            total: 0.0,
+            count: 0.0,
+        };
+        let at = |threshold, recall| Inner::Threshold {
+            threshold,
+            recall,
+            tp: 0.0,
+            fp: 0.0,
+            fn_: 0.0,
+        };
+        let (what, inner) = match kind {
+            MetricKind::Accuracy => match accuracy {
+                AccuracyKind::Binary => ("binary_accuracy", mean(MeanOf::Binary(0.5))),
+                AccuracyKind::Categorical => ("categorical_accuracy", mean(MeanOf::Categorical)),
+                AccuracyKind::SparseCategorical => {
+                    ("sparse_categorical_accuracy", mean(MeanOf::Sparse))
+                }
+            },
+            MetricKind::BinaryAccuracy { threshold } => {
+                ("binary_accuracy", mean(MeanOf::Binary(*threshold)))
+            }
+            MetricKind::CategoricalAccuracy => ("categorical_accuracy", mean(MeanOf::Categorical)),
+            MetricKind::SparseCategoricalAccuracy => {
+                ("sparse_categorical_accuracy", mean(MeanOf::Sparse))
+            }
+            MetricKind::TopKCategoricalAccuracy { k } => {
+                ("top_k_categorical_accuracy", mean(MeanOf::TopK(*k)))
+            }
+            MetricKind::SparseTopKCategoricalAccuracy { k } => (
+                "sparse_top_k_categorical_accuracy",
+                mean(MeanOf::SparseTopK(*k)),
+            ),
+            MetricKind::MeanSquaredError => ("mean_squared_error", mean(MeanOf::SquaredError)),
+            MetricKind::MeanAbsoluteError => ("mean_absolute_error", mean(MeanOf::AbsoluteError)),
+            MetricKind::Precision { threshold } => ("precision", at(*threshold, false)),
+            MetricKind::Recall { threshold } => ("recall", at(*threshold, true)),
+            MetricKind::Auc {
+                num_thresholds,
+                curve,
+                summation_method,
+                from_logits,
+            } => (
+                "auc",
+                Inner::Auc {
+                    curve: *curve,
+                    summation: *summation_method,
+                    from_logits: *from_logits,
+                    tp: vec![0.0; *num_thresholds],
+                    fp: vec![0.0; *num_thresholds],
+                    tn: vec![0.0; *num_thresholds],
+                    fn_: vec![0.0; *num_thresholds],
+                },
+            ),
+            MetricKind::F1Score { average, threshold } => (
+                "f1_score",
+                Inner::F1 {
+                    average: *average,
+                    threshold: *threshold,
+                    tp: Vec::new(),
+                    fp: Vec::new(),
+                    fn_: Vec::new(),
+                    support: Vec::new(),
+                    classes: None,
+                },
+            ),
+        };
+        MetricState { what, inner }
+    }
+
+    /// Add one batch: `y_true` as aligned to the output by the loss, `y_pred` the
+    /// model's output (batch axis first).
+    pub fn update(
+        &mut self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+    ) -> Result<()> {
+        let what = self.what;
+        let yp_shape = y_pred.shape().to_vec();
+        let yt_shape = y_true.shape().to_vec();
+        let samples = yp_shape.first().copied().unwrap_or(1).max(1);
+        let c = yp_shape.last().copied().unwrap_or(1).max(1);
+        let rows = y_pred.len() / c;
+        let yt: Vec<f32> = y_true.iter().copied().collect();
+        let yp: Vec<f32> = y_pred.iter().copied().collect();
+        let mismatch = |want: usize, per: &str| {
+            Error::Shape(format!(
+                "{what}: labels of shape {yt_shape:?} for predictions of shape {yp_shape:?}; \
+                 expected {want} labels ({per})"
+            ))
+        };
+        match &mut self.inner {
+            Inner::Mean { of, total, count } => {
+                // One value per element (binary, errors) or per row (class metrics).
+                let values: Vec<f64> = match of {
+                    MeanOf::Binary(t) => {
+                        if yt.len() != yp.len() {
+                            return Err(mismatch(yp.len(), "one per prediction"));
+                        }
+                        let t = *t;
+                        yt.iter()
+                            .zip(&yp)
+                            .map(|(&y, &p)| f64::from(y == if p > t { 1.0 } else { 0.0 }))
+                            .collect()
+                    }
+                    MeanOf::SquaredError | MeanOf::AbsoluteError => {
+                        if yt.len() != yp.len() {
+                            return Err(mismatch(yp.len(), "one per prediction"));
+                        }
+                        let sq = matches!(of, MeanOf::SquaredError);
+                        // Keras's loss function: the mean over the last axis per row.
+                        yt.chunks(c)
+                            .zip(yp.chunks(c))
+                            .map(|(t, p)| {
+                                t.iter()
+                                    .zip(p)
+                                    .map(|(&a, &b)| {
+                                        let d = (a - b) as f64;
+                                        if sq { d * d } else { d.abs() }
+                                    })
+                                    .sum::<f64>()
+                                    / c as f64
+                            })
+                            .collect()
+                    }
+                    MeanOf::Categorical | MeanOf::TopK(_) => {
+                        if yt.len() != yp.len() {
+                            return Err(mismatch(yp.len(), "one-hot, one per prediction"));
+                        }
+                        let k = match of {
+                            MeanOf::TopK(k) => Some(*k),
+                            _ => None,
+                        };
+                        (0..rows)
+                            .map(|r| {
+                                let (t, p) = (&yt[r * c..(r + 1) * c], &yp[r * c..(r + 1) * c]);
+                                let hit = match k {
+                                    None => argmax(t) == argmax(p),
+                                    Some(k) => in_top_k(p, argmax(t), k),
+                                };
+                                f64::from(hit)
+                            })
+                            .collect()
+                    }
+                    MeanOf::Sparse | MeanOf::SparseTopK(_) => {
+                        if yt.len() != rows {
+                            return Err(mismatch(rows, "one class id per prediction row"));
+                        }
+                        let k = match of {
+                            MeanOf::SparseTopK(k) => Some(*k),
+                            _ => None,
+                        };
+                        (0..rows)
+                            .map(|r| {
+                                let p = &yp[r * c..(r + 1) * c];
+                                let hit = match k {
+                                    None => yt[r] == argmax(p) as f32,
+                                    // `in_top_k` casts the label to int32.
+                                    Some(k) => {
+                                        let id = yt[r];
+                                        id >= 0.0
+                                            && (id as usize) < c
+                                            && in_top_k(p, id as usize, k)
+                                    }
+                                };
+                                f64::from(hit)
+                            })
+                            .collect()
+                    }
+                };
+                if values.is_empty() {
+                    return Ok(());
+                }
+                let per = values.len() / samples;
+                if per * samples != values.len() {
+                    return Err(Error::Shape(format!(
+                        "{what}: {} values do not split into {samples} samples",
+                        values.len()
+                    )));
+                }
+                *total += values
+                    .chunks(per)
+                    .map(|s| s.iter().sum::<f64>() / per as f64)
+                    .sum::<f64>();
+                *count += samples as f64;
+            }
+            Inner::Threshold {
+                threshold,
+                tp,
+                fp,
+                fn_,
+                ..
+            } => {
+                if yt.len() != yp.len() {
+                    return Err(mismatch(yp.len(), "one per prediction"));
+                }
+                for (&y, &p) in yt.iter().zip(&yp) {
+                    let (label, pos) = (y != 0.0, p > *threshold);
+                    match (label, pos) {
+                        (true, true) => *tp += 1.0,
+                        (false, true) => *fp += 1.0,
+                        (true, false) => *fn_ += 1.0,
+                        (false, false) => {}
+                    }
+                }
+            }
+            Inner::Auc {
+                from_logits,
+                tp,
+                fp,
+                tn,
+                fn_,
+                ..
+            } => {
+                if yt.len() != yp.len() {
+                    return Err(mismatch(yp.len(), "one per prediction"));
+                }
+                let t = tp.len();
+                let scale = (t - 1) as f32;
+                let mut tp_bucket = vec![0.0f64; t];
+                let mut fp_bucket = vec![0.0f64; t];
+                let (mut total_true, mut total_false) = (0.0f64, 0.0f64);
+                for (&y, &z) in yt.iter().zip(&yp) {
+                    let p = if *from_logits {
+                        1.0 / (1.0 + (-z).exp())
+                    } else {
+                        z
+                    };
+                    let p = p.clamp(0.0, 1.0);
+                    // Keras: relu(ceil(p * (T-1)) - 1), in float32; NaN counts as 0.
+                    let b = (p * scale).ceil() - 1.0;
+                    let b = if b > 0.0 { (b as usize).min(t - 1) } else { 0 };
+                    if y != 0.0 {
+                        tp_bucket[b] += 1.0;
+                        total_true += 1.0;
+                    } else {
+                        fp_bucket[b] += 1.0;
+                        total_false += 1.0;
+                    }
+                }
+                // tp[i] = positives in buckets >= i (predictions above threshold i).
+                let (mut tps, mut fps) = (0.0, 0.0);
+                for i in (0..t).rev() {
+                    tps += tp_bucket[i];
+                    fps += fp_bucket[i];
+                    tp[i] += tps;
+                    fp[i] += fps;
+                    tn[i] += total_false - fps;
+                    fn_[i] += total_true - tps;
+                }
+            }
+            Inner::F1 {
+                average,
+                threshold,
+                tp,
+                fp,
+                fn_,
+                support,
+                classes,
+            } => {
+                if yp_shape.len() != 2 || yt_shape.len() != 2 {
+                    return Err(Error::Shape(format!(
+                        "f1_score expects 2-D labels and predictions (batch, classes), got \
+                         labels of shape {yt_shape:?} and predictions of shape {yp_shape:?}"
+                    )));
+                }
+                if yt_shape != yp_shape {
+                    return Err(mismatch(yp.len(), "one-hot or 0/1, the predictions' shape"));
+                }
+                match classes {
+                    Some(k) if *k != c => {
+                        return Err(Error::Shape(format!(
+                            "f1_score: predictions have {c} classes, earlier batches had {k}"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        if average.is_none() && c > 1 {
+                            return Err(Error::invalid_argument(
+                                "metric F1Score",
+                                "average",
+                                format!(
+                                    "with average = None Keras reports one F1 per class ({c} \
+                                     here), which a log of numbers cannot hold; set average \
+                                     to \"macro\", \"micro\" or \"weighted\""
+                                ),
+                            ));
+                        }
+                        let n = if *average == Some(F1Average::Micro) {
+                            1
+                        } else {
+                            c
+                        };
+                        *tp = vec![0.0; n];
+                        *fp = vec![0.0; n];
+                        *fn_ = vec![0.0; n];
+                        *support = vec![0.0; n];
+                        *classes = Some(c);
+                    }
+                }
+                let micro = tp.len() == 1;
+                for r in 0..rows {
+                    let (t, p) = (&yt[r * c..(r + 1) * c], &yp[r * c..(r + 1) * c]);
+                    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    for j in 0..c {
+                        let pred = match threshold {
+                            Some(th) => p[j] > *th,
+                            // The row's maximum, but never an all-zero row.
+                            None => p[j] >= max && p[j].abs() > 1e-9,
+                        };
+                        let (pv, tv) = (f64::from(pred), t[j] as f64);
+                        let i = if micro { 0 } else { j };
+                        tp[i] += pv * tv;
+                        fp[i] += pv * (1.0 - tv);
+                        fn_[i] += (1.0 - pv) * tv;
+                        support[i] += tv;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The metric's value over everything added so far (0 before any data).
+    pub fn result(&self) -> f64 {
+        let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
+        match &self.inner {
+            Inner::Mean { total, count, .. } => div(*total, *count),
+            Inner::Threshold {
+                recall,
+                tp,
+                fp,
+                fn_,
+                ..
+            } => {
+                if *recall {
+                    div(*tp, tp + fn_)
+                } else {
+                    div(*tp, tp + fp)
+                }
+            }
+            Inner::Auc {
+                curve,
+                summation,
+                tp,
+                fp,
+                tn,
+                fn_,
+                ..
+            } => auc(*curve, *summation, tp, fp, tn, fn_),
+            Inner::F1 {
+                average,
+                tp,
+                fp,
+                fn_,
+                support,
+                ..
+            } => {
+                if tp.is_empty() {
+                    return 0.0;
+                }
+                let f1: Vec<f64> = (0..tp.len())
+                    .map(|i| {
+                        let precision = tp[i] / (tp[i] + fp[i] + EPSILON);
+                        let recall = tp[i] / (tp[i] + fn_[i] + EPSILON);
+                        precision * recall / (precision + recall + EPSILON) * 2.0
+                    })
+                    .collect();
+                match average {
+                    Some(F1Average::Weighted) => {
+                        let sum: f64 = support.iter().sum::<f64>() + EPSILON;
+                        f1.iter().zip(support).map(|(f, w)| f * (w / sum)).sum()
+                    }
+                    _ => f1.iter().sum::<f64>() / f1.len() as f64,
+                }
+            }
+        }
+    }
+}
+
+/// TF's `in_top_k`: the target is in the top k unless k or more classes score
+/// strictly higher (ties at the boundary are in); a non-finite score never is.
+fn in_top_k(p: &[f32], target: usize, k: usize) -> bool {
+    let t = p[target];
+    if !t.is_finite() || p.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    p.iter().filter(|&&v| v > t).count() < k
+}
+
+/// Keras `AUC.result()` on the confusion counts per threshold (ascending thresholds).
+fn auc(
+    curve: AucCurve,
+    summation: AucSummation,
+    tp: &[f64],
+    fp: &[f64],
+    tn: &[f64],
+    fn_: &[f64],
+) -> f64 {
+    let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
+    let n = tp.len();
+    if curve == AucCurve::Pr && summation == AucSummation::Interpolation {
+        // `interpolate_pr_auc`: precision is interpolated in recall between thresholds.
+        let mut sum = 0.0;
+        for i in 0..n - 1 {
+            let dtp = tp[i] - tp[i + 1];
+            let p0 = tp[i] + fp[i];
+            let p1 = tp[i + 1] + fp[i + 1];
+            let dp = p0 - p1;
+            let slope = div(dtp, dp.max(0.0));
+            let intercept = tp[i + 1] - slope * p1;
+            let ratio = if p0 > 0.0 && p1 > 0.0 {
+                div(p0, p1.max(0.0))
+            } else {
+                1.0
+            };
+            sum += div(
+                slope * (dtp + intercept * ratio.ln()),
+                (tp[i + 1] + fn_[i + 1]).max(0.0),
+            );
+        }
+        return sum;
+    }
+    let recall: Vec<f64> = (0..n).map(|i| div(tp[i], tp[i] + fn_[i])).collect();
+    let (x, y): (Vec<f64>, Vec<f64>) = match curve {
+        AucCurve::Roc => ((0..n).map(|i| div(fp[i], fp[i] + tn[i])).collect(), recall),
+        AucCurve::Pr => (recall, (0..n).map(|i| div(tp[i], tp[i] + fp[i])).collect()),
+    };
+    (0..n - 1)
+        .map(|i| {
+            let h = match summation {
+                AucSummation::Interpolation => (y[i] + y[i + 1]) / 2.0,
+                AucSummation::Minoring => y[i].min(y[i + 1]),
+                AucSummation::Majoring => y[i].max(y[i + 1]),
+            };
+            (x[i] - x[i + 1]) * h
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metric;
+    use ndarray::{arr1, arr2};
+
+    fn run(m: &str, yt: ArrayViewD<f32>, yp: ArrayViewD<f32>) -> f64 {
+        let metric: Metric = m.parse().unwrap();
+        let mut s = metric.state(AccuracyKind::select(yt.shape(), yp.shape()));
+        s.update(yt, yp).unwrap();
+        s.result()
+    }
+
+    #[test]
+    fn small_cases_by_hand() {
+        let yp = arr2(&[[0.9f32], [0.6], [0.4], [0.1]]).into_dyn();
+        let yt = arr2(&[[1.0f32], [0.0], [1.0], [0.0]]).into_dyn();
+        assert_eq!(run("precision", yt.view(), yp.view()), 0.5);
+        assert_eq!(run("recall", yt.view(), yp.view()), 0.5);
+        assert_eq!(run("acc", yt.view(), yp.view()), 0.5);
+        // Positives score 0.9, 0.4; negatives 0.6, 0.1: 3 of 4 pairs ordered.
+        assert!((run("auc", yt.view(), yp.view()) - 0.75).abs() < 1e-9);
+        assert!(
+            (run("mse", yt.view(), yp.view()) - (0.01 + 0.36 + 0.36 + 0.01) / 4.0).abs() < 1e-7
+        );
+        let p = arr2(&[[0.1f32, 0.5, 0.4], [0.2, 0.3, 0.5]]).into_dyn();
+        let ids = arr1(&[2.0f32, 0.0]).into_dyn();
+        // Default k = 5 of 3 classes: always in.
+        assert_eq!(
+            run("sparse_top_k_categorical_accuracy", ids.view(), p.view()),
+            1.0
+        );
+        let metric = Metric::from_value(
+            &serde_json::json!({"type": "SparseTopKCategoricalAccuracy", "k": 1}),
+        )
+        .unwrap();
+        let mut s = metric.state(AccuracyKind::SparseCategorical);
+        s.update(ids.view(), p.view()).unwrap();
+        assert_eq!(s.result(), 0.0);
+        // Ties at the boundary are in the top k, as TF's in_top_k.
+        assert!(in_top_k(&[0.5, 0.5, 0.1], 1, 1));
+        assert!(!in_top_k(&[0.5, f32::NAN, 0.1], 0, 2));
+    }
+
+    #[test]
+    fn mismatched_labels_are_errors() {
+        let p = arr2(&[[0.1f32, 0.5, 0.4], [0.2, 0.3, 0.5]]).into_dyn();
+        let ids = arr1(&[2.0f32, 0.0]).into_dyn();
+        for m in [
+            "precision",
+            "auc",
+            "categorical_accuracy",
+            "f1_score",
+            "mse",
+        ] {
+            let metric: Metric = m.parse().unwrap();
+            let mut s = metric.state(AccuracyKind::SparseCategorical);
+            let e = s.update(ids.view(), p.view()).unwrap_err().to_string();
+            assert!(e.contains("[2]") || e.contains("f1_score"), "{m}: {e}");
+        }
+        let onehot = arr2(&[[0.0f32, 0.0, 1.0], [1.0, 0.0, 0.0]]).into_dyn();
+        let metric: Metric = "f1_score".parse().unwrap();
+        let e = metric
+            .state(AccuracyKind::Categorical)
+            .update(onehot.view(), p.view())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("average"), "{e}");
+    }
+}
