@@ -584,3 +584,285 @@ fn unbuilt_model_is_an_error() {
     let e = onnx::to_onnx_bytes(&m).unwrap_err().to_string();
     assert!(e.contains("not built"), "{e}");
 }
+
+/// `floats` with a chosen number of steps, shifted by `offset` (all negative with
+/// offset -1: a max pooling that let a zero pad win would show).
+fn floats_steps(features: usize, steps: usize, offset: f32, seed: u64) -> Input {
+    let v = uniform(seed, BATCH * steps * features)
+        .into_iter()
+        .map(|x| 2.0 * x + offset)
+        .collect();
+    Input::Floats(
+        Array3::from_shape_vec((BATCH, steps, features), v)
+            .unwrap()
+            .into_dyn(),
+    )
+}
+
+fn ids_steps(vocab: usize, steps: usize, seed: u64) -> Input {
+    let v = uniform(seed, BATCH * steps);
+    let ids = v
+        .iter()
+        .map(|x| (((x + 0.5) * vocab as f32) as i32).min(vocab as i32 - 1))
+        .collect();
+    Input::Ids(Array2::from_shape_vec((BATCH, steps), ids).unwrap())
+}
+
+/// The attribute `name` of the first node of type `op`.
+fn node_attr(p: &proto::ModelProto, op: &str, name: &str) -> Option<proto::AttributeProto> {
+    let g = p.graph.as_ref().unwrap();
+    let n = g.node.iter().find(|n| n.op_type.as_deref() == Some(op))?;
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .cloned()
+}
+
+#[test]
+fn conv1d_paddings_strides_and_dilations() {
+    // (padding, kernel_size, strides, dilation_rate, steps): lengths 6 and 7 put the odd
+    // "same" pad on either side of the rule; known and unknown lengths take explicit
+    // pads and (same, strides > 1, unknown length) auto_pad.
+    let cases = [
+        ("valid", 3, 1, 1, 6),
+        ("valid", 2, 2, 1, 7),
+        ("valid", 2, 1, 3, 7),
+        ("same", 3, 1, 1, 6),
+        ("same", 4, 1, 1, 7),
+        ("same", 3, 1, 2, 6),
+        ("same", 3, 2, 1, 6),
+        ("same", 4, 2, 1, 6),
+        ("same", 4, 3, 1, 7),
+        ("same", 2, 1, 3, 7),
+        ("causal", 3, 1, 1, 6),
+        ("causal", 3, 1, 2, 7),
+        ("causal", 2, 2, 1, 7),
+    ];
+    for (i, (padding, k, s, d, steps)) in cases.into_iter().enumerate() {
+        for known in [true, false] {
+            let seed = 40 + i as u64;
+            let m = model(
+                json!([
+                    {"type": "conv1d", "filters": 4, "kernel_size": k, "strides": s,
+                     "dilation_rate": d, "padding": padding, "activation": "tanh"},
+                    {"type": "dense", "units": 2},
+                ]),
+                &[known.then_some(steps), Some(3)],
+                seed,
+            );
+            let p = decode(&m);
+            assert_eq!(ops(&p)[..3], ["Transpose", "Conv", "Transpose"]);
+            let auto = node_attr(&p, "Conv", "auto_pad").is_some();
+            assert_eq!(auto, padding == "same" && s > 1 && !known, "{padding} {s}");
+            check(
+                &format!(
+                    "Conv1D(padding={padding}, kernel_size={k}, strides={s}, \
+                     dilation_rate={d}) on {steps} steps, length known={known}"
+                ),
+                m,
+                floats_steps(3, steps, 0.0, seed + 10),
+            );
+        }
+    }
+}
+
+#[test]
+fn conv1d_without_bias_and_softmax_over_filters() {
+    let m = model(
+        json!([
+            {"type": "embedding", "input_dim": 11, "output_dim": 3},
+            {"type": "conv1d", "filters": 5, "kernel_size": 2, "use_bias": false,
+             "activation": "softmax"},
+        ]),
+        &[None],
+        60,
+    );
+    assert_eq!(
+        ops(&decode(&m)),
+        ["Gather", "Transpose", "Conv", "Transpose", "Softmax"]
+    );
+    check("Conv1D(use_bias=false, softmax)", m, ids(11, 61));
+}
+
+#[test]
+fn max_pooling1d_valid_and_same() {
+    // (padding, pool_size, strides, steps); inputs all negative, so a pad that could win
+    // the maximum (zeros) would show.
+    let cases = [
+        ("valid", 2, None, 6),
+        ("valid", 2, None, 7),
+        ("valid", 3, Some(2), 7),
+        ("valid", 2, Some(1), 6),
+        ("same", 2, None, 7),
+        ("same", 4, None, 6),
+        ("same", 3, Some(1), 6),
+        ("same", 3, Some(2), 6),
+        ("same", 4, Some(3), 7),
+    ];
+    for (i, (padding, pool, strides, steps)) in cases.into_iter().enumerate() {
+        for known in [true, false] {
+            let seed = 70 + i as u64;
+            let mut pool_layer = json!({"type": "max_pooling1d", "pool_size": pool,
+                                        "padding": padding});
+            if let Some(s) = strides {
+                pool_layer["strides"] = json!(s);
+            }
+            let m = model(
+                json!([pool_layer]),
+                &[known.then_some(steps), Some(3)],
+                seed,
+            );
+            check(
+                &format!(
+                    "MaxPooling1D(padding={padding}, pool_size={pool}, strides={strides:?}) \
+                     on {steps} steps, length known={known}"
+                ),
+                m,
+                floats_steps(3, steps, -1.0, seed + 10),
+            );
+        }
+    }
+}
+
+#[test]
+fn time_distributed_dense_and_dropout() {
+    let m = model(
+        json!([
+            {"type": "embedding", "input_dim": 13, "output_dim": 4},
+            {"type": "lstm", "units": 5, "return_sequences": true},
+            {"type": "time_distributed", "layer": {"type": "dropout", "rate": 0.4}},
+            {"type": "time_distributed",
+             "layer": {"type": "dense", "units": 3, "activation": "softmax"}},
+        ]),
+        &[None],
+        80,
+    );
+    check(
+        "TimeDistributed(Dropout)+TimeDistributed(Dense)",
+        m,
+        ids(13, 81),
+    );
+    // A named wrapped layer (its weights are `proj/kernel`), on floats, no bias.
+    let m = model(
+        json!([
+            {"type": "time_distributed",
+             "layer": {"type": "dense", "units": 2, "name": "proj", "use_bias": false,
+                       "activation": "relu"}},
+            {"type": "time_distributed", "layer": {"type": "dense", "units": 3}},
+        ]),
+        &[None, Some(4)],
+        82,
+    );
+    check(
+        "TimeDistributed(Dense named, no bias, relu)",
+        m,
+        floats(4, 83),
+    );
+}
+
+#[test]
+fn go_backwards_matches_predict_in_keras_order() {
+    for (i, kind) in ["simple_rnn", "lstm", "gru"].into_iter().enumerate() {
+        for seq in [false, true] {
+            let seed = 90 + 2 * i as u64 + u64::from(seq);
+            let layers = json!([
+                {"type": kind, "units": 4, "go_backwards": true, "return_sequences": seq},
+                {"type": "dense", "units": 2, "activation": "tanh"},
+            ]);
+            let mut m = model(layers.clone(), &[None, Some(3)], seed);
+            let p = decode(&m);
+            // The input reversed, then a forward node (tract ignores direction="reverse").
+            assert_eq!(
+                ops(&p)[..3],
+                ["Slice", "Transpose", ["RNN", "LSTM", "GRU"][i]]
+            );
+            let dir = node_attr(&p, ["RNN", "LSTM", "GRU"][i], "direction").unwrap();
+            assert_eq!(dir.s.as_deref(), Some(&b"forward"[..]));
+            // Keras's order: go_backwards is the forward layer on the reversed input
+            // (a sequence output stays in that reversed order), so the export must
+            // match it, not ONNX's input-aligned Y.
+            let Input::Floats(x) = floats(3, seed + 10) else {
+                unreachable!()
+            };
+            let ours = m.predict(&x, None).unwrap();
+            let mut reversed = x.clone();
+            reversed.invert_axis(ndarray::Axis(1));
+            let fwd_layers: Vec<LayerConfig> = {
+                let mut l = layers.clone();
+                l[0]["go_backwards"] = json!(false);
+                serde_json::from_value(l).unwrap()
+            };
+            let mut f = Sequential::from_configs_with_seed(&fwd_layers, seed).unwrap();
+            f.build(&[None, Some(3)]).unwrap();
+            f.set_weights(&m.get_weights()).unwrap();
+            assert_eq!(ours, f.predict(&reversed, None).unwrap(), "{kind} {seq}");
+            check(
+                &format!("{kind}(go_backwards=True, return_sequences={seq})"),
+                m,
+                Input::Floats(x),
+            );
+        }
+    }
+}
+
+/// The shipped example's model (Embedding -> Conv1D(same, relu) -> MaxPooling1D(4) ->
+/// LSTM -> Dense(sigmoid)), from examples/generated_sentiment_conv1d.toml itself, on
+/// its 80-token sequences and on sequences of unknown length.
+#[test]
+fn generated_sentiment_conv1d_example_exports() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/generated_sentiment_conv1d.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config: toml::Value = toml::from_str(&text).unwrap();
+    let layers = serde_json::to_value(&config["model"]["layers"]).unwrap();
+    let maxlen = config["data"]["maxlen"].as_integer().unwrap() as usize;
+    let vocab = config["data"]["num_words"].as_integer().unwrap() as usize;
+    for shape in [Some(maxlen), None] {
+        let m = model(layers.clone(), &[shape], 100);
+        assert_eq!(
+            ops(&decode(&m)),
+            [
+                "Gather",
+                "Transpose",
+                "Conv",
+                "Transpose",
+                "Relu",
+                "Transpose",
+                "MaxPool",
+                "Transpose",
+                "Transpose",
+                "LSTM",
+                "Squeeze",
+                "MatMul",
+                "Add",
+                "Sigmoid"
+            ]
+        );
+        check(
+            &format!("generated_sentiment_conv1d.toml model, input length {shape:?}"),
+            m,
+            ids_steps(vocab, maxlen, 101),
+        );
+    }
+}
+
+#[test]
+fn mask_zero_before_conv1d_is_dropped_and_exports() {
+    // Keras's Conv1D drops the mask, so the LSTM after it reads every step: exact.
+    let m = model(
+        json!([
+            {"type": "embedding", "input_dim": 8, "output_dim": 3, "mask_zero": true},
+            {"type": "conv1d", "filters": 3, "kernel_size": 2, "padding": "causal"},
+            {"type": "lstm", "units": 3},
+            {"type": "dense", "units": 1, "activation": "sigmoid"},
+        ]),
+        &[None],
+        110,
+    );
+    let x = Array2::from_shape_vec(
+        (BATCH, 5),
+        vec![0, 3, 5, 0, 0, 1, 2, 0, 7, 0, 0, 0, 4, 4, 6],
+    )
+    .unwrap();
+    check("Embedding(mask_zero)+Conv1D+LSTM", m, Input::Ids(x));
+}

@@ -5,10 +5,12 @@
 use ndarray::ArrayD;
 
 use super::graph::{GraphBuilder, attr_int, attr_ints, attr_string, attr_strings};
+use super::proto::AttributeProto;
 use super::rnn_weights::{self, GRU_GATES, LSTM_GATES, SIMPLE_RNN_GATES};
 use crate::error::{Error, Result};
-use crate::layers::config::{DenseConfig, EmbeddingConfig};
-use crate::layers::{Activation, Layer, LayerConfig, MergeMode};
+use crate::layers::config::{Conv1DConfig, DenseConfig, EmbeddingConfig, MaxPooling1DConfig};
+use crate::layers::conv1d::Window;
+use crate::layers::{Activation, Layer, LayerConfig, MergeMode, Padding};
 
 /// Keras's Embedding: a row lookup (ONNX Gather on axis 0) of int64 ids.
 pub(crate) fn embedding(
@@ -37,23 +39,203 @@ pub(crate) fn dense(
     c: &DenseConfig,
     input: &str,
 ) -> Result<String> {
+    dense_weights(g, layer, "", c, input)
+}
+
+/// Keras's TimeDistributed(Dense): Dense already maps the last axis of a
+/// (batch, steps, features) tensor step by step, so this is the wrapped Dense's MatMul
+/// with its weights (named `dense/kernel` through the wrapper); TimeDistributed(Dropout)
+/// is nothing at inference, as Dropout is.
+pub(crate) fn time_distributed(
+    g: &mut GraphBuilder,
+    layer: &dyn Layer,
+    inner: &LayerConfig,
+    input: &str,
+) -> Result<String> {
+    match inner {
+        LayerConfig::Dense(c) => {
+            // The wrapped layer's name is the prefix of its weights' names.
+            let prefix = layer
+                .params()
+                .iter()
+                .find_map(|p| p.name.strip_suffix("kernel"))
+                .ok_or_else(|| missing(layer, "dense/kernel"))?
+                .to_string();
+            dense_weights(g, layer, &prefix, c, input)
+        }
+        LayerConfig::Dropout(_) => Ok(input.to_string()),
+        other => Err(Error::Unsupported(format!(
+            "ONNX export: layer `{}` (TimeDistributed) wraps {other:?}, which the ONNX \
+             exporter does not implement (only Dense and Dropout)",
+            layer.name()
+        ))),
+    }
+}
+
+/// Dense with its weights named `{prefix}kernel` and `{prefix}bias` in `layer`.
+fn dense_weights(
+    g: &mut GraphBuilder,
+    layer: &dyn Layer,
+    prefix: &str,
+    c: &DenseConfig,
+    input: &str,
+) -> Result<String> {
     let name = layer.name();
-    let kernel = param(layer, "kernel")?;
+    let kernel = param(layer, &format!("{prefix}kernel"))?;
     let k = g.float_tensor(&format!("{name}/kernel"), kernel.shape(), &flat(kernel));
     let mut h = g.op("MatMul", &format!("{name}/MatMul"), &[input, &k], vec![]);
     if c.use_bias {
-        let bias = param(layer, "bias")?;
+        let bias = param(layer, &format!("{prefix}bias"))?;
         let b = g.float_tensor(&format!("{name}/bias"), bias.shape(), &flat(bias));
         h = g.op("Add", &format!("{name}/Add"), &[&h, &b], vec![]);
     }
-    let op = match c.activation {
-        Activation::Linear => return Ok(h),
+    Ok(activation(g, name, c.activation, &h))
+}
+
+/// A Keras activation on the last axis (softmax over it, as Keras's default axis -1).
+fn activation(g: &mut GraphBuilder, name: &str, activation: Activation, h: &str) -> String {
+    let op = match activation {
+        Activation::Linear => return h.to_string(),
         Activation::Relu => ("Relu", vec![]),
         Activation::Sigmoid => ("Sigmoid", vec![]),
         Activation::Tanh => ("Tanh", vec![]),
         Activation::Softmax => ("Softmax", vec![attr_int("axis", -1)]),
     };
-    Ok(g.op(op.0, &format!("{name}/{}", op.0), &[&h], op.1))
+    g.op(op.0, &format!("{name}/{}", op.0), &[h], op.1)
+}
+
+/// ONNX `pads` (begin, end) of the time axis for Keras's `padding`, or `None` when
+/// they depend on a length unknown at export time (padding="same" with strides > 1:
+/// then ONNX's auto_pad="SAME_UPPER", the same TensorFlow rule with the odd extra
+/// step at the end, computes them at run time).
+fn time_pads(
+    name: &str,
+    steps_in: Option<usize>,
+    size: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> Result<Option<[i64; 2]>> {
+    let span = dilation * (size - 1) + 1;
+    Ok(match (padding, steps_in) {
+        (Padding::Valid, _) => Some([0, 0]),
+        (Padding::Causal, _) => Some([(span - 1) as i64, 0]),
+        // Stride 1 keeps the length: span - 1 zeros, the extra one on the right.
+        (Padding::Same, _) if stride == 1 => {
+            Some([((span - 1) / 2) as i64, (span - 1 - (span - 1) / 2) as i64])
+        }
+        (Padding::Same, Some(steps)) => {
+            // The layer's own rule (Window), so the export pads exactly as predict does.
+            let w = Window::new(name, steps, size, stride, dilation, padding)?;
+            let total = ((w.steps_out - 1) * stride + span).saturating_sub(steps);
+            Some([w.pad_left as i64, (total - w.pad_left) as i64])
+        }
+        (Padding::Same, None) => None,
+    })
+}
+
+/// Pads as explicit `pads`, or auto_pad="SAME_UPPER" when they depend on the length.
+fn pad_attrs(pads: Option<[i64; 2]>) -> AttributeProto {
+    match pads {
+        Some(p) => attr_ints("pads", &p),
+        None => attr_string("auto_pad", "SAME_UPPER"),
+    }
+}
+
+/// Keras's (batch, steps, channels) to ONNX's (batch, channels, steps) and back.
+fn swap_time_and_channels(g: &mut GraphBuilder, name: &str, x: &str) -> String {
+    g.op(
+        "Transpose",
+        &format!("{name}/Transpose"),
+        &[x],
+        vec![attr_ints("perm", &[0, 2, 1])],
+    )
+}
+
+/// Keras's Conv1D (channels_last) as ONNX Conv between Transposes (ONNX convolves
+/// channels first): kernel (kernel_size, in, filters) as W (filters, in, kernel_size),
+/// strides, dilations and pads as Keras's padding computes them (causal: all the
+/// zeros on the left), bias as Conv's B, then the activation on the filters axis.
+/// `steps_in` is the input's length if known.
+pub(crate) fn conv1d(
+    g: &mut GraphBuilder,
+    layer: &dyn Layer,
+    c: &Conv1DConfig,
+    steps_in: Option<usize>,
+    input: &str,
+) -> Result<String> {
+    let name = layer.name();
+    let kernel = param(layer, "kernel")?;
+    let [k, ch, f] = kernel.shape() else {
+        return Err(Error::Shape(format!(
+            "ONNX export: layer `{name}` (Conv1D) has a kernel of shape {:?}, expected \
+             (kernel_size, in_channels, filters)",
+            kernel.shape()
+        )));
+    };
+    let (k, ch, f) = (*k, *ch, *f);
+    let mut w = Vec::with_capacity(kernel.len());
+    for fi in 0..f {
+        for ci in 0..ch {
+            w.extend((0..k).map(|j| kernel[[j, ci, fi]]));
+        }
+    }
+    let w = g.float_tensor(&format!("{name}/W"), &[f, ch, k], &w);
+    let mut inputs = vec![w];
+    if c.use_bias {
+        let bias = param(layer, "bias")?;
+        inputs.push(g.float_tensor(&format!("{name}/B"), bias.shape(), &flat(bias)));
+    }
+    let pads = time_pads(
+        name,
+        steps_in,
+        c.kernel_size,
+        c.strides,
+        c.dilation_rate,
+        c.padding,
+    )?;
+    let x = swap_time_and_channels(g, name, input);
+    let mut conv_inputs: Vec<&str> = vec![&x];
+    conv_inputs.extend(inputs.iter().map(String::as_str));
+    let y = g.op(
+        "Conv",
+        &format!("{name}/Conv"),
+        &conv_inputs,
+        vec![
+            attr_ints("kernel_shape", &[k as i64]),
+            attr_ints("strides", &[c.strides as i64]),
+            attr_ints("dilations", &[c.dilation_rate as i64]),
+            pad_attrs(pads),
+        ],
+    );
+    let y = swap_time_and_channels(g, name, &y);
+    Ok(activation(g, name, c.activation, &y))
+}
+
+/// Keras's MaxPooling1D (channels_last) as ONNX MaxPool between Transposes; ONNX's
+/// padded positions never win the maximum, as Keras's "same" padding behaves.
+pub(crate) fn max_pooling1d(
+    g: &mut GraphBuilder,
+    layer: &dyn Layer,
+    c: &MaxPooling1DConfig,
+    steps_in: Option<usize>,
+    input: &str,
+) -> Result<String> {
+    let name = layer.name();
+    let stride = c.strides.unwrap_or(c.pool_size);
+    let pads = time_pads(name, steps_in, c.pool_size, stride, 1, c.padding)?;
+    let x = swap_time_and_channels(g, name, input);
+    let y = g.op(
+        "MaxPool",
+        &format!("{name}/MaxPool"),
+        &[&x],
+        vec![
+            attr_ints("kernel_shape", &[c.pool_size as i64]),
+            attr_ints("strides", &[stride as i64]),
+            pad_attrs(pads),
+        ],
+    );
+    Ok(swap_time_and_channels(g, name, &y))
 }
 
 /// GlobalAveragePooling1D / GlobalMaxPooling1D (channels_last): reduce over the time
@@ -86,6 +268,8 @@ struct Cell {
     gates: &'static [usize],
     /// GRU only.
     linear_before_reset: Option<bool>,
+    /// Keras go_backwards: the input is reversed in time first.
+    go_backwards: bool,
 }
 
 /// The ONNX cell for a SimpleRNN, LSTM or GRU config; refuses what ONNX cannot express.
@@ -96,12 +280,6 @@ fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
         LayerConfig::Gru(c) => c.go_backwards,
         _ => false,
     };
-    if go_backwards {
-        return Err(Error::Unsupported(format!(
-            "ONNX export: layer `{layer}` has go_backwards=True, which the ONNX exporter does \
-             not implement"
-        )));
-    }
     Ok(match config {
         LayerConfig::SimpleRnn(c) => Cell {
             op_type: "RNN",
@@ -115,6 +293,7 @@ fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
             )?],
             gates: &SIMPLE_RNN_GATES,
             linear_before_reset: None,
+            go_backwards,
         },
         LayerConfig::Lstm(c) => {
             let f = rnn_activation(
@@ -132,6 +311,7 @@ fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
                 activations: vec![f, g, g],
                 gates: &LSTM_GATES,
                 linear_before_reset: None,
+                go_backwards,
             }
         }
         LayerConfig::Gru(c) => Cell {
@@ -146,6 +326,7 @@ fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
             // Keras reset_after=True applies the reset gate after the recurrent product
             // (and its own recurrent bias): ONNX's linear_before_reset=1.
             linear_before_reset: Some(c.reset_after),
+            go_backwards,
         },
         other => {
             return Err(Error::State(format!(
@@ -179,6 +360,12 @@ fn rnn_activation(
 
 /// A SimpleRNN, LSTM or GRU as one ONNX RNN/LSTM/GRU node, between the Transposes that
 /// turn Keras's (batch, time, features) into ONNX's (time, batch, features) and back.
+///
+/// go_backwards=True is Keras's own definition: the same forward recurrence on the
+/// time-reversed input, whose outputs (return_sequences) stay in that reversed order.
+/// Not direction="reverse": its Y is aligned with the input steps, so it would need a
+/// second reversal, and tract 0.23 ignores the attribute (runs forward; measured
+/// 0.26 off on a SimpleRNN), so the export would silently differ in one runtime.
 pub(crate) fn recurrent(
     g: &mut GraphBuilder,
     layer: &dyn Layer,
@@ -195,6 +382,13 @@ pub(crate) fn recurrent(
         cell.units,
         cell.gates,
     )?;
+    let reversed;
+    let input = if cell.go_backwards {
+        reversed = reverse_time(g, name, input);
+        reversed.as_str()
+    } else {
+        input
+    };
     let y = recurrent_node(g, name, &cell, &[weights], input)?;
     Ok(match y {
         RecurrentOut::Sequence(y) => {
@@ -226,6 +420,13 @@ pub(crate) fn bidirectional(
 ) -> Result<String> {
     let name = layer.name();
     let cell = cell(name, inner)?;
+    if cell.go_backwards {
+        // The layer itself refuses this (Keras needs the two copies to differ).
+        return Err(Error::Unsupported(format!(
+            "ONNX export: layer `{name}` (Bidirectional) wraps a layer with \
+             go_backwards=True, which the ONNX exporter does not implement"
+        )));
+    }
     let mut directions = Vec::with_capacity(2);
     for side in ["forward_", "backward_"] {
         let find = |p: &str| {
@@ -364,6 +565,22 @@ fn recurrent_node(
     })
 }
 
+/// A batch-first (batch, time, features) tensor in reversed time order: Slice with
+/// step -1 from the last step to before the first (i64::MIN: ONNX clamps it to -1,
+/// exclusive), for any length.
+fn reverse_time(g: &mut GraphBuilder, name: &str, x: &str) -> String {
+    let starts = g.int_tensor(&format!("{name}/reverse_starts"), &[1], &[-1]);
+    let ends = g.int_tensor(&format!("{name}/reverse_ends"), &[1], &[i64::MIN]);
+    let axes = g.int_tensor(&format!("{name}/reverse_axes"), &[1], &[1]);
+    let steps = g.int_tensor(&format!("{name}/reverse_steps"), &[1], &[-1]);
+    g.op(
+        "Slice",
+        &format!("{name}/Reverse"),
+        &[x, &starts, &ends, &axes, &steps],
+        vec![],
+    )
+}
+
 /// (time, batch, units) back to Keras's (batch, time, units).
 fn time_to_batch_first(g: &mut GraphBuilder, name: &str, x: &str) -> String {
     g.op(
@@ -383,13 +600,15 @@ fn optional_param<'a>(layer: &'a dyn Layer, name: &str) -> Option<&'a ArrayD<f32
 }
 
 fn param<'a>(layer: &'a dyn Layer, name: &str) -> Result<&'a ArrayD<f32>> {
-    optional_param(layer, name).ok_or_else(|| {
-        Error::State(format!(
-            "ONNX export: layer `{}` ({}) has no `{name}` weight (is the model built?)",
-            layer.name(),
-            layer.class_name()
-        ))
-    })
+    optional_param(layer, name).ok_or_else(|| missing(layer, name))
+}
+
+fn missing(layer: &dyn Layer, name: &str) -> Error {
+    Error::State(format!(
+        "ONNX export: layer `{}` ({}) has no `{name}` weight (is the model built?)",
+        layer.name(),
+        layer.class_name()
+    ))
 }
 
 fn flat(a: &ArrayD<f32>) -> Vec<f32> {

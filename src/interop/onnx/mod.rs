@@ -13,8 +13,18 @@
 //!   time first), weights transposed and put in ONNX gate order (LSTM i, o, f, c), the
 //!   Keras bias as Wb and zeros as Rb (GRU reset_after=True: its two bias rows, with
 //!   linear_before_reset=1). Y_h (last state) or Y (return_sequences) is taken.
+//!   go_backwards=True -> the input reversed in time (Slice, step -1) before a forward
+//!   node, as Keras defines it (a sequence output stays in the reversed order).
 //! - Bidirectional -> one node with direction="bidirectional" and the merge (concat,
 //!   sum, mul, ave) on its two directions.
+//! - Conv1D -> Conv (+ bias as its B) and MaxPooling1D -> MaxPool, each between
+//!   Transposes (ONNX is channels first); kernel (kernel_size, in, filters) as W
+//!   (filters, in, kernel_size); Keras's padding as explicit `pads` (valid none, causal
+//!   all on the left, same as TensorFlow: the odd extra step on the right), except
+//!   padding="same" with strides > 1 on an input of unknown length, whose pads depend
+//!   on the length: auto_pad="SAME_UPPER", ONNX's name for that same rule.
+//! - TimeDistributed(Dense) -> the Dense's MatMul (+ Add) on the 3-D tensor (MatMul
+//!   maps the last axis of each step); TimeDistributed(Dropout) -> nothing.
 //!
 //! Refused: Embedding(mask_zero=True) followed by a layer that uses the mask (Keras skips
 //! masked steps anywhere in a sequence, ONNX's sequence_lens only trims the end), and
@@ -102,21 +112,22 @@ pub fn to_onnx_model(model: &Sequential) -> Result<ModelProto> {
         })
         .collect::<Result<Vec<_>>>()?;
     check_masks(model, &configs)?;
-    let output_shape = model
-        .infer_shapes(input_shape)?
-        .pop()
-        .expect("a built model has layers");
-
     let ids = matches!(configs.first(), Some(LayerConfig::Embedding(_)));
     let (input_name, elem) = if ids {
         (IDS_INPUT, data_type::INT64)
     } else {
         (FLOAT_INPUT, data_type::FLOAT)
     };
+    let shapes = model.infer_shapes(input_shape)?;
     let mut g = GraphBuilder::default();
     let mut h = g.fresh(input_name);
-    for (layer, config) in model.layers().iter().zip(&configs) {
+    for (i, (layer, config)) in model.layers().iter().zip(&configs).enumerate() {
         let layer = layer.as_ref();
+        // The layer's input length (axis 1 of its input), if known at export time.
+        let steps_in = match i {
+            0 => input_shape.first().copied().flatten(),
+            _ => shapes[i - 1].first().copied().flatten(),
+        };
         h = match config {
             LayerConfig::Embedding(c) => layers::embedding(&mut g, layer, c, &h)?,
             LayerConfig::Dense(c) => layers::dense(&mut g, layer, c, &h)?,
@@ -133,22 +144,19 @@ pub fn to_onnx_model(model: &Sequential) -> Result<ModelProto> {
             LayerConfig::GlobalMaxPooling1D(c) => {
                 layers::global_pooling(&mut g, layer, "ReduceMax", c.keepdims, &h)
             }
-            LayerConfig::Conv1D(_)
-            | LayerConfig::MaxPooling1D(_)
-            | LayerConfig::TimeDistributed(_) => {
-                return Err(Error::Unsupported(format!(
-                    "ONNX export: layer `{}` ({}) is not implemented by the ONNX exporter",
-                    layer.name(),
-                    layer.class_name()
-                )));
+            LayerConfig::Conv1D(c) => layers::conv1d(&mut g, layer, c, steps_in, &h)?,
+            LayerConfig::MaxPooling1D(c) => layers::max_pooling1d(&mut g, layer, c, steps_in, &h)?,
+            LayerConfig::TimeDistributed(c) => {
+                layers::time_distributed(&mut g, layer, &c.layer, &h)?
             }
         };
     }
+    let output_shape = shapes.last().expect("a built model has layers");
     g.rename_output(&h, OUTPUT);
     let graph = g.finish(
         model.name(),
         vec![value_info(input_name, elem, input_shape)],
-        vec![value_info(OUTPUT, data_type::FLOAT, &output_shape)],
+        vec![value_info(OUTPUT, data_type::FLOAT, output_shape)],
     );
     Ok(ModelProto {
         ir_version: Some(IR_VERSION),
@@ -169,7 +177,9 @@ pub fn to_onnx_model(model: &Sequential) -> Result<ModelProto> {
 /// Embedding(mask_zero=True) makes Keras skip every padded step (state carried over,
 /// wherever the zeros are); ONNX recurrences can only trim the end of a sequence
 /// (sequence_lens) and its pooling has no mask, so a mask that reaches a layer using it
-/// cannot be exported exactly. Dense and Dropout only pass it on.
+/// cannot be exported exactly. Dense, Dropout and TimeDistributed only pass it on;
+/// Conv1D and MaxPooling1D drop it (Keras: they do not support masking), so the layers
+/// after them see no mask and the export is exact.
 fn check_masks(model: &Sequential, configs: &[LayerConfig]) -> Result<()> {
     let Some(LayerConfig::Embedding(e)) = configs.first() else {
         return Ok(());
@@ -177,14 +187,14 @@ fn check_masks(model: &Sequential, configs: &[LayerConfig]) -> Result<()> {
     if !e.mask_zero {
         return Ok(());
     }
-    let user = model
-        .layers()
-        .iter()
-        .zip(configs)
-        .skip(1)
-        .find(|(_, c)| !matches!(c, LayerConfig::Dense(_) | LayerConfig::Dropout(_)));
+    let user = model.layers().iter().zip(configs).skip(1).find(|(_, c)| {
+        !matches!(
+            c,
+            LayerConfig::Dense(_) | LayerConfig::Dropout(_) | LayerConfig::TimeDistributed(_)
+        )
+    });
     match user {
-        None => Ok(()),
+        None | Some((_, LayerConfig::Conv1D(_) | LayerConfig::MaxPooling1D(_))) => Ok(()),
         Some((l, _)) => Err(Error::Unsupported(format!(
             "ONNX export: layer `{}` (Embedding) has mask_zero=True and layer `{}` ({}) uses \
              that mask: Keras skips each padded step wherever it is, which ONNX cannot \
