@@ -159,114 +159,11 @@ impl MetricState {
         y_true: ArrayViewD<'_, f32>,
         y_pred: ArrayViewD<'_, f32>,
     ) -> Result<()> {
-        let what = self.what;
-        let yp_shape = y_pred.shape().to_vec();
-        let yt_shape = y_true.shape().to_vec();
-        let samples = yp_shape.first().copied().unwrap_or(1).max(1);
-        let c = yp_shape.last().copied().unwrap_or(1).max(1);
-        let rows = y_pred.len() / c;
-        let yt: Vec<f32> = y_true.iter().copied().collect();
-        let yp: Vec<f32> = y_pred.iter().copied().collect();
-        let mismatch = |want: usize, per: &str| {
-            Error::Shape(format!(
-                "{what}: labels of shape {yt_shape:?} for predictions of shape {yp_shape:?}; \
-                 expected {want} labels ({per})"
-            ))
-        };
+        let b = Batch::new(self.what, y_true, y_pred);
         match &mut self.inner {
             Inner::Mean { of, total, count } => {
-                // One value per element (binary, errors) or per row (class metrics).
-                let values: Vec<f64> = match of {
-                    MeanOf::Binary(t) => {
-                        if yt.len() != yp.len() {
-                            return Err(mismatch(yp.len(), "one per prediction"));
-                        }
-                        let t = *t;
-                        yt.iter()
-                            .zip(&yp)
-                            .map(|(&y, &p)| f64::from(y == if p > t { 1.0 } else { 0.0 }))
-                            .collect()
-                    }
-                    MeanOf::SquaredError | MeanOf::AbsoluteError => {
-                        if yt.len() != yp.len() {
-                            return Err(mismatch(yp.len(), "one per prediction"));
-                        }
-                        let sq = matches!(of, MeanOf::SquaredError);
-                        // Keras's loss function: the mean over the last axis per row.
-                        yt.chunks(c)
-                            .zip(yp.chunks(c))
-                            .map(|(t, p)| {
-                                t.iter()
-                                    .zip(p)
-                                    .map(|(&a, &b)| {
-                                        let d = (a - b) as f64;
-                                        if sq { d * d } else { d.abs() }
-                                    })
-                                    .sum::<f64>()
-                                    / c as f64
-                            })
-                            .collect()
-                    }
-                    MeanOf::Categorical | MeanOf::TopK(_) => {
-                        if yt.len() != yp.len() {
-                            return Err(mismatch(yp.len(), "one-hot, one per prediction"));
-                        }
-                        let k = match of {
-                            MeanOf::TopK(k) => Some(*k),
-                            _ => None,
-                        };
-                        (0..rows)
-                            .map(|r| {
-                                let (t, p) = (&yt[r * c..(r + 1) * c], &yp[r * c..(r + 1) * c]);
-                                let hit = match k {
-                                    None => argmax(t) == argmax(p),
-                                    Some(k) => in_top_k(p, argmax(t), k),
-                                };
-                                f64::from(hit)
-                            })
-                            .collect()
-                    }
-                    MeanOf::Sparse | MeanOf::SparseTopK(_) => {
-                        if yt.len() != rows {
-                            return Err(mismatch(rows, "one class id per prediction row"));
-                        }
-                        let k = match of {
-                            MeanOf::SparseTopK(k) => Some(*k),
-                            _ => None,
-                        };
-                        (0..rows)
-                            .map(|r| {
-                                let p = &yp[r * c..(r + 1) * c];
-                                let hit = match k {
-                                    None => yt[r] == argmax(p) as f32,
-                                    // `in_top_k` casts the label to int32.
-                                    Some(k) => {
-                                        let id = yt[r];
-                                        id >= 0.0
-                                            && (id as usize) < c
-                                            && in_top_k(p, id as usize, k)
-                                    }
-                                };
-                                f64::from(hit)
-                            })
-                            .collect()
-                    }
-                };
-                if values.is_empty() {
-                    return Ok(());
-                }
-                let per = values.len() / samples;
-                if per * samples != values.len() {
-                    return Err(Error::Shape(format!(
-                        "{what}: {} values do not split into {samples} samples",
-                        values.len()
-                    )));
-                }
-                *total += values
-                    .chunks(per)
-                    .map(|s| s.iter().sum::<f64>() / per as f64)
-                    .sum::<f64>();
-                *count += samples as f64;
+                let values = mean_values(of, &b)?;
+                add_sample_means(&b, &values, total, count)
             }
             Inner::Threshold {
                 threshold,
@@ -274,20 +171,7 @@ impl MetricState {
                 fp,
                 fn_,
                 ..
-            } => {
-                if yt.len() != yp.len() {
-                    return Err(mismatch(yp.len(), "one per prediction"));
-                }
-                for (&y, &p) in yt.iter().zip(&yp) {
-                    let (label, pos) = (y != 0.0, p > *threshold);
-                    match (label, pos) {
-                        (true, true) => *tp += 1.0,
-                        (false, true) => *fp += 1.0,
-                        (true, false) => *fn_ += 1.0,
-                        (false, false) => {}
-                    }
-                }
-            }
+            } => count_at_threshold(&b, *threshold, tp, fp, fn_),
             Inner::Auc {
                 from_logits,
                 tp,
@@ -295,44 +179,7 @@ impl MetricState {
                 tn,
                 fn_,
                 ..
-            } => {
-                if yt.len() != yp.len() {
-                    return Err(mismatch(yp.len(), "one per prediction"));
-                }
-                let t = tp.len();
-                let scale = (t - 1) as f32;
-                let mut tp_bucket = vec![0.0f64; t];
-                let mut fp_bucket = vec![0.0f64; t];
-                let (mut total_true, mut total_false) = (0.0f64, 0.0f64);
-                for (&y, &z) in yt.iter().zip(&yp) {
-                    let p = if *from_logits {
-                        1.0 / (1.0 + (-z).exp())
-                    } else {
-                        z
-                    };
-                    let p = p.clamp(0.0, 1.0);
-                    // Keras: relu(ceil(p * (T-1)) - 1), in float32; NaN counts as 0.
-                    let b = (p * scale).ceil() - 1.0;
-                    let b = if b > 0.0 { (b as usize).min(t - 1) } else { 0 };
-                    if y != 0.0 {
-                        tp_bucket[b] += 1.0;
-                        total_true += 1.0;
-                    } else {
-                        fp_bucket[b] += 1.0;
-                        total_false += 1.0;
-                    }
-                }
-                // tp[i] = positives in buckets >= i (predictions above threshold i).
-                let (mut tps, mut fps) = (0.0, 0.0);
-                for i in (0..t).rev() {
-                    tps += tp_bucket[i];
-                    fps += fp_bucket[i];
-                    tp[i] += tps;
-                    fp[i] += fps;
-                    tn[i] += total_false - fps;
-                    fn_[i] += total_true - tps;
-                }
-            }
+            } => count_auc_buckets(&b, *from_logits, [tp, fp, tn, fn_]),
             Inner::F1 {
                 average,
                 threshold,
@@ -342,67 +189,16 @@ impl MetricState {
                 support,
                 classes,
             } => {
-                if yp_shape.len() != 2 || yt_shape.len() != 2 {
-                    return Err(Error::Shape(format!(
-                        "f1_score expects 2-D labels and predictions (batch, classes), got \
-                         labels of shape {yt_shape:?} and predictions of shape {yp_shape:?}"
-                    )));
-                }
-                if yt_shape != yp_shape {
-                    return Err(mismatch(yp.len(), "one-hot or 0/1, the predictions' shape"));
-                }
-                match classes {
-                    Some(k) if *k != c => {
-                        return Err(Error::Shape(format!(
-                            "f1_score: predictions have {c} classes, earlier batches had {k}"
-                        )));
-                    }
-                    Some(_) => {}
-                    None => {
-                        if average.is_none() && c > 1 {
-                            return Err(Error::invalid_argument(
-                                "metric F1Score",
-                                "average",
-                                format!(
-                                    "with average = None Keras reports one F1 per class ({c} \
-                                     here), which a log of numbers cannot hold; set average \
-                                     to \"macro\", \"micro\" or \"weighted\""
-                                ),
-                            ));
-                        }
-                        let n = if *average == Some(F1Average::Micro) {
-                            1
-                        } else {
-                            c
-                        };
-                        *tp = vec![0.0; n];
-                        *fp = vec![0.0; n];
-                        *fn_ = vec![0.0; n];
-                        *support = vec![0.0; n];
-                        *classes = Some(c);
-                    }
-                }
-                let micro = tp.len() == 1;
-                for r in 0..rows {
-                    let (t, p) = (&yt[r * c..(r + 1) * c], &yp[r * c..(r + 1) * c]);
-                    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    for j in 0..c {
-                        let pred = match threshold {
-                            Some(th) => p[j] > *th,
-                            // The row's maximum, but never an all-zero row.
-                            None => p[j] >= max && p[j].abs() > 1e-9,
-                        };
-                        let (pv, tv) = (f64::from(pred), t[j] as f64);
-                        let i = if micro { 0 } else { j };
-                        tp[i] += pv * tv;
-                        fp[i] += pv * (1.0 - tv);
-                        fn_[i] += (1.0 - pv) * tv;
-                        support[i] += tv;
-                    }
-                }
+                f1_check_and_size(
+                    &b,
+                    *average,
+                    classes,
+                    [&mut *tp, &mut *fp, &mut *fn_, &mut *support],
+                )?;
+                count_f1(&b, *threshold, [tp, fp, fn_, support]);
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// The metric's value over everything added so far (0 before any data).
@@ -458,6 +254,303 @@ impl MetricState {
                     _ => f1.iter().sum::<f64>() / f1.len() as f64,
                 }
             }
+        }
+    }
+}
+
+/// One batch, flattened, with its shapes kept for error messages.
+struct Batch {
+    what: &'static str,
+    yt: Vec<f32>,
+    yp: Vec<f32>,
+    yt_shape: Vec<usize>,
+    yp_shape: Vec<usize>,
+    /// Samples (the batch axis), classes (the last axis) and rows of `c` values.
+    samples: usize,
+    c: usize,
+    rows: usize,
+}
+
+impl Batch {
+    fn new(what: &'static str, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Self {
+        let yp_shape = y_pred.shape().to_vec();
+        let yt_shape = y_true.shape().to_vec();
+        let samples = yp_shape.first().copied().unwrap_or(1).max(1);
+        let c = yp_shape.last().copied().unwrap_or(1).max(1);
+        let rows = y_pred.len() / c;
+        Batch {
+            what,
+            yt: y_true.iter().copied().collect(),
+            yp: y_pred.iter().copied().collect(),
+            yt_shape,
+            yp_shape,
+            samples,
+            c,
+            rows,
+        }
+    }
+
+    fn mismatch(&self, want: usize, per: &str) -> Error {
+        let (what, yt_shape, yp_shape) = (self.what, &self.yt_shape, &self.yp_shape);
+        Error::Shape(format!(
+            "{what}: labels of shape {yt_shape:?} for predictions of shape {yp_shape:?}; \
+             expected {want} labels ({per})"
+        ))
+    }
+
+    /// One label per prediction, or the mismatch error.
+    fn one_label_per_prediction(&self, per: &str) -> Result<()> {
+        if self.yt.len() != self.yp.len() {
+            return Err(self.mismatch(self.yp.len(), per));
+        }
+        Ok(())
+    }
+
+    /// Row `r`'s `c` labels and predictions.
+    fn row(&self, r: usize) -> (&[f32], &[f32]) {
+        let c = self.c;
+        (&self.yt[r * c..(r + 1) * c], &self.yp[r * c..(r + 1) * c])
+    }
+}
+
+/// A mean metric's values: one per element (binary, errors) or per row (class metrics).
+fn mean_values(of: &MeanOf, b: &Batch) -> Result<Vec<f64>> {
+    match of {
+        MeanOf::Binary(t) => binary_hits(b, *t),
+        MeanOf::SquaredError => row_errors(b, true),
+        MeanOf::AbsoluteError => row_errors(b, false),
+        MeanOf::Categorical => categorical_hits(b, None),
+        MeanOf::TopK(k) => categorical_hits(b, Some(*k)),
+        MeanOf::Sparse => sparse_hits(b, None),
+        MeanOf::SparseTopK(k) => sparse_hits(b, Some(*k)),
+    }
+}
+
+fn binary_hits(b: &Batch, t: f32) -> Result<Vec<f64>> {
+    b.one_label_per_prediction("one per prediction")?;
+    Ok(b.yt
+        .iter()
+        .zip(&b.yp)
+        .map(|(&y, &p)| f64::from(y == if p > t { 1.0 } else { 0.0 }))
+        .collect())
+}
+
+/// Keras's loss function: the mean over the last axis per row, of the squared
+/// (`sq`) or absolute error.
+fn row_errors(b: &Batch, sq: bool) -> Result<Vec<f64>> {
+    b.one_label_per_prediction("one per prediction")?;
+    let c = b.c;
+    Ok(b.yt
+        .chunks(c)
+        .zip(b.yp.chunks(c))
+        .map(|(t, p)| {
+            t.iter()
+                .zip(p)
+                .map(|(&a, &b)| {
+                    let d = (a - b) as f64;
+                    if sq { d * d } else { d.abs() }
+                })
+                .sum::<f64>()
+                / c as f64
+        })
+        .collect())
+}
+
+/// One-hot labels: the argmax matches, or (`k`) the label is in the top k.
+fn categorical_hits(b: &Batch, k: Option<usize>) -> Result<Vec<f64>> {
+    b.one_label_per_prediction("one-hot, one per prediction")?;
+    Ok((0..b.rows)
+        .map(|r| {
+            let (t, p) = b.row(r);
+            let hit = match k {
+                None => argmax(t) == argmax(p),
+                Some(k) => in_top_k(p, argmax(t), k),
+            };
+            f64::from(hit)
+        })
+        .collect())
+}
+
+/// Class-id labels: the argmax is the id, or (`k`) the id is in the top k.
+fn sparse_hits(b: &Batch, k: Option<usize>) -> Result<Vec<f64>> {
+    let (yt, rows, c) = (&b.yt, b.rows, b.c);
+    if yt.len() != rows {
+        return Err(b.mismatch(rows, "one class id per prediction row"));
+    }
+    Ok((0..rows)
+        .map(|r| {
+            let p = &b.yp[r * c..(r + 1) * c];
+            let hit = match k {
+                None => yt[r] == argmax(p) as f32,
+                // `in_top_k` casts the label to int32.
+                Some(k) => {
+                    let id = yt[r];
+                    id >= 0.0 && (id as usize) < c && in_top_k(p, id as usize, k)
+                }
+            };
+            f64::from(hit)
+        })
+        .collect())
+}
+
+/// Average `values` per sample and add the samples to the running mean.
+fn add_sample_means(b: &Batch, values: &[f64], total: &mut f64, count: &mut f64) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let samples = b.samples;
+    let per = values.len() / samples;
+    if per * samples != values.len() {
+        return Err(Error::Shape(format!(
+            "{}: {} values do not split into {samples} samples",
+            b.what,
+            values.len()
+        )));
+    }
+    *total += values
+        .chunks(per)
+        .map(|s| s.iter().sum::<f64>() / per as f64)
+        .sum::<f64>();
+    *count += samples as f64;
+    Ok(())
+}
+
+/// Precision/Recall: count tp, fp, fn at `p > threshold` (labels positive when non-zero).
+fn count_at_threshold(
+    b: &Batch,
+    threshold: f32,
+    tp: &mut f64,
+    fp: &mut f64,
+    fn_: &mut f64,
+) -> Result<()> {
+    b.one_label_per_prediction("one per prediction")?;
+    for (&y, &p) in b.yt.iter().zip(&b.yp) {
+        let (label, pos) = (y != 0.0, p > threshold);
+        match (label, pos) {
+            (true, true) => *tp += 1.0,
+            (false, true) => *fp += 1.0,
+            (true, false) => *fn_ += 1.0,
+            (false, false) => {}
+        }
+    }
+    Ok(())
+}
+
+/// AUC: Keras's bucket shortcut, then cumulative counts per threshold.
+fn count_auc_buckets(b: &Batch, from_logits: bool, counts: [&mut Vec<f64>; 4]) -> Result<()> {
+    let [tp, fp, tn, fn_] = counts;
+    b.one_label_per_prediction("one per prediction")?;
+    let t = tp.len();
+    let scale = (t - 1) as f32;
+    let mut tp_bucket = vec![0.0f64; t];
+    let mut fp_bucket = vec![0.0f64; t];
+    let (mut total_true, mut total_false) = (0.0f64, 0.0f64);
+    for (&y, &z) in b.yt.iter().zip(&b.yp) {
+        let p = if from_logits {
+            1.0 / (1.0 + (-z).exp())
+        } else {
+            z
+        };
+        let p = p.clamp(0.0, 1.0);
+        // Keras: relu(ceil(p * (T-1)) - 1), in float32; NaN counts as 0.
+        let bucket = (p * scale).ceil() - 1.0;
+        let bucket = if bucket > 0.0 {
+            (bucket as usize).min(t - 1)
+        } else {
+            0
+        };
+        if y != 0.0 {
+            tp_bucket[bucket] += 1.0;
+            total_true += 1.0;
+        } else {
+            fp_bucket[bucket] += 1.0;
+            total_false += 1.0;
+        }
+    }
+    // tp[i] = positives in buckets >= i (predictions above threshold i).
+    let (mut tps, mut fps) = (0.0, 0.0);
+    for i in (0..t).rev() {
+        tps += tp_bucket[i];
+        fps += fp_bucket[i];
+        tp[i] += tps;
+        fp[i] += fps;
+        tn[i] += total_false - fps;
+        fn_[i] += total_true - tps;
+    }
+    Ok(())
+}
+
+/// F1: check the batch's shape against earlier batches; on the first batch size the
+/// per-class counts (one entry for `micro`).
+fn f1_check_and_size(
+    b: &Batch,
+    average: Option<F1Average>,
+    classes: &mut Option<usize>,
+    counts: [&mut Vec<f64>; 4],
+) -> Result<()> {
+    let (yt_shape, yp_shape, c) = (&b.yt_shape, &b.yp_shape, b.c);
+    if yp_shape.len() != 2 || yt_shape.len() != 2 {
+        return Err(Error::Shape(format!(
+            "f1_score expects 2-D labels and predictions (batch, classes), got \
+             labels of shape {yt_shape:?} and predictions of shape {yp_shape:?}"
+        )));
+    }
+    if yt_shape != yp_shape {
+        return Err(b.mismatch(b.yp.len(), "one-hot or 0/1, the predictions' shape"));
+    }
+    match classes {
+        Some(k) if *k != c => {
+            return Err(Error::Shape(format!(
+                "f1_score: predictions have {c} classes, earlier batches had {k}"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            if average.is_none() && c > 1 {
+                return Err(Error::invalid_argument(
+                    "metric F1Score",
+                    "average",
+                    format!(
+                        "with average = None Keras reports one F1 per class ({c} \
+                         here), which a log of numbers cannot hold; set average \
+                         to \"macro\", \"micro\" or \"weighted\""
+                    ),
+                ));
+            }
+            let n = if average == Some(F1Average::Micro) {
+                1
+            } else {
+                c
+            };
+            for v in counts {
+                *v = vec![0.0; n];
+            }
+            *classes = Some(c);
+        }
+    }
+    Ok(())
+}
+
+/// F1: add each row's tp, fp, fn and support per class (or in total for `micro`).
+fn count_f1(b: &Batch, threshold: Option<f32>, counts: [&mut Vec<f64>; 4]) {
+    let [tp, fp, fn_, support] = counts;
+    let c = b.c;
+    let micro = tp.len() == 1;
+    for r in 0..b.rows {
+        let (t, p) = b.row(r);
+        let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for j in 0..c {
+            let pred = match threshold {
+                Some(th) => p[j] > th,
+                // The row's maximum, but never an all-zero row.
+                None => p[j] >= max && p[j].abs() > 1e-9,
+            };
+            let (pv, tv) = (f64::from(pred), t[j] as f64);
+            let i = if micro { 0 } else { j };
+            tp[i] += pv * tv;
+            fp[i] += pv * (1.0 - tv);
+            fn_[i] += (1.0 - pv) * tv;
+            support[i] += tv;
         }
     }
 }
