@@ -228,19 +228,64 @@ impl MetricKind {
     /// The kind from a class name and its arguments (a table without `type`/`name`).
     fn from_name_and_args(type_name: &str, args: &Map<String, Value>) -> Result<MetricKind> {
         let base = MetricKind::from_keras_name(type_name).ok_or_else(|| unknown(type_name))?;
-        let ctx = format!("metric {type_name}");
-        let allowed: &[&str] = match base {
-            MetricKind::BinaryAccuracy { .. } => &["threshold"],
-            MetricKind::TopKCategoricalAccuracy { .. }
-            | MetricKind::SparseTopKCategoricalAccuracy { .. } => &["k"],
-            MetricKind::Precision { .. } | MetricKind::Recall { .. } => &["thresholds"],
-            MetricKind::Auc { .. } => {
-                &["num_thresholds", "curve", "summation_method", "from_logits"]
-            }
-            MetricKind::F1Score { .. } => &["average", "threshold"],
-            _ => &[],
+        let a = MetricArgs {
+            ctx: format!("metric {type_name}"),
+            args,
         };
-        if let Some(bad) = args
+        a.reject_unknown(allowed_args(&base))?;
+        Ok(match base {
+            MetricKind::BinaryAccuracy { threshold } => MetricKind::BinaryAccuracy {
+                threshold: a.num("threshold")?.map_or(threshold, |t| t as f32),
+            },
+            MetricKind::TopKCategoricalAccuracy { k } => MetricKind::TopKCategoricalAccuracy {
+                k: a.positive_int("k", k, 1)?,
+            },
+            MetricKind::SparseTopKCategoricalAccuracy { k } => {
+                MetricKind::SparseTopKCategoricalAccuracy {
+                    k: a.positive_int("k", k, 1)?,
+                }
+            }
+            MetricKind::Precision { threshold } => MetricKind::Precision {
+                threshold: a.thresholds_or(threshold)?,
+            },
+            MetricKind::Recall { threshold } => MetricKind::Recall {
+                threshold: a.thresholds_or(threshold)?,
+            },
+            MetricKind::Auc { .. } => a.auc()?,
+            MetricKind::F1Score { .. } => a.f1_score()?,
+            other => other,
+        })
+    }
+}
+
+/// The arguments each metric class takes besides `name`.
+fn allowed_args(base: &MetricKind) -> &'static [&'static str] {
+    match base {
+        MetricKind::BinaryAccuracy { .. } => &["threshold"],
+        MetricKind::TopKCategoricalAccuracy { .. }
+        | MetricKind::SparseTopKCategoricalAccuracy { .. } => &["k"],
+        MetricKind::Precision { .. } | MetricKind::Recall { .. } => &["thresholds"],
+        MetricKind::Auc { .. } => &["num_thresholds", "curve", "summation_method", "from_logits"],
+        MetricKind::F1Score { .. } => &["average", "threshold"],
+        _ => &[],
+    }
+}
+
+/// A metric class's argument table, read with errors that name the metric.
+struct MetricArgs<'a> {
+    ctx: String,
+    args: &'a Map<String, Value>,
+}
+
+impl MetricArgs<'_> {
+    fn bad(&self, arg: &str, why: String) -> Error {
+        Error::invalid_argument(self.ctx.clone(), arg, why)
+    }
+
+    /// Refuse the first (non-null) argument the class does not take.
+    fn reject_unknown(&self, allowed: &[&str]) -> Result<()> {
+        if let Some(bad) = self
+            .args
             .iter()
             .find(|(k, v)| !allowed.contains(&k.as_str()) && !v.is_null())
             .map(|(k, _)| k)
@@ -251,129 +296,119 @@ impl MetricKind {
                 format!("it takes {} and `name`", allowed.join(", "))
             };
             return Err(Error::invalid_argument(
-                ctx,
+                self.ctx.clone(),
                 bad.clone(),
                 format!("not supported; {takes}"),
             ));
         }
-        let bad = |arg: &str, why: String| Error::invalid_argument(ctx.clone(), arg, why);
-        let num = |k: &str| -> Result<Option<f64>> {
-            match args.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => match v.as_f64() {
-                    Some(x) if x.is_finite() => Ok(Some(x)),
-                    _ => match v {
-                        Value::Array(_) => Err(bad(
-                            k,
-                            format!("one threshold only (a number), got the list {v}"),
-                        )),
-                        _ => Err(bad(k, format!("must be a finite number, got {v}"))),
-                    },
+        Ok(())
+    }
+
+    fn num(&self, k: &str) -> Result<Option<f64>> {
+        match self.args.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() => Ok(Some(x)),
+                _ => match v {
+                    Value::Array(_) => Err(self.bad(
+                        k,
+                        format!("one threshold only (a number), got the list {v}"),
+                    )),
+                    _ => Err(self.bad(k, format!("must be a finite number, got {v}"))),
                 },
-            }
-        };
-        let text = |k: &str| -> Result<Option<String>> {
-            match args.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(v) => Err(bad(k, format!("must be a string, got {v}"))),
-            }
-        };
-        let positive_int = |k: &str, default: usize, min: usize| -> Result<usize> {
-            match num(k)? {
-                None => Ok(default),
-                Some(x) if x.fract() == 0.0 && x >= min as f64 && x <= 1e6 => Ok(x as usize),
-                Some(x) => Err(bad(
-                    k,
-                    format!("must be a whole number from {min} to 1000000, got {x}"),
-                )),
-            }
-        };
-        let unit = |k: &str, v: f64, zero_ok: bool| -> Result<f32> {
-            if (v > 0.0 || (zero_ok && v == 0.0)) && v <= 1.0 {
-                Ok(v as f32)
-            } else {
-                let range = if zero_ok { "[0, 1]" } else { "(0, 1]" };
-                Err(bad(k, format!("must be in {range}, got {v}")))
-            }
-        };
-        Ok(match base {
-            MetricKind::BinaryAccuracy { threshold } => MetricKind::BinaryAccuracy {
-                threshold: num("threshold")?.map_or(threshold, |t| t as f32),
             },
-            MetricKind::TopKCategoricalAccuracy { k } => MetricKind::TopKCategoricalAccuracy {
-                k: positive_int("k", k, 1)?,
-            },
-            MetricKind::SparseTopKCategoricalAccuracy { k } => {
-                MetricKind::SparseTopKCategoricalAccuracy {
-                    k: positive_int("k", k, 1)?,
+        }
+    }
+
+    fn text(&self, k: &str) -> Result<Option<String>> {
+        match self.args.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.bad(k, format!("must be a string, got {v}"))),
+        }
+    }
+
+    fn positive_int(&self, k: &str, default: usize, min: usize) -> Result<usize> {
+        match self.num(k)? {
+            None => Ok(default),
+            Some(x) if x.fract() == 0.0 && x >= min as f64 && x <= 1e6 => Ok(x as usize),
+            Some(x) => Err(self.bad(
+                k,
+                format!("must be a whole number from {min} to 1000000, got {x}"),
+            )),
+        }
+    }
+
+    fn unit(&self, k: &str, v: f64, zero_ok: bool) -> Result<f32> {
+        if (v > 0.0 || (zero_ok && v == 0.0)) && v <= 1.0 {
+            Ok(v as f32)
+        } else {
+            let range = if zero_ok { "[0, 1]" } else { "(0, 1]" };
+            Err(self.bad(k, format!("must be in {range}, got {v}")))
+        }
+    }
+
+    /// Precision's and Recall's `thresholds` (one, in [0, 1]), else `default`.
+    fn thresholds_or(&self, default: f32) -> Result<f32> {
+        match self.num("thresholds")? {
+            Some(t) => self.unit("thresholds", t, true),
+            None => Ok(default),
+        }
+    }
+
+    fn auc(&self) -> Result<MetricKind> {
+        Ok(MetricKind::Auc {
+            num_thresholds: self.positive_int("num_thresholds", 200, 2)?,
+            curve: match self.text("curve")?.map(|s| s.to_uppercase()).as_deref() {
+                None | Some("ROC") => AucCurve::Roc,
+                Some("PR") => AucCurve::Pr,
+                Some(other) => {
+                    return Err(self.bad("curve", format!("`{other}`; expected ROC or PR")));
                 }
-            }
-            MetricKind::Precision { threshold } => MetricKind::Precision {
-                threshold: match num("thresholds")? {
-                    Some(t) => unit("thresholds", t, true)?,
-                    None => threshold,
-                },
             },
-            MetricKind::Recall { threshold } => MetricKind::Recall {
-                threshold: match num("thresholds")? {
-                    Some(t) => unit("thresholds", t, true)?,
-                    None => threshold,
-                },
+            summation_method: match self
+                .text("summation_method")?
+                .map(|s| s.to_lowercase())
+                .as_deref()
+            {
+                None | Some("interpolation") => AucSummation::Interpolation,
+                Some("minoring") => AucSummation::Minoring,
+                Some("majoring") => AucSummation::Majoring,
+                Some(other) => {
+                    return Err(self.bad(
+                        "summation_method",
+                        format!("`{other}`; expected interpolation, minoring or majoring"),
+                    ));
+                }
             },
-            MetricKind::Auc { .. } => MetricKind::Auc {
-                num_thresholds: positive_int("num_thresholds", 200, 2)?,
-                curve: match text("curve")?.map(|s| s.to_uppercase()).as_deref() {
-                    None | Some("ROC") => AucCurve::Roc,
-                    Some("PR") => AucCurve::Pr,
-                    Some(other) => {
-                        return Err(bad("curve", format!("`{other}`; expected ROC or PR")));
-                    }
-                },
-                summation_method: match text("summation_method")?
-                    .map(|s| s.to_lowercase())
-                    .as_deref()
-                {
-                    None | Some("interpolation") => AucSummation::Interpolation,
-                    Some("minoring") => AucSummation::Minoring,
-                    Some("majoring") => AucSummation::Majoring,
-                    Some(other) => {
-                        return Err(bad(
-                            "summation_method",
-                            format!("`{other}`; expected interpolation, minoring or majoring"),
-                        ));
-                    }
-                },
-                from_logits: match args.get("from_logits") {
-                    None | Some(Value::Null) => false,
-                    Some(Value::Bool(b)) => *b,
-                    Some(v) => {
-                        return Err(bad(
-                            "from_logits",
-                            format!("must be true or false, got {v}"),
-                        ));
-                    }
-                },
+            from_logits: match self.args.get("from_logits") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(v) => {
+                    return Err(self.bad("from_logits", format!("must be true or false, got {v}")));
+                }
             },
-            MetricKind::F1Score { .. } => MetricKind::F1Score {
-                average: match text("average")?.as_deref() {
-                    None => None,
-                    Some("micro") => Some(F1Average::Micro),
-                    Some("macro") => Some(F1Average::Macro),
-                    Some("weighted") => Some(F1Average::Weighted),
-                    Some(other) => {
-                        return Err(bad(
-                            "average",
-                            format!("`{other}`; expected micro, macro or weighted (or none)"),
-                        ));
-                    }
-                },
-                threshold: match num("threshold")? {
-                    Some(t) => Some(unit("threshold", t, false)?),
-                    None => None,
-                },
+        })
+    }
+
+    fn f1_score(&self) -> Result<MetricKind> {
+        Ok(MetricKind::F1Score {
+            average: match self.text("average")?.as_deref() {
+                None => None,
+                Some("micro") => Some(F1Average::Micro),
+                Some("macro") => Some(F1Average::Macro),
+                Some("weighted") => Some(F1Average::Weighted),
+                Some(other) => {
+                    return Err(self.bad(
+                        "average",
+                        format!("`{other}`; expected micro, macro or weighted (or none)"),
+                    ));
+                }
             },
-            other => other,
+            threshold: match self.num("threshold")? {
+                Some(t) => Some(self.unit("threshold", t, false)?),
+                None => None,
+            },
         })
     }
 }
