@@ -293,7 +293,6 @@ impl Initializer {
 
     /// Build from a name (any of Keras's spellings) and its arguments.
     pub fn from_name_and_args(name: &str, args: &Map<String, Value>) -> Result<Self> {
-        let ctx = format!("initializer {name}");
         let canonical = canonical_name(name).ok_or_else(|| {
             Error::invalid_argument(
                 "initializer",
@@ -304,15 +303,64 @@ impl Initializer {
                 ),
             )
         })?;
-        let allowed: &[&str] = match canonical {
-            "constant" => &["value"],
-            "random_uniform" => &["minval", "maxval"],
-            "random_normal" | "truncated_normal" => &["mean", "stddev"],
-            "variance_scaling" => &["scale", "mode", "distribution"],
-            "orthogonal" | "identity" => &["gain"],
-            _ => &[],
+        let a = InitArgs {
+            ctx: format!("initializer {name}"),
+            args,
         };
-        if let Some(bad) = args.keys().find(|k| !allowed.contains(&k.as_str())) {
+        a.reject_unknown(allowed_args(canonical))?;
+        Ok(match canonical {
+            "zeros" => Initializer::Zeros,
+            "ones" => Initializer::Ones,
+            "constant" => Initializer::Constant {
+                value: a.num("value", 0.0)? as f32,
+            },
+            "random_uniform" => a.random_uniform()?,
+            "random_normal" | "truncated_normal" => a.normal(canonical == "truncated_normal")?,
+            "variance_scaling" => a.variance_scaling()?,
+            "glorot_uniform" => Initializer::GlorotUniform,
+            "glorot_normal" => Initializer::GlorotNormal,
+            "he_normal" => Initializer::HeNormal,
+            "he_uniform" => Initializer::HeUniform,
+            "lecun_normal" => Initializer::LecunNormal,
+            "lecun_uniform" => Initializer::LecunUniform,
+            "orthogonal" => match a.num("gain", 1.0)? as f32 {
+                1.0 => Initializer::Orthogonal,
+                gain => Initializer::OrthogonalGain { gain },
+            },
+            "identity" => Initializer::Identity {
+                gain: a.num("gain", 1.0)? as f32,
+            },
+            _ => unreachable!("canonical_name returns a listed name"),
+        })
+    }
+}
+
+/// The arguments each initializer takes (by canonical name).
+fn allowed_args(canonical: &str) -> &'static [&'static str] {
+    match canonical {
+        "constant" => &["value"],
+        "random_uniform" => &["minval", "maxval"],
+        "random_normal" | "truncated_normal" => &["mean", "stddev"],
+        "variance_scaling" => &["scale", "mode", "distribution"],
+        "orthogonal" | "identity" => &["gain"],
+        _ => &[],
+    }
+}
+
+/// An initializer's argument table, read with errors that name the initializer.
+struct InitArgs<'a> {
+    ctx: String,
+    args: &'a Map<String, Value>,
+}
+
+impl InitArgs<'_> {
+    fn bad(&self, arg: &str, why: String) -> Error {
+        Error::invalid_argument(self.ctx.clone(), arg, why)
+    }
+
+    /// Refuse the first argument the initializer does not take.
+    fn reject_unknown(&self, allowed: &[&str]) -> Result<()> {
+        if let Some(bad) = self.args.keys().find(|k| !allowed.contains(&k.as_str())) {
             let expected = if allowed.is_empty() {
                 "it takes no arguments".to_string()
             } else {
@@ -323,133 +371,94 @@ impl Initializer {
             } else {
                 ""
             };
-            return Err(Error::invalid_argument(
-                ctx,
-                bad.clone(),
-                format!("unknown argument{why}; {expected}"),
-            ));
+            return Err(self.bad(bad, format!("unknown argument{why}; {expected}")));
         }
-        let num = |k: &str, default: f64| -> Result<f64> {
-            match args.get(k) {
-                None | Some(Value::Null) => Ok(default),
-                Some(v) => match v.as_f64() {
-                    Some(x) if x.is_finite() => Ok(x),
-                    _ => Err(Error::invalid_argument(
-                        ctx.clone(),
-                        k,
-                        format!("must be a finite number, got {v}"),
-                    )),
-                },
+        Ok(())
+    }
+
+    fn num(&self, k: &str, default: f64) -> Result<f64> {
+        match self.args.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() => Ok(x),
+                _ => Err(self.bad(k, format!("must be a finite number, got {v}"))),
+            },
+        }
+    }
+
+    fn text(&self, k: &str, default: &str) -> Result<String> {
+        match self.args.get(k) {
+            None | Some(Value::Null) => Ok(default.to_string()),
+            Some(Value::String(s)) => Ok(s.to_lowercase()),
+            Some(v) => Err(self.bad(k, format!("must be a string, got {v}"))),
+        }
+    }
+
+    fn positive(&self, k: &str, v: f64) -> Result<f64> {
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.bad(k, format!("must be > 0, got {v}")))
+        }
+    }
+
+    fn random_uniform(&self) -> Result<Initializer> {
+        let (minval, maxval) = (self.num("minval", -0.05)?, self.num("maxval", 0.05)?);
+        if minval > maxval {
+            return Err(self.bad("minval", format!("{minval} is above maxval {maxval}")));
+        }
+        Ok(Initializer::RandomUniform {
+            minval: minval as f32,
+            maxval: maxval as f32,
+        })
+    }
+
+    /// `random_normal`, or `truncated_normal` when `truncated`.
+    fn normal(&self, truncated: bool) -> Result<Initializer> {
+        let mean = self.num("mean", 0.0)? as f32;
+        let stddev = self.num("stddev", 0.05)?;
+        if stddev < 0.0 {
+            return Err(self.bad("stddev", format!("must be >= 0, got {stddev}")));
+        }
+        let stddev = stddev as f32;
+        Ok(if truncated {
+            Initializer::TruncatedNormal { mean, stddev }
+        } else {
+            Initializer::RandomNormal { mean, stddev }
+        })
+    }
+
+    fn variance_scaling(&self) -> Result<Initializer> {
+        let scale = self.positive("scale", self.num("scale", 1.0)?)?;
+        let mode = match self.text("mode", "fan_in")?.as_str() {
+            "fan_in" => FanMode::FanIn,
+            "fan_out" => FanMode::FanOut,
+            "fan_avg" => FanMode::FanAvg,
+            other => {
+                return Err(self.bad(
+                    "mode",
+                    format!("`{other}`; expected fan_in, fan_out or fan_avg"),
+                ));
             }
         };
-        let text = |k: &str, default: &str| -> Result<String> {
-            match args.get(k) {
-                None | Some(Value::Null) => Ok(default.to_string()),
-                Some(Value::String(s)) => Ok(s.to_lowercase()),
-                Some(v) => Err(Error::invalid_argument(
-                    ctx.clone(),
-                    k,
-                    format!("must be a string, got {v}"),
-                )),
+        let distribution = match self.text("distribution", "truncated_normal")?.as_str() {
+            "normal" | "truncated_normal" => Distribution::TruncatedNormal,
+            "untruncated_normal" => Distribution::UntruncatedNormal,
+            "uniform" => Distribution::Uniform,
+            other => {
+                return Err(self.bad(
+                    "distribution",
+                    format!(
+                        "`{other}`; expected uniform, truncated_normal (or normal) or \
+                         untruncated_normal"
+                    ),
+                ));
             }
         };
-        let positive = |k: &str, v: f64| -> Result<f64> {
-            if v > 0.0 {
-                Ok(v)
-            } else {
-                Err(Error::invalid_argument(
-                    ctx.clone(),
-                    k,
-                    format!("must be > 0, got {v}"),
-                ))
-            }
-        };
-        Ok(match canonical {
-            "zeros" => Initializer::Zeros,
-            "ones" => Initializer::Ones,
-            "constant" => Initializer::Constant {
-                value: num("value", 0.0)? as f32,
-            },
-            "random_uniform" => {
-                let (minval, maxval) = (num("minval", -0.05)?, num("maxval", 0.05)?);
-                if minval > maxval {
-                    return Err(Error::invalid_argument(
-                        ctx,
-                        "minval",
-                        format!("{minval} is above maxval {maxval}"),
-                    ));
-                }
-                Initializer::RandomUniform {
-                    minval: minval as f32,
-                    maxval: maxval as f32,
-                }
-            }
-            "random_normal" | "truncated_normal" => {
-                let mean = num("mean", 0.0)? as f32;
-                let stddev = num("stddev", 0.05)?;
-                if stddev < 0.0 {
-                    return Err(Error::invalid_argument(
-                        ctx,
-                        "stddev",
-                        format!("must be >= 0, got {stddev}"),
-                    ));
-                }
-                let stddev = stddev as f32;
-                if canonical == "random_normal" {
-                    Initializer::RandomNormal { mean, stddev }
-                } else {
-                    Initializer::TruncatedNormal { mean, stddev }
-                }
-            }
-            "variance_scaling" => {
-                let scale = positive("scale", num("scale", 1.0)?)?;
-                let mode = match text("mode", "fan_in")?.as_str() {
-                    "fan_in" => FanMode::FanIn,
-                    "fan_out" => FanMode::FanOut,
-                    "fan_avg" => FanMode::FanAvg,
-                    other => {
-                        return Err(Error::invalid_argument(
-                            ctx,
-                            "mode",
-                            format!("`{other}`; expected fan_in, fan_out or fan_avg"),
-                        ));
-                    }
-                };
-                let distribution = match text("distribution", "truncated_normal")?.as_str() {
-                    "normal" | "truncated_normal" => Distribution::TruncatedNormal,
-                    "untruncated_normal" => Distribution::UntruncatedNormal,
-                    "uniform" => Distribution::Uniform,
-                    other => {
-                        return Err(Error::invalid_argument(
-                            ctx,
-                            "distribution",
-                            format!(
-                                "`{other}`; expected uniform, truncated_normal (or normal) or \
-                                 untruncated_normal"
-                            ),
-                        ));
-                    }
-                };
-                Initializer::VarianceScaling {
-                    scale,
-                    mode,
-                    distribution,
-                }
-            }
-            "glorot_uniform" => Initializer::GlorotUniform,
-            "glorot_normal" => Initializer::GlorotNormal,
-            "he_normal" => Initializer::HeNormal,
-            "he_uniform" => Initializer::HeUniform,
-            "lecun_normal" => Initializer::LecunNormal,
-            "lecun_uniform" => Initializer::LecunUniform,
-            "orthogonal" => match num("gain", 1.0)? as f32 {
-                1.0 => Initializer::Orthogonal,
-                gain => Initializer::OrthogonalGain { gain },
-            },
-            "identity" => Initializer::Identity {
-                gain: num("gain", 1.0)? as f32,
-            },
-            _ => unreachable!("canonical_name returns a listed name"),
+        Ok(Initializer::VarianceScaling {
+            scale,
+            mode,
+            distribution,
         })
     }
 }
