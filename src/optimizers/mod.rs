@@ -303,12 +303,19 @@ impl OptimizerConfig {
 
     /// Check the arguments as Keras does (plus finiteness).
     pub fn validate(&self) -> Result<()> {
-        let ctx = format!("optimizer {}", self.name());
-        let bad =
-            |arg: &str, reason: String| Err(Error::invalid_argument(ctx.clone(), arg, reason));
+        let check = ArgCheck {
+            ctx: format!("optimizer {}", self.name()),
+        };
+        self.validate_shared(&check)?;
+        self.validate_clip(&check)?;
+        self.validate_own(&check)
+    }
+
+    /// The learning rate (or its schedule) and weight decay every optimizer takes.
+    fn validate_shared(&self, check: &ArgCheck) -> Result<()> {
         let lr = self.learning_rate();
         if !lr.is_finite() || lr < 0.0 {
-            return bad(
+            return check.bad(
                 "learning_rate",
                 format!("must be a finite number >= 0, got {lr}"),
             );
@@ -319,11 +326,16 @@ impl OptimizerConfig {
         if let Some(wd) = self.weight_decay()
             && (!wd.is_finite() || wd < 0.0)
         {
-            return bad(
+            return check.bad(
                 "weight_decay",
                 format!("must be a finite number >= 0, got {wd}"),
             );
         }
+        Ok(())
+    }
+
+    /// At most one of clipnorm, clipvalue and global_clipnorm, and it is positive.
+    fn validate_clip(&self, check: &ArgCheck) -> Result<()> {
         let set: Vec<&str> = self
             .clip_args()
             .iter()
@@ -331,7 +343,7 @@ impl OptimizerConfig {
             .map(|(n, _)| *n)
             .collect();
         if set.len() > 1 {
-            return bad(
+            return check.bad(
                 set[1],
                 format!(
                     "only one of clipnorm, clipvalue and global_clipnorm can be set, got {set:?}"
@@ -342,60 +354,29 @@ impl OptimizerConfig {
             if let Some(v) = v
                 && (!v.is_finite() || v <= 0.0)
             {
-                return bad(name, format!("must be a finite number > 0, got {v}"));
+                return check.bad(name, format!("must be a finite number > 0, got {v}"));
             }
         }
-        let unit = |arg: &str, v: f64, upper_inclusive: bool| {
-            let ok = v.is_finite() && v >= 0.0 && (v < 1.0 || (upper_inclusive && v == 1.0));
-            if ok {
-                Ok(())
-            } else {
-                let range = if upper_inclusive { "[0, 1]" } else { "[0, 1)" };
-                Err(Error::invalid_argument(
-                    ctx.clone(),
-                    arg,
-                    format!("must be in {range}, got {v}"),
-                ))
-            }
-        };
-        let eps_ok = |eps: f64| {
-            if eps.is_finite() && eps >= 0.0 {
-                Ok(())
-            } else {
-                Err(Error::invalid_argument(
-                    ctx.clone(),
-                    "epsilon",
-                    format!("must be a finite number >= 0, got {eps}"),
-                ))
-            }
-        };
+        Ok(())
+    }
+
+    /// Each optimizer's own arguments (momentum, decay rates, epsilon).
+    fn validate_own(&self, check: &ArgCheck) -> Result<()> {
         match self {
-            OptimizerConfig::Sgd(c) => unit("momentum", c.momentum, true),
+            OptimizerConfig::Sgd(c) => check.unit("momentum", c.momentum, true),
             OptimizerConfig::Rmsprop(c) => {
-                unit("rho", c.rho, true)?;
-                unit("momentum", c.momentum, true)?;
-                eps_ok(c.epsilon)
+                check.unit("rho", c.rho, true)?;
+                check.unit("momentum", c.momentum, true)?;
+                check.epsilon(c.epsilon)
             }
-            OptimizerConfig::Adam(c) => {
-                unit("beta_1", c.beta_1, false)?;
-                unit("beta_2", c.beta_2, false)?;
-                eps_ok(c.epsilon)
-            }
-            OptimizerConfig::AdamW(c) => {
-                unit("beta_1", c.beta_1, false)?;
-                unit("beta_2", c.beta_2, false)?;
-                eps_ok(c.epsilon)
-            }
-            OptimizerConfig::Nadam(c) => {
-                unit("beta_1", c.beta_1, false)?;
-                unit("beta_2", c.beta_2, false)?;
-                eps_ok(c.epsilon)
-            }
+            OptimizerConfig::Adam(c) => check.betas(c.beta_1, c.beta_2, c.epsilon),
+            OptimizerConfig::AdamW(c) => check.betas(c.beta_1, c.beta_2, c.epsilon),
+            OptimizerConfig::Nadam(c) => check.betas(c.beta_1, c.beta_2, c.epsilon),
             OptimizerConfig::Adagrad(c) => {
-                eps_ok(c.epsilon)?;
+                check.epsilon(c.epsilon)?;
                 let v = c.initial_accumulator_value;
                 if !v.is_finite() || v < 0.0 {
-                    return bad(
+                    return check.bad(
                         "initial_accumulator_value",
                         format!("must be a finite number >= 0, got {v}"),
                     );
@@ -403,6 +384,46 @@ impl OptimizerConfig {
                 Ok(())
             }
         }
+    }
+}
+
+/// Argument checks whose errors name the optimizer.
+struct ArgCheck {
+    ctx: String,
+}
+
+impl ArgCheck {
+    fn bad(&self, arg: &str, reason: String) -> Result<()> {
+        Err(Error::invalid_argument(self.ctx.clone(), arg, reason))
+    }
+
+    /// `v` in [0, 1] (`upper_inclusive`) or [0, 1).
+    fn unit(&self, arg: &str, v: f64, upper_inclusive: bool) -> Result<()> {
+        let ok = v.is_finite() && v >= 0.0 && (v < 1.0 || (upper_inclusive && v == 1.0));
+        if ok {
+            Ok(())
+        } else {
+            let range = if upper_inclusive { "[0, 1]" } else { "[0, 1)" };
+            self.bad(arg, format!("must be in {range}, got {v}"))
+        }
+    }
+
+    fn epsilon(&self, eps: f64) -> Result<()> {
+        if eps.is_finite() && eps >= 0.0 {
+            Ok(())
+        } else {
+            self.bad(
+                "epsilon",
+                format!("must be a finite number >= 0, got {eps}"),
+            )
+        }
+    }
+
+    /// The Adam family's beta_1, beta_2 (each in [0, 1)) and epsilon.
+    fn betas(&self, beta_1: f64, beta_2: f64, epsilon: f64) -> Result<()> {
+        self.unit("beta_1", beta_1, false)?;
+        self.unit("beta_2", beta_2, false)?;
+        self.epsilon(epsilon)
     }
 }
 
