@@ -427,6 +427,130 @@ impl ArgCheck {
     }
 }
 
+/// The variable's slots, created (at `slot_init`) on its first step.
+fn slots_for<'s>(
+    slots: &'s mut BTreeMap<String, Vec<ArrayD<f32>>>,
+    config: &OptimizerConfig,
+    name: &str,
+    value: &ArrayD<f32>,
+) -> Result<&'s mut Vec<ArrayD<f32>>> {
+    let slot_names = config.slot_names();
+    let slot_init = config.slot_init();
+    let slots = slots.entry(name.to_string()).or_insert_with(|| {
+        slot_names
+            .iter()
+            .map(|_| ArrayD::from_elem(value.raw_dim(), slot_init))
+            .collect()
+    });
+    if slots.iter().any(|s| s.shape() != value.shape()) {
+        return Err(Error::State(format!(
+            "optimizer state of `{name}` has a different shape than the variable {:?}",
+            value.shape()
+        )));
+    }
+    Ok(slots)
+}
+
+/// Every gradient has its variable's shape.
+fn check_grad_shapes(vars: &[(String, &mut Param)]) -> Result<()> {
+    for (name, p) in vars.iter() {
+        if p.grad.shape() != p.value.shape() {
+            return Err(Error::State(format!(
+                "gradient of `{name}` has shape {:?}, variable {:?}",
+                p.grad.shape(),
+                p.value.shape()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The sum of squared sparse slices (see `Param::grad_sq`), where it applies.
+fn slices(p: &Param) -> Option<&ArrayD<f32>> {
+    p.grad_sq.as_ref().filter(|s| s.shape() == p.value.shape())
+}
+
+/// Squared L2 norm as TF computes it: over the slices for sparse gradients.
+fn sq_norm(p: &Param) -> f32 {
+    match slices(p) {
+        Some(s) => s.sum(),
+        None => p.grad.iter().map(|v| v * v).sum(),
+    }
+}
+
+fn scaled(a: &ArrayD<f32>, f: f32) -> ArrayD<f32> {
+    a.mapv(|v| v * f)
+}
+
+/// What each variable's update reads. Gradients are used in place unless
+/// clipping changes them (copying every gradient on every step cost two passes
+/// over them: 10 MB for an Embedding(10000, 128)); a factor of exactly 1 changes
+/// no bit, so it copies nothing either.
+fn clipped_grads(clip: Clip, vars: &[(String, &mut Param)]) -> Vec<Grad> {
+    match clip {
+        Clip::None => vars.iter().map(|_| Grad::AsIs).collect(),
+        Clip::Norm(c) => vars
+            .iter()
+            .map(|(_, p)| {
+                // Keras `_clip_by_norm`: `g * c / max(||g||, c)`, untouched if 0.
+                let l2sum = sq_norm(p);
+                let f = if l2sum > 0.0 {
+                    c / l2sum.sqrt().max(c)
+                } else {
+                    1.0
+                };
+                if f == 1.0 {
+                    Grad::AsIs
+                } else {
+                    let sq = slices(p).map(|s| scaled(s, f * f));
+                    Grad::owned(scaled(&p.grad, f), sq)
+                }
+            })
+            .collect(),
+        // TF clips each slice of a sparse gradient before summing; with the summed
+        // gradient only, repeated embedding rows may differ slightly.
+        Clip::Value(c) => vars
+            .iter()
+            .map(|(_, p)| Grad::owned(p.grad.mapv(|v| v.clamp(-c, c)), None))
+            .collect(),
+        Clip::GlobalNorm(c) => {
+            // keras clip_by_global_norm: scale = c * min(1/norm, 1/c); NaN if the
+            // norm is. `slices * scale` densifies TF's sparse gradient, so from here
+            // on Adam/RMSprop square the summed gradient.
+            let norm = vars.iter().map(|(_, p)| sq_norm(p)).sum::<f32>().sqrt();
+            let f = if norm.is_finite() {
+                c * (1.0 / norm).min(1.0 / c)
+            } else {
+                f32::NAN
+            };
+            vars.iter()
+                .map(|(_, p)| {
+                    if f == 1.0 {
+                        Grad::Dense
+                    } else {
+                        Grad::owned(scaled(&p.grad, f), None)
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// The update loops read gradients as contiguous slices: copy an in-place gradient
+/// (and its slices, if read) that is not.
+fn contiguous(p: &Param, grad: Grad) -> Grad {
+    let standard = p.grad.is_standard_layout() && slices(p).is_none_or(|s| s.is_standard_layout());
+    match grad {
+        Grad::AsIs | Grad::Dense if !standard => {
+            let sq = matches!(grad, Grad::AsIs)
+                .then(|| slices(p).map(|s| s.as_standard_layout().into_owned()))
+                .flatten();
+            Grad::owned(p.grad.as_standard_layout().into_owned(), sq)
+        }
+        other => other,
+    }
+}
+
 /// An optimizer with its state.
 #[derive(Clone, Debug)]
 pub struct Optimizer {
@@ -495,81 +619,8 @@ impl Optimizer {
     /// One optimisation step on `vars` (model-wide name, parameter with its gradient):
     /// clip the gradients as configured, update every variable, count the step.
     pub fn apply(&mut self, vars: &mut [(String, &mut Param)]) -> Result<()> {
-        let clip = self.config.clip();
-        for (name, p) in vars.iter() {
-            if p.grad.shape() != p.value.shape() {
-                return Err(Error::State(format!(
-                    "gradient of `{name}` has shape {:?}, variable {:?}",
-                    p.grad.shape(),
-                    p.value.shape()
-                )));
-            }
-        }
-        // The sum of squared sparse slices (see `Param::grad_sq`), where it applies.
-        fn slices(p: &Param) -> Option<&ArrayD<f32>> {
-            p.grad_sq.as_ref().filter(|s| s.shape() == p.value.shape())
-        }
-        // Squared L2 norm as TF computes it: over the slices for sparse gradients.
-        let sq_norm = |p: &Param| -> f32 {
-            match slices(p) {
-                Some(s) => s.sum(),
-                None => p.grad.iter().map(|v| v * v).sum(),
-            }
-        };
-        let scaled = |a: &ArrayD<f32>, f: f32| a.mapv(|v| v * f);
-        // What each variable's update reads. Gradients are used in place unless
-        // clipping changes them (copying every gradient on every step cost two passes
-        // over them: 10 MB for an Embedding(10000, 128)); a factor of exactly 1 changes
-        // no bit, so it copies nothing either.
-        let grads: Vec<Grad> = match clip {
-            Clip::None => vars.iter().map(|_| Grad::AsIs).collect(),
-            Clip::Norm(c) => vars
-                .iter()
-                .map(|(_, p)| {
-                    // Keras `_clip_by_norm`: `g * c / max(||g||, c)`, untouched if 0.
-                    let l2sum = sq_norm(p);
-                    let f = if l2sum > 0.0 {
-                        c / l2sum.sqrt().max(c)
-                    } else {
-                        1.0
-                    };
-                    if f == 1.0 {
-                        Grad::AsIs
-                    } else {
-                        let sq = slices(p).map(|s| scaled(s, f * f));
-                        Grad::owned(scaled(&p.grad, f), sq)
-                    }
-                })
-                .collect(),
-            // TF clips each slice of a sparse gradient before summing; with the summed
-            // gradient only, repeated embedding rows may differ slightly.
-            Clip::Value(c) => vars
-                .iter()
-                .map(|(_, p)| Grad::owned(p.grad.mapv(|v| v.clamp(-c, c)), None))
-                .collect(),
-            Clip::GlobalNorm(c) => {
-                // keras clip_by_global_norm: scale = c * min(1/norm, 1/c); NaN if the
-                // norm is. `slices * scale` densifies TF's sparse gradient, so from here
-                // on Adam/RMSprop square the summed gradient.
-                let norm = vars.iter().map(|(_, p)| sq_norm(p)).sum::<f32>().sqrt();
-                let f = if norm.is_finite() {
-                    c * (1.0 / norm).min(1.0 / c)
-                } else {
-                    f32::NAN
-                };
-                vars.iter()
-                    .map(|(_, p)| {
-                        if f == 1.0 {
-                            Grad::Dense
-                        } else {
-                            Grad::owned(scaled(&p.grad, f), None)
-                        }
-                    })
-                    .collect()
-            }
-        };
-        let slot_names = self.config.slot_names();
-        let slot_init = self.config.slot_init();
+        check_grad_shapes(vars)?;
+        let grads = clipped_grads(self.config.clip(), vars);
         let lr = self.config.learning_rate_at(self.iterations);
         let decay = self.config.weight_decay().map(|wd| wd as f32);
         if let OptimizerConfig::Nadam(c) = &self.config {
@@ -582,64 +633,57 @@ impl Optimizer {
             _ => None,
         };
         for ((name, p), grad) in vars.iter_mut().zip(grads) {
-            // The update loops read gradients as contiguous slices.
-            let standard =
-                p.grad.is_standard_layout() && slices(p).is_none_or(|s| s.is_standard_layout());
-            let grad = match grad {
-                Grad::AsIs | Grad::Dense if !standard => {
-                    let sq = matches!(grad, Grad::AsIs)
-                        .then(|| slices(p).map(|s| s.as_standard_layout().into_owned()))
-                        .flatten();
-                    Grad::owned(p.grad.as_standard_layout().into_owned(), sq)
-                }
-                other => other,
-            };
-            let Param {
-                grad: g_in_place,
-                grad_sq,
-                value,
-                ..
-            } = &mut **p;
-            let sq_in_place = grad_sq.as_ref().filter(|s| s.shape() == value.shape());
-            let (g, sq): (&ArrayD<f32>, Option<&ArrayD<f32>>) = match &grad {
-                Grad::AsIs => (g_in_place, sq_in_place),
-                Grad::Dense => (g_in_place, None),
-                Grad::Owned(o) => (&o.0, o.1.as_ref()),
-            };
-            let slots = self.slots.entry(name.clone()).or_insert_with(|| {
-                slot_names
-                    .iter()
-                    .map(|_| ArrayD::from_elem(value.raw_dim(), slot_init))
-                    .collect()
-            });
-            if slots.iter().any(|s| s.shape() != value.shape()) {
-                return Err(Error::State(format!(
-                    "optimizer state of `{name}` has a different shape than the variable {:?}",
-                    value.shape()
-                )));
-            }
-            if !value.is_standard_layout() {
-                *value = value.as_standard_layout().into_owned();
-            }
-            if let Some(wd) = decay {
-                // Keras: `variable - variable * wd * lr`, in float32.
-                value.mapv_inplace(|v| v - v * wd * lr);
-            }
-            let it = self.iterations;
-            match &self.config {
-                OptimizerConfig::Sgd(c) => c.step(lr, g, value, slots),
-                OptimizerConfig::Rmsprop(c) => c.step(lr, g, sq, value, slots),
-                OptimizerConfig::Adam(c) => c.step(lr, it, g, sq, value, slots),
-                OptimizerConfig::AdamW(_) => {
-                    let c = adamw.as_ref().expect("set for AdamW");
-                    c.step(lr, it, g, sq, value, slots)
-                }
-                OptimizerConfig::Adagrad(c) => c.step(lr, g, sq, value, slots),
-                OptimizerConfig::Nadam(c) => c.step(lr, it, self.u_product, g, sq, value, slots),
-            }
+            self.update_variable(name, p, grad, lr, decay, adamw.as_ref())?;
         }
         self.iterations += 1;
         self.built = true;
+        Ok(())
+    }
+
+    /// Update one variable from the gradient `grad` says to read: weight decay, then
+    /// the optimizer's own step on its slots.
+    fn update_variable(
+        &mut self,
+        name: &str,
+        p: &mut Param,
+        grad: Grad,
+        lr: f32,
+        decay: Option<f32>,
+        adamw: Option<&AdamConfig>,
+    ) -> Result<()> {
+        let grad = contiguous(p, grad);
+        let Param {
+            grad: g_in_place,
+            grad_sq,
+            value,
+            ..
+        } = p;
+        let sq_in_place = grad_sq.as_ref().filter(|s| s.shape() == value.shape());
+        let (g, sq): (&ArrayD<f32>, Option<&ArrayD<f32>>) = match &grad {
+            Grad::AsIs => (g_in_place, sq_in_place),
+            Grad::Dense => (g_in_place, None),
+            Grad::Owned(o) => (&o.0, o.1.as_ref()),
+        };
+        let slots = slots_for(&mut self.slots, &self.config, name, value)?;
+        if !value.is_standard_layout() {
+            *value = value.as_standard_layout().into_owned();
+        }
+        if let Some(wd) = decay {
+            // Keras: `variable - variable * wd * lr`, in float32.
+            value.mapv_inplace(|v| v - v * wd * lr);
+        }
+        let it = self.iterations;
+        match &self.config {
+            OptimizerConfig::Sgd(c) => c.step(lr, g, value, slots),
+            OptimizerConfig::Rmsprop(c) => c.step(lr, g, sq, value, slots),
+            OptimizerConfig::Adam(c) => c.step(lr, it, g, sq, value, slots),
+            OptimizerConfig::AdamW(_) => {
+                let c = adamw.expect("set for AdamW");
+                c.step(lr, it, g, sq, value, slots)
+            }
+            OptimizerConfig::Adagrad(c) => c.step(lr, g, sq, value, slots),
+            OptimizerConfig::Nadam(c) => c.step(lr, it, self.u_product, g, sq, value, slots),
+        }
         Ok(())
     }
 
