@@ -95,6 +95,16 @@ pub fn read_text_csv(
         .delimiter(options.delimiter)
         .has_headers(true)
         .from_reader(input);
+    let headers = read_headers(&mut reader, path)?;
+    let text_col = column(&headers, &options.text_column, path)?;
+    let label_col = column(&headers, &options.label_column, path)?;
+    let (mut ds, raw_labels, lines) = read_rows(&mut reader, path, options, text_col, label_col)?;
+    encode_labels(&mut ds, &raw_labels, &lines, path, options)?;
+    Ok(ds)
+}
+
+/// The header row's names, trimmed (and without a byte-order mark).
+fn read_headers<R: std::io::Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Vec<String>> {
     let csv_err = |e: csv::Error| Error::format(path, describe_csv_error(&e));
     let headers: Vec<String> = reader
         .byte_headers()
@@ -115,21 +125,33 @@ pub fn read_text_csv(
     if headers.is_empty() || headers.iter().all(String::is_empty) {
         return Err(Error::format(path, "empty CSV: no header row"));
     }
-    let column = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            Error::format(
-                path,
-                format!(
-                    "no column named {}; columns found: {}",
-                    quote(name, QUOTE_CHARS),
-                    quote_list(&headers)
-                ),
-            )
-        })
-    };
-    let text_col = column(&options.text_column)?;
-    let label_col = column(&options.label_column)?;
+    Ok(headers)
+}
 
+/// The index of the column called `name`.
+fn column(headers: &[String], name: &str, path: &Path) -> Result<usize> {
+    headers.iter().position(|h| h == name).ok_or_else(|| {
+        Error::format(
+            path,
+            format!(
+                "no column named {}; columns found: {}",
+                quote(name, QUOTE_CHARS),
+                quote_list(headers)
+            ),
+        )
+    })
+}
+
+/// Every data row's text, raw label and line (the texts and sources go into the
+/// dataset, with a warning per row decoded lossily).
+fn read_rows<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    path: &Path,
+    options: &CsvOptions,
+    text_col: usize,
+    label_col: usize,
+) -> Result<(TextDataset, Vec<String>, Vec<u64>)> {
+    let csv_err = |e: csv::Error| Error::format(path, describe_csv_error(&e));
     let mut ds = TextDataset::default();
     let mut raw_labels: Vec<String> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
@@ -180,6 +202,17 @@ pub fn read_text_csv(
         ));
     }
 
+    Ok((ds, raw_labels, lines))
+}
+
+/// Turn the raw labels into class ids and class names as `options.labels` says.
+fn encode_labels(
+    ds: &mut TextDataset,
+    raw_labels: &[String],
+    lines: &[u64],
+    path: &Path,
+    options: &CsvOptions,
+) -> Result<()> {
     let unknown = |line: u64, value: &str, known: &[String]| {
         Error::format(
             path,
@@ -218,7 +251,7 @@ pub fn read_text_csv(
                 .enumerate()
                 .map(|(i, c)| (c.as_str(), i as i32))
                 .collect();
-            for (label, &line) in raw_labels.iter().zip(&lines) {
+            for (label, &line) in raw_labels.iter().zip(lines) {
                 let id = ids
                     .get(label.as_str())
                     .ok_or_else(|| unknown(line, label, &classes))?;
@@ -227,7 +260,7 @@ pub fn read_text_csv(
             ds.class_names = classes;
         }
         LabelEncoding::Integer => {
-            for (label, &line) in raw_labels.iter().zip(&lines) {
+            for (label, &line) in raw_labels.iter().zip(lines) {
                 let id: i32 = label
                     .parse()
                     .ok()
@@ -250,5 +283,5 @@ pub fn read_text_csv(
             ds.class_names = (0..=max).map(|i| i.to_string()).collect();
         }
     }
-    Ok(ds)
+    Ok(())
 }
