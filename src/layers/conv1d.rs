@@ -248,10 +248,7 @@ impl Layer for Conv1D {
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
         self.validate()?;
         if self.is_built() {
-            return Err(Error::State(format!(
-                "layer '{}' is already built",
-                self.name
-            )));
+            return Err(rec::already_built(&self.name));
         }
         self.compute_output_shape(input_shape)?;
         let ch = input_shape[1].expect("checked by compute_output_shape");
@@ -271,10 +268,6 @@ impl Layer for Conv1D {
         Ok(())
     }
 
-    fn is_built(&self) -> bool {
-        !self.params.is_empty()
-    }
-
     fn forward(
         &mut self,
         input: LayerInput<'_>,
@@ -286,22 +279,11 @@ impl Layer for Conv1D {
             return Err(rec::not_built(&self.name));
         }
         let ch = self.in_channels;
-        let x = match &input {
-            LayerInput::Floats(x) if x.ndim() == 3 && x.shape()[2] == ch => x,
-            _ => {
-                return Err(Error::Shape(format!(
-                    "layer '{}' (Conv1D) expects float input (batch, steps, {ch}), got {} of \
-                     shape {:?}",
-                    self.name,
-                    if matches!(input, LayerInput::Ids(_)) {
-                        "integer token ids"
-                    } else {
-                        "floats"
-                    },
-                    input.shape()
-                )));
-            }
-        };
+        let x = input.floats_3d(
+            &format!("'{}' (Conv1D)", self.name),
+            &format!("(batch, steps, {ch})"),
+            Some(ch),
+        )?;
         let (batch, steps) = (x.shape()[0], x.shape()[1]);
         let win = self.window(steps)?;
         let x = x.as_standard_layout();
@@ -358,27 +340,12 @@ impl Layer for Conv1D {
         self.backward_pre_activation(grad_logits)
     }
 
-    fn compute_mask(
-        &self,
-        _input: &LayerInput<'_>,
-        _input_mask: Option<&Array2<bool>>,
-    ) -> Option<Array2<bool>> {
-        // Keras's Conv1D does not support masking and drops the mask.
-        None
-    }
+    // Keras's Conv1D does not support masking and drops the mask.
+    drops_mask!();
 
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
+    params_field!();
 
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(LayerConfig::Conv1D(c)).expect("configs serialise")
-    }
+    named_config!(LayerConfig::Conv1D);
 }
 
 impl Conv1D {

@@ -6,7 +6,7 @@ use ndarray::{Array2, Array3, ArrayD, ArrayView3, Ix3};
 use serde::{Deserialize, Serialize};
 
 use super::recurrent as rec;
-use super::{ForwardContext, Layer, LayerConfig, LayerInput, Param, Shape};
+use super::{ForwardContext, Layer, LayerConfig, LayerInput, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
 
@@ -244,28 +244,11 @@ impl<P: Pool1D> Layer for GlobalPooling1D<P> {
         Ok(Some(self.pool.unpool(&g).into_dyn()))
     }
 
-    fn compute_mask(
-        &self,
-        _input: &LayerInput<'_>,
-        _input_mask: Option<&Array2<bool>>,
-    ) -> Option<Array2<bool>> {
-        None
-    }
+    drops_mask!();
 
     fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
         self.input_mask = mask;
     }
 
-    fn params(&self) -> Vec<&Param> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        Vec::new()
-    }
-
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(P::layer_config(c)).expect("configs serialise")
-    }
+    named_config!(P::layer_config);
 }

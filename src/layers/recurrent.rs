@@ -529,6 +529,11 @@ pub(crate) fn no_forward(layer: &str) -> Error {
     ))
 }
 
+/// Error for a second `build`.
+pub(crate) fn already_built(layer: &str) -> Error {
+    Error::State(format!("layer '{layer}' is already built"))
+}
+
 /// Error for use before `build`.
 pub(crate) fn not_built(layer: &str) -> Error {
     Error::State(format!("layer '{layer}' is used before it was built"))
