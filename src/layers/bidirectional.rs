@@ -251,13 +251,7 @@ impl Layer for Bidirectional {
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
         self.cache = None;
-        let x = input
-            .floats_3d(
-                &format!("'{}'", self.name),
-                "(batch, time_steps, features)",
-                None,
-            )?
-            .into_dyn();
+        let x = input.floats_3d(&self.name, "", None)?.into_dyn();
         let mask = self.input_mask.clone();
         if let Some(m) = &mask
             && m.dim() != (x.shape()[0], x.shape()[1])
@@ -291,10 +285,7 @@ impl Layer for Bidirectional {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let cache = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let cache = rec::cached(&self.cache, &self.name)?;
         let mut want = cache.y_fwd.shape().to_vec();
         if self.merge_mode == MergeMode::Concat {
             *want.last_mut().expect("recurrent output has a width") *= 2;

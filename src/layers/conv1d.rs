@@ -279,11 +279,7 @@ impl Layer for Conv1D {
             return Err(rec::not_built(&self.name));
         }
         let ch = self.in_channels;
-        let x = input.floats_3d(
-            &format!("'{}' (Conv1D)", self.name),
-            &format!("(batch, steps, {ch})"),
-            Some(ch),
-        )?;
+        let x = input.floats_3d(&self.name, "Conv1D", Some(ch))?;
         let (batch, steps) = (x.shape()[0], x.shape()[1]);
         let win = self.window(steps)?;
         let x = x.as_standard_layout();
@@ -351,10 +347,7 @@ impl Layer for Conv1D {
 impl Conv1D {
     /// The cache of the last training forward, checked against a gradient's shape.
     fn checked_cache(&self, grad: &ArrayD<f32>) -> Result<&Cache> {
-        let cache = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let cache = rec::cached(&self.cache, &self.name)?;
         if grad.shape() != cache.y.shape() {
             return Err(Error::Shape(format!(
                 "layer '{}': output gradient has shape {:?}, expected {:?}",
@@ -369,10 +362,7 @@ impl Conv1D {
     /// Backward from dL/d(pre-activation) `dz`: writes the weight gradients and returns
     /// the input gradient (col2im of dz · kernel^T).
     fn backward_pre_activation(&mut self, dz: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let cache = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let cache = rec::cached(&self.cache, &self.name)?;
         let (k, f, ch) = (
             self.config.kernel_size,
             self.config.filters,

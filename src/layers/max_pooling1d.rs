@@ -122,11 +122,7 @@ impl Layer for MaxPooling1D {
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
         self.cache = None;
-        let x = input.floats_3d(
-            &format!("'{}' (MaxPooling1D)", self.name),
-            "(batch, steps, features)",
-            None,
-        )?;
+        let x = input.floats_3d(&self.name, "MaxPooling1D", None)?;
         let (batch, steps, f) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         let win = Window::new(
             &self.name,
@@ -169,10 +165,7 @@ impl Layer for MaxPooling1D {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let (shape, arg) = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let (shape, arg) = rec::cached(&self.cache, &self.name)?;
         if grad_output.len() != arg.len() || grad_output.ndim() != 3 {
             return Err(Error::Shape(format!(
                 "layer '{}': output gradient has shape {:?}, expected {} values in 3-D",

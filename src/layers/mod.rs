@@ -158,12 +158,13 @@ impl<'a> LayerInput<'a> {
     }
 
     /// The float (batch, steps, features) input, `features` wide when given; otherwise
-    /// the error every sequence layer gives: "layer {who} expects float input
-    /// {expected}, got {integer token ids | floats} of shape [..]".
+    /// the error every sequence layer gives: "layer 'name' (Class) expects float input
+    /// (batch, steps, features), got {integer token ids | floats} of shape [..]".
+    /// `class` may be empty (wrappers, whose name says enough).
     pub(crate) fn floats_3d(
         &self,
-        who: &str,
-        expected: &str,
+        name: &str,
+        class: &str,
         features: Option<usize>,
     ) -> Result<ndarray::ArrayView3<'_, f32>> {
         if let LayerInput::Floats(x) = self
@@ -176,8 +177,15 @@ impl<'a> LayerInput<'a> {
             LayerInput::Ids(_) => "integer token ids",
             LayerInput::Floats(_) => "floats",
         };
+        let class = if class.is_empty() {
+            String::new()
+        } else {
+            format!(" ({class})")
+        };
+        let width = features.map_or_else(|| "features".to_string(), |f| f.to_string());
         Err(crate::Error::Shape(format!(
-            "layer {who} expects float input {expected}, got {kind} of shape {:?}",
+            "layer '{name}'{class} expects float input (batch, steps, {width}), got {kind} of \
+             shape {:?}",
             self.shape()
         )))
     }

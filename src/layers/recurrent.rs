@@ -529,6 +529,11 @@ pub(crate) fn no_forward(layer: &str) -> Error {
     ))
 }
 
+/// What the last training `forward` cached, or the error for `backward` without one.
+pub(crate) fn cached<'c, T>(cache: &'c Option<T>, layer: &str) -> Result<&'c T> {
+    cache.as_ref().ok_or_else(|| no_forward(layer))
+}
+
 /// Error for a second `build`.
 pub(crate) fn already_built(layer: &str) -> Error {
     Error::State(format!("layer '{layer}' is already built"))
