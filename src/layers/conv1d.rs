@@ -304,7 +304,7 @@ impl Layer for Conv1D {
             None => None,
         };
         let mut z = Vec::new();
-        rec::project_inputs(&cols, rows, row, kernel, f, bias, &mut z);
+        rec::project_inputs(&cols, rows, row, kernel, f, bias, &[], &mut z);
         let mut y =
             ArrayD::from_shape_vec(IxDyn(&[batch, win.steps_out, f]), z).expect("rows * filters");
         let act = self.config.activation;
