@@ -228,10 +228,7 @@ impl Layer for Bidirectional {
 
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
         if self.is_built() {
-            return Err(Error::State(format!(
-                "layer '{}' is already built",
-                self.name
-            )));
+            return Err(rec::already_built(&self.name));
         }
         // Keras builds the forward copy first, then the backward one.
         for layer in [&mut self.forward, &mut self.backward] {
@@ -254,22 +251,7 @@ impl Layer for Bidirectional {
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
         self.cache = None;
-        let x = match &input {
-            LayerInput::Floats(x) if x.ndim() == 3 => x.view(),
-            _ => {
-                return Err(Error::Shape(format!(
-                    "layer '{}' expects float input (batch, time_steps, features), got {} of \
-                     shape {:?}",
-                    self.name,
-                    if matches!(input, LayerInput::Ids(_)) {
-                        "integer token ids"
-                    } else {
-                        "floats"
-                    },
-                    input.shape()
-                )));
-            }
-        };
+        let x = input.floats_3d(&self.name, "", None)?.into_dyn();
         let mask = self.input_mask.clone();
         if let Some(m) = &mask
             && m.dim() != (x.shape()[0], x.shape()[1])
@@ -303,10 +285,7 @@ impl Layer for Bidirectional {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let cache = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let cache = rec::cached(&self.cache, &self.name)?;
         let mut want = cache.y_fwd.shape().to_vec();
         if self.merge_mode == MergeMode::Concat {
             *want.last_mut().expect("recurrent output has a width") *= 2;

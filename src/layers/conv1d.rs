@@ -248,10 +248,7 @@ impl Layer for Conv1D {
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
         self.validate()?;
         if self.is_built() {
-            return Err(Error::State(format!(
-                "layer '{}' is already built",
-                self.name
-            )));
+            return Err(rec::already_built(&self.name));
         }
         self.compute_output_shape(input_shape)?;
         let ch = input_shape[1].expect("checked by compute_output_shape");
@@ -271,10 +268,6 @@ impl Layer for Conv1D {
         Ok(())
     }
 
-    fn is_built(&self) -> bool {
-        !self.params.is_empty()
-    }
-
     fn forward(
         &mut self,
         input: LayerInput<'_>,
@@ -286,22 +279,7 @@ impl Layer for Conv1D {
             return Err(rec::not_built(&self.name));
         }
         let ch = self.in_channels;
-        let x = match &input {
-            LayerInput::Floats(x) if x.ndim() == 3 && x.shape()[2] == ch => x,
-            _ => {
-                return Err(Error::Shape(format!(
-                    "layer '{}' (Conv1D) expects float input (batch, steps, {ch}), got {} of \
-                     shape {:?}",
-                    self.name,
-                    if matches!(input, LayerInput::Ids(_)) {
-                        "integer token ids"
-                    } else {
-                        "floats"
-                    },
-                    input.shape()
-                )));
-            }
-        };
+        let x = input.floats_3d(&self.name, "Conv1D", Some(ch))?;
         let (batch, steps) = (x.shape()[0], x.shape()[1]);
         let win = self.window(steps)?;
         let x = x.as_standard_layout();
@@ -326,7 +304,7 @@ impl Layer for Conv1D {
             None => None,
         };
         let mut z = Vec::new();
-        rec::project_inputs(&cols, rows, row, kernel, f, bias, &mut z);
+        rec::project_inputs(&cols, rows, row, kernel, f, bias, &[], &mut z);
         let mut y =
             ArrayD::from_shape_vec(IxDyn(&[batch, win.steps_out, f]), z).expect("rows * filters");
         let act = self.config.activation;
@@ -358,36 +336,18 @@ impl Layer for Conv1D {
         self.backward_pre_activation(grad_logits)
     }
 
-    fn compute_mask(
-        &self,
-        _input: &LayerInput<'_>,
-        _input_mask: Option<&Array2<bool>>,
-    ) -> Option<Array2<bool>> {
-        // Keras's Conv1D does not support masking and drops the mask.
-        None
-    }
+    // Keras's Conv1D does not support masking and drops the mask.
+    drops_mask!();
 
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
+    params_field!();
 
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(LayerConfig::Conv1D(c)).expect("configs serialise")
-    }
+    named_config!(LayerConfig::Conv1D);
 }
 
 impl Conv1D {
     /// The cache of the last training forward, checked against a gradient's shape.
     fn checked_cache(&self, grad: &ArrayD<f32>) -> Result<&Cache> {
-        let cache = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let cache = rec::cached(&self.cache, &self.name)?;
         if grad.shape() != cache.y.shape() {
             return Err(Error::Shape(format!(
                 "layer '{}': output gradient has shape {:?}, expected {:?}",
@@ -402,10 +362,7 @@ impl Conv1D {
     /// Backward from dL/d(pre-activation) `dz`: writes the weight gradients and returns
     /// the input gradient (col2im of dz · kernel^T).
     fn backward_pre_activation(&mut self, dz: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let cache = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let cache = rec::cached(&self.cache, &self.name)?;
         let (k, f, ch) = (
             self.config.kernel_size,
             self.config.filters,

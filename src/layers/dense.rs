@@ -183,25 +183,15 @@ impl Layer for Dense {
         Ok(())
     }
 
-    fn is_built(&self) -> bool {
-        !self.params.is_empty()
-    }
-
     fn forward(
         &mut self,
         input: LayerInput<'_>,
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
-        let x = match input {
-            LayerInput::Floats(x) => x,
-            LayerInput::Ids(_) => {
-                return Err(Error::Data(format!(
-                    "layer `{}` (Dense) expects float input but received integer token ids; \
-                     put an Embedding layer first or pass floats",
-                    self.name
-                )));
-            }
-        };
+        let x = input.into_floats(
+            &format!("`{}` (Dense)", self.name),
+            "; put an Embedding layer first or pass floats",
+        )?;
         let kernel = self.kernel()?;
         let in_dim = kernel.value.shape()[0];
         if x.ndim() < 2 || x.shape()[x.ndim() - 1] != in_dim {

@@ -5,7 +5,7 @@
 use ndarray::ArrayD;
 
 use super::config::DropoutConfig;
-use super::{ForwardContext, Layer, LayerInput, Param, Shape};
+use super::{ForwardContext, Layer, LayerInput, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
 
@@ -100,15 +100,7 @@ impl Layer for Dropout {
         input: LayerInput<'_>,
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
-        let x = match input {
-            LayerInput::Floats(x) => x,
-            LayerInput::Ids(_) => {
-                return Err(Error::Data(format!(
-                    "layer `{}` (Dropout) expects float input but received integer token ids",
-                    self.name
-                )));
-            }
-        };
+        let x = input.into_floats(&format!("`{}` (Dropout)", self.name), "")?;
         if !ctx.training || self.rate == 0.0 {
             self.mask = None;
             return Ok(x.to_owned());
@@ -139,13 +131,6 @@ impl Layer for Dropout {
                 mask.shape()
             ))),
         }
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        Vec::new()
     }
 
     fn config(&self) -> serde_json::Value {

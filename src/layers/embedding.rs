@@ -181,10 +181,7 @@ impl Layer for Embedding {
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
         self.validate()?;
         if self.is_built() {
-            return Err(Error::State(format!(
-                "layer '{}' is already built",
-                self.name
-            )));
+            return Err(rec::already_built(&self.name));
         }
         self.compute_output_shape(input_shape)?;
         let c = &self.config;
@@ -193,10 +190,6 @@ impl Layer for Embedding {
             .init(&[c.input_dim, c.output_dim], rng);
         self.params = vec![Param::new("embeddings", weights)];
         Ok(())
-    }
-
-    fn is_built(&self) -> bool {
-        !self.params.is_empty()
     }
 
     fn forward(
@@ -343,18 +336,9 @@ impl Layer for Embedding {
         }
     }
 
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
+    params_field!();
 
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(LayerConfig::Embedding(c)).expect("configs serialise")
-    }
+    named_config!(LayerConfig::Embedding);
 }
 
 crate::simd_fn! {

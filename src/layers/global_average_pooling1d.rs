@@ -1,99 +1,43 @@
 //! Keras `GlobalAveragePooling1D`: the mean over time steps, (batch, steps, features)
 //! to (batch, features). With an input mask only the real steps are averaged, as in
-//! Keras; the mask ends here.
+//! Keras; the mask ends here. The layer plumbing is `GlobalPooling1D`'s; this file is
+//! the reduction.
 
-use ndarray::{Array2, ArrayD, Axis};
+use ndarray::{Array2, Array3, ArrayView3, Axis};
 
-use super::global_pooling::{self as gp, GlobalPooling1DConfig};
-use super::recurrent as rec;
-use super::{ForwardContext, Layer, LayerConfig, LayerInput, Param, Shape};
+use super::LayerConfig;
+use super::global_pooling::{GlobalPooling1D, GlobalPooling1DConfig, Pool1D};
 use crate::error::{Error, Result};
-use crate::rng::SeededRng;
 
-#[derive(Clone, Debug)]
-pub struct GlobalAveragePooling1D {
-    config: GlobalPooling1DConfig,
-    name: String,
-    built: bool,
-    input_mask: Option<Array2<bool>>,
+/// Keras `GlobalAveragePooling1D`.
+pub type GlobalAveragePooling1D = GlobalPooling1D<AveragePool>;
+
+/// The (masked) mean over time steps.
+#[derive(Clone, Debug, Default)]
+pub struct AveragePool {
     /// Weight of each (sample, step) in the last training forward's mean: 1 / count for
     /// real steps, 0 for masked ones. The input gradient is the output's times these.
     step_weights: Option<Array2<f32>>,
     features: usize,
 }
 
-impl GlobalAveragePooling1D {
-    pub fn new() -> Self {
-        Self::with_config(GlobalPooling1DConfig::default())
-    }
+impl Pool1D for AveragePool {
+    const CLASS: &'static str = "GlobalAveragePooling1D";
+    const DEFAULT_NAME: &'static str = "global_average_pooling1d";
 
-    pub fn from_config(config: GlobalPooling1DConfig) -> Result<Self> {
-        let layer = Self::with_config(config);
-        layer
-            .config
-            .validate("GlobalAveragePooling1D", &layer.name)?;
-        Ok(layer)
-    }
-
-    fn with_config(config: GlobalPooling1DConfig) -> Self {
-        let name = config
-            .name
-            .clone()
-            .unwrap_or_else(|| "global_average_pooling1d".to_string());
-        GlobalAveragePooling1D {
-            config,
-            name,
-            built: false,
-            input_mask: None,
-            step_weights: None,
-            features: 0,
-        }
-    }
-
-    pub fn keepdims(mut self, on: bool) -> Self {
-        self.config.keepdims = on;
-        self
-    }
-}
-
-impl Default for GlobalAveragePooling1D {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Layer for GlobalAveragePooling1D {
-    layer_names!("GlobalAveragePooling1D", "global_average_pooling1d");
-
-    fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
-        self.config.output_shape(&self.name, input_shape)
-    }
-
-    fn build(&mut self, input_shape: &[Option<usize>], _rng: &mut SeededRng) -> Result<()> {
-        self.config.validate(self.class_name(), &self.name)?;
-        self.compute_output_shape(input_shape)?;
-        self.built = true;
-        Ok(())
-    }
-
-    fn is_built(&self) -> bool {
-        self.built
-    }
-
-    fn forward(
+    fn pool(
         &mut self,
-        input: LayerInput<'_>,
-        ctx: &mut ForwardContext<'_>,
-    ) -> Result<ArrayD<f32>> {
-        self.step_weights = None;
-        let x = gp::input_3d(&self.name, &input)?;
+        name: &str,
+        x: ArrayView3<'_, f32>,
+        mask: Option<&Array2<bool>>,
+        training: bool,
+    ) -> Result<Array2<f32>> {
         let (batch, steps, features) = x.dim();
-        let weights = match &self.input_mask {
+        let weights = match mask {
             None => Array2::from_elem((batch, steps), 1.0 / steps as f32),
             Some(m) if m.dim() != (batch, steps) => {
                 return Err(Error::Shape(format!(
-                    "layer '{}': input mask has shape {:?}, expected ({batch}, {steps})",
-                    self.name,
+                    "layer '{name}': input mask has shape {:?}, expected ({batch}, {steps})",
                     m.dim()
                 )));
             }
@@ -104,9 +48,8 @@ impl Layer for GlobalAveragePooling1D {
                     if count == 0 {
                         // Keras divides 0 by 0 here and returns NaN.
                         return Err(Error::Data(format!(
-                            "layer '{}': sample {b} has every time step masked, so its \
-                             average is undefined",
-                            self.name
+                            "layer '{name}': sample {b} has every time step masked, so its \
+                             average is undefined"
                         )));
                     }
                     for (wv, &r) in wrow.iter_mut().zip(row) {
@@ -118,7 +61,7 @@ impl Layer for GlobalAveragePooling1D {
             }
         };
         let mut pooled = Array2::<f32>::zeros((batch, features));
-        match &self.input_mask {
+        match mask {
             // Keras: sum of the real steps, then one division by their count.
             Some(m) => {
                 for ((xb, mb), (mut out, wb)) in x
@@ -140,50 +83,33 @@ impl Layer for GlobalAveragePooling1D {
                 pooled /= steps as f32;
             }
         }
-        if ctx.training {
+        if training {
             self.step_weights = Some(weights);
             self.features = features;
         }
-        Ok(self.config.shape_output(pooled))
+        Ok(pooled)
     }
 
-    fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let w = self
-            .step_weights
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+    fn cached_dim(&self) -> Option<(usize, usize, usize)> {
+        self.step_weights.as_ref().map(|w| {
+            let (batch, steps) = w.dim();
+            (batch, steps, self.features)
+        })
+    }
+
+    fn clear(&mut self) {
+        self.step_weights = None;
+    }
+
+    fn unpool(&self, g: &Array2<f32>) -> Array3<f32> {
+        let w = self.step_weights.as_ref().expect("checked by cached_dim");
         let (batch, steps) = w.dim();
-        let g = self
-            .config
-            .grad_2d(&self.name, grad_output, batch, self.features)?;
-        let dx = ndarray::Array3::from_shape_fn((batch, steps, self.features), |(b, t, f)| {
+        Array3::from_shape_fn((batch, steps, self.features), |(b, t, f)| {
             g[[b, f]] * w[[b, t]]
-        });
-        Ok(Some(dx.into_dyn()))
+        })
     }
 
-    fn compute_mask(
-        &self,
-        _input: &LayerInput<'_>,
-        _input_mask: Option<&Array2<bool>>,
-    ) -> Option<Array2<bool>> {
-        None
-    }
-
-    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
-        self.input_mask = mask;
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        Vec::new()
-    }
-
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(LayerConfig::GlobalAveragePooling1D(c)).expect("configs serialise")
+    fn layer_config(config: GlobalPooling1DConfig) -> LayerConfig {
+        LayerConfig::GlobalAveragePooling1D(config)
     }
 }

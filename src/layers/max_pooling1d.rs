@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use super::config::{LayerConfig, MaxPooling1DConfig};
 use super::conv1d::{Padding, Window};
 use super::recurrent as rec;
-use super::{ForwardContext, Layer, LayerInput, Param, Shape};
+use super::{ForwardContext, Layer, LayerInput, Shape};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
 
@@ -122,22 +122,7 @@ impl Layer for MaxPooling1D {
         ctx: &mut ForwardContext<'_>,
     ) -> Result<ArrayD<f32>> {
         self.cache = None;
-        let x = match &input {
-            LayerInput::Floats(x) if x.ndim() == 3 => x,
-            _ => {
-                return Err(Error::Shape(format!(
-                    "layer '{}' (MaxPooling1D) expects float input (batch, steps, features), \
-                     got {} of shape {:?}",
-                    self.name,
-                    if matches!(input, LayerInput::Ids(_)) {
-                        "integer token ids"
-                    } else {
-                        "floats"
-                    },
-                    input.shape()
-                )));
-            }
-        };
+        let x = input.floats_3d(&self.name, "MaxPooling1D", None)?;
         let (batch, steps, f) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         let win = Window::new(
             &self.name,
@@ -180,10 +165,7 @@ impl Layer for MaxPooling1D {
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
-        let (shape, arg) = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| rec::no_forward(&self.name))?;
+        let (shape, arg) = rec::cached(&self.cache, &self.name)?;
         if grad_output.len() != arg.len() || grad_output.ndim() != 3 {
             return Err(Error::Shape(format!(
                 "layer '{}': output gradient has shape {:?}, expected {} values in 3-D",
@@ -201,25 +183,8 @@ impl Layer for MaxPooling1D {
         ))
     }
 
-    fn compute_mask(
-        &self,
-        _input: &LayerInput<'_>,
-        _input_mask: Option<&Array2<bool>>,
-    ) -> Option<Array2<bool>> {
-        // Keras's pooling layers do not support masking and drop the mask.
-        None
-    }
+    // Keras's pooling layers do not support masking and drop the mask.
+    drops_mask!();
 
-    fn params(&self) -> Vec<&Param> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        Vec::new()
-    }
-
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(LayerConfig::MaxPooling1D(c)).expect("configs serialise")
-    }
+    named_config!(LayerConfig::MaxPooling1D);
 }

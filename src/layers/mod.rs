@@ -30,6 +30,46 @@ macro_rules! layer_names {
     };
 }
 
+/// `Layer::params` and `params_mut` for a layer whose weights are a `params:
+/// Vec<Param>` field. Used inside an `impl Layer`.
+macro_rules! params_field {
+    () => {
+        fn params(&self) -> Vec<&Param> {
+            self.params.iter().collect()
+        }
+        fn params_mut(&mut self) -> Vec<&mut Param> {
+            self.params.iter_mut().collect()
+        }
+    };
+}
+
+/// `Layer::config` for a layer whose Keras arguments are a `config` field with a
+/// `name`: that struct with the current name, wrapped in its `LayerConfig` variant
+/// (`$wrap`). Used inside an `impl Layer`.
+macro_rules! named_config {
+    ($wrap:expr) => {
+        fn config(&self) -> serde_json::Value {
+            let mut c = self.config.clone();
+            c.name = Some(self.name.clone());
+            serde_json::to_value($wrap(c)).expect("configs serialise")
+        }
+    };
+}
+
+/// `Layer::compute_mask` of a layer that, like Keras's without `supports_masking`
+/// (Conv1D, the pooling layers), drops the mask: its output carries none.
+macro_rules! drops_mask {
+    () => {
+        fn compute_mask(
+            &self,
+            _input: &LayerInput<'_>,
+            _input_mask: Option<&Array2<bool>>,
+        ) -> Option<Array2<bool>> {
+            None
+        }
+    };
+}
+
 pub mod activation;
 pub(crate) mod batch_order;
 pub mod bidirectional;
@@ -45,7 +85,7 @@ pub(crate) mod folding;
 pub(crate) mod gate_dropout;
 pub mod global_average_pooling1d;
 pub mod global_max_pooling1d;
-pub(crate) mod global_pooling;
+pub mod global_pooling;
 pub mod gru;
 pub mod lstm;
 pub mod max_pooling1d;
@@ -60,8 +100,9 @@ pub(crate) mod token_rows;
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use conv1d::{Conv1D, Padding};
 pub use embedding::Embedding;
-pub use global_average_pooling1d::GlobalAveragePooling1D;
-pub use global_max_pooling1d::GlobalMaxPooling1D;
+pub use global_average_pooling1d::{AveragePool, GlobalAveragePooling1D};
+pub use global_max_pooling1d::{GlobalMaxPooling1D, MaxPool};
+pub use global_pooling::{GlobalPooling1D, Pool1D};
 pub use gru::{GRU, GruCell};
 pub use lstm::{LSTM, LstmCell};
 pub use max_pooling1d::MaxPooling1D;
@@ -97,12 +138,56 @@ pub enum LayerInput<'a> {
     Floats(ArrayViewD<'a, f32>),
 }
 
-impl LayerInput<'_> {
+impl<'a> LayerInput<'a> {
     pub fn shape(&self) -> &[usize] {
         match self {
             LayerInput::Ids(a) => a.shape(),
             LayerInput::Floats(a) => a.shape(),
         }
+    }
+
+    /// The float input; for token ids the error "layer {who} expects float input but
+    /// received integer token ids{hint}".
+    pub(crate) fn into_floats(self, who: &str, hint: &str) -> Result<ArrayViewD<'a, f32>> {
+        match self {
+            LayerInput::Floats(x) => Ok(x),
+            LayerInput::Ids(_) => Err(crate::Error::Data(format!(
+                "layer {who} expects float input but received integer token ids{hint}"
+            ))),
+        }
+    }
+
+    /// The float (batch, steps, features) input, `features` wide when given; otherwise
+    /// the error every sequence layer gives: "layer 'name' (Class) expects float input
+    /// (batch, steps, features), got {integer token ids | floats} of shape [..]".
+    /// `class` may be empty (wrappers, whose name says enough).
+    pub(crate) fn floats_3d(
+        &self,
+        name: &str,
+        class: &str,
+        features: Option<usize>,
+    ) -> Result<ndarray::ArrayView3<'_, f32>> {
+        if let LayerInput::Floats(x) = self
+            && x.ndim() == 3
+            && features.is_none_or(|f| x.shape()[2] == f)
+        {
+            return Ok(x.view().into_dimensionality().expect("3 axes"));
+        }
+        let kind = match self {
+            LayerInput::Ids(_) => "integer token ids",
+            LayerInput::Floats(_) => "floats",
+        };
+        let class = if class.is_empty() {
+            String::new()
+        } else {
+            format!(" ({class})")
+        };
+        let width = features.map_or_else(|| "features".to_string(), |f| f.to_string());
+        Err(crate::Error::Shape(format!(
+            "layer '{name}'{class} expects float input (batch, steps, {width}), got {kind} of \
+             shape {:?}",
+            self.shape()
+        )))
     }
 }
 
@@ -161,7 +246,11 @@ pub trait Layer: std::any::Any + Send + Sync + std::fmt::Debug {
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape>;
     /// Create the weights for `input_shape` using `rng`. Called once by the model.
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()>;
-    fn is_built(&self) -> bool;
+    /// Whether `build` has run. The default, "has weights", fits every layer with
+    /// weights; layers without any (Dropout, pooling, wrappers) keep a flag of their own.
+    fn is_built(&self) -> bool {
+        !self.params().is_empty()
+    }
 
     fn forward(
         &mut self,
@@ -198,8 +287,14 @@ pub trait Layer: std::any::Any + Send + Sync + std::fmt::Debug {
         let _ = tokens;
     }
 
-    fn params(&self) -> Vec<&Param>;
-    fn params_mut(&mut self) -> Vec<&mut Param>;
+    /// The weights, in Keras's order. Layers without weights (Dropout, the pooling
+    /// layers) keep the default: none.
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        Vec::new()
+    }
     fn param_count(&self) -> usize {
         self.params().iter().map(|p| p.value.len()).sum()
     }

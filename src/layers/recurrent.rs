@@ -225,35 +225,15 @@ pub(crate) fn apply_mask(x: &mut [f32], mask: &[f32], steps: usize, features: us
 
 /// `out` (rows, width) = x (rows, features) · kernel (features, width) + bias, as one
 /// product split into fixed row blocks across threads.
-pub(crate) fn project_inputs(
-    x: &[f32],
-    rows: usize,
-    features: usize,
-    kernel: &[f32],
-    width: usize,
-    bias: Option<&[f32]>,
-    out: &mut Vec<f32>,
-) {
-    // Not cleared: every row is overwritten below (bias, or zeros, then the product),
-    // and clearing 32 MB per IMDB batch was a serial memset of ~5% of a W2 step.
-    out.resize(rows * width, 0.0);
-    let mut packed = PackedB::new();
-    packed.pack(kernel, width, features, width);
-    out.par_chunks_mut(PROJECTION_ROWS * width)
-        .zip(x.par_chunks(PROJECTION_ROWS * features))
-        .for_each(|(o, xs)| {
-            let r = xs.len() / features;
-            packed_gemm::gemm_bias(xs, features, &packed, bias, o, r);
-        });
-}
-
-/// `project_inputs` for the rows whose step is real only (`step_mask`, (batch,
-/// steps) flattened, true = real; empty = all real): with pre-padded text most rows
-/// are padding, and their projections are never read (masked steps do no gate work).
-/// Masked rows of `out` are left unspecified. Real rows are gathered contiguous per
-/// row block, projected in one product and scattered back.
+///
+/// With a `step_mask` ((batch, steps) flattened, true = real; empty = all real), only
+/// the rows whose step is real: with pre-padded text most rows are padding, and their
+/// projections are never read (masked steps do no gate work). Masked rows of `out` are
+/// left unspecified. Real rows are gathered contiguous per row block, projected in one
+/// product and scattered back; K is packed once for both cases, so real rows get the
+/// same bits as without a mask.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn project_active_inputs(
+pub(crate) fn project_inputs(
     x: &[f32],
     rows: usize,
     features: usize,
@@ -263,16 +243,22 @@ pub(crate) fn project_active_inputs(
     step_mask: &[bool],
     out: &mut Vec<f32>,
 ) {
-    if step_mask.is_empty() {
-        return project_inputs(x, rows, features, kernel, width, bias, out);
-    }
-    // Not cleared: masked rows keep whatever they held.
+    // Not cleared: every row is overwritten below (bias, or zeros, then the product),
+    // or is a masked row nobody reads; clearing 32 MB per IMDB batch was a serial
+    // memset of ~5% of a W2 step.
     out.resize(rows * width, 0.0);
-    // K packed once, as `project_inputs` does: the same product, so real rows get the
-    // same bits as there.
     let mut packed = PackedB::new();
     packed.pack(kernel, width, features, width);
     let packed = &packed;
+    if step_mask.is_empty() {
+        out.par_chunks_mut(PROJECTION_ROWS * width)
+            .zip(x.par_chunks(PROJECTION_ROWS * features))
+            .for_each(|(o, xs)| {
+                let r = xs.len() / features;
+                packed_gemm::gemm_bias(xs, features, packed, bias, o, r);
+            });
+        return;
+    }
     out.par_chunks_mut(PROJECTION_ROWS * width)
         .zip(x.par_chunks(PROJECTION_ROWS * features))
         .zip(step_mask.par_chunks(PROJECTION_ROWS))
@@ -527,6 +513,16 @@ pub(crate) fn no_forward(layer: &str) -> Error {
     Error::State(format!(
         "layer '{layer}': backward called without a preceding training forward pass"
     ))
+}
+
+/// What the last training `forward` cached, or the error for `backward` without one.
+pub(crate) fn cached<'c, T>(cache: &'c Option<T>, layer: &str) -> Result<&'c T> {
+    cache.as_ref().ok_or_else(|| no_forward(layer))
+}
+
+/// Error for a second `build`.
+pub(crate) fn already_built(layer: &str) -> Error {
+    Error::State(format!("layer '{layer}' is already built"))
 }
 
 /// Error for use before `build`.
@@ -1073,14 +1069,14 @@ mod tests {
         let k: Vec<f32> = (0..f * w).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let b: Vec<f32> = (0..w).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let mut full = Vec::new();
-        project_inputs(&x, rows, f, &k, w, Some(&b), &mut full);
+        project_inputs(&x, rows, f, &k, w, Some(&b), &[], &mut full);
         let masks: [Vec<bool>; 2] = [
             (0..rows).map(|r| r % 100 >= 60).collect(), // pre-padded samples of 100
             (0..rows).map(|r| r % 3 == 0).collect(),    // scattered
         ];
         for mask in &masks {
             let mut part = vec![f32::NAN; rows * w];
-            project_active_inputs(&x, rows, f, &k, w, Some(&b), mask, &mut part);
+            project_inputs(&x, rows, f, &k, w, Some(&b), mask, &mut part);
             for r in (0..rows).filter(|&r| mask[r]) {
                 assert_eq!(
                     part[r * w..(r + 1) * w],

@@ -214,7 +214,16 @@ fn load<'a>(
         (_, b) => (b, vec![0.0f32; w]),
     };
     let mut projected = Vec::new();
-    rec::project_inputs(&x, batch * steps, f, kernel, w, in_bias, &mut projected);
+    rec::project_inputs(
+        &x,
+        batch * steps,
+        f,
+        kernel,
+        w,
+        in_bias,
+        &[],
+        &mut projected,
+    );
     Ok(Loaded {
         batch,
         steps,

@@ -253,19 +253,12 @@ impl<C: Cell> Layer for Recurrent<C> {
     fn build(&mut self, input_shape: &[Option<usize>], rng: &mut SeededRng) -> Result<()> {
         self.validate()?;
         if self.is_built() {
-            return Err(Error::State(format!(
-                "layer '{}' is already built",
-                self.name
-            )));
+            return Err(rec::already_built(&self.name));
         }
         let f = rec::input_features(&self.name, input_shape)?;
         self.params = C::init_params(&self.config, f, rng);
         self.input_dim = f;
         Ok(())
-    }
-
-    fn is_built(&self) -> bool {
-        !self.params.is_empty()
     }
 
     fn forward(
@@ -308,18 +301,9 @@ impl<C: Cell> Layer for Recurrent<C> {
         self.cell.set_input_tokens(tokens);
     }
 
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
+    params_field!();
 
-    fn config(&self) -> serde_json::Value {
-        let mut c = self.config.clone();
-        c.name = Some(self.name.clone());
-        serde_json::to_value(C::layer_config(c)).expect("configs serialise")
-    }
+    named_config!(C::layer_config);
 }
 
 /// What a cell's reference loop (`lstm::reference`, `gru::reference`,

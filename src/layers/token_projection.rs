@@ -31,7 +31,7 @@ impl TokenInput<'_> {
 }
 
 /// Fills `out` (batch * steps, width) with each real step's projected row (`step_mask`
-/// true, or no mask); masked rows are left unspecified, as `project_active_inputs`
+/// true, or no mask); masked rows are left unspecified, as `project_inputs` with a step mask
 /// leaves them.
 pub(crate) fn gather_projected(
     tokens: &TokenInput<'_>,

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::batch_order::BatchOrder;
-use super::recurrent::{project_active_inputs, project_inputs};
+use super::recurrent::project_inputs;
 
 /// No slot: a masked row (its projection is never read).
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -119,7 +119,7 @@ impl TokenRows {
     /// Each distinct token's `x · kernel + bias` (`projected`), with `project_inputs`
     /// (so the same bits as `project_inputs` on all rows); with `fill`, also copied to
     /// every real row of `out` (rows, width). `out` is sized either way; rows not
-    /// filled are left unspecified, as `project_active_inputs` leaves masked rows.
+    /// filled are left unspecified, as `project_inputs` (with a step mask) leaves masked rows.
     pub fn project(
         &mut self,
         features: usize,
@@ -130,7 +130,16 @@ impl TokenRows {
         out: &mut Vec<f32>,
     ) {
         let (n, x) = (self.distinct, &self.x);
-        project_inputs(x, n, features, kernel, width, bias, &mut self.projected);
+        project_inputs(
+            x,
+            n,
+            features,
+            kernel,
+            width,
+            bias,
+            &[],
+            &mut self.projected,
+        );
         out.resize(self.slot.len() * width, 0.0);
         if !fill {
             return;
@@ -177,7 +186,7 @@ impl InputTokens {
         }
     }
 
-    /// `project_active_inputs` of `x` (rows, features), per distinct token when the ids
+    /// `project_inputs` (with a step mask) of `x` (rows, features), per distinct token when the ids
     /// are known, match the rows and `usable` (the caller's: no input dropout, time in
     /// input order), and folding pays. Folded and without `fill`, `out` is only sized:
     /// the caller reads each row's projection from `rows` (`slot`, `projected`).
@@ -202,7 +211,7 @@ impl InputTokens {
         if self.folded {
             self.rows.project(features, kernel, width, bias, fill, out);
         } else {
-            project_active_inputs(x, rows, features, kernel, width, bias, step_mask, out);
+            project_inputs(x, rows, features, kernel, width, bias, step_mask, out);
         }
     }
 }

@@ -269,7 +269,7 @@ impl Cell for GruCell {
         let input_bias = input_bias(name, &layer.params, u)?;
         let f = layer.input_dim;
         let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
-            rec::project_inputs(x, n, f, kernel, w, input_bias, out)
+            rec::project_inputs(x, n, f, kernel, w, input_bias, &[], out)
         };
         let table = layer.tokens.update(&tokens, kernel, w, input_bias, project);
         let mut tokens = tokens;

@@ -148,7 +148,16 @@ impl Cell for SimpleRnnCell {
             cache.recurrent_mask = Some(rec::draw_mask(ctx.rng, rate, batch, u));
         }
         let (kernel, _, bias) = rnn::weights(name, &layer.params)?;
-        rec::project_inputs(&cache.x, batch * steps, f, kernel, u, bias, &mut cache.hs);
+        rec::project_inputs(
+            &cache.x,
+            batch * steps,
+            f,
+            kernel,
+            u,
+            bias,
+            &[],
+            &mut cache.hs,
+        );
         layer.time_loops(batch, steps, ctx.training)
     }
 
@@ -162,7 +171,7 @@ impl Cell for SimpleRnnCell {
         cache.recurrent_mask = None;
         let (kernel, _, bias) = rnn::weights(name, &layer.params)?;
         let project = |x: &[f32], n: usize, out: &mut Vec<f32>| {
-            rec::project_inputs(x, n, f, kernel, u, bias, out)
+            rec::project_inputs(x, n, f, kernel, u, bias, &[], out)
         };
         let table = layer.tokens.update(&tokens, kernel, u, bias, project);
         // Every row, as `project_inputs` writes them (the loop reads masked ones too).
