@@ -16,4 +16,4 @@ pub use gru::{
 };
 pub use lstm::{lstm_backward_row, lstm_forward_row, lstm_forward_rows};
 pub use matmul::{MatMut, MatRef, column_sums, matmul};
-pub use simple_rnn::{rnn_backward_row, rnn_forward_row};
+pub use simple_rnn::{RowActivation, rnn_backward_row, rnn_forward_row};

@@ -3,6 +3,8 @@
 use ndarray::{ArrayD, Axis};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::RowActivation;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
@@ -13,6 +15,21 @@ pub enum Activation {
     Tanh,
     /// Over the last axis.
     Softmax,
+}
+
+/// The SimpleRNN kernels' form of an element-wise activation. Softmax is not
+/// element-wise: a SimpleRNN refuses it when configured (`SimpleRnnCell::validate`),
+/// so it never reaches a kernel; it maps to linear, as the kernels treated it before
+/// they had their own type.
+impl From<Activation> for RowActivation {
+    fn from(a: Activation) -> Self {
+        match a {
+            Activation::Linear | Activation::Softmax => RowActivation::Linear,
+            Activation::Relu => RowActivation::Relu,
+            Activation::Sigmoid => RowActivation::Sigmoid,
+            Activation::Tanh => RowActivation::Tanh,
+        }
+    }
 }
 
 /// Numerically stable logistic function.

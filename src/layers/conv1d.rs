@@ -253,17 +253,16 @@ impl Layer for Conv1D {
         self.compute_output_shape(input_shape)?;
         let ch = input_shape[1].expect("checked by compute_output_shape");
         let c = &self.config;
-        self.params = vec![Param::new(
-            "kernel",
-            c.kernel_initializer
-                .init(&[c.kernel_size, ch, c.filters], rng),
-        )];
+        let layer = format!("Conv1D '{}'", self.name);
+        let shape = [c.kernel_size, ch, c.filters];
+        let kernel = (c.kernel_initializer).init_for(&layer, "kernel_initializer", &shape, rng)?;
+        let mut params = vec![Param::new("kernel", kernel)];
         if c.use_bias {
-            self.params.push(Param::new(
-                "bias",
-                c.bias_initializer.init(&[c.filters], rng),
-            ));
+            let bias =
+                (c.bias_initializer).init_for(&layer, "bias_initializer", &[c.filters], rng)?;
+            params.push(Param::new("bias", bias));
         }
+        self.params = params;
         self.in_channels = ch;
         Ok(())
     }

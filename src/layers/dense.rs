@@ -169,15 +169,15 @@ impl Layer for Dense {
             .copied()
             .flatten()
             .expect("checked above");
-        let mut params = vec![Param::new(
-            "kernel",
-            self.kernel_initializer.init(&[in_dim, self.units], rng),
-        )];
+        let layer = format!("Dense '{}'", self.name);
+        let kernel_init = &self.kernel_initializer;
+        let kernel =
+            kernel_init.init_for(&layer, "kernel_initializer", &[in_dim, self.units], rng)?;
+        let mut params = vec![Param::new("kernel", kernel)];
         if self.use_bias {
-            params.push(Param::new(
-                "bias",
-                self.bias_initializer.init(&[self.units], rng),
-            ));
+            let bias_init = &self.bias_initializer;
+            let bias = bias_init.init_for(&layer, "bias_initializer", &[self.units], rng)?;
+            params.push(Param::new("bias", bias));
         }
         self.params = params;
         Ok(())

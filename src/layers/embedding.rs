@@ -185,9 +185,10 @@ impl Layer for Embedding {
         }
         self.compute_output_shape(input_shape)?;
         let c = &self.config;
-        let weights = c
-            .embeddings_initializer
-            .init(&[c.input_dim, c.output_dim], rng);
+        let layer = format!("Embedding '{}'", self.name);
+        let shape = [c.input_dim, c.output_dim];
+        let init = &c.embeddings_initializer;
+        let weights = init.init_for(&layer, "embeddings_initializer", &shape, rng)?;
         self.params = vec![Param::new("embeddings", weights)];
         Ok(())
     }

@@ -182,10 +182,85 @@ impl Initializer {
         ArrayD::from_shape_vec(IxDyn(shape), data).expect("length matches shape")
     }
 
-    /// `init`, refusing the shapes Keras refuses.
+    /// `init`, refusing the shapes Keras refuses and the arguments no written form
+    /// accepts (`check_args`: a value built in code skips `from_name_and_args`).
     pub fn try_init(&self, shape: &[usize], rng: &mut SeededRng) -> Result<ArrayD<f32>> {
+        self.check_args()?;
         self.check_shape(shape)?;
         Ok(self.init(shape, rng))
+    }
+
+    /// `try_init` for the weight `arg` (`kernel_initializer`, ...) of `layer` (`LSTM
+    /// 'lstm'`): the error names the layer, the argument and the initializer.
+    pub(crate) fn init_for(
+        &self,
+        layer: &str,
+        arg: &str,
+        shape: &[usize],
+        rng: &mut SeededRng,
+    ) -> Result<ArrayD<f32>> {
+        self.try_init(shape, rng).map_err(|e| match e {
+            Error::InvalidArgument {
+                arg: what, reason, ..
+            } => {
+                let what = if what == "shape" {
+                    String::new()
+                } else {
+                    format!(" {what}")
+                };
+                Error::invalid_argument(layer, arg, format!("{}{what}: {reason}", self.name()))
+            }
+            other => other,
+        })
+    }
+
+    /// The checks `from_name_and_args` makes on the arguments, for a value built in
+    /// code: finite numbers, stddev >= 0, minval <= maxval, scale > 0.
+    pub fn check_args(&self) -> Result<()> {
+        let bad = |arg: &str, why: String| {
+            Err(Error::invalid_argument(
+                format!("initializer {}", self.name()),
+                arg,
+                why,
+            ))
+        };
+        let finite = |pairs: &[(&str, f64)]| {
+            for &(arg, v) in pairs {
+                if !v.is_finite() {
+                    return bad(arg, format!("must be a finite number, got {v}"));
+                }
+            }
+            Ok(())
+        };
+        match *self {
+            Initializer::Constant { value } => finite(&[("value", value as f64)]),
+            Initializer::RandomUniform { minval, maxval } => {
+                finite(&[("minval", minval as f64), ("maxval", maxval as f64)])?;
+                if minval > maxval {
+                    return bad("minval", format!("{minval} is above maxval {maxval}"));
+                }
+                Ok(())
+            }
+            Initializer::RandomNormal { mean, stddev }
+            | Initializer::TruncatedNormal { mean, stddev } => {
+                finite(&[("mean", mean as f64), ("stddev", stddev as f64)])?;
+                if stddev < 0.0 {
+                    return bad("stddev", format!("must be >= 0, got {stddev}"));
+                }
+                Ok(())
+            }
+            Initializer::VarianceScaling { scale, .. } => {
+                finite(&[("scale", scale)])?;
+                if scale <= 0.0 {
+                    return bad("scale", format!("must be > 0, got {scale}"));
+                }
+                Ok(())
+            }
+            Initializer::OrthogonalGain { gain } | Initializer::Identity { gain } => {
+                finite(&[("gain", gain as f64)])
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Keras's shape checks: `identity` needs a 2-D shape, `orthogonal` at least 2 axes.

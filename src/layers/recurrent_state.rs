@@ -265,7 +265,7 @@ impl RowPass {
         match cell {
             CellKind::Simple(act) => {
                 self.gates.iter_mut().zip(r).for_each(|(g, v)| *g += v);
-                rnn_forward_row(act, &mut self.gates);
+                rnn_forward_row(act.into(), &mut self.gates);
                 self.h_new.copy_from_slice(&self.gates);
             }
             CellKind::Lstm => {
@@ -486,7 +486,7 @@ impl Backward {
             let aux = &tape.aux[tb * u..(tb + 1) * u];
             let (d_total, dzb) = (&self.d_total, &mut self.dz[b * w..(b + 1) * w]);
             match cell {
-                CellKind::Simple(act) => rnn_backward_row(act, gates, d_total, dzb),
+                CellKind::Simple(act) => rnn_backward_row(act.into(), gates, d_total, dzb),
                 CellKind::Lstm => {
                     let c_prev = &tape.c_prev[tb * u..(tb + 1) * u];
                     let dcb = &mut dc.as_deref_mut().expect("LSTM has a c state")[row];

@@ -44,8 +44,14 @@ pub trait Cell: Clone + std::fmt::Debug + Default + Send + Sync + Sized + 'stati
     /// `layer` names the layer in errors (`LSTM 'lstm'`).
     fn validate(config: &Self::Config, layer: &str) -> Result<()>;
     /// kernel, recurrent_kernel, then bias if `use_bias`, for `features` inputs, drawn
-    /// in Keras's order.
-    fn init_params(config: &Self::Config, features: usize, rng: &mut SeededRng) -> Vec<Param>;
+    /// in Keras's order; an initializer that cannot fill its weight is an error naming
+    /// `layer` (`Initializer::init_for`).
+    fn init_params(
+        config: &Self::Config,
+        layer: &str,
+        features: usize,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<Param>>;
 
     /// Forward over a float input (checked built), with the input's mask and token ids
     /// from `ctx`. Returns the output in input order.
@@ -257,7 +263,8 @@ impl<C: Cell> Layer for Recurrent<C> {
             return Err(rec::already_built(&self.name));
         }
         let f = rec::input_features(&self.name, input_shape)?;
-        self.params = C::init_params(&self.config, f, rng);
+        let layer = format!("{} '{}'", C::CLASS_NAME, self.name);
+        self.params = C::init_params(&self.config, &layer, f, rng)?;
         self.input_dim = f;
         Ok(())
     }

@@ -155,20 +155,28 @@ impl Cell for GruCell {
         rnn::check_gate_activations(layer, c.activation, c.recurrent_activation)
     }
 
-    fn init_params(c: &GruConfig, f: usize, rng: &mut SeededRng) -> Vec<Param> {
+    fn init_params(
+        c: &GruConfig,
+        layer: &str,
+        f: usize,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<Param>> {
         let u = c.units;
+        let kernel =
+            (c.kernel_initializer).init_for(layer, "kernel_initializer", &[f, 3 * u], rng)?;
+        let recurrent_init = &c.recurrent_initializer;
+        let recurrent =
+            recurrent_init.init_for(layer, "recurrent_initializer", &[u, 3 * u], rng)?;
         let mut params = vec![
-            Param::new("kernel", c.kernel_initializer.init(&[f, 3 * u], rng)),
-            Param::new(
-                "recurrent_kernel",
-                c.recurrent_initializer.init(&[u, 3 * u], rng),
-            ),
+            Param::new("kernel", kernel),
+            Param::new("recurrent_kernel", recurrent),
         ];
         if c.use_bias {
             let shape: &[usize] = if c.reset_after { &[2, 3 * u] } else { &[3 * u] };
-            params.push(Param::new("bias", c.bias_initializer.init(shape, rng)));
+            let bias = (c.bias_initializer).init_for(layer, "bias_initializer", shape, rng)?;
+            params.push(Param::new("bias", bias));
         }
-        params
+        Ok(params)
     }
 
     fn kind(c: &GruConfig) -> CellKind {

@@ -69,10 +69,21 @@ impl Cell for LstmCell {
         rnn::check_gate_activations(layer, c.activation, c.recurrent_activation)
     }
 
-    fn init_params(c: &LstmConfig, f: usize, rng: &mut SeededRng) -> Vec<Param> {
+    fn init_params(
+        c: &LstmConfig,
+        layer: &str,
+        f: usize,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<Param>> {
         let u = c.units;
-        let kernel = c.kernel_initializer.init(&[f, 4 * u], rng);
-        let recurrent = c.recurrent_initializer.init(&[u, 4 * u], rng);
+        let kernel =
+            (c.kernel_initializer).init_for(layer, "kernel_initializer", &[f, 4 * u], rng)?;
+        let recurrent_init = &c.recurrent_initializer;
+        let recurrent =
+            recurrent_init.init_for(layer, "recurrent_initializer", &[u, 4 * u], rng)?;
+        let bias_init = |shape: &[usize], rng: &mut SeededRng| {
+            (c.bias_initializer).init_for(layer, "bias_initializer", shape, rng)
+        };
         let mut params = vec![
             Param::new("kernel", kernel),
             Param::new("recurrent_kernel", recurrent),
@@ -80,20 +91,16 @@ impl Cell for LstmCell {
         if c.use_bias {
             let bias = if c.unit_forget_bias {
                 // Keras: concat(init((u,)), ones((u,)), init((2u,))), in that draw order.
-                let mut v = c
-                    .bias_initializer
-                    .init(&[u], rng)
-                    .into_raw_vec_and_offset()
-                    .0;
+                let mut v = bias_init(&[u], rng)?.into_raw_vec_and_offset().0;
                 v.extend(std::iter::repeat_n(1.0, u));
-                v.extend(c.bias_initializer.init(&[2 * u], rng).iter());
+                v.extend(bias_init(&[2 * u], rng)?.iter());
                 ArrayD::from_shape_vec(ndarray::IxDyn(&[4 * u]), v).expect("4u values")
             } else {
-                c.bias_initializer.init(&[4 * u], rng)
+                bias_init(&[4 * u], rng)?
             };
             params.push(Param::new("bias", bias));
         }
-        params
+        Ok(params)
     }
 
     fn kind(_: &LstmConfig) -> CellKind {

@@ -14,7 +14,7 @@ use super::rnn::{self, Cell, CellKind, Recurrent};
 use super::token_projection::{self as tp, TokenInput};
 use super::{Activation, ForwardContext, LayerInput, Param};
 use crate::error::{Error, Result};
-use crate::kernels::{MatMut, MatRef, matmul, rnn_backward_row, rnn_forward_row};
+use crate::kernels::{MatMut, MatRef, RowActivation, matmul, rnn_backward_row, rnn_forward_row};
 use crate::rng::SeededRng;
 
 /// Fully-connected recurrent layer (Keras 3 `keras.layers.SimpleRNN`).
@@ -45,7 +45,7 @@ impl SimpleRNN {
     /// output; `training` keeps the caches for `backward`.
     fn time_loops(&mut self, batch: usize, steps: usize, training: bool) -> Result<ArrayD<f32>> {
         let (name, u) = (&self.name, self.config.units);
-        let act = self.config.activation;
+        let act = RowActivation::from(self.config.activation);
         let recurrent = rec::values(name, &self.params[1])?;
         let cache = &mut self.cell;
         let rmask = cache.recurrent_mask.as_deref();
@@ -98,19 +98,25 @@ impl Cell for SimpleRnnCell {
         Ok(())
     }
 
-    fn init_params(c: &SimpleRnnConfig, f: usize, rng: &mut SeededRng) -> Vec<Param> {
+    fn init_params(
+        c: &SimpleRnnConfig,
+        layer: &str,
+        f: usize,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<Param>> {
         let u = c.units;
+        let kernel = (c.kernel_initializer).init_for(layer, "kernel_initializer", &[f, u], rng)?;
+        let recurrent_init = &c.recurrent_initializer;
+        let recurrent = recurrent_init.init_for(layer, "recurrent_initializer", &[u, u], rng)?;
         let mut params = vec![
-            Param::new("kernel", c.kernel_initializer.init(&[f, u], rng)),
-            Param::new(
-                "recurrent_kernel",
-                c.recurrent_initializer.init(&[u, u], rng),
-            ),
+            Param::new("kernel", kernel),
+            Param::new("recurrent_kernel", recurrent),
         ];
         if c.use_bias {
-            params.push(Param::new("bias", c.bias_initializer.init(&[u], rng)));
+            let bias = (c.bias_initializer).init_for(layer, "bias_initializer", &[u], rng)?;
+            params.push(Param::new("bias", bias));
         }
-        params
+        Ok(params)
     }
 
     fn kind(c: &SimpleRnnConfig) -> CellKind {
@@ -185,7 +191,8 @@ impl Cell for SimpleRnnCell {
 
     fn backward(layer: &mut SimpleRNN, grad_output: ArrayD<f32>) -> Result<ArrayD<f32>> {
         let (name, f, u) = (&layer.name, layer.input_dim, layer.config.units);
-        let (act, seq) = (layer.config.activation, layer.config.return_sequences);
+        let act = RowActivation::from(layer.config.activation);
+        let seq = layer.config.return_sequences;
         let cache = &mut layer.cell;
         let (batch, steps) = (cache.batch, cache.steps);
         let dy = rec::grad_output_slice(name, &grad_output, batch, steps, u, seq)?;
@@ -241,7 +248,7 @@ crate::simd_fn! {
         hs: &mut [f32],
         recurrent: &[f32],
         masks: (Option<&[f32]>, &[bool]),
-        act: Activation,
+        act: RowActivation,
         steps: usize,
         u: usize,
     ) {
@@ -258,7 +265,7 @@ fn chunk_forward(
     hs: &mut [f32],
     recurrent: &[f32],
     (rmask, smask): (Option<&[f32]>, &[bool]),
-    act: Activation,
+    act: RowActivation,
     steps: usize,
     u: usize,
 ) {
@@ -298,7 +305,7 @@ fn chunk_backward(
     dy: &[f32],
     recurrent: &[f32],
     (rmask, smask): (Option<&[f32]>, &[bool]),
-    act: Activation,
+    act: RowActivation,
     steps: usize,
     u: usize,
     seq: bool,
