@@ -8,11 +8,13 @@
 //! Keras 2 spellings are accepted too: the input shape as `batch_input_shape` on the
 //! first layer (no `InputLayer`), `build_input_shape`, the pre-2.3 list-valued Sequential
 //! config, `implementation` and `time_major`, and `VarianceScaling` for Glorot uniform.
+//! Initializers are read by `Initializer::from_value`, so every one Keras has maps.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::layers::{LayerConfig, Shape};
+use crate::layers::initializers::{Distribution, FanMode};
+use crate::layers::{Initializer, LayerConfig, Shape};
 use crate::losses::Loss;
 use crate::metrics::Metric;
 use crate::model::Sequential;
@@ -422,37 +424,31 @@ fn nested(cfg: &LayerConfig) -> Result<Map<String, Value>> {
     }
 }
 
-/// A serialized Keras initializer as ours.
+/// A serialized Keras initializer as ours: every initializer Keras has (its class
+/// names, aliases and arguments), read by `Initializer::from_value` and written in our
+/// form. Keras writes `null` for an argument left at its default (`seed`, and Keras
+/// 3.10's `input_axes`/`output_axes`): those are dropped. A `seed` is dropped whatever
+/// its value: the imported weights replace the draws, and ours come from the model's
+/// seed (`initializers`' module doc).
 fn initializer(source: &str, ctx: &str, key: &str, value: &Value) -> Result<Value> {
-    let class = value["class_name"].as_str().unwrap_or("?");
-    let cfg = &value["config"];
-    let ours = match class {
-        "Zeros" => Value::String("zeros".into()),
-        "Ones" => Value::String("ones".into()),
-        "GlorotUniform" => Value::String("glorot_uniform".into()),
-        // Keras 2.0-2.2 serialised glorot_uniform as this VarianceScaling.
-        "VarianceScaling"
-            if cfg["scale"].as_f64() == Some(1.0)
-                && cfg["mode"] == "fan_avg"
-                && cfg["distribution"] == "uniform" =>
-        {
-            Value::String("glorot_uniform".into())
-        }
-        "Orthogonal" if cfg["gain"].as_f64().unwrap_or(1.0) == 1.0 => {
-            Value::String("orthogonal".into())
-        }
-        "RandomUniform" => serde_json::json!({"random_uniform": {
-            "minval": cfg["minval"].as_f64().unwrap_or(-0.05),
-            "maxval": cfg["maxval"].as_f64().unwrap_or(0.05),
-        }}),
-        _ => {
-            return Err(Error::Unsupported(format!(
-                "{source}: {ctx}: {key} {value} is not supported (supported: Zeros, Ones, \
-                 GlorotUniform, Orthogonal with gain 1, RandomUniform)"
-            )));
-        }
+    let mut value = value.clone();
+    if let Some(cfg) = value.get_mut("config").and_then(Value::as_object_mut) {
+        cfg.retain(|k, v| k != "seed" && !v.is_null());
+    }
+    let unsupported =
+        |e: String| Error::Unsupported(format!("{source}: {ctx}: {key} {value}: {e}"));
+    let init = Initializer::from_value(&value).map_err(|e| unsupported(e.to_string()))?;
+    // Keras 2.0-2.2 serialised glorot_uniform as this VarianceScaling: the same
+    // distribution, written under its usual name.
+    let init = match init {
+        Initializer::VarianceScaling {
+            scale: 1.0,
+            mode: FanMode::FanAvg,
+            distribution: Distribution::Uniform,
+        } => Initializer::GlorotUniform,
+        other => other,
     };
-    Ok(ours)
+    serde_json::to_value(&init).map_err(|e| unsupported(e.to_string()))
 }
 
 /// The loss and metrics of a Keras `training_config` (`.h5`) or `compile_config`
