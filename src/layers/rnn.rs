@@ -15,6 +15,7 @@ use ndarray::{Array2, ArrayD};
 use super::config::{LayerConfig, RecurrentArgs};
 use super::folding::Folding;
 use super::recurrent as rec;
+use super::stateful::Carried;
 use super::token_projection::{self as tp, TokenInput, TokenProjection};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
@@ -123,6 +124,8 @@ pub struct Recurrent<C: Cell> {
     pub(crate) tokens: Box<TokenProjection>,
     /// The cell's caches of the last forward pass.
     pub(crate) cell: C,
+    /// `stateful`: the states carried to the next batch (`layers::stateful`).
+    pub(crate) carried: Box<Carried>,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -148,6 +151,7 @@ impl<C: Cell> Recurrent<C> {
             input_mask: None,
             tokens: Box::default(),
             cell: C::default(),
+            carried: Box::default(),
         }
     }
 
@@ -185,6 +189,7 @@ impl<C: Cell> Recurrent<C> {
         let c = &self.config;
         let layer = format!("{} '{}'", C::CLASS_NAME, self.name);
         rec::validate_args(&layer, c.units, c.dropout, c.recurrent_dropout)?;
+        self.validate_stateful(&layer)?;
         C::validate(c, &layer)
     }
 }
@@ -210,7 +215,11 @@ pub(crate) fn weights<'a>(layer: &str, params: &'a [Param]) -> Result<Weights<'a
 impl<C: Cell> Folding for Recurrent<C> {
     fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
         let width = C::GATES * self.config.units;
-        self.is_built() && !self.config.go_backwards && tp::fits(vocab, dim, self.input_dim, width)
+        // A stateful layer runs every batch on its carried states (`layers::stateful`).
+        self.is_built()
+            && !self.config.go_backwards
+            && !self.config.stateful
+            && tp::fits(vocab, dim, self.input_dim, width)
     }
 
     fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
@@ -269,12 +278,18 @@ impl<C: Cell> Layer for Recurrent<C> {
         if !self.is_built() {
             return Err(rec::not_built(&self.name));
         }
+        if self.config.stateful {
+            return self.stateful_forward(input, ctx);
+        }
         C::forward(self, input, ctx)
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
         if !self.is_built() {
             return Err(rec::not_built(&self.name));
+        }
+        if self.config.stateful {
+            return self.stateful_backward(grad_output).map(Some);
         }
         if !self.cell.ready() {
             return Err(rec::no_forward(&self.name));
@@ -299,6 +314,10 @@ impl<C: Cell> Layer for Recurrent<C> {
 
     fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
         self.cell.set_input_tokens(tokens);
+    }
+
+    fn reset_states(&mut self) {
+        Recurrent::reset_states(self);
     }
 
     params_field!();

@@ -601,6 +601,13 @@ impl Sequential {
         loss.fuses_with(act).then(|| z.view())
     }
 
+    /// Resets the states of every stateful layer (`stateful=True`): the next batch
+    /// starts from zeros. Keras 2's `model.reset_states()`; Keras 3 resets layer by
+    /// layer (`layer.reset_state()`), which `Layer::reset_states` does here too.
+    pub fn reset_states(&mut self) {
+        self.layers.iter_mut().for_each(|l| l.reset_states());
+    }
+
     /// Model outputs for `x`, computed `batch_size` samples at a time (Keras
     /// `model.predict`; default batch size 32).
     pub fn predict<'a>(
