@@ -18,7 +18,10 @@ use serde_json::Value;
 const TOL: f64 = 2e-5;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stateful/stateful.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stateful/stateful.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -41,10 +44,7 @@ fn array(v: &Value) -> ArrayD<f32> {
 }
 
 fn ids(v: &Value) -> Array2<i32> {
-    array(v)
-        .mapv(|x| x as i32)
-        .into_dimensionality()
-        .unwrap()
+    array(v).mapv(|x| x as i32).into_dimensionality().unwrap()
 }
 
 fn max_diff(got: &ArrayD<f32>, want: &ArrayD<f32>, what: &str) -> f64 {
@@ -65,11 +65,17 @@ fn model(case: &str) -> Sequential {
             m.add(Dense::new(2)).unwrap();
         }
         "gru_sequences" => {
-            let l = GRU::new(4).stateful(true).batch_size(3).return_sequences(true);
+            let l = GRU::new(4)
+                .stateful(true)
+                .batch_size(3)
+                .return_sequences(true);
             m.add(l.input_shape(vec![Some(4), Some(2)])).unwrap();
         }
         "simple_rnn_backwards" => {
-            let l = SimpleRNN::new(4).stateful(true).batch_size(2).go_backwards(true);
+            let l = SimpleRNN::new(4)
+                .stateful(true)
+                .batch_size(2)
+                .go_backwards(true);
             m.add(l.input_shape(vec![Some(6), Some(3)])).unwrap();
             m.add(Dense::new(1)).unwrap();
         }
@@ -261,7 +267,10 @@ fn stateful_layers_match_keras() {
              loss {d_fit_loss:.2e} weights {d_fit_w:.2e} states {d_fit_state:.2e}"
         ));
         for (k, d) in worst.iter().enumerate() {
-            assert!(*d < TOL, "{name}: difference {d} (quantity {k}) from Keras\n{report:#?}");
+            assert!(
+                *d < TOL,
+                "{name}: difference {d} (quantity {k}) from Keras\n{report:#?}"
+            );
         }
     }
     println!("largest differences from Keras 3.15.1:");
@@ -288,7 +297,10 @@ fn states_carry_and_reset() {
     let x = ArrayD::from_shape_fn(IxDyn(&[3, 4, 2]), |d| (d[0] + 2 * d[1] + d[2]) as f32 * 0.1);
     let first = m.predict(&x, Some(3)).unwrap();
     let second = m.predict(&x, Some(3)).unwrap();
-    assert!(max_diff(&first, &second, "carried") > 1e-3, "states were not carried");
+    assert!(
+        max_diff(&first, &second, "carried") > 1e-3,
+        "states were not carried"
+    );
     m.reset_states();
     let again = m.predict(&x, Some(3)).unwrap();
     assert_eq!(first, again, "reset_states starts from zeros again");
@@ -301,7 +313,11 @@ fn states_carry_and_reset() {
 fn stateful_needs_a_batch_size() {
     let mut m = Sequential::new();
     let e = m
-        .add(LSTM::new(3).stateful(true).input_shape(vec![Some(4), Some(2)]))
+        .add(
+            LSTM::new(3)
+                .stateful(true)
+                .input_shape(vec![Some(4), Some(2)]),
+        )
         .unwrap_err()
         .to_string();
     assert!(e.contains("batch_size") && e.contains("stateful"), "{e}");

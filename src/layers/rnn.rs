@@ -336,6 +336,22 @@ pub struct ReferenceRun {
     pub dx: ndarray::Array3<f32>,
     /// dL/d(each weight), in `params()` order and shapes.
     pub weights: Vec<ArrayD<f32>>,
+    /// The final states, [h] or [h, c] (batch, units): after each sample's last real
+    /// step, the initial state if it has none (what a stateful layer carries on).
+    pub states: Vec<Array2<f32>>,
+}
+
+/// Initial state `i` of a reference loop started from `initial` ([h] or [h, c], each
+/// (batch, units); empty: zeros, as a layer that is not stateful starts).
+pub(crate) fn initial_state(
+    initial: &[Array2<f32>],
+    i: usize,
+    shape: (usize, usize),
+) -> Array2<f32> {
+    initial
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| Array2::zeros(shape))
 }
 
 /// The inputs of a reference loop: the layer's weights (`params()`), the input (batch,

@@ -90,7 +90,11 @@ impl<C: Cell> Recurrent<C> {
                 "stateful=true needs a fixed batch size: set batch_size on the layer \
                  (Keras: Input(batch_size=...) or batch_input_shape)",
             )),
-            (_, Some(0)) => Err(Error::invalid_argument(layer, "batch_size", "must be at least 1")),
+            (_, Some(0)) => Err(Error::invalid_argument(
+                layer,
+                "batch_size",
+                "must be at least 1",
+            )),
             _ => Ok(()),
         }
     }
