@@ -28,6 +28,9 @@ use super::rnn::{Cell, Recurrent};
 use super::{ForwardContext, LayerInput};
 use crate::error::{Error, Result};
 
+/// A stateful training batch: its input, step mask and the states it started from.
+type Batch = (Array3<f32>, Option<Array2<bool>>, Vec<Array2<f32>>);
+
 /// A stateful layer's carried states and what its last training batch needs for the
 /// backward pass.
 #[derive(Clone, Debug, Default)]
@@ -35,7 +38,7 @@ pub(crate) struct Carried {
     /// [h] or [h, c], each (batch_size, units); empty means zeros (built, or reset).
     states: Vec<Array2<f32>>,
     /// The last training batch: input, mask and the states it started from.
-    batch: Option<(Array3<f32>, Option<Array2<bool>>, Vec<Array2<f32>>)>,
+    batch: Option<Batch>,
 }
 
 impl<C: Cell> Recurrent<C> {
