@@ -42,6 +42,19 @@ pub enum LayerConfig {
 }
 
 impl LayerConfig {
+    /// The fixed batch size of a stateful recurrent layer (or of the one a
+    /// `Bidirectional` wraps), `None` for every other layer.
+    pub fn stateful_batch_size(&self) -> Option<usize> {
+        let args: &RecurrentArgs = match self {
+            LayerConfig::SimpleRnn(c) => c,
+            LayerConfig::Lstm(c) => c,
+            LayerConfig::Gru(c) => c,
+            LayerConfig::Bidirectional(b) => return b.layer.stateful_batch_size(),
+            _ => return None,
+        };
+        args.batch_size.filter(|_| args.stateful)
+    }
+
     /// Create the (unbuilt) layer this config describes; checks argument ranges.
     pub fn to_layer(&self) -> Result<Box<dyn Layer>> {
         match self {
