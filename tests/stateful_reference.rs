@@ -69,12 +69,8 @@ fn forward(
     m: Option<&Array2<bool>>,
     training: bool,
 ) -> ArrayD<f32> {
-    layer.set_input_mask(m.cloned());
     let mut rng = SeededRng::new(9);
-    let mut ctx = ForwardContext {
-        training,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(training, &mut rng).with_mask(m);
     layer
         .forward(LayerInput::Floats(x.view()), &mut ctx)
         .unwrap()

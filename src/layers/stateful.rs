@@ -135,11 +135,10 @@ impl<C: Cell> Recurrent<C> {
         }
         let initial = self.states();
         let views: Vec<ArrayView2<'_, f32>> = initial.iter().map(|s| s.view()).collect();
-        let mask = self.input_mask.as_ref();
-        let (y, finals) = self.call_with_state(x, Some(&views), mask)?;
+        let (y, finals) = self.call_with_state(x, Some(&views), ctx.mask)?;
         self.carried.batch = ctx
             .training
-            .then(|| (x.to_owned(), self.input_mask.clone(), initial));
+            .then(|| (x.to_owned(), ctx.mask.cloned(), initial));
         self.carried.states = finals;
         Ok(y)
     }
