@@ -340,3 +340,20 @@ fn stateful_training_with_dropout_is_refused() {
     // Inference ignores dropout, as in Keras.
     m.predict(&x, Some(2)).unwrap();
 }
+
+#[test]
+fn saved_stateful_model_loads_with_zero_states() {
+    let mut m = model("lstm");
+    let x = ArrayD::from_shape_fn(IxDyn(&[4, 5, 3]), |d| (d[0] + d[1] + d[2]) as f32 * 0.1);
+    let first = m.predict(&x, Some(4)).unwrap();
+    m.predict(&x, Some(4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    m.save(&path).unwrap();
+    let mut loaded = Sequential::load(&path).unwrap();
+    let config = &loaded.layer_configs()[0];
+    assert_eq!(config["stateful"], true, "{config}");
+    assert_eq!(config["batch_size"], 4, "{config}");
+    // The states are not saved (Keras's are not either): the loaded model starts at zero.
+    assert_eq!(loaded.predict(&x, Some(4)).unwrap(), first);
+}
