@@ -177,10 +177,27 @@ fn unsupported_layer_is_named() {
     );
 }
 
+/// `stateful=True` imports now (issue 24 part 8): the batch size comes from the
+/// InputLayer's `batch_shape`, the states start at zero and carry between batches. (The
+/// file kept the name it had when stateful models were refused; the refusal of an
+/// argument we lack is checked on `return_state` in `interop::keras_config`'s tests.)
 #[test]
-fn unsupported_argument_is_named() {
-    let err = error_of(&dir().join("bad_stateful.h5"));
-    assert_mentions(&err, &["stateful", "LSTM", "not supported"]);
+fn keras3_stateful_lstm_imports_with_zero_states() {
+    let mut model = load_keras_h5(dir().join("bad_stateful.h5")).unwrap();
+    let config = &model.layer_configs()[0];
+    assert_eq!(config["stateful"], true, "{config}");
+    assert_eq!(config["batch_size"], 2, "{config}");
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 5, 2]), |d| (d[0] + d[1] + d[2]) as f32 * 0.1);
+    let first = model.predict(x.view(), Some(2)).unwrap();
+    let second = model.predict(x.view(), Some(2)).unwrap();
+    assert_ne!(first, second, "the states carry over to the next batch");
+    model.reset_states();
+    assert_eq!(model.predict(x.view(), Some(2)).unwrap(), first);
+    let e = model.predict(x.view(), Some(1)).unwrap_err().to_string();
+    assert!(
+        e.contains("batch_size 2") && e.contains("batch of 1"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -866,3 +866,12 @@ fn mask_zero_before_conv1d_is_dropped_and_exports() {
     .unwrap();
     check("Embedding(mask_zero)+Conv1D+LSTM", m, Input::Ids(x));
 }
+
+#[test]
+fn stateful_layers_are_refused() {
+    let e = export_error(
+        json!([{"type": "lstm", "units": 2, "name": "carry", "stateful": true, "batch_size": 4}]),
+        &[None, Some(2)],
+    );
+    assert!(e.contains("`carry`") && e.contains("stateful"), "{e}");
+}

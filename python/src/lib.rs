@@ -504,6 +504,19 @@ impl Model {
         m.set_weights(&named).map_err(to_py)
     }
 
+    /// Keras `reset_states()` of the layer named `layer`, or of every layer.
+    #[pyo3(signature = (layer=None))]
+    fn reset_states(&mut self, layer: Option<&str>) -> PyResult<()> {
+        let m = self.model()?;
+        match layer {
+            Some(name) => m.reset_layer_states(name).map_err(to_py),
+            None => {
+                m.reset_states();
+                Ok(())
+            }
+        }
+    }
+
     fn save(&mut self, path: PathBuf) -> PyResult<()> {
         let m = self.model()?;
         no_panic("save", || m.save(&path).map_err(to_py))

@@ -222,6 +222,20 @@ impl RunConfig {
             layer
                 .to_layer()
                 .map_err(|e| ("model", "layers", e.to_string()))?;
+            // A stateful layer's states are batch_size rows: fit must feed batches of it.
+            if let Some(b) = layer.stateful_batch_size()
+                && b != self.fit.batch_size
+            {
+                return Err((
+                    "model",
+                    "layers",
+                    format!(
+                        "a stateful layer has batch_size = {b}, but [fit] batch_size = {}: \
+                         they must be equal (every batch feeds the layer's {b} carried states)",
+                        self.fit.batch_size
+                    ),
+                ));
+            }
         }
         // The weights the layers declare, for the data's feature width, against the
         // parameter budget: before anything is built (a huge `units` must not abort).

@@ -258,3 +258,22 @@ fn callback_tables_convert_into_the_library_builders() {
     let e = CsvLogger::try_from(&bad).unwrap_err().to_string();
     assert!(e.contains("separator") && e.contains(";;"), "{e}");
 }
+
+#[test]
+fn stateful_layers_take_the_fit_batch_size() {
+    let stateful = |b: &str| {
+        GOOD.replace(
+            "{ type = \"lstm\", units = 8, dropout = 0.3 }",
+            &format!("{{ type = \"lstm\", units = 8, stateful = true{b} }}"),
+        )
+    };
+    let c = parse(&stateful(", batch_size = 64")).unwrap();
+    assert_eq!(c.model.layers[1].stateful_batch_size(), Some(64));
+    let e = error_of(&stateful(", batch_size = 32"));
+    assert!(
+        e.contains("batch_size = 32") && e.contains("[fit] batch_size = 64"),
+        "{e}"
+    );
+    let e = error_of(&stateful(""));
+    assert!(e.contains("batch_size") && e.contains("stateful"), "{e}");
+}

@@ -129,7 +129,6 @@ const IGNORED: &[&str] = &[
 const DEFAULT_ONLY: &[(&str, Value)] = &[
     ("trainable", Value::Bool(true)),
     ("return_state", Value::Bool(false)),
-    ("stateful", Value::Bool(false)),
     ("kernel_regularizer", Value::Null),
     ("recurrent_regularizer", Value::Null),
     ("bias_regularizer", Value::Null),
@@ -174,12 +173,15 @@ pub fn parse_keras_model_config(json: &str, source: &str) -> Result<KerasSequent
     };
     let name = config["name"].as_str().unwrap_or("sequential").to_string();
     let mut input_shape = None;
+    // The input's batch axis: a stateful layer's fixed batch size.
+    let mut batch = None;
     let mut out = Vec::new();
     for (i, layer) in layers.into_iter().enumerate() {
         let class = layer["class_name"]
             .as_str()
             .ok_or_else(|| Error::Data(format!("{source}: layer {i} has no `class_name`")))?;
         if class == "InputLayer" {
+            batch = batch_dim(&layer["config"]);
             input_shape = Some(
                 batch_shape(&layer["config"], source, &format!("InputLayer (layer {i})"))?
                     .ok_or_else(|| {
@@ -193,12 +195,17 @@ pub fn parse_keras_model_config(json: &str, source: &str) -> Result<KerasSequent
         // Keras 2 puts the input shape on the first layer when there is no InputLayer.
         if out.is_empty() && input_shape.is_none() {
             input_shape = batch_shape(&layer["config"], source, &format!("layer {i} ({class})"))?;
+            batch = batch_dim(&layer["config"]);
         }
         out.push(layer_config(layer, source)?);
     }
     if input_shape.is_none() && config["build_input_shape"].is_array() {
         input_shape = batch_shape(config, source, "the model's build_input_shape")?;
     }
+    if batch.is_none() {
+        batch = batch_dim(config);
+    }
+    out.iter_mut().for_each(|c| set_stateful_batch(c, batch));
     Ok(KerasSequential {
         name,
         input_shape,
@@ -312,6 +319,33 @@ fn inbound_layers(node: &Value, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// The batch axis of a config's `batch_shape` / `batch_input_shape` /
+/// `build_input_shape`, when it is a fixed size.
+fn batch_dim(config: &Value) -> Option<usize> {
+    ["batch_shape", "batch_input_shape", "build_input_shape"]
+        .iter()
+        .find_map(|k| config[*k].as_array())
+        .and_then(|dims| dims.first()?.as_u64())
+        .filter(|&b| b > 0 && b <= u32::MAX as u64)
+        .map(|b| b as usize)
+}
+
+/// Keras keeps a stateful layer's batch size on the model's input (`batch_shape[0]`);
+/// ours is the layer's own `batch_size`. A stateful layer of a model without a fixed
+/// batch size keeps none, and building it says so.
+fn set_stateful_batch(config: &mut LayerConfig, batch: Option<usize>) {
+    let args = match config {
+        LayerConfig::SimpleRnn(c) => &mut c.common,
+        LayerConfig::Lstm(c) => &mut c.common,
+        LayerConfig::Gru(c) => &mut c.common,
+        LayerConfig::Bidirectional(b) => return set_stateful_batch(&mut b.layer, batch),
+        _ => return,
+    };
+    if args.stateful && args.batch_size.is_none() {
+        args.batch_size = batch;
     }
 }
 
@@ -581,5 +615,47 @@ mod tests {
         let huge = parse_keras_model_config(&json(2_000_000_000), "model_config").unwrap();
         let e = check_param_bound(&huge, 20_000).unwrap_err().to_string();
         assert!(e.contains("declares") && e.contains("20000 bytes"), "{e}");
+    }
+
+    fn lstm_model(args: &str) -> String {
+        format!(
+            r#"{{"class_name": "Sequential", "config": {{"name": "s", "layers": [
+            {{"class_name": "InputLayer", "config": {{"batch_shape": [4, 5, 3]}}}},
+            {{"class_name": "LSTM", "config": {{"name": "lstm", "units": 2{args}}}}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn unsupported_argument_is_named() {
+        let json = lstm_model(r#", "return_state": true"#);
+        let e = parse_keras_model_config(&json, "model_config").unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("return_state") && e.contains("LSTM") && e.contains("not supported"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stateful_layers_take_the_input_batch_size() {
+        let json = lstm_model(r#", "stateful": true"#);
+        let parsed = parse_keras_model_config(&json, "model_config").unwrap();
+        let LayerConfig::Lstm(c) = &parsed.layers[0] else {
+            panic!("{:?}", parsed.layers)
+        };
+        assert!(c.stateful);
+        assert_eq!(c.batch_size, Some(4));
+        parsed.to_model().unwrap();
+        // Not stateful: the batch axis stays the model's business, as before.
+        let parsed = parse_keras_model_config(&lstm_model(""), "model_config").unwrap();
+        let LayerConfig::Lstm(c) = &parsed.layers[0] else {
+            panic!()
+        };
+        assert_eq!(c.batch_size, None);
+        // Stateful without a fixed batch size: building says what is missing.
+        let json = json.replace("[4, 5, 3]", "[null, 5, 3]");
+        let e = parse_keras_model_config(&json, "model_config").unwrap();
+        let e = e.to_model().unwrap_err().to_string();
+        assert!(e.contains("batch_size") && e.contains("stateful"), "{e}");
     }
 }

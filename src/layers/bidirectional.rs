@@ -343,6 +343,12 @@ impl Layer for Bidirectional {
         input_mask.filter(|_| self.return_sequences).cloned()
     }
 
+    fn reset_states(&mut self) {
+        // Keras: the wrapper resets both copies (each carries its own states).
+        self.forward.reset_states();
+        self.backward.reset_states();
+    }
+
     fn params(&self) -> Vec<&Param> {
         let mut p = self.forward.params();
         p.extend(self.backward.params());

@@ -42,6 +42,19 @@ pub enum LayerConfig {
 }
 
 impl LayerConfig {
+    /// The fixed batch size of a stateful recurrent layer (or of the one a
+    /// `Bidirectional` wraps), `None` for every other layer.
+    pub fn stateful_batch_size(&self) -> Option<usize> {
+        let args: &RecurrentArgs = match self {
+            LayerConfig::SimpleRnn(c) => c,
+            LayerConfig::Lstm(c) => c,
+            LayerConfig::Gru(c) => c,
+            LayerConfig::Bidirectional(b) => return b.layer.stateful_batch_size(),
+            _ => return None,
+        };
+        args.batch_size.filter(|_| args.stateful)
+    }
+
     /// Create the (unbuilt) layer this config describes; checks argument ranges.
     pub fn to_layer(&self) -> Result<Box<dyn Layer>> {
         match self {
@@ -144,6 +157,19 @@ pub struct RecurrentArgs {
     /// (time_steps, features) when this is the first layer on float input.
     #[serde(default)]
     pub input_shape: Option<Vec<Option<usize>>>,
+    /// Keras `stateful`: each batch starts from the states the previous batch ended
+    /// with, sample by sample, until `reset_states()`. Written only when true, so
+    /// files saved before it existed keep their bytes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stateful: bool,
+    /// The fixed batch size a stateful layer's states have (Keras: `Input(batch_size=)`
+    /// or `batch_input_shape[0]`); required with `stateful`, written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 impl RecurrentArgs {
@@ -162,6 +188,8 @@ impl RecurrentArgs {
             return_sequences: false,
             go_backwards: false,
             input_shape: None,
+            stateful: false,
+            batch_size: None,
         }
     }
 }
@@ -203,6 +231,8 @@ impl ConfigKeys for SimpleRnnConfig {
         "return_sequences",
         "go_backwards",
         "input_shape",
+        "stateful",
+        "batch_size",
     ];
 }
 
@@ -222,6 +252,8 @@ impl ConfigKeys for LstmConfig {
         "return_sequences",
         "go_backwards",
         "input_shape",
+        "stateful",
+        "batch_size",
     ];
 }
 
@@ -241,6 +273,8 @@ impl ConfigKeys for GruConfig {
         "go_backwards",
         "reset_after",
         "input_shape",
+        "stateful",
+        "batch_size",
     ];
 }
 

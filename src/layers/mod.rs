@@ -93,6 +93,7 @@ pub(crate) mod recurrent;
 pub mod recurrent_state;
 pub mod rnn;
 pub mod simple_rnn;
+pub(crate) mod stateful;
 pub mod time_distributed;
 pub mod token_projection;
 pub(crate) mod token_rows;
@@ -373,4 +374,8 @@ pub trait Layer: std::any::Any + Send + Sync + std::fmt::Debug {
             self.name()
         )))
     }
+
+    /// Keras `reset_states()`: a stateful recurrent layer (or a wrapper of one) starts
+    /// its next batch from zero states; every other layer has none to reset.
+    fn reset_states(&mut self) {}
 }

@@ -10,7 +10,8 @@
 //! sequence output in that order. This is the inference computation (no dropout);
 //! `call_with_state_gradients` runs it with a tape and back through time, giving the
 //! gradients w.r.t. the input, the initial states and the weights (e.g. to train an
-//! encoder-decoder). The layers' own training loops always start from zero states.
+//! encoder-decoder). The layers' own fast loops always start from zero states; a
+//! stateful layer (`layers::stateful`) runs its batches here, from its carried states.
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, IxDyn};
 

@@ -14,6 +14,7 @@ use ndarray::{Array2, ArrayD};
 use super::config::{LayerConfig, RecurrentArgs};
 use super::folding::Folding;
 use super::recurrent as rec;
+use super::stateful::Carried;
 use super::token_projection::{self as tp, TokenInput, TokenProjection};
 use super::{Activation, ForwardContext, Initializer, Layer, LayerInput, Param, Shape};
 use crate::error::{Error, Result};
@@ -127,6 +128,8 @@ pub struct Recurrent<C: Cell> {
     pub(crate) tokens: Box<TokenProjection>,
     /// The cell's caches of the last forward pass.
     pub(crate) cell: C,
+    /// `stateful`: the states carried to the next batch (`layers::stateful`).
+    pub(crate) carried: Box<Carried>,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -151,6 +154,7 @@ impl<C: Cell> Recurrent<C> {
             params: Vec::new(),
             tokens: Box::default(),
             cell: C::default(),
+            carried: Box::default(),
         }
     }
 
@@ -188,6 +192,7 @@ impl<C: Cell> Recurrent<C> {
         let c = &self.config;
         let layer = format!("{} '{}'", C::CLASS_NAME, self.name);
         rec::validate_args(&layer, c.units, c.dropout, c.recurrent_dropout)?;
+        self.validate_stateful(&layer)?;
         C::validate(c, &layer)
     }
 }
@@ -213,7 +218,11 @@ pub(crate) fn weights<'a>(layer: &str, params: &'a [Param]) -> Result<Weights<'a
 impl<C: Cell> Folding for Recurrent<C> {
     fn folds_embedding(&self, vocab: usize, dim: usize) -> bool {
         let width = C::GATES * self.config.units;
-        self.is_built() && !self.config.go_backwards && tp::fits(vocab, dim, self.input_dim, width)
+        // A stateful layer runs every batch on its carried states (`layers::stateful`).
+        self.is_built()
+            && !self.config.go_backwards
+            && !self.config.stateful
+            && tp::fits(vocab, dim, self.input_dim, width)
     }
 
     fn infer_tokens(
@@ -277,12 +286,18 @@ impl<C: Cell> Layer for Recurrent<C> {
         if !self.is_built() {
             return Err(rec::not_built(&self.name));
         }
+        if self.config.stateful {
+            return self.stateful_forward(input, ctx);
+        }
         C::forward(self, input, ctx)
     }
 
     fn backward(&mut self, grad_output: ArrayD<f32>) -> Result<Option<ArrayD<f32>>> {
         if !self.is_built() {
             return Err(rec::not_built(&self.name));
+        }
+        if self.config.stateful {
+            return self.stateful_backward(grad_output).map(Some);
         }
         if !self.cell.ready() {
             return Err(rec::no_forward(&self.name));
@@ -301,6 +316,10 @@ impl<C: Cell> Layer for Recurrent<C> {
         input_mask.filter(|_| self.config.return_sequences).cloned()
     }
 
+    fn reset_states(&mut self) {
+        Recurrent::reset_states(self);
+    }
+
     params_field!();
 
     named_config!(C::layer_config);
@@ -317,6 +336,22 @@ pub struct ReferenceRun {
     pub dx: ndarray::Array3<f32>,
     /// dL/d(each weight), in `params()` order and shapes.
     pub weights: Vec<ArrayD<f32>>,
+    /// The final states, [h] or [h, c] (batch, units): after each sample's last real
+    /// step, the initial state if it has none (what a stateful layer carries on).
+    pub states: Vec<Array2<f32>>,
+}
+
+/// Initial state `i` of a reference loop started from `initial` ([h] or [h, c], each
+/// (batch, units); empty: zeros, as a layer that is not stateful starts).
+pub(crate) fn initial_state(
+    initial: &[Array2<f32>],
+    i: usize,
+    shape: (usize, usize),
+) -> Array2<f32> {
+    initial
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| Array2::zeros(shape))
 }
 
 /// The inputs of a reference loop: the layer's weights (`params()`), the input (batch,

@@ -602,6 +602,26 @@ impl Sequential {
         loss.fuses_with(act).then(|| z.view())
     }
 
+    /// Resets the states of every stateful layer (`stateful=True`): the next batch
+    /// starts from zeros. Keras 2's `model.reset_states()`; Keras 3 resets layer by
+    /// layer (`layer.reset_state()`), which `Layer::reset_states` does here too.
+    pub fn reset_states(&mut self) {
+        self.layers.iter_mut().for_each(|l| l.reset_states());
+    }
+
+    /// `reset_states` of the layer named `name` (Keras `layer.reset_states()`).
+    pub fn reset_layer_states(&mut self, name: &str) -> Result<()> {
+        let layer = (self.layers.iter_mut().find(|l| l.name() == name)).ok_or_else(|| {
+            Error::invalid_argument(
+                format!("model `{}`", self.name),
+                "layer",
+                format!("no layer is named `{name}`"),
+            )
+        })?;
+        layer.reset_states();
+        Ok(())
+    }
+
     /// Model outputs for `x`, computed `batch_size` samples at a time (Keras
     /// `model.predict`; default batch size 32).
     pub fn predict<'a>(

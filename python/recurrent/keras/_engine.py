@@ -48,10 +48,21 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     """`keras.Input(shape=(time_steps,))`: the input of a functional `keras.Model`."""
     if batch_shape is not None:
         shape = tuple(batch_shape)[1:]
+        batch_size = batch_shape[0] if batch_size is None else batch_size
     if shape is None:
         raise ValueError("keras.Input needs `shape` (without the batch axis), e.g. shape=(100,)")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return KerasTensor((None,) + shape, dtype=dtype, name=name)
+    return KerasTensor((batch_size,) + shape, dtype=dtype, name=name)
+
+
+def _with_batch(config, batch_size):
+    """A stateful layer's config given the model input's fixed batch size (Keras keeps
+    it on the Input; ours is on the layer)."""
+    if config.get("type") == "bidirectional":
+        return {**config, "layer": _with_batch(config["layer"], batch_size)}
+    if config.get("stateful") and config.get("batch_size") is None and batch_size is not None:
+        return {**config, "batch_size": int(batch_size)}
+    return config
 
 
 class History(Callback):
@@ -170,6 +181,7 @@ class Sequential:
         self._core = _core.Model(self.name, _utils._seed())
         self._layers = []
         self._input_shape = None
+        self._batch_size = None
         self._compiled = None
         self.stop_training = False
         self.history = None
@@ -183,16 +195,20 @@ class Sequential:
             if self._layers:
                 raise ValueError("keras.Input(...) can only come first in a Sequential model")
             self._input_shape = layer.shape[1:]
+            self._batch_size = layer.shape[0]
             return
         if isinstance(layer, _layers.InputLayer):
             self._input_shape = layer._input_shape
+            self._batch_size = layer._batch_size
             return
         if not isinstance(layer, _layers.Layer):
             raise TypeError(f"Sequential.add takes a layer, got {type(layer).__name__}")
         if layer._model is not None and layer._model is not self:
             raise ValueError(f"layer `{layer.name}` already belongs to model `{layer._model.name}`")
         first = not self._layers
-        self._core.add(json.dumps(layer._config()))
+        if first and getattr(self, "_batch_size", None) is None:
+            self._batch_size = layer._batch_size
+        self._core.add(json.dumps(_with_batch(layer._config(), getattr(self, "_batch_size", None))))
         self._layers.append(layer)
         layer._model = self
         if first:
@@ -249,6 +265,11 @@ class Sequential:
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
         text = self._core.summary()
         (print_fn or print)(text.rstrip("\n"))
+
+    def reset_states(self):
+        """Keras 2's `model.reset_states()`: every stateful layer starts its next batch
+        from zero states (Keras 3 has only the layers' `reset_states()`)."""
+        self._core.reset_states(None)
 
     def count_params(self):
         return self._core.count_params()
@@ -449,6 +470,7 @@ class Model(Sequential):
             raise ValueError("keras.Model: `outputs` must be computed from `inputs` by a chain of layer calls")
         super().__init__(name=name or _layers._uid("functional"))
         self._input_shape = inputs.shape[1:]
+        self._batch_size = inputs.shape[0]
         for layer in outputs._chain:
             self.add(layer)
         if not self._core.built:

@@ -53,7 +53,7 @@ def _initializer(value, layer, arg):
 
 def _refuse(layer, kwargs, allowed=()):
     """Keras arguments we accept and ignore (`dtype`, `trainable=True`, ...), or refuse."""
-    ignorable = {"dtype": None, "trainable": True, "unroll": None, "batch_size": None}
+    ignorable = {"dtype": None, "trainable": True, "unroll": None}
     for k, v in kwargs.items():
         if k in allowed:
             continue
@@ -70,12 +70,15 @@ class Layer:
     _type = None
     _prefix = None
 
-    def __init__(self, name=None, input_shape=None, batch_input_shape=None, **kwargs):
+    def __init__(self, name=None, input_shape=None, batch_input_shape=None, batch_size=None, **kwargs):
         cls = type(self).__name__
         _refuse(cls, kwargs)
         self.name = name or _uid(self._prefix)
+        # Keras 2's fixed batch size of the model input (what stateful layers need).
+        self._batch_size = batch_size
         if batch_input_shape is not None:
             input_shape = tuple(batch_input_shape)[1:]
+            self._batch_size = batch_input_shape[0] if batch_size is None else batch_size
         self._input_shape = tuple(input_shape) if input_shape is not None else None
         self._model = None
 
@@ -119,7 +122,7 @@ class InputLayer(Layer):
     _prefix = "input_layer"
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, batch_size=batch_size, **kwargs)
         shape = shape if shape is not None else input_shape
         self._input_shape = tuple(shape) if shape is not None else None
 
@@ -160,7 +163,6 @@ class _RNN(Layer):
             self._cls,
             {
                 "return_state": return_state,
-                "stateful": stateful,
                 "kernel_regularizer": kernel_regularizer,
                 "recurrent_regularizer": recurrent_regularizer,
                 "bias_regularizer": bias_regularizer,
@@ -180,10 +182,21 @@ class _RNN(Layer):
         self.recurrent_dropout = float(recurrent_dropout)
         self.return_sequences = bool(return_sequences)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+
+    def reset_states(self):
+        """Keras `reset_states()`: the next batch starts from zero states."""
+        if self._model is not None:
+            self._model._core.reset_states(self.name)
+
+    reset_state = reset_states
 
     def _config(self):
         c = self._cls
+        # `stateful` and its batch size only when set: the saved JSON stays as before.
+        stateful = {"stateful": True, "batch_size": self._batch_size} if self.stateful else {}
         return {
+            **stateful,
             "type": self._type,
             "name": self.name,
             "units": self.units,
@@ -290,6 +303,13 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         if self._input_shape is None:
             self._input_shape = layer._input_shape
+
+    def reset_states(self):
+        """Keras: resets both copies of a stateful wrapped layer."""
+        if self._model is not None:
+            self._model._core.reset_states(self.name)
+
+    reset_state = reset_states
 
     def _config(self):
         inner = self.layer._config()

@@ -274,6 +274,15 @@ struct Cell {
 
 /// The ONNX cell for a SimpleRNN, LSTM or GRU config; refuses what ONNX cannot express.
 fn cell(layer: &str, config: &LayerConfig) -> Result<Cell> {
+    // An ONNX graph keeps nothing between runs: a stateful layer would silently start
+    // every batch from zero states.
+    if let Some(b) = config.stateful_batch_size() {
+        return Err(Error::Unsupported(format!(
+            "layer `{layer}` is stateful (batch_size {b}): ONNX has no states carried \
+             between runs, so the exported graph would start every batch from zeros; \
+             export a copy of the model with stateful = false"
+        )));
+    }
     let go_backwards = match config {
         LayerConfig::SimpleRnn(c) => c.go_backwards,
         LayerConfig::Lstm(c) => c.go_backwards,

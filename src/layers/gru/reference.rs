@@ -25,21 +25,34 @@
 
 use ndarray::{Array2, Array3, Axis, s};
 
-use crate::layers::rnn::{ReferenceInput, ReferenceRun, carry};
+use crate::layers::rnn::{ReferenceInput, ReferenceRun, carry, initial_state};
 
 fn sigmoid(z: ndarray::ArrayView2<'_, f32>) -> Array2<f32> {
     z.mapv(|v| 1.0 / (1.0 + (-v).exp()))
 }
 
-/// The reference forward and backward through time (see the module doc).
+/// The reference forward and backward through time (see the module doc), from zero
+/// states.
 pub fn run(input: ReferenceInput<'_>, reset_after: bool) -> ReferenceRun {
+    run_from(input, reset_after, &[])
+}
+
+/// `run` from the state [h0] ((batch, units); empty: zeros), as a stateful layer runs a
+/// batch: outputs before a sample's first real step are zeros (Keras); no gradient
+/// flows into h0.
+pub fn run_from(
+    input: ReferenceInput<'_>,
+    reset_after: bool,
+    initial: &[Array2<f32>],
+) -> ReferenceRun {
     let (w, uw) = (input.matrix(0), input.matrix(1));
     let u = uw.nrows();
     let (uzr, uh) = (uw.slice(s![.., ..2 * u]), uw.slice(s![.., 2 * u..]));
     let bias = input.bias_rows(if reset_after { 2 } else { 1 }, 3 * u);
     let (b, b_rec) = (bias.row(0), bias.row(if reset_after { 1 } else { 0 }));
     let (batch, steps, features) = input.x.dim();
-    let mut h = Array2::<f32>::zeros((batch, u));
+    let mut h = initial_state(initial, 0, (batch, u));
+    let mut out = Array2::<f32>::zeros((batch, u));
     let mut hs = Array3::zeros((batch, steps, u));
     let (mut dw, mut du) = (Array2::zeros((features, 3 * u)), Array2::zeros((u, 3 * u)));
     let mut db = Array2::zeros(bias.raw_dim());
@@ -70,7 +83,8 @@ pub fn run(input: ReferenceInput<'_>, reset_after: bool) -> ReferenceRun {
         let h_new = &z * &h + &((1.0 - &z) * &cand);
         tape.push((real.clone(), h.clone(), z, r, cand, rec_h));
         h = carry(&real, &h_new, &h);
-        hs.index_axis_mut(Axis(1), t).assign(&h);
+        out = carry(&real, &h, &out);
+        hs.index_axis_mut(Axis(1), t).assign(&out);
     }
     let mut dh = Array2::<f32>::zeros((batch, u));
     for (t, (real, h_prev, z, r, cand, rec_h)) in tape.iter().enumerate().rev() {
@@ -108,5 +122,10 @@ pub fn run(input: ReferenceInput<'_>, reset_after: bool) -> ReferenceRun {
         dh = carry(real, &dh_prev, &dh);
     }
     let weights = input.weight_grads(vec![dw, du, db]);
-    ReferenceRun { hs, dx, weights }
+    ReferenceRun {
+        hs,
+        dx,
+        weights,
+        states: vec![h],
+    }
 }

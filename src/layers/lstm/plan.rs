@@ -16,6 +16,8 @@
 //! (`token_projection`, inference); a masked batch runs longest sequence first
 //! (`batch_order`) except under `GateDropout`, whose masks are drawn per sample in
 //! input order. Every plan gives the cell's reference loop's numbers (`reference`).
+//! A stateful layer never reaches `plan`: its batches start from carried states, which
+//! only `recurrent_state`'s loop takes (`layers::stateful`).
 
 use super::one_sequence;
 use super::step_major;

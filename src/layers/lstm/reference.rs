@@ -20,7 +20,7 @@
 
 use ndarray::{Array2, Array3, Axis, s};
 
-use crate::layers::rnn::{ReferenceInput, ReferenceRun, carry};
+use crate::layers::rnn::{ReferenceInput, ReferenceRun, carry, initial_state};
 
 fn sigmoid(z: ndarray::ArrayView2<'_, f32>) -> Array2<f32> {
     z.mapv(|v| 1.0 / (1.0 + (-v).exp()))
@@ -35,13 +35,25 @@ struct Step {
     tanh_c: Array2<f32>,
 }
 
-/// The reference forward and backward through time (see the module doc).
+/// The reference forward and backward through time (see the module doc), from zero
+/// states.
 pub fn run(input: ReferenceInput<'_>) -> ReferenceRun {
+    run_from(input, &[])
+}
+
+/// `run` from the states [h0, c0] (each (batch, units); empty: zeros), as a stateful
+/// layer runs a batch. The output of a step before a sample's first real one is zeros
+/// (Keras), whatever h0 is; no gradient flows into h0, c0 (truncated BPTT).
+pub fn run_from(input: ReferenceInput<'_>, initial: &[Array2<f32>]) -> ReferenceRun {
     let (w, uw) = (input.matrix(0), input.matrix(1));
     let u = uw.nrows();
     let b = input.bias_rows(1, 4 * u);
     let (batch, steps, features) = input.x.dim();
-    let (mut h, mut c) = (Array2::zeros((batch, u)), Array2::zeros((batch, u)));
+    let (mut h, mut c) = (
+        initial_state(initial, 0, (batch, u)),
+        initial_state(initial, 1, (batch, u)),
+    );
+    let mut out = Array2::zeros((batch, u));
     let mut hs = Array3::zeros((batch, steps, u));
     let mut tape = Vec::with_capacity(steps);
     for t in 0..steps {
@@ -59,7 +71,8 @@ pub fn run(input: ReferenceInput<'_>) -> ReferenceRun {
         let (h_prev, c_prev) = (h.clone(), c.clone());
         h = carry(&real, &(&o * &tanh_c), &h);
         c = carry(&real, &c_new, &c);
-        hs.index_axis_mut(Axis(1), t).assign(&h);
+        out = carry(&real, &h, &out);
+        hs.index_axis_mut(Axis(1), t).assign(&out);
         tape.push(Step {
             real,
             h_prev,
@@ -98,5 +111,10 @@ pub fn run(input: ReferenceInput<'_>) -> ReferenceRun {
         dc = carry(&st.real, &(&dc_t * f), &dc);
     }
     let weights = input.weight_grads(vec![dw, du, db]);
-    ReferenceRun { hs, dx, weights }
+    ReferenceRun {
+        hs,
+        dx,
+        weights,
+        states: vec![h, c],
+    }
 }

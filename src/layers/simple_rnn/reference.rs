@@ -12,15 +12,28 @@
 use ndarray::{Array2, Array3, Axis};
 
 use crate::layers::Activation;
-use crate::layers::rnn::{ReferenceInput, ReferenceRun, carry};
+use crate::layers::rnn::{ReferenceInput, ReferenceRun, carry, initial_state};
 
-/// The reference forward and backward through time (see the module doc).
+/// The reference forward and backward through time (see the module doc), from zero
+/// states.
 pub fn run(input: ReferenceInput<'_>, activation: Activation) -> ReferenceRun {
+    run_from(input, activation, &[])
+}
+
+/// `run` from the state [h0] ((batch, units); empty: zeros), as a stateful layer runs a
+/// batch: outputs before a sample's first real step are zeros (Keras); no gradient
+/// flows into h0.
+pub fn run_from(
+    input: ReferenceInput<'_>,
+    activation: Activation,
+    initial: &[Array2<f32>],
+) -> ReferenceRun {
     let (w, uw) = (input.matrix(0), input.matrix(1));
     let u = uw.nrows();
     let b = input.bias_rows(1, u);
     let (batch, steps, features) = input.x.dim();
-    let mut h = Array2::<f32>::zeros((batch, u));
+    let mut h = initial_state(initial, 0, (batch, u));
+    let mut out = Array2::<f32>::zeros((batch, u));
     let mut hs = Array3::zeros((batch, steps, u));
     let mut tape = Vec::with_capacity(steps);
     for t in 0..steps {
@@ -30,7 +43,8 @@ pub fn run(input: ReferenceInput<'_>, activation: Activation) -> ReferenceRun {
         let real = input.real(t);
         tape.push((real.clone(), h.clone(), h_new.clone()));
         h = carry(&real, &h_new, &h);
-        hs.index_axis_mut(Axis(1), t).assign(&h);
+        out = carry(&real, &h, &out);
+        hs.index_axis_mut(Axis(1), t).assign(&out);
     }
     let (mut dw, mut du) = (Array2::zeros((features, u)), Array2::zeros((u, u)));
     let mut db = Array2::zeros((1, u));
@@ -47,5 +61,10 @@ pub fn run(input: ReferenceInput<'_>, activation: Activation) -> ReferenceRun {
         dh = carry(real, &dz.dot(&uw.t()), &dh);
     }
     let weights = input.weight_grads(vec![dw, du, db]);
-    ReferenceRun { hs, dx, weights }
+    ReferenceRun {
+        hs,
+        dx,
+        weights,
+        states: vec![h],
+    }
 }
