@@ -673,7 +673,12 @@ impl Sequential {
         let classes = *out_shape.last().expect("output has a feature axis");
         loss.validate_targets(&y, classes)?;
         let accuracy = AccuracyKind::select(&y_shape, &out_shape);
-        Ok(Prepared { x, y, accuracy })
+        Ok(Prepared {
+            x,
+            y,
+            accuracy,
+            weights: None,
+        })
     }
 
     pub(crate) fn evaluate_prepared(
@@ -693,9 +698,17 @@ impl Sequential {
             let end = (start + batch_size).min(n);
             let out = self.forward_for_loss(data.x.slice(start, end), false, &mut rng)?;
             let y = data.y.slice_axis(Axis(0), (start..end).into());
+            // Rows of a standard-layout array: a contiguous view, no copy.
+            let w = data
+                .weights
+                .as_ref()
+                .map(|w| w.slice_axis(Axis(0), (start..end).into()));
+            let w = w
+                .as_ref()
+                .map(|w| w.as_slice().expect("rows of a standard-layout array"));
             let v = match self.fused_logits(loss_fn) {
-                Some(z) => loss_fn.value_and_grad_from_logits(y.view(), z)?,
-                None => loss_fn.value_and_grad(y.view(), out.view())?,
+                Some(z) => loss_fn.value_and_grad_from_logits_weighted(y.view(), z, w)?,
+                None => loss_fn.value_and_grad_weighted(y.view(), out.view(), w)?,
             };
             loss_sum += v.loss * (end - start) as f64;
             for s in &mut states {
@@ -711,11 +724,13 @@ impl Sequential {
     }
 }
 
-/// A checked dataset: inputs, targets aligned to the model output, accuracy kind.
+/// A checked dataset: inputs, targets aligned to the model output, accuracy kind, and
+/// the sample weights (one per loss value, see `fit.rs`), if any.
 pub(crate) struct Prepared<'a> {
     pub(crate) x: Inputs<'a>,
     pub(crate) y: ArrayD<f32>,
     pub(crate) accuracy: AccuracyKind,
+    pub(crate) weights: Option<ArrayD<f32>>,
 }
 
 /// A forward pass's output and the mask it carries.
