@@ -82,6 +82,45 @@ fn weighted_losses_match_keras() {
     );
 }
 
+#[test]
+fn weighted_metrics_match_keras() {
+    let f = fixture("metrics.json");
+    let mut worst = Worst::default();
+    for case in f["cases"].as_array().unwrap() {
+        let metric = Metric::from_value(&case["metric"]).unwrap();
+        let (ys, ps, ws) = (
+            case["y"].as_array().unwrap(),
+            case["p"].as_array().unwrap(),
+            case["w"].as_array().unwrap(),
+        );
+        let (y0, p0) = (array(&ys[0]), array(&ps[0]));
+        let mut state = metric.state(recurrent::metrics::AccuracyKind::select(
+            y0.shape(),
+            p0.shape(),
+        ));
+        for (batch, want) in case["results"].as_array().unwrap().iter().enumerate() {
+            let (y, p, w) = (array(&ys[batch]), array(&ps[batch]), array(&ws[batch]));
+            // Labels as `fit` aligns them (a trailing axis of 1 for one unit).
+            let y = if y.ndim() < p.ndim() && p.shape().last() == Some(&1) {
+                let axis = ndarray::Axis(y.ndim());
+                y.insert_axis(axis)
+            } else {
+                y
+            };
+            state
+                .update_weighted(y.view(), p.view(), Some(w.as_slice().unwrap()))
+                .unwrap();
+            worst.check(state.result(), want.as_f64().unwrap(), 2e-6, || {
+                format!("{} batch {}", case["metric"], batch + 1)
+            });
+        }
+    }
+    println!(
+        "weighted metrics: largest difference from Keras {:.3e} ({})",
+        worst.0, worst.1
+    );
+}
+
 fn build(case: &Value) -> Sequential {
     let x_shape: Vec<Option<usize>> = case["x"]["shape"].as_array().unwrap()[1..]
         .iter()
@@ -137,7 +176,15 @@ fn weighted_fit_and_evaluate_match_keras() {
             .iter()
             .map(|m| Metric::from_value(m).unwrap())
             .collect();
-        model.compile(sgd.clone(), loss, &metrics).unwrap();
+        let weighted: Vec<Metric> = case["weighted_metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| Metric::from_value(m).unwrap())
+            .collect();
+        model
+            .compile_with_weighted_metrics(sgd.clone(), loss, &metrics, &weighted)
+            .unwrap();
         let (x, y) = (array(&case["x"]), array(&case["y"]));
         let class_weight: Option<ClassWeight> = case.get("class_weight").map(|cw| {
             cw.as_object()
@@ -397,5 +444,94 @@ fn unit_and_zero_weights() {
         for (p, q) in a.iter().zip(b) {
             assert!((p - q).abs() < 1e-6, "{n}: {p} vs {q}");
         }
+    }
+}
+
+/// `[fit] class_weight` through the binary: it changes training (a run that weighs
+/// class 1 at 0 logs another loss than the unweighted run), and a bad key or value (at config time) or a class the model cannot output
+/// (once the model is built) is one `error:` line naming `class_weight`.
+#[cfg(feature = "cli")]
+#[test]
+fn cli_class_weight() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_recurrent");
+    let dir = tempfile::tempdir().unwrap();
+    let config = |extra: &str| {
+        format!(
+            r#"
+[data]
+source = "generated"
+task = "sentiment"
+samples = 200
+num_words = 50
+maxlen = 20
+seed = 3
+
+[model]
+layers = [
+  {{ type = "embedding", input_dim = 50, output_dim = 4 }},
+  {{ type = "lstm", units = 4 }},
+  {{ type = "dense", units = 1, activation = "sigmoid" }},
+]
+
+[compile]
+optimizer = "adam"
+loss = "binary_crossentropy"
+metrics = ["accuracy"]
+
+[fit]
+epochs = 1
+verbose = 0
+{extra}
+"#
+        )
+    };
+    let train = |name: &str, extra: &str| {
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&cfg, config(extra)).unwrap();
+        let out = dir.path().join(name);
+        let o = Command::new(bin)
+            .args(["train", cfg.to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), text, out)
+    };
+    let loss = |out: &Path| -> f64 {
+        let h: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap())
+                .unwrap();
+        h["history"]["loss"][0].as_f64().unwrap()
+    };
+    let (ok, text, plain) = train("plain", "");
+    assert!(ok, "{text}");
+    let (ok, text, weighted) = train("weighted", r#"class_weight = { "0" = 1.0, "1" = 0.0 }"#);
+    assert!(ok, "{text}");
+    let (a, b) = (loss(&plain), loss(&weighted));
+    assert!(
+        (a - b).abs() > 1e-3,
+        "class_weight had no effect: {a} vs {b}"
+    );
+    for (extra, want) in [
+        (
+            r#"class_weight = { "one" = 2.0 }"#,
+            "[fit] class_weight: key \"one\"",
+        ),
+        (
+            r#"class_weight = { "1" = -1.0 }"#,
+            "[fit] class_weight: the weight of class 1",
+        ),
+        (r#"class_weight = { "2" = 1.0 }"#, "names class 2"),
+    ] {
+        let (ok, text, _) = train("bad", extra);
+        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+        assert!(
+            !ok && errors.len() == 1 && errors[0].contains(want),
+            "{extra}: {text}"
+        );
     }
 }

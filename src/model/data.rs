@@ -1,6 +1,8 @@
 //! What a model is fed: `Inputs` (token ids or floats, batch first) and `Targets`
 //! (labels as f32), borrowed or owned, with the checks every entry point shares.
 
+use std::borrow::Cow;
+
 use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView2, ArrayViewD, Axis, CowArray, Ix2, IxDyn};
 
 use crate::error::{Error, Result};
@@ -229,50 +231,82 @@ macro_rules! int_targets {
 int_targets!(i32, i64, u8);
 
 /// Per-sample weights for `fit`'s `sample_weight`, `evaluate_weighted` and
-/// `FitOptions::validation_sample_weight` (Keras's `sample_weight` argument), borrowed
-/// or owned: shape `(samples,)` (or `(samples, 1)`) for a model with one output per
-/// sample, `(samples, steps)` for per-step outputs (Keras's temporal weights).
+/// `FitOptions::validation_sample_weight` (Keras's `sample_weight` argument): shape
+/// `(samples,)` (or `(samples, 1)`) for a model with one output per sample,
+/// `(samples, steps)` for per-step outputs (Keras's temporal weights). Contiguous
+/// arrays are borrowed, not copied. A slice, not an ndarray view, so that
+/// `FitOptions` stays covariant in its lifetime (`..Default::default()` works).
 #[derive(Clone, Debug)]
-pub struct SampleWeight<'a>(pub CowArray<'a, f32, IxDyn>);
+pub struct SampleWeight<'a> {
+    values: Cow<'a, [f32]>,
+    shape: Vec<usize>,
+}
 
-impl<'a> From<ArrayViewD<'a, f32>> for SampleWeight<'a> {
-    fn from(a: ArrayViewD<'a, f32>) -> Self {
-        SampleWeight(a.into())
+impl<'a> SampleWeight<'a> {
+    /// `values` in row-major order for an array of `shape`; a shape that does not
+    /// hold them is an error.
+    pub fn new(values: impl Into<Cow<'a, [f32]>>, shape: &[usize]) -> Result<Self> {
+        let values = values.into();
+        if shape.iter().product::<usize>() != values.len() || shape.is_empty() {
+            return Err(Error::Shape(format!(
+                "sample weights: {} values do not fill shape {shape:?}",
+                values.len()
+            )));
+        }
+        Ok(SampleWeight {
+            values,
+            shape: shape.to_vec(),
+        })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
     }
 }
-impl<'a> From<ndarray::ArrayView1<'a, f32>> for SampleWeight<'a> {
-    fn from(a: ndarray::ArrayView1<'a, f32>) -> Self {
-        SampleWeight(a.into_dyn().into())
+
+impl<'a, D: ndarray::Dimension> From<ndarray::ArrayView<'a, f32, D>> for SampleWeight<'a> {
+    fn from(a: ndarray::ArrayView<'a, f32, D>) -> Self {
+        let shape = a.shape().to_vec();
+        let values = match a.to_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(a.iter().copied().collect()),
+        };
+        SampleWeight { values, shape }
     }
 }
-impl<'a> From<&'a Array1<f32>> for SampleWeight<'a> {
-    fn from(a: &'a Array1<f32>) -> Self {
-        SampleWeight(a.view().into_dyn().into())
+impl<'a, D: ndarray::Dimension> From<&'a ndarray::Array<f32, D>> for SampleWeight<'a> {
+    fn from(a: &'a ndarray::Array<f32, D>) -> Self {
+        a.view().into()
     }
 }
-impl From<Array1<f32>> for SampleWeight<'static> {
-    fn from(a: Array1<f32>) -> Self {
-        SampleWeight(a.into_dyn().into())
+impl<D: ndarray::Dimension> From<ndarray::Array<f32, D>> for SampleWeight<'static> {
+    fn from(a: ndarray::Array<f32, D>) -> Self {
+        let shape = a.shape().to_vec();
+        let values = if a.is_standard_layout() {
+            a.into_raw_vec_and_offset().0
+        } else {
+            a.iter().copied().collect()
+        };
+        SampleWeight {
+            values: Cow::Owned(values),
+            shape,
+        }
     }
 }
-impl<'a> From<&'a Array2<f32>> for SampleWeight<'a> {
-    fn from(a: &'a Array2<f32>) -> Self {
-        SampleWeight(a.view().into_dyn().into())
+impl<'a> From<&'a [f32]> for SampleWeight<'a> {
+    fn from(a: &'a [f32]) -> Self {
+        SampleWeight {
+            shape: vec![a.len()],
+            values: Cow::Borrowed(a),
+        }
     }
 }
-impl From<Array2<f32>> for SampleWeight<'static> {
-    fn from(a: Array2<f32>) -> Self {
-        SampleWeight(a.into_dyn().into())
-    }
-}
-impl<'a> From<&'a ArrayD<f32>> for SampleWeight<'a> {
-    fn from(a: &'a ArrayD<f32>) -> Self {
-        SampleWeight(a.view().into())
-    }
-}
-impl From<ArrayD<f32>> for SampleWeight<'static> {
-    fn from(a: ArrayD<f32>) -> Self {
-        SampleWeight(a.into())
+impl From<Vec<f32>> for SampleWeight<'static> {
+    fn from(a: Vec<f32>) -> Self {
+        SampleWeight {
+            shape: vec![a.len()],
+            values: Cow::Owned(a),
+        }
     }
 }
 
@@ -289,7 +323,7 @@ pub(crate) fn align_sample_weight(
     values_shape: &[usize],
     what: &str,
 ) -> Result<ArrayD<f32>> {
-    let got = weights.0.shape().to_vec();
+    let got = weights.shape.clone();
     let want = values_shape;
     let ok = got == want
         || (got.len() == want.len() + 1 && got.last() == Some(&1) && got[..want.len()] == *want)
@@ -315,10 +349,11 @@ pub(crate) fn align_sample_weight(
             "{what} has shape {got:?}, expected {want:?}{hint}"
         )));
     }
-    check_weights(weights.0.iter().copied(), want, what)?;
-    let w = weights.0.into_owned();
-    Ok(w.into_shape_with_order(IxDyn(want))
-        .expect("same number of elements"))
+    check_weights(weights.values.iter().copied(), want, what)?;
+    Ok(
+        ArrayD::from_shape_vec(IxDyn(want), weights.values.into_owned())
+            .expect("same number of elements"),
+    )
 }
 
 /// Weights must be finite and >= 0 (Keras accepts negative or NaN weights and trains

@@ -23,8 +23,8 @@
 //!   `class_weight` weighs training only, `sample_weight` is split with
 //!   `validation_split` (the validation part keeps its weights), and
 //!   `validation_sample_weight` weighs `validation_data`;
-//! - the metrics given to `compile` are not weighted (Keras weighs only
-//!   `weighted_metrics`).
+//! - the metrics given to `compile` are not weighted; `weighted_metrics`
+//!   (`compile_with_weighted_metrics`) are, as in Keras.
 //!
 //! Without weights no batch does any extra work: the weights travel as an `Option`
 //! and the unweighted loss is the weighted one with no weight array.
@@ -39,7 +39,7 @@ use super::sequential::{Prepared, Sequential, check_batch_size};
 use crate::callbacks::{Callback, Control, Logs, ProgbarLogger};
 use crate::error::{Error, Result};
 use crate::layers::Param;
-use crate::metrics::MetricState;
+use crate::metrics::{Metric, MetricState};
 
 /// Arguments of `fit`, with Keras's defaults (`FitOptions::default()`).
 pub struct FitOptions<'a> {
@@ -228,9 +228,14 @@ impl Sequential {
         Ok(history)
     }
 
+    /// The metrics and the weighted metrics.
+    fn compiled_metrics(&self) -> (&[Metric], &[Metric]) {
+        (self.metrics(), self.weighted_metrics())
+    }
+
     /// Loss and metrics on `x`, `y` with one weight per sample (Keras
-    /// `model.evaluate(x, y, sample_weight=...)`): the loss is weighted as in `fit`,
-    /// the compiled metrics are not (Keras weighs only `weighted_metrics`).
+    /// `model.evaluate(x, y, sample_weight=...)`): the loss and the `weighted_metrics`
+    /// are weighted as in `fit`, the `metrics` are not (as in Keras).
     pub fn evaluate_weighted<'x, 'y, 'w>(
         &mut self,
         x: impl Into<Inputs<'x>>,
@@ -311,7 +316,7 @@ impl Sequential {
         batch_size: usize,
         callbacks: &mut CallbackList<'_>,
     ) -> Result<Logs> {
-        let mut totals = EpochTotals::new(self.metrics(), data.accuracy);
+        let mut totals = EpochTotals::new(self.metrics(), self.weighted_metrics(), data.accuracy);
         for (step, idx) in order.chunks(batch_size).enumerate() {
             let xb = data.x.select(idx);
             let yb = super::data::select_rows(&data.y, idx);
@@ -321,7 +326,7 @@ impl Sequential {
                 .as_ref()
                 .map(|w| super::data::select_rows(w, idx));
             let loss = self
-                .train_step(xb.view(), &yb, wb.as_ref(), &mut totals.states)
+                .train_step(xb.view(), &yb, wb.as_ref(), &mut totals)
                 .map_err(|e| match e {
                     // The data passed its checks before training: a non-finite value
                     // met inside the model comes from the weights, not the data.
@@ -342,9 +347,9 @@ impl Sequential {
                     other => other,
                 })?;
             totals.add(loss, idx.len());
-            callbacks.on_train_batch_end(step, &totals.logs(self.metrics()))?;
+            callbacks.on_train_batch_end(step, &totals.logs(self.compiled_metrics()))?;
         }
-        Ok(totals.logs(self.metrics()))
+        Ok(totals.logs(self.compiled_metrics()))
     }
 
     /// Forward, loss, backward and one optimizer step on a batch. Returns the batch
@@ -354,7 +359,7 @@ impl Sequential {
         x: crate::layers::LayerInput<'_>,
         y: &ArrayD<f32>,
         weights: Option<&ArrayD<f32>>,
-        metrics: &mut [MetricState],
+        totals: &mut EpochTotals,
     ) -> Result<f64> {
         let w = weights.map(|w| w.as_slice().expect("selected rows are contiguous"));
         let loss_fn = self
@@ -379,8 +384,11 @@ impl Sequential {
         if !value.loss.is_finite() {
             return Err(Error::Numerical(format!("the loss became {}", value.loss)));
         }
-        for m in metrics.iter_mut() {
+        for m in totals.states.iter_mut() {
             m.update(y.view(), out.view())?;
+        }
+        for m in totals.weighted.iter_mut() {
+            m.update_weighted(y.view(), out.view(), w)?;
         }
         let mut grad = Some(value.grad);
         let n_layers = self.layers.len();
@@ -433,14 +441,21 @@ struct EpochTotals {
     loss_sum: f64,
     samples: usize,
     states: Vec<MetricState>,
+    /// The `weighted_metrics`' states.
+    weighted: Vec<MetricState>,
 }
 
 impl EpochTotals {
-    fn new(metrics: &[crate::metrics::Metric], accuracy: crate::metrics::AccuracyKind) -> Self {
+    fn new(
+        metrics: &[Metric],
+        weighted: &[Metric],
+        accuracy: crate::metrics::AccuracyKind,
+    ) -> Self {
         EpochTotals {
             loss_sum: 0.0,
             samples: 0,
             states: metrics.iter().map(|m| m.state(accuracy)).collect(),
+            weighted: weighted.iter().map(|m| m.state(accuracy)).collect(),
         }
     }
 
@@ -450,13 +465,15 @@ impl EpochTotals {
         self.samples += batch;
     }
 
-    fn logs(&self, metrics: &[crate::metrics::Metric]) -> Logs {
+    /// `metrics` then `weighted_metrics`, as `Sequential::compiled_metrics` gives them.
+    fn logs(&self, (metrics, weighted): (&[Metric], &[Metric])) -> Logs {
         let mut logs = Logs::new();
         logs.insert(
             "loss".to_string(),
             self.loss_sum / self.samples.max(1) as f64,
         );
-        for (m, s) in metrics.iter().zip(&self.states) {
+        let states = self.states.iter().chain(&self.weighted);
+        for (m, s) in metrics.iter().chain(weighted).zip(states) {
             logs.insert(m.name().to_string(), s.result());
         }
         logs

@@ -24,6 +24,8 @@ pub const DEFAULT_SEED: u64 = 1337;
 pub(crate) struct Compiled {
     pub(crate) loss: Loss,
     pub(crate) metrics: Vec<Metric>,
+    /// Keras's `weighted_metrics`: weighted by the sample/class weights.
+    pub(crate) weighted_metrics: Vec<Metric>,
     pub(crate) optimizer: Optimizer,
 }
 
@@ -348,6 +350,20 @@ impl Sequential {
         loss: Loss,
         metrics: &[Metric],
     ) -> Result<()> {
+        self.compile_with_weighted_metrics(optimizer, loss, metrics, &[])
+    }
+
+    /// `compile` with Keras's `weighted_metrics`: metrics that apply `fit`'s
+    /// `sample_weight`/`class_weight` and `evaluate_weighted`'s weights (the `metrics`
+    /// ignore them, as in Keras), logged under Keras's names (`weighted_<name>` when
+    /// a metric has the name).
+    pub fn compile_with_weighted_metrics(
+        &mut self,
+        optimizer: impl Into<OptimizerConfig>,
+        loss: Loss,
+        metrics: &[Metric],
+        weighted_metrics: &[Metric],
+    ) -> Result<()> {
         let optimizer = Optimizer::new(optimizer.into())?;
         // A softmax over one unit is the constant 1.0: the model cannot learn anything
         // (Keras accepts it and trains to a constant). Refused, with the fix.
@@ -366,9 +382,12 @@ impl Sequential {
                 ));
             }
         }
+        let metrics = crate::metrics::unique_names(metrics);
+        let weighted_metrics = crate::metrics::weighted_names(&metrics, weighted_metrics);
         self.compiled = Some(Compiled {
             loss,
-            metrics: crate::metrics::unique_names(metrics),
+            metrics,
+            weighted_metrics,
             optimizer,
         });
         Ok(())
@@ -384,6 +403,11 @@ impl Sequential {
 
     pub fn metrics(&self) -> &[Metric] {
         self.compiled.as_ref().map_or(&[], |c| &c.metrics)
+    }
+
+    /// The `weighted_metrics` given to `compile_with_weighted_metrics`, as logged.
+    pub fn weighted_metrics(&self) -> &[Metric] {
+        self.compiled.as_ref().map_or(&[], |c| &c.weighted_metrics)
     }
 
     pub fn optimizer(&self) -> Option<&Optimizer> {
@@ -686,10 +710,11 @@ impl Sequential {
         data: &Prepared<'_>,
         batch_size: usize,
     ) -> Result<Logs> {
-        let (loss_fn, metrics) = {
+        let (loss_fn, metrics, weighted) = {
             let c = self.compiled.as_ref().expect("checked in prepare_data");
-            (c.loss, c.metrics.clone())
+            (c.loss, c.metrics.clone(), c.weighted_metrics.clone())
         };
+        let mut weighted_states: Vec<_> = weighted.iter().map(|m| m.state(data.accuracy)).collect();
         let mut rng = SeededRng::new(0);
         let n = data.x.len();
         let mut loss_sum = 0.0f64;
@@ -714,10 +739,17 @@ impl Sequential {
             for s in &mut states {
                 s.update(y.view(), out.view())?;
             }
+            for s in &mut weighted_states {
+                s.update_weighted(y.view(), out.view(), w)?;
+            }
         }
         let mut logs = Logs::new();
         logs.insert("loss".to_string(), loss_sum / n as f64);
-        for (m, s) in metrics.iter().zip(&states) {
+        for (m, s) in metrics
+            .iter()
+            .chain(&weighted)
+            .zip(states.iter().chain(&weighted_states))
+        {
             logs.insert(m.name().to_string(), s.result());
         }
         Ok(logs)
