@@ -30,8 +30,8 @@ use recurrent::layers::LayerConfig;
 use recurrent::preprocessing::{Padding, Truncating};
 use recurrent::text::{TextVectorization as RsTextVectorization, TextVectorizationConfig};
 use recurrent::{
-    ClassWeight, Error, FitOptions, Inputs, Loss, Metric, OptimizerConfig, SampleWeight, Sequential,
-    Targets,
+    ClassWeight, Error, FitOptions, Inputs, Loss, Metric, OptimizerConfig, SampleWeight,
+    Sequential, Targets,
 };
 
 /// A library error as the Python exception a Keras user expects, same message.
