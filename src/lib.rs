@@ -54,7 +54,7 @@ pub use layers::{
 };
 pub use losses::Loss;
 pub use metrics::Metric;
-pub use model::{FitOptions, History, Inputs, Sequential, Targets};
+pub use model::{ClassWeight, FitOptions, History, Inputs, SampleWeight, Sequential, Targets};
 pub use optimizers::{
     AdagradConfig, AdamConfig, AdamWConfig, LearningRateSchedule, NadamConfig, Optimizer,
     OptimizerConfig, RmspropConfig, SgdConfig,

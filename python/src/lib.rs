@@ -29,7 +29,10 @@ use recurrent::datasets::{self, FileOptions, ImdbOptions, ReutersOptions};
 use recurrent::layers::LayerConfig;
 use recurrent::preprocessing::{Padding, Truncating};
 use recurrent::text::{TextVectorization as RsTextVectorization, TextVectorizationConfig};
-use recurrent::{Error, FitOptions, Inputs, Loss, Metric, OptimizerConfig, Sequential, Targets};
+use recurrent::{
+    ClassWeight, Error, FitOptions, Inputs, Loss, Metric, OptimizerConfig, SampleWeight,
+    Sequential, Targets,
+};
 
 /// A library error as the Python exception a Keras user expects, same message.
 fn to_py(e: Error) -> PyErr {
@@ -90,6 +93,19 @@ impl<'py> XHold<'py> {
 fn hold_y<'py>(y: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonlyArrayDyn<'py, f32>> {
     y.extract::<PyReadonlyArrayDyn<'py, f32>>()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a float32 numpy array")))
+}
+
+/// Sample weights as a float32 numpy array (borrowed, not copied: `SampleWeight`
+/// keeps a contiguous array's buffer).
+fn hold_weights<'py>(
+    w: Option<&Bound<'py, PyAny>>,
+    what: &str,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, f32>>> {
+    w.map(|w| {
+        w.extract::<PyReadonlyArrayDyn<'py, f32>>()
+            .map_err(|_| PyTypeError::new_err(format!("{what} must be a float32 numpy array")))
+    })
+    .transpose()
 }
 
 fn targets<'a>(y: &'a PyReadonlyArrayDyn<'_, f32>) -> Targets<'a> {
@@ -341,7 +357,8 @@ impl Model {
     /// Keras's built-in callbacks; `dispatch` the Python callback dispatcher.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (x, y, batch_size, epochs, verbose, validation_split, validation_data,
-        shuffle, initial_epoch, builtins, dispatch, batch_hook, steps, tty))]
+        shuffle, initial_epoch, builtins, dispatch, batch_hook, steps, tty, class_weight=None,
+        sample_weight=None, val_sample_weight=None))]
     fn fit<'py>(
         slf: &Bound<'py, Self>,
         x: &Bound<'py, PyAny>,
@@ -358,10 +375,15 @@ impl Model {
         batch_hook: bool,
         steps: usize,
         tty: bool,
+        class_weight: Option<ClassWeight>,
+        sample_weight: Option<Bound<'py, PyAny>>,
+        val_sample_weight: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyDict>, Vec<usize>)> {
         let py = slf.py();
         let xh = XHold::new(x, "x")?;
         let yh = hold_y(y, "y")?;
+        let swh = hold_weights(sample_weight.as_ref(), "sample_weight")?;
+        let vswh = hold_weights(val_sample_weight.as_ref(), "validation sample weights")?;
         let val = match &validation_data {
             Some((vx, vy)) => Some((
                 XHold::new(vx, "validation_data x")?,
@@ -391,6 +413,8 @@ impl Model {
         // Views of the numpy buffers (no copies); they are Send, the holders are not.
         let (x_in, y_in) = (xh.inputs(), targets(&yh));
         let val_in = val.as_ref().map(|(vx, vy)| (vx.inputs(), targets(vy)));
+        let sw_in = swh.as_ref().map(|w| SampleWeight::from(w.as_array()));
+        let vsw_in = vswh.as_ref().map(|w| SampleWeight::from(w.as_array()));
         let mut model = std::mem::take(slf.borrow_mut().model()?);
         let result = py.detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
@@ -406,6 +430,9 @@ impl Model {
                         .iter_mut()
                         .map(|c| c.as_mut() as &mut dyn Callback)
                         .collect(),
+                    class_weight,
+                    sample_weight: sw_in,
+                    validation_sample_weight: vsw_in,
                 };
                 model.fit(x_in, y_in, options)
             }))
@@ -431,21 +458,28 @@ impl Model {
         Ok((d, history.epoch))
     }
 
-    #[pyo3(signature = (x, y, batch_size=None))]
+    #[pyo3(signature = (x, y, batch_size=None, sample_weight=None))]
     fn evaluate<'py>(
         &mut self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         y: &Bound<'py, PyAny>,
         batch_size: Option<usize>,
+        sample_weight: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let xh = XHold::new(x, "x")?;
         let yh = hold_y(y, "y")?;
+        let swh = hold_weights(sample_weight.as_ref(), "sample_weight")?;
         let (x_in, y_in) = (xh.inputs(), targets(&yh));
+        let sw_in = swh.as_ref().map(|w| SampleWeight::from(w.as_array()));
         let m = self.model()?;
         let logs = py.detach(|| {
             no_panic("evaluate", || {
-                m.evaluate(x_in, y_in, batch_size).map_err(to_py)
+                match sw_in {
+                    Some(w) => m.evaluate_weighted(x_in, y_in, w, batch_size),
+                    None => m.evaluate(x_in, y_in, batch_size),
+                }
+                .map_err(to_py)
             })
         })?;
         logs_dict(py, &logs)

@@ -185,6 +185,10 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
             verbose: config.fit.verbose,
             initial_epoch,
             callbacks,
+            class_weight: config
+                .fit
+                .class_weights()
+                .map_err(|r| Error::invalid_argument("[fit]", "class_weight", r))?,
             ..Default::default()
         },
     );

@@ -282,6 +282,7 @@ impl RunConfig {
                 format!("{} must be below epochs = {}", f.initial_epoch, f.epochs),
             ));
         }
+        f.class_weights().map_err(|r| ("fit", "class_weight", r))?;
         Ok(())
     }
 

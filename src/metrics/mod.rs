@@ -21,8 +21,12 @@
 //!
 //! Not supported (refused with an error naming the argument, never ignored): a list of
 //! `thresholds`, `top_k` and `class_id` for Precision/Recall, `multi_label` AUC,
-//! `sample_weight`, and F1Score with `average = None` over several classes (Keras
+//! and F1Score with `average = None` over several classes (Keras
 //! logs a vector there; our logs hold numbers).
+//!
+//! Sample weights: as in Keras, the metrics given to `compile` ignore them; those given
+//! as `weighted_metrics` (`Sequential::compile_with_weighted_metrics`) apply them
+//! (`MetricState::update_weighted`), logged under `weighted_names`.
 
 mod accuracy;
 mod state;
@@ -604,6 +608,35 @@ pub fn unique_names(metrics: &[Metric]) -> Vec<Metric> {
             m.clone()
         };
         out.push(m);
+    }
+    out
+}
+
+/// The logged names of `weighted_metrics` beside `metrics` (already unique), as Keras's
+/// `CompileMetrics.result` names them: a weighted metric keeps its name unless a
+/// metric (or an earlier weighted one) took it; then it is `weighted_<name>`, with
+/// `_1`, `_2` ... if that is taken too.
+pub fn weighted_names(metrics: &[Metric], weighted: &[Metric]) -> Vec<Metric> {
+    let mut taken: Vec<String> = metrics.iter().map(|m| m.name().to_string()).collect();
+    taken.push("loss".to_string());
+    let mut out = Vec::new();
+    for m in weighted {
+        let mut name = m.name().to_string();
+        if taken.contains(&name) {
+            let base = format!("weighted_{name}");
+            name = base.clone();
+            let mut i = 1;
+            while taken.contains(&name) {
+                name = format!("{base}_{i}");
+                i += 1;
+            }
+        }
+        taken.push(name.clone());
+        out.push(if name == m.name() {
+            m.clone()
+        } else {
+            m.clone().with_name(name)
+        });
     }
     out
 }

@@ -13,6 +13,9 @@
 //!   `result()` (ROC or PR; interpolation, minoring or majoring; PR interpolation as
 //!   `interpolate_pr_auc`, Davis & Goadrich 2006).
 //! - F1Score counts per class (or in total for `micro`) and combines at `result()`.
+//! - With `sample_weight` (`update_weighted`, Keras's `weighted_metrics`): each row's
+//!   weight multiplies its mean value (and is what the mean counts) or its confusion
+//!   counts, as Keras broadcasts `sample_weight` over a row's predictions.
 
 use ndarray::ArrayViewD;
 
@@ -159,7 +162,31 @@ impl MetricState {
         y_true: ArrayViewD<'_, f32>,
         y_pred: ArrayViewD<'_, f32>,
     ) -> Result<()> {
-        let b = Batch::new(self.what, y_true, y_pred);
+        self.update_weighted(y_true, y_pred, None)
+    }
+
+    /// `update` with Keras's `sample_weight`: one weight per prediction row (per
+    /// sample, or per sample and step), as `fit` aligns them for the loss. Mean
+    /// metrics add `sum(w * value)` and `sum(w)`; the confusion counts of Precision,
+    /// Recall, AUC and F1Score add each prediction's row weight instead of 1.
+    pub fn update_weighted(
+        &mut self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        weights: Option<&[f32]>,
+    ) -> Result<()> {
+        let mut b = Batch::new(self.what, y_true, y_pred);
+        if let Some(w) = weights {
+            if w.len() != b.rows {
+                return Err(Error::Shape(format!(
+                    "{}: {} sample weights for {} prediction rows",
+                    self.what,
+                    w.len(),
+                    b.rows
+                )));
+            }
+            b.weights = Some(w);
+        }
         match &mut self.inner {
             Inner::Mean { of, total, count } => {
                 let values = mean_values(of, &b)?;
@@ -171,7 +198,7 @@ impl MetricState {
                 fp,
                 fn_,
                 ..
-            } => count_at_threshold(&b, *threshold, tp, fp, fn_),
+            } => count_at_threshold(&b, *threshold, [tp, fp, fn_]),
             Inner::Auc {
                 from_logits,
                 tp,
@@ -259,8 +286,10 @@ impl MetricState {
 }
 
 /// One batch, flattened, with its shapes kept for error messages.
-struct Batch {
+struct Batch<'w> {
     what: &'static str,
+    /// One weight per row (`update_weighted`), or None: every row weighs 1.
+    weights: Option<&'w [f32]>,
     yt: Vec<f32>,
     yp: Vec<f32>,
     yt_shape: Vec<usize>,
@@ -271,7 +300,7 @@ struct Batch {
     rows: usize,
 }
 
-impl Batch {
+impl Batch<'_> {
     fn new(what: &'static str, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Self {
         let yp_shape = y_pred.shape().to_vec();
         let yt_shape = y_true.shape().to_vec();
@@ -280,6 +309,7 @@ impl Batch {
         let rows = y_pred.len() / c;
         Batch {
             what,
+            weights: None,
             yt: y_true.iter().copied().collect(),
             yp: y_pred.iter().copied().collect(),
             yt_shape,
@@ -304,6 +334,19 @@ impl Batch {
             return Err(self.mismatch(self.yp.len(), per));
         }
         Ok(())
+    }
+
+    /// The weight of row `r`.
+    fn row_weight(&self, r: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[r] as f64)
+    }
+
+    /// The weight of flat prediction `i` (its row's; no division when unweighted).
+    fn elem_weight(&self, i: usize) -> f64 {
+        match self.weights {
+            Some(w) => w[i / self.c] as f64,
+            None => 1.0,
+        }
     }
 
     /// Row `r`'s `c` labels and predictions.
@@ -398,6 +441,25 @@ fn add_sample_means(b: &Batch, values: &[f64], total: &mut f64, count: &mut f64)
     if values.is_empty() {
         return Ok(());
     }
+    if b.weights.is_some() {
+        // Keras: the values averaged per row (the weights' shape), then
+        // `total += sum(w * v)`, `count += sum(w)`.
+        let per = values.len() / b.rows;
+        if per * b.rows != values.len() {
+            return Err(Error::Shape(format!(
+                "{}: {} values do not split into {} rows",
+                b.what,
+                values.len(),
+                b.rows
+            )));
+        }
+        for (r, v) in values.chunks(per).enumerate() {
+            let w = b.row_weight(r);
+            *total += w * (v.iter().sum::<f64>() / per as f64);
+            *count += w;
+        }
+        return Ok(());
+    }
     let samples = b.samples;
     let per = values.len() / samples;
     if per * samples != values.len() {
@@ -416,20 +478,16 @@ fn add_sample_means(b: &Batch, values: &[f64], total: &mut f64, count: &mut f64)
 }
 
 /// Precision/Recall: count tp, fp, fn at `p > threshold` (labels positive when non-zero).
-fn count_at_threshold(
-    b: &Batch,
-    threshold: f32,
-    tp: &mut f64,
-    fp: &mut f64,
-    fn_: &mut f64,
-) -> Result<()> {
+fn count_at_threshold(b: &Batch, threshold: f32, counts: [&mut f64; 3]) -> Result<()> {
+    let [tp, fp, fn_] = counts;
     b.one_label_per_prediction("one per prediction")?;
-    for (&y, &p) in b.yt.iter().zip(&b.yp) {
+    for (i, (&y, &p)) in b.yt.iter().zip(&b.yp).enumerate() {
         let (label, pos) = (y != 0.0, p > threshold);
+        let w = b.elem_weight(i);
         match (label, pos) {
-            (true, true) => *tp += 1.0,
-            (false, true) => *fp += 1.0,
-            (true, false) => *fn_ += 1.0,
+            (true, true) => *tp += w,
+            (false, true) => *fp += w,
+            (true, false) => *fn_ += w,
             (false, false) => {}
         }
     }
@@ -445,7 +503,8 @@ fn count_auc_buckets(b: &Batch, from_logits: bool, counts: [&mut Vec<f64>; 4]) -
     let mut tp_bucket = vec![0.0f64; t];
     let mut fp_bucket = vec![0.0f64; t];
     let (mut total_true, mut total_false) = (0.0f64, 0.0f64);
-    for (&y, &z) in b.yt.iter().zip(&b.yp) {
+    for (i, (&y, &z)) in b.yt.iter().zip(&b.yp).enumerate() {
+        let w = b.elem_weight(i);
         let p = if from_logits {
             1.0 / (1.0 + (-z).exp())
         } else {
@@ -460,11 +519,11 @@ fn count_auc_buckets(b: &Batch, from_logits: bool, counts: [&mut Vec<f64>; 4]) -
             0
         };
         if y != 0.0 {
-            tp_bucket[bucket] += 1.0;
-            total_true += 1.0;
+            tp_bucket[bucket] += w;
+            total_true += w;
         } else {
-            fp_bucket[bucket] += 1.0;
-            total_false += 1.0;
+            fp_bucket[bucket] += w;
+            total_false += w;
         }
     }
     // tp[i] = positives in buckets >= i (predictions above threshold i).
@@ -547,10 +606,11 @@ fn count_f1(b: &Batch, threshold: Option<f32>, counts: [&mut Vec<f64>; 4]) {
             };
             let (pv, tv) = (f64::from(pred), t[j] as f64);
             let i = if micro { 0 } else { j };
-            tp[i] += pv * tv;
-            fp[i] += pv * (1.0 - tv);
-            fn_[i] += (1.0 - pv) * tv;
-            support[i] += tv;
+            let w = b.row_weight(r);
+            tp[i] += pv * tv * w;
+            fp[i] += pv * (1.0 - tv) * w;
+            fn_[i] += (1.0 - pv) * tv * w;
+            support[i] += tv * w;
         }
     }
 }

@@ -1,6 +1,8 @@
 //! What a model is fed: `Inputs` (token ids or floats, batch first) and `Targets`
 //! (labels as f32), borrowed or owned, with the checks every entry point shares.
 
+use std::borrow::Cow;
+
 use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView2, ArrayViewD, Axis, CowArray, Ix2, IxDyn};
 
 use crate::error::{Error, Result};
@@ -227,3 +229,225 @@ macro_rules! int_targets {
     )*};
 }
 int_targets!(i32, i64, u8);
+
+/// Per-sample weights for `fit`'s `sample_weight`, `evaluate_weighted` and
+/// `FitOptions::validation_sample_weight` (Keras's `sample_weight` argument): shape
+/// `(samples,)` (or `(samples, 1)`) for a model with one output per sample,
+/// `(samples, steps)` for per-step outputs (Keras's temporal weights). Contiguous
+/// arrays are borrowed, not copied. A slice, not an ndarray view, so that
+/// `FitOptions` stays covariant in its lifetime (`..Default::default()` works).
+#[derive(Clone, Debug)]
+pub struct SampleWeight<'a> {
+    values: Cow<'a, [f32]>,
+    shape: Vec<usize>,
+}
+
+impl<'a> SampleWeight<'a> {
+    /// `values` in row-major order for an array of `shape`; a shape that does not
+    /// hold them is an error.
+    pub fn new(values: impl Into<Cow<'a, [f32]>>, shape: &[usize]) -> Result<Self> {
+        let values = values.into();
+        if shape.iter().product::<usize>() != values.len() || shape.is_empty() {
+            return Err(Error::Shape(format!(
+                "sample weights: {} values do not fill shape {shape:?}",
+                values.len()
+            )));
+        }
+        Ok(SampleWeight {
+            values,
+            shape: shape.to_vec(),
+        })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
+impl<'a, D: ndarray::Dimension> From<ndarray::ArrayView<'a, f32, D>> for SampleWeight<'a> {
+    fn from(a: ndarray::ArrayView<'a, f32, D>) -> Self {
+        let shape = a.shape().to_vec();
+        let values = match a.to_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(a.iter().copied().collect()),
+        };
+        SampleWeight { values, shape }
+    }
+}
+impl<'a, D: ndarray::Dimension> From<&'a ndarray::Array<f32, D>> for SampleWeight<'a> {
+    fn from(a: &'a ndarray::Array<f32, D>) -> Self {
+        a.view().into()
+    }
+}
+impl<D: ndarray::Dimension> From<ndarray::Array<f32, D>> for SampleWeight<'static> {
+    fn from(a: ndarray::Array<f32, D>) -> Self {
+        let shape = a.shape().to_vec();
+        let values = if a.is_standard_layout() {
+            a.into_raw_vec_and_offset().0
+        } else {
+            a.iter().copied().collect()
+        };
+        SampleWeight {
+            values: Cow::Owned(values),
+            shape,
+        }
+    }
+}
+impl<'a> From<&'a [f32]> for SampleWeight<'a> {
+    fn from(a: &'a [f32]) -> Self {
+        SampleWeight {
+            shape: vec![a.len()],
+            values: Cow::Borrowed(a),
+        }
+    }
+}
+impl From<Vec<f32>> for SampleWeight<'static> {
+    fn from(a: Vec<f32>) -> Self {
+        SampleWeight {
+            shape: vec![a.len()],
+            values: Cow::Owned(a),
+        }
+    }
+}
+
+/// Keras's `class_weight`: class index -> weight of the samples of that class. Classes
+/// not named weigh 1.0, as in Keras.
+pub type ClassWeight = std::collections::BTreeMap<usize, f32>;
+
+/// One weight per loss value: `weights` reshaped to `values_shape` (the per-sample or
+/// per-step shape the loss averages over, batch first) the way Keras's
+/// `squeeze_or_expand_to_same_rank` matches them (a trailing axis of 1 may be dropped
+/// or added), checked finite and non-negative. `what` names the argument in errors.
+pub(crate) fn align_sample_weight(
+    weights: SampleWeight<'_>,
+    values_shape: &[usize],
+    what: &str,
+) -> Result<ArrayD<f32>> {
+    let got = weights.shape.clone();
+    let want = values_shape;
+    let ok = got == want
+        || (got.len() == want.len() + 1 && got.last() == Some(&1) && got[..want.len()] == *want)
+        || (got.len() + 1 == want.len() && want.last() == Some(&1) && got[..] == want[..got.len()]);
+    if !ok {
+        let hint = if want.len() == 2 && got.len() == 1 && got[0] == want[0] {
+            format!(
+                "; the model outputs one value per step ({} steps), so Keras takes one \
+                 weight per sample and step, shape {want:?} (repeat a sample's weight over \
+                 its steps for per-sample weighting)",
+                want[1]
+            )
+        } else if got.first() != want.first() {
+            format!(
+                " ({} weights for {} samples)",
+                got.first().copied().unwrap_or(0),
+                want[0]
+            )
+        } else {
+            String::new()
+        };
+        return Err(Error::Shape(format!(
+            "{what} has shape {got:?}, expected {want:?}{hint}"
+        )));
+    }
+    check_weights(weights.values.iter().copied(), want, what)?;
+    Ok(
+        ArrayD::from_shape_vec(IxDyn(want), weights.values.into_owned())
+            .expect("same number of elements"),
+    )
+}
+
+/// Weights must be finite and >= 0 (Keras accepts negative or NaN weights and trains
+/// on a loss that is then unbounded below or NaN; refused here, naming the sample).
+fn check_weights(values: impl Iterator<Item = f32>, shape: &[usize], what: &str) -> Result<()> {
+    let per_sample = shape[1..].iter().product::<usize>().max(1);
+    for (i, v) in values.enumerate() {
+        if !v.is_finite() || v < 0.0 {
+            let at = if per_sample > 1 {
+                format!("[{}, {}]", i / per_sample, i % per_sample)
+            } else {
+                format!("[{i}]")
+            };
+            return Err(Error::Data(format!(
+                "{what}{at} is {v}; weights must be finite and >= 0"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keras's `class_weight_to_sample_weights`: each sample weighs `class_weight` of its
+/// class (1.0 for classes not named). `y` holds the targets as aligned to the model
+/// output (`Loss::align_targets`), `classes` is the output's last axis. The class is
+/// the label for sparse labels, the rounded label for one output unit (binary), else
+/// the argmax of the one-hot row. A per-step output has no single class per sample,
+/// and a class the output cannot produce is a mistake (Keras ignores both silently or
+/// fails deep inside): both are errors.
+pub(crate) fn class_weight_to_sample_weights(
+    y: &ArrayD<f32>,
+    class_weight: &ClassWeight,
+    sparse: bool,
+    crossentropy: bool,
+    classes: usize,
+) -> Result<ArrayD<f32>> {
+    let per_sample = if sparse { y.ndim() == 1 } else { y.ndim() == 2 };
+    if !per_sample {
+        return Err(Error::invalid_argument(
+            "fit",
+            "class_weight",
+            format!(
+                "needs one class per sample, but the targets have shape {:?} (one class per \
+                 step); give per-step weights with sample_weight of shape (samples, steps) \
+                 instead",
+                y.shape()
+            ),
+        ));
+    }
+    let n_classes = if sparse || classes > 1 { classes } else { 2 };
+    if crossentropy && let Some((&k, _)) = class_weight.range(n_classes..).next() {
+        return Err(Error::invalid_argument(
+            "fit",
+            "class_weight",
+            format!(
+                "names class {k}, but the model's labels are classes 0..{} ({} output \
+                 unit{})",
+                n_classes - 1,
+                classes,
+                if classes == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    for (&k, &w) in class_weight {
+        if !w.is_finite() || w < 0.0 {
+            return Err(Error::invalid_argument(
+                "fit",
+                "class_weight",
+                format!("the weight of class {k} is {w}; weights must be finite and >= 0"),
+            ));
+        }
+    }
+    let n = y.shape()[0];
+    let flat = y.as_slice().expect("aligned targets are contiguous");
+    let width = flat.len() / n.max(1);
+    let weights = (0..n).map(|i| {
+        let row = &flat[i * width..(i + 1) * width];
+        let class = if width == 1 {
+            // numpy's round (half to even), then int32, as Keras.
+            row[0].round_ties_even() as i64
+        } else {
+            // First maximum, as np.argmax.
+            let mut best = 0;
+            for (j, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = j;
+                }
+            }
+            best as i64
+        };
+        usize::try_from(class)
+            .ok()
+            .and_then(|c| class_weight.get(&c))
+            .copied()
+            .unwrap_or(1.0)
+    });
+    Ok(Array1::from_iter(weights).into_dyn())
+}

@@ -6,16 +6,40 @@
 //! `verbose > 0`, as Keras installs its own).
 //! A non-finite loss or gradient stops training with an error before the step is
 //! applied, so the weights keep their last finite values.
+//!
+//! Sample and class weights follow Keras 3 (`keras/src/losses/loss.py`,
+//! `trainers/data_adapters`), checked against Keras's values in
+//! `tests/sample_weights.rs`:
+//! - each loss value is multiplied by its weight and the batch loss is
+//!   `sum(w * loss) / count` (`sum_over_batch_size`: the number of loss values, not
+//!   the sum of the weights), so the gradient is the weighted loss's gradient;
+//! - the logged `loss` is the mean of the batch losses weighted by batch size, as
+//!   without weights (Keras's loss tracker is a `Mean` with `sample_weight =
+//!   batch_size`); a smaller last batch counts by its size;
+//! - `class_weight` becomes per-sample weights before training
+//!   (`class_weight_to_sample_weights`): class = label, rounded 0/1 label, or argmax
+//!   of the one-hot row; classes not named weigh 1;
+//! - `class_weight` and `sample_weight` together are an error, as in Keras;
+//!   `class_weight` weighs training only, `sample_weight` is split with
+//!   `validation_split` (the validation part keeps its weights), and
+//!   `validation_sample_weight` weighs `validation_data`;
+//! - the metrics given to `compile` are not weighted; `weighted_metrics`
+//!   (`compile_with_weighted_metrics`) are, as in Keras.
+//!
+//! Without weights no batch does any extra work: the weights travel as an `Option`
+//! and the unweighted loss is the weighted one with no weight array.
 
 use ndarray::{ArrayD, Axis};
 
-use super::data::{Inputs, Targets};
+use super::data::{
+    ClassWeight, Inputs, SampleWeight, Targets, align_sample_weight, class_weight_to_sample_weights,
+};
 use super::history::History;
 use super::sequential::{Prepared, Sequential, check_batch_size};
 use crate::callbacks::{Callback, Control, Logs, ProgbarLogger};
 use crate::error::{Error, Result};
 use crate::layers::Param;
-use crate::metrics::MetricState;
+use crate::metrics::{Metric, MetricState};
 
 /// Arguments of `fit`, with Keras's defaults (`FitOptions::default()`).
 pub struct FitOptions<'a> {
@@ -34,6 +58,14 @@ pub struct FitOptions<'a> {
     /// Epoch to start from (for resuming); epochs run from `initial_epoch` to `epochs`.
     pub initial_epoch: usize,
     pub callbacks: Vec<&'a mut dyn Callback>,
+    /// Keras's `class_weight`: class index -> weight of that class's training
+    /// samples (classes not named weigh 1). Not with `sample_weight`.
+    pub class_weight: Option<ClassWeight>,
+    /// Keras's `sample_weight`: one weight per training sample (or per sample and
+    /// step for per-step outputs), finite and >= 0.
+    pub sample_weight: Option<SampleWeight<'a>>,
+    /// The third element of Keras's `validation_data=(x_val, y_val, val_sample_weights)`.
+    pub validation_sample_weight: Option<SampleWeight<'a>>,
 }
 
 impl Default for FitOptions<'_> {
@@ -47,6 +79,9 @@ impl Default for FitOptions<'_> {
             verbose: 1,
             initial_epoch: 0,
             callbacks: Vec::new(),
+            class_weight: None,
+            sample_weight: None,
+            validation_sample_weight: None,
         }
     }
 }
@@ -122,13 +157,22 @@ impl Sequential {
     ) -> Result<History> {
         let batch_size = check_batch_size(options.batch_size)?;
         check_fit_options(&options)?;
-        let data = self.prepare_data(x.into(), y.into(), "fit")?;
+        let mut data = self.prepare_data(x.into(), y.into(), "fit")?;
+        data.weights = self.training_weights(&data, &mut options)?;
         let (train_len, validation) = match options.validation_data.take() {
             Some((vx, vy)) => {
-                let v = self.prepare_data(vx, vy, "validation_data")?;
+                let mut v = self.prepare_data(vx, vy, "validation_data")?;
+                if let Some(w) = options.validation_sample_weight.take() {
+                    v.weights = Some(self.loss_weights(&v, w, "validation_sample_weight")?);
+                }
                 (data.x.len(), Some(Validation::Given(v)))
             }
-            None => match split_validation(&data, options.validation_split)? {
+            // `class_weight` weighs training only; `sample_weight` is split too.
+            None => match split_validation(
+                &data,
+                options.validation_split,
+                options.class_weight.is_none(),
+            )? {
                 (n, Some(v)) => (n, Some(Validation::Split(v))),
                 (n, None) => (n, None),
             },
@@ -184,6 +228,84 @@ impl Sequential {
         Ok(history)
     }
 
+    /// The metrics and the weighted metrics.
+    fn compiled_metrics(&self) -> (&[Metric], &[Metric]) {
+        (self.metrics(), self.weighted_metrics())
+    }
+
+    /// Loss and metrics on `x`, `y` with one weight per sample (Keras
+    /// `model.evaluate(x, y, sample_weight=...)`): the loss and the `weighted_metrics`
+    /// are weighted as in `fit`, the `metrics` are not (as in Keras).
+    pub fn evaluate_weighted<'x, 'y, 'w>(
+        &mut self,
+        x: impl Into<Inputs<'x>>,
+        y: impl Into<Targets<'y>>,
+        sample_weight: impl Into<SampleWeight<'w>>,
+        batch_size: Option<usize>,
+    ) -> Result<Logs> {
+        let batch_size = check_batch_size(batch_size)?;
+        let mut prepared = self.prepare_data(x.into(), y.into(), "evaluate")?;
+        prepared.weights =
+            Some(self.loss_weights(&prepared, sample_weight.into(), "sample_weight")?);
+        self.evaluate_prepared(&prepared, batch_size)
+    }
+
+    /// The training data's weights from `class_weight` or `sample_weight` (not both,
+    /// as Keras), or None.
+    fn training_weights(
+        &self,
+        data: &Prepared<'_>,
+        options: &mut FitOptions<'_>,
+    ) -> Result<Option<ArrayD<f32>>> {
+        if options.validation_sample_weight.is_some() && options.validation_data.is_none() {
+            return Err(Error::invalid_argument(
+                "fit",
+                "validation_sample_weight",
+                "weighs `validation_data`, which is not given",
+            ));
+        }
+        match (options.class_weight.as_ref(), options.sample_weight.take()) {
+            (Some(_), Some(_)) => Err(Error::invalid_argument(
+                "fit",
+                "class_weight",
+                "cannot be given together with sample_weight (as in Keras); fold the \
+                 class weights into sample_weight",
+            )),
+            (None, Some(w)) => Ok(Some(self.loss_weights(data, w, "sample_weight")?)),
+            (Some(cw), None) => {
+                let loss = self.loss().expect("checked in prepare_data");
+                let classes = self.output_shape().and_then(|s| *s.last()?).unwrap_or(1);
+                let w = class_weight_to_sample_weights(
+                    &data.y,
+                    cw,
+                    loss.is_sparse(),
+                    loss.is_crossentropy(),
+                    classes,
+                )?;
+                Ok(Some(w))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `weights` checked and shaped as the loss values of `data` (the targets'
+    /// shape without the class axis, which sparse labels do not have).
+    fn loss_weights(
+        &self,
+        data: &Prepared<'_>,
+        weights: SampleWeight<'_>,
+        what: &str,
+    ) -> Result<ArrayD<f32>> {
+        let loss = self.loss().expect("checked in prepare_data");
+        let shape = data.y.shape();
+        let values = if loss.is_sparse() {
+            shape
+        } else {
+            &shape[..shape.len() - 1]
+        };
+        align_sample_weight(weights, values, what)
+    }
+
     /// One pass over the training samples in `order`, one optimizer step per batch.
     /// Returns the epoch's logs (loss and metrics, averaged over the samples).
     fn run_epoch(
@@ -194,12 +316,17 @@ impl Sequential {
         batch_size: usize,
         callbacks: &mut CallbackList<'_>,
     ) -> Result<Logs> {
-        let mut totals = EpochTotals::new(self.metrics(), data.accuracy);
+        let mut totals = EpochTotals::new(self.metrics(), self.weighted_metrics(), data.accuracy);
         for (step, idx) in order.chunks(batch_size).enumerate() {
             let xb = data.x.select(idx);
             let yb = super::data::select_rows(&data.y, idx);
+            // Only with weights: their rows for this batch.
+            let wb = data
+                .weights
+                .as_ref()
+                .map(|w| super::data::select_rows(w, idx));
             let loss = self
-                .train_step(xb.view(), &yb, &mut totals.states)
+                .train_step(xb.view(), &yb, wb.as_ref(), &mut totals)
                 .map_err(|e| match e {
                     // The data passed its checks before training: a non-finite value
                     // met inside the model comes from the weights, not the data.
@@ -220,9 +347,9 @@ impl Sequential {
                     other => other,
                 })?;
             totals.add(loss, idx.len());
-            callbacks.on_train_batch_end(step, &totals.logs(self.metrics()))?;
+            callbacks.on_train_batch_end(step, &totals.logs(self.compiled_metrics()))?;
         }
-        Ok(totals.logs(self.metrics()))
+        Ok(totals.logs(self.compiled_metrics()))
     }
 
     /// Forward, loss, backward and one optimizer step on a batch. Returns the batch
@@ -231,8 +358,10 @@ impl Sequential {
         &mut self,
         x: crate::layers::LayerInput<'_>,
         y: &ArrayD<f32>,
-        metrics: &mut [MetricState],
+        weights: Option<&ArrayD<f32>>,
+        totals: &mut EpochTotals,
     ) -> Result<f64> {
+        let w = weights.map(|w| w.as_slice().expect("selected rows are contiguous"));
         let loss_fn = self
             .compiled
             .as_ref()
@@ -243,14 +372,23 @@ impl Sequential {
         self.train_rng = rng;
         let out = out?;
         let (value, fused) = match self.fused_logits(loss_fn) {
-            Some(z) => (loss_fn.value_and_grad_from_logits(y.view(), z)?, true),
-            None => (loss_fn.value_and_grad(y.view(), out.view())?, false),
+            Some(z) => (
+                loss_fn.value_and_grad_from_logits_weighted(y.view(), z, w)?,
+                true,
+            ),
+            None => (
+                loss_fn.value_and_grad_weighted(y.view(), out.view(), w)?,
+                false,
+            ),
         };
         if !value.loss.is_finite() {
             return Err(Error::Numerical(format!("the loss became {}", value.loss)));
         }
-        for m in metrics.iter_mut() {
+        for m in totals.states.iter_mut() {
             m.update(y.view(), out.view())?;
+        }
+        for m in totals.weighted.iter_mut() {
+            m.update_weighted(y.view(), out.view(), w)?;
         }
         let mut grad = Some(value.grad);
         let n_layers = self.layers.len();
@@ -303,14 +441,21 @@ struct EpochTotals {
     loss_sum: f64,
     samples: usize,
     states: Vec<MetricState>,
+    /// The `weighted_metrics`' states.
+    weighted: Vec<MetricState>,
 }
 
 impl EpochTotals {
-    fn new(metrics: &[crate::metrics::Metric], accuracy: crate::metrics::AccuracyKind) -> Self {
+    fn new(
+        metrics: &[Metric],
+        weighted: &[Metric],
+        accuracy: crate::metrics::AccuracyKind,
+    ) -> Self {
         EpochTotals {
             loss_sum: 0.0,
             samples: 0,
             states: metrics.iter().map(|m| m.state(accuracy)).collect(),
+            weighted: weighted.iter().map(|m| m.state(accuracy)).collect(),
         }
     }
 
@@ -320,13 +465,15 @@ impl EpochTotals {
         self.samples += batch;
     }
 
-    fn logs(&self, metrics: &[crate::metrics::Metric]) -> Logs {
+    /// `metrics` then `weighted_metrics`, as `Sequential::compiled_metrics` gives them.
+    fn logs(&self, (metrics, weighted): (&[Metric], &[Metric])) -> Logs {
         let mut logs = Logs::new();
         logs.insert(
             "loss".to_string(),
             self.loss_sum / self.samples.max(1) as f64,
         );
-        for (m, s) in metrics.iter().zip(&self.states) {
+        let states = self.states.iter().chain(&self.weighted);
+        for (m, s) in metrics.iter().chain(weighted).zip(states) {
             logs.insert(m.name().to_string(), s.result());
         }
         logs
@@ -362,6 +509,7 @@ fn check_fit_options(options: &FitOptions<'_>) -> Result<()> {
 fn split_validation<'d>(
     data: &'d Prepared<'_>,
     validation_split: f64,
+    split_weights: bool,
 ) -> Result<(usize, Option<Prepared<'d>>)> {
     let n = data.x.len();
     if validation_split <= 0.0 {
@@ -385,5 +533,19 @@ fn split_validation<'d>(
     };
     let y = data.y.slice_axis(Axis(0), (split_at..n).into()).to_owned();
     let accuracy = data.accuracy;
-    Ok((split_at, Some(Prepared { x, y, accuracy })))
+    // Keras splits `sample_weight` with the data (`train_validation_split`), and
+    // applies `class_weight` to the training part only.
+    let weights = match (&data.weights, split_weights) {
+        (Some(w), true) => Some(w.slice_axis(Axis(0), (split_at..n).into()).to_owned()),
+        _ => None,
+    };
+    Ok((
+        split_at,
+        Some(Prepared {
+            x,
+            y,
+            accuracy,
+            weights,
+        }),
+    ))
 }

@@ -6,7 +6,7 @@ pub mod history;
 pub mod sequential;
 pub mod summary;
 
-pub use data::{Inputs, Targets};
+pub use data::{ClassWeight, Inputs, SampleWeight, Targets};
 pub use fit::FitOptions;
 pub use history::History;
 pub use sequential::{DEFAULT_SEED, Sequential};

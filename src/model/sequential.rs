@@ -24,6 +24,8 @@ pub const DEFAULT_SEED: u64 = 1337;
 pub(crate) struct Compiled {
     pub(crate) loss: Loss,
     pub(crate) metrics: Vec<Metric>,
+    /// Keras's `weighted_metrics`: weighted by the sample/class weights.
+    pub(crate) weighted_metrics: Vec<Metric>,
     pub(crate) optimizer: Optimizer,
 }
 
@@ -348,6 +350,20 @@ impl Sequential {
         loss: Loss,
         metrics: &[Metric],
     ) -> Result<()> {
+        self.compile_with_weighted_metrics(optimizer, loss, metrics, &[])
+    }
+
+    /// `compile` with Keras's `weighted_metrics`: metrics that apply `fit`'s
+    /// `sample_weight`/`class_weight` and `evaluate_weighted`'s weights (the `metrics`
+    /// ignore them, as in Keras), logged under Keras's names (`weighted_<name>` when
+    /// a metric has the name).
+    pub fn compile_with_weighted_metrics(
+        &mut self,
+        optimizer: impl Into<OptimizerConfig>,
+        loss: Loss,
+        metrics: &[Metric],
+        weighted_metrics: &[Metric],
+    ) -> Result<()> {
         let optimizer = Optimizer::new(optimizer.into())?;
         // A softmax over one unit is the constant 1.0: the model cannot learn anything
         // (Keras accepts it and trains to a constant). Refused, with the fix.
@@ -366,9 +382,12 @@ impl Sequential {
                 ));
             }
         }
+        let metrics = crate::metrics::unique_names(metrics);
+        let weighted_metrics = crate::metrics::weighted_names(&metrics, weighted_metrics);
         self.compiled = Some(Compiled {
             loss,
-            metrics: crate::metrics::unique_names(metrics),
+            metrics,
+            weighted_metrics,
             optimizer,
         });
         Ok(())
@@ -384,6 +403,11 @@ impl Sequential {
 
     pub fn metrics(&self) -> &[Metric] {
         self.compiled.as_ref().map_or(&[], |c| &c.metrics)
+    }
+
+    /// The `weighted_metrics` given to `compile_with_weighted_metrics`, as logged.
+    pub fn weighted_metrics(&self) -> &[Metric] {
+        self.compiled.as_ref().map_or(&[], |c| &c.weighted_metrics)
     }
 
     pub fn optimizer(&self) -> Option<&Optimizer> {
@@ -694,7 +718,12 @@ impl Sequential {
         let classes = *out_shape.last().expect("output has a feature axis");
         loss.validate_targets(&y, classes)?;
         let accuracy = AccuracyKind::select(&y_shape, &out_shape);
-        Ok(Prepared { x, y, accuracy })
+        Ok(Prepared {
+            x,
+            y,
+            accuracy,
+            weights: None,
+        })
     }
 
     pub(crate) fn evaluate_prepared(
@@ -702,10 +731,11 @@ impl Sequential {
         data: &Prepared<'_>,
         batch_size: usize,
     ) -> Result<Logs> {
-        let (loss_fn, metrics) = {
+        let (loss_fn, metrics, weighted) = {
             let c = self.compiled.as_ref().expect("checked in prepare_data");
-            (c.loss, c.metrics.clone())
+            (c.loss, c.metrics.clone(), c.weighted_metrics.clone())
         };
+        let mut weighted_states: Vec<_> = weighted.iter().map(|m| m.state(data.accuracy)).collect();
         let mut rng = SeededRng::new(0);
         let n = data.x.len();
         let mut loss_sum = 0.0f64;
@@ -714,29 +744,46 @@ impl Sequential {
             let end = (start + batch_size).min(n);
             let out = self.forward_for_loss(data.x.slice(start, end), false, &mut rng)?;
             let y = data.y.slice_axis(Axis(0), (start..end).into());
+            // Rows of a standard-layout array: a contiguous view, no copy.
+            let w = data
+                .weights
+                .as_ref()
+                .map(|w| w.slice_axis(Axis(0), (start..end).into()));
+            let w = w
+                .as_ref()
+                .map(|w| w.as_slice().expect("rows of a standard-layout array"));
             let v = match self.fused_logits(loss_fn) {
-                Some(z) => loss_fn.value_and_grad_from_logits(y.view(), z)?,
-                None => loss_fn.value_and_grad(y.view(), out.view())?,
+                Some(z) => loss_fn.value_and_grad_from_logits_weighted(y.view(), z, w)?,
+                None => loss_fn.value_and_grad_weighted(y.view(), out.view(), w)?,
             };
             loss_sum += v.loss * (end - start) as f64;
             for s in &mut states {
                 s.update(y.view(), out.view())?;
             }
+            for s in &mut weighted_states {
+                s.update_weighted(y.view(), out.view(), w)?;
+            }
         }
         let mut logs = Logs::new();
         logs.insert("loss".to_string(), loss_sum / n as f64);
-        for (m, s) in metrics.iter().zip(&states) {
+        for (m, s) in metrics
+            .iter()
+            .chain(&weighted)
+            .zip(states.iter().chain(&weighted_states))
+        {
             logs.insert(m.name().to_string(), s.result());
         }
         Ok(logs)
     }
 }
 
-/// A checked dataset: inputs, targets aligned to the model output, accuracy kind.
+/// A checked dataset: inputs, targets aligned to the model output, accuracy kind, and
+/// the sample weights (one per loss value, see `fit.rs`), if any.
 pub(crate) struct Prepared<'a> {
     pub(crate) x: Inputs<'a>,
     pub(crate) y: ArrayD<f32>,
     pub(crate) accuracy: AccuracyKind,
+    pub(crate) weights: Option<ArrayD<f32>>,
 }
 
 /// A forward pass's output and the mask it carries.

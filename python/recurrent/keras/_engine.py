@@ -13,6 +13,7 @@ arguments into its calls. What goes in:
 
 import json
 import math
+import operator
 import sys
 import time
 
@@ -151,6 +152,25 @@ def _as_y(y, what):
     if arr.dtype != np.float32:
         arr = arr.astype(np.float32)
     return arr
+
+
+def _class_weight(class_weight):
+    """Keras's `class_weight` dict -> {int class: float weight}; the library checks
+    the weights and that each class can occur."""
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"fit: class_weight must be a dict mapping class indices to weights, got {type(class_weight).__name__}")
+    out = {}
+    for k, v in class_weight.items():
+        try:
+            key = operator.index(k)
+        except TypeError:
+            raise ValueError(f"fit: class_weight key {k!r} is not a class index (an int >= 0)") from None
+        if key < 0:
+            raise ValueError(f"fit: class_weight key {key} is not a class index (an int >= 0)")
+        out[key] = float(v)
+    return out
 
 
 def _steps(n, batch_size):
@@ -317,7 +337,7 @@ class Sequential:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         if self._compiled is None:
             raise RuntimeError(f"model `{self.name}` must be compiled before fit: call model.compile(optimizer, loss, metrics)")
-        for arg, value in (("class_weight", class_weight), ("sample_weight", sample_weight), ("steps_per_epoch", steps_per_epoch), ("validation_steps", validation_steps), ("validation_batch_size", validation_batch_size)):
+        for arg, value in (("steps_per_epoch", steps_per_epoch), ("validation_steps", validation_steps), ("validation_batch_size", validation_batch_size)):
             if value is not None:
                 raise ValueError(f"fit: `{arg}` is not supported by recurrent")
         if validation_freq != 1:
@@ -328,10 +348,15 @@ class Sequential:
         xa = _as_x(x, "x", ids)
         ya = _as_y(y, "y")
         val = None
+        val_sw = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weights)")
             val = (_as_x(validation_data[0], "validation_data x", ids), _as_y(validation_data[1], "validation_data y"))
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                val_sw = _as_y(validation_data[2], "validation_data sample weights")
+        cw = _class_weight(class_weight)
+        sw = None if sample_weight is None else _as_y(sample_weight, "sample_weight")
         bs = 32 if batch_size is None else int(batch_size)
         if bs < 1:
             raise ValueError(f"fit: batch_size must be at least 1, got {batch_size}")
@@ -359,6 +384,9 @@ class Sequential:
             dispatch.wants_batches(),
             steps,
             _isatty(),
+            class_weight=cw,
+            sample_weight=sw,
+            val_sample_weight=val_sw,
         )
         history.history = self._rename(hist)
         history.epoch = list(epoch)
@@ -368,13 +396,12 @@ class Sequential:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None, return_dict=False):
         if self._compiled is None:
             raise RuntimeError(f"model `{self.name}` must be compiled before evaluate")
-        if sample_weight is not None:
-            raise ValueError("evaluate: `sample_weight` is not supported by recurrent")
         xa = _as_x(x, "x", self._wants_ids())
         ya = _as_y(y, "y")
+        sw = None if sample_weight is None else _as_y(sample_weight, "sample_weight")
         bs = 32 if batch_size is None else int(batch_size)
         t0 = time.perf_counter()
-        logs = self._rename(self._core.evaluate(xa, ya, bs))
+        logs = self._rename(self._core.evaluate(xa, ya, bs, sample_weight=sw))
         verbose = _verbose(verbose)
         if verbose:
             n = _steps(len(xa), bs)
