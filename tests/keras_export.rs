@@ -129,7 +129,9 @@ fn cases() -> Vec<Case> {
 
 /// Deterministic values in [-1, 1) (a 64-bit LCG).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             s = s
@@ -371,7 +373,10 @@ fn assert_same_layers(ours: &Value, keras: &Value, what: &str) {
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x["class_name"], y["class_name"], "{what}");
         assert_eq!(x.get("module"), y.get("module"), "{what}");
-        let (cx, cy) = (x["config"].as_object().unwrap(), y["config"].as_object().unwrap());
+        let (cx, cy) = (
+            x["config"].as_object().unwrap(),
+            y["config"].as_object().unwrap(),
+        );
         for (k, v) in cx {
             if k == "name" && x["class_name"] == "InputLayer" {
                 continue;
@@ -385,8 +390,16 @@ fn assert_same_layers(ours: &Value, keras: &Value, what: &str) {
             }
             // Keras writes 1-D sizes as lists (`[3]`), we as numbers; both load.
             let same = Some(v) == cy.get(k)
-                || cy.get(k).and_then(Value::as_array).is_some_and(|l| l.len() == 1 && &l[0] == v);
-            assert!(same, "{what}: {} `{k}`: ours {v}, Keras's {:?}", x["class_name"], cy.get(k));
+                || cy
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| l.len() == 1 && &l[0] == v);
+            assert!(
+                same,
+                "{what}: {} `{k}`: ours {v}, Keras's {:?}",
+                x["class_name"],
+                cy.get(k)
+            );
         }
     }
 }
@@ -425,7 +438,11 @@ fn keras_archive_has_the_structure_keras_writes() {
             name,
         );
         let json = |b: &[u8], m: &str| -> Value { serde_json::from_slice(&member(b, m)).unwrap() };
-        assert_same_layers(&json(&ours, "config.json"), &json(&keras, "config.json"), name);
+        assert_same_layers(
+            &json(&ours, "config.json"),
+            &json(&keras, "config.json"),
+            name,
+        );
         let meta = json(&ours, "metadata.json");
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&meta), keys(&json(&keras, "metadata.json")), "{name}");
@@ -463,7 +480,8 @@ fn committed_export_fixtures_import_and_predict_as_recorded() {
         if write {
             let mut m = model(&case);
             let y = predict(&mut m, &x);
-            m.save_keras(dir.join(format!("{}.keras", case.name))).unwrap();
+            m.save_keras(dir.join(format!("{}.keras", case.name)))
+                .unwrap();
             m.save_keras(dir.join(format!("{}.h5", case.name))).unwrap();
             let text = serde_json::to_string(&prediction_json(&x, &y)).unwrap();
             std::fs::write(&preds, text).unwrap();
@@ -484,7 +502,11 @@ fn committed_export_fixtures_import_and_predict_as_recorded() {
                 .iter()
                 .zip(&want)
                 .fold(0.0f64, |e, (&a, &b)| e.max((a as f64 - b).abs()));
-            assert!(err <= 1e-6, "{}: largest difference {err:.2e}", path.display());
+            assert!(
+                err <= 1e-6,
+                "{}: largest difference {err:.2e}",
+                path.display()
+            );
         }
     }
 }

@@ -123,13 +123,23 @@ pub fn keras_h5_bytes(model: &Sequential) -> Result<Vec<u8>> {
     let config = keras_model_config(model, true)?;
     let mut root = Node::default();
     root.attr("backend", AttrValue::VarLenString("tensorflow".into()));
-    root.attr("keras_version", AttrValue::VarLenString(KERAS_VERSION.into()));
+    root.attr(
+        "keras_version",
+        AttrValue::VarLenString(KERAS_VERSION.into()),
+    );
     root.attr("model_config", AttrValue::VarLenString(to_json(&config)?));
     let mname = model.name().to_string();
     let weights = root.at("model_weights");
     weights.attr("backend", AttrValue::VarLenString("tensorflow".into()));
-    weights.attr("keras_version", AttrValue::VarLenString(KERAS_VERSION.into()));
-    let names: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
+    weights.attr(
+        "keras_version",
+        AttrValue::VarLenString(KERAS_VERSION.into()),
+    );
+    let names: Vec<String> = model
+        .layers()
+        .iter()
+        .map(|l| l.name().to_string())
+        .collect();
     weights.attr("layer_names", string_list(names));
     for layer in model.layers() {
         let lname = layer.name();
@@ -151,13 +161,16 @@ pub fn keras_h5_bytes(model: &Sequential) -> Result<Vec<u8>> {
 /// its layers as bare `{"class_name", "config"}` and the input shape also as
 /// `build_input_shape`.
 pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
-    let input = model.input_shape().filter(|_| model.is_built()).ok_or_else(|| {
-        Error::State(format!(
-            "model `{}` is not built (no weights yet); build or fit it before saving it \
+    let input = model
+        .input_shape()
+        .filter(|_| model.is_built())
+        .ok_or_else(|| {
+            Error::State(format!(
+                "model `{}` is not built (no weights yet); build or fit it before saving it \
              for Keras",
-            model.name()
-        ))
-    })?;
+                model.name()
+            ))
+        })?;
     let batch_shape: Vec<Value> = std::iter::once(Value::Null)
         .chain(input.iter().map(|d| d.map_or(Value::Null, Value::from)))
         .collect();
@@ -400,7 +413,10 @@ fn strip_forward(name: &str) -> &str {
 /// `<model>/<layer>/[<forward_lstm>/][<lstm_cell>/]<kernel>`.
 fn h5_weight_names(model: &str, layer: &dyn Layer) -> Result<Vec<String>> {
     let lname = layer.name();
-    let recurrent = matches!(layer.class_name(), "SimpleRNN" | "LSTM" | "GRU" | "Bidirectional");
+    let recurrent = matches!(
+        layer.class_name(),
+        "SimpleRNN" | "LSTM" | "GRU" | "Bidirectional"
+    );
     let cell = format!("{}_cell", inner_tag(layer));
     let names: Vec<String> = layer
         .params()
@@ -461,7 +477,9 @@ impl Node {
     fn at(&mut self, path: &str) -> &mut Node {
         path.split('/')
             .filter(|p| !p.is_empty())
-            .fold(self, |node, part| node.groups.entry(part.to_string()).or_default())
+            .fold(self, |node, part| {
+                node.groups.entry(part.to_string()).or_default()
+            })
     }
 
     fn attr(&mut self, name: &str, value: AttrValue) {
@@ -530,11 +548,14 @@ mod tests {
     fn initializers_in_keras_form() {
         assert_eq!(camel_case("glorot_uniform"), "GlorotUniform");
         assert_eq!(camel_case("he_normal"), "HeNormal");
-        let v = keras_initializer(&json!({"random_uniform": {"minval": -0.1, "maxval": 0.1}}))
-            .unwrap();
+        let v =
+            keras_initializer(&json!({"random_uniform": {"minval": -0.1, "maxval": 0.1}})).unwrap();
         assert_eq!(v["class_name"], "RandomUniform");
         assert_eq!(v["config"]["maxval"], 0.1);
-        assert_eq!(keras_initializer(&json!("zeros")).unwrap()["class_name"], "Zeros");
+        assert_eq!(
+            keras_initializer(&json!("zeros")).unwrap()["class_name"],
+            "Zeros"
+        );
         assert!(keras_initializer(&json!(3)).is_err());
     }
 
@@ -546,7 +567,9 @@ mod tests {
 
     #[test]
     fn unknown_layer_types_are_refused() {
-        let e = keras_layer(&json!({"type": "flatten"}), None).unwrap_err().to_string();
+        let e = keras_layer(&json!({"type": "flatten"}), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("flatten") && e.contains("Keras"), "{e}");
     }
 }
