@@ -20,7 +20,9 @@ use recurrent::interop::{
     KerasFormat, import_keras_model, keras_archive_bytes, keras_h5_bytes, load_keras_model,
 };
 use recurrent::layers::LayerConfig;
+use recurrent::metrics::Metric;
 use recurrent::model::Sequential;
+use recurrent::optimizers::OptimizerConfig;
 use serde_json::{Value, json};
 
 fn fixtures() -> PathBuf {
@@ -158,6 +160,25 @@ fn model(case: &Case) -> Sequential {
         })
         .collect();
     m.set_weights(&weights).unwrap();
+    // Two models compiled (written as Keras's compile settings, restored on load).
+    let compile = match case.name {
+        "embedding_masked_lstm_softmax" => Some((
+            json!({"type": "adam", "learning_rate": 0.01, "amsgrad": true}),
+            "sparse_categorical_crossentropy",
+            vec!["accuracy"],
+        )),
+        "simple_rnn_backwards_dropout_gru_v1" => Some((
+            json!({"type": "rmsprop", "rho": 0.8}),
+            "binary_crossentropy",
+            vec!["acc", "mae"],
+        )),
+        _ => None,
+    };
+    if let Some((opt, loss, metrics)) = compile {
+        let opt: OptimizerConfig = serde_json::from_value(opt).unwrap();
+        let metrics: Vec<Metric> = metrics.iter().map(|m| m.parse().unwrap()).collect();
+        m.compile(opt, loss.parse().unwrap(), &metrics).unwrap();
+    }
     m
 }
 
@@ -215,7 +236,7 @@ fn every_layer_kind_round_trips_bit_for_bit_in_both_formats() {
             m.save_keras(&path).unwrap();
             let imported = import_keras_model(&path).unwrap();
             assert_eq!(imported.format, format, "{}", case.name);
-            let mut back = imported.model;
+            let mut back = Sequential::load(&path).unwrap();
             assert_eq!(back.name(), m.name());
             let names = |s: &Sequential| -> Vec<String> {
                 s.layers().iter().map(|l| l.name().to_string()).collect()
@@ -231,6 +252,14 @@ fn every_layer_kind_round_trips_bit_for_bit_in_both_formats() {
                 assert_eq!(n1, n2);
                 assert_eq!(bits(a), bits(b), "{}.{ext}: weight {n1}", case.name);
             }
+            assert_eq!(back.loss(), m.loss(), "{}.{ext}", case.name);
+            assert_eq!(back.metrics(), m.metrics(), "{}.{ext}", case.name);
+            assert_eq!(
+                back.optimizer().map(|o| o.config().clone()),
+                m.optimizer().map(|o| o.config().clone()),
+                "{}.{ext}",
+                case.name
+            );
             let got = predict(&mut back, &x);
             assert_eq!(got.shape(), want.shape());
             assert_eq!(bits(&got), bits(&want), "{}.{ext}: predictions", case.name);

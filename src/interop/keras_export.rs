@@ -93,7 +93,12 @@ pub fn save_keras_as(model: &Sequential, path: &Path, format: KerasFormat) -> Re
 
 /// The bytes of a Keras 3 `.keras` archive of `model`.
 pub fn keras_archive_bytes(model: &Sequential) -> Result<Vec<u8>> {
-    let config = keras_model_config(model, false)?;
+    let mut config = keras_model_config(model, false)?;
+    if let Some(mut compile) = keras_compile_config(model)? {
+        compile["optimizer"]["module"] = json!("keras.optimizers");
+        compile["optimizer"]["registered_name"] = Value::Null;
+        config["compile_config"] = compile;
+    }
     let metadata = json!({"keras_version": KERAS_VERSION, "date_saved": date_saved()});
     let weights = archive_weights(model)?;
     let mut out = std::io::Cursor::new(Vec::new());
@@ -128,6 +133,17 @@ pub fn keras_h5_bytes(model: &Sequential) -> Result<Vec<u8>> {
         AttrValue::VarLenString(KERAS_VERSION.into()),
     );
     root.attr("model_config", AttrValue::VarLenString(to_json(&config)?));
+    if let Some(mut training) = keras_compile_config(model)? {
+        // The legacy format names the optimizer `optimizer_config`.
+        if let Some(m) = training.as_object_mut() {
+            let opt = m.remove("optimizer").unwrap_or(Value::Null);
+            m.insert("optimizer_config".into(), opt);
+        }
+        root.attr(
+            "training_config",
+            AttrValue::VarLenString(to_json(&training)?),
+        );
+    }
     let mname = model.name().to_string();
     let weights = root.at("model_weights");
     weights.attr("backend", AttrValue::VarLenString("tensorflow".into()));
@@ -222,6 +238,105 @@ pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
         "registered_name": null,
         "build_config": {"input_shape": batch_shape},
     }))
+}
+
+/// Keras's optimizer classes by our optimizer `type` tag.
+const OPTIMIZER_CLASSES: &[(&str, &str)] = &[
+    ("sgd", "SGD"),
+    ("rmsprop", "RMSprop"),
+    ("adam", "Adam"),
+    ("adamw", "AdamW"),
+    ("adagrad", "Adagrad"),
+    ("nadam", "Nadam"),
+];
+
+/// The compile settings of a compiled model as Keras's `compile_config` (optimizer,
+/// loss, metrics); `None` when it is not compiled. The optimizer's arguments have
+/// Keras's names already; a learning-rate schedule is not written (Keras gets the
+/// initial rate).
+fn keras_compile_config(model: &Sequential) -> Result<Option<Value>> {
+    let (Some(loss), Some(opt)) = (model.loss(), model.optimizer()) else {
+        return Ok(None);
+    };
+    let ours = serde_json::to_value(opt.config())
+        .map_err(|e| Error::State(format!("cannot serialise the optimizer: {e}")))?;
+    let tag = ours["type"].as_str().unwrap_or("?");
+    let class = OPTIMIZER_CLASSES
+        .iter()
+        .find(|(t, _)| *t == tag)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| Error::Unsupported(format!("optimizer `{tag}` has no Keras counterpart")))?;
+    let mut args = Map::new();
+    args.insert("name".into(), json!(tag));
+    for (k, v) in ours.as_object().into_iter().flatten() {
+        if k != "type" && k != "learning_rate_schedule" {
+            args.insert(k.clone(), shortest_floats(v));
+        }
+    }
+    let loss = serde_json::to_value(loss)
+        .map_err(|e| Error::State(format!("cannot serialise the loss: {e}")))?;
+    let metrics: Vec<Value> = model.metrics().iter().map(|m| json!(m.name())).collect();
+    Ok(Some(json!({
+        "optimizer": {"class_name": class, "config": args},
+        "loss": loss,
+        "loss_weights": null,
+        "metrics": metrics,
+        "weighted_metrics": null,
+        "run_eagerly": false,
+        "steps_per_execution": 1,
+        "jit_compile": false,
+    })))
+}
+
+/// Our optimizer config from a Keras one (`{"class_name": "Adam", "config": {...}}`):
+/// the arguments we have, Keras's others (`use_ema`, ...) only at their defaults.
+fn optimizer_from_keras(keras: &Value) -> Result<crate::optimizers::OptimizerConfig> {
+    use crate::optimizers::OptimizerConfig;
+    let class = keras["class_name"].as_str().unwrap_or("?");
+    // The arguments our config for this class takes: those it writes.
+    let defaults: OptimizerConfig = serde_json::from_value(json!({"type": class}))
+        .map_err(|e| Error::Unsupported(format!("Keras optimizer {class}: {e}")))?;
+    let known = serde_json::to_value(&defaults).unwrap_or(Value::Null);
+    let mut ours = Map::new();
+    ours.insert("type".into(), json!(class));
+    for (k, v) in keras["config"].as_object().into_iter().flatten() {
+        if k == "name" || v.is_null() {
+            continue;
+        }
+        let optional = ["weight_decay", "clipnorm", "clipvalue", "global_clipnorm"];
+        if known.get(k).is_some() || optional.contains(&k.as_str()) {
+            ours.insert(k.clone(), v.clone());
+        } else if !matches!(
+            (k.as_str(), v),
+            ("use_ema", Value::Bool(false)) | ("ema_momentum", _) | ("is_legacy_optimizer", _)
+        ) {
+            return Err(Error::Unsupported(format!(
+                "Keras optimizer {class}: argument `{k}` = {v} is not supported"
+            )));
+        }
+    }
+    serde_json::from_value(Value::Object(ours))
+        .map_err(|e| Error::Unsupported(format!("Keras optimizer {class}: {e}")))
+}
+
+/// Compiles a model imported from a Keras file with the optimizer, loss and metrics of
+/// its `training_config` / `compile_config` (as Keras's `load_model` does), when we
+/// have all three; otherwise it stays uncompiled, as Keras leaves a model whose
+/// compile settings it cannot restore. Whether it was compiled is returned.
+pub fn compile_from_keras(model: &mut Sequential, training_config: &Value) -> bool {
+    let optimizer = ["optimizer_config", "optimizer"]
+        .iter()
+        .map(|k| &training_config[*k])
+        .find(|v| v.is_object());
+    let Some(Ok(optimizer)) = optimizer.map(optimizer_from_keras) else {
+        return false;
+    };
+    let Ok(training) = super::parse_training_config(training_config, "training_config") else {
+        return false;
+    };
+    model
+        .compile(optimizer, training.loss, &training.metrics)
+        .is_ok()
 }
 
 /// Our layer config (`{"type": "lstm", "units": 8, ...}`) as a serialized Keras layer;

@@ -30,8 +30,8 @@ pub use keras_config::{
 };
 #[cfg(feature = "keras")]
 pub use keras_export::{
-    KERAS_VERSION, keras_archive_bytes, keras_format_for_path, keras_h5_bytes, keras_model_config,
-    save_keras_as,
+    KERAS_VERSION, compile_from_keras, keras_archive_bytes, keras_format_for_path, keras_h5_bytes,
+    keras_model_config, save_keras_as,
 };
 #[cfg(feature = "keras")]
 pub use keras_file::{

@@ -295,7 +295,8 @@ fn check_declared_size(
 }
 
 /// Load a model and everything saved with it. A Keras `.keras` / `.h5` file (told by
-/// content) is imported, with no extras.
+/// content) is imported, compiled when its compile settings are ones we have, with no
+/// extras.
 pub fn load_model(path: &Path) -> Result<LoadedModel> {
     #[cfg(feature = "keras")]
     if let Some(format) = crate::interop::keras_file_format(path)? {
@@ -305,8 +306,12 @@ pub fn load_model(path: &Path) -> Result<LoadedModel> {
         if let Some(v) = imported.keras_version {
             metadata.insert("keras_version".to_string(), v);
         }
+        let mut model = imported.model;
+        if let Some(t) = &imported.training_config {
+            crate::interop::compile_from_keras(&mut model, t);
+        }
         return Ok(LoadedModel {
-            model: imported.model,
+            model,
             extras: SaveExtras::default(),
             metadata,
         });
