@@ -50,7 +50,7 @@ fn export_writes_keras_files_by_format_or_extension() {
     let mut m = model();
     let src = dir.path().join("m.safetensors");
     m.save(&src).unwrap();
-    let want = m.predict(&ids(), None).unwrap();
+    let want = m.predict(ids(), None).unwrap();
     let src = src.to_str().unwrap();
     for (args, file, format) in [
         (vec!["--format", "keras"], "a.bin", KerasFormat::Archive),
@@ -70,7 +70,7 @@ fn export_writes_keras_files_by_format_or_extension() {
         let imported = import_keras_model(&out_path).unwrap();
         assert_eq!(imported.format, format, "{file}");
         let mut back = imported.model;
-        let got = back.predict(&ids(), None).unwrap();
+        let got = back.predict(ids(), None).unwrap();
         assert_eq!(got, want, "{file}");
     }
 }
@@ -79,7 +79,7 @@ fn export_writes_keras_files_by_format_or_extension() {
 fn library_save_picks_the_format_by_extension_and_load_reads_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model();
-    let want = m.predict(&ids(), None).unwrap();
+    let want = m.predict(ids(), None).unwrap();
     for (file, format) in [
         ("m.keras", KerasFormat::Archive),
         ("m.h5", KerasFormat::Hdf5),
@@ -88,7 +88,7 @@ fn library_save_picks_the_format_by_extension_and_load_reads_it_back() {
         m.save(&path).unwrap();
         assert_eq!(import_keras_model(&path).unwrap().format, format);
         let mut back = Sequential::load(&path).unwrap();
-        assert_eq!(back.predict(&ids(), None).unwrap(), want, "{file}");
+        assert_eq!(back.predict(ids(), None).unwrap(), want, "{file}");
     }
 }
 
