@@ -648,6 +648,95 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interop::hdf5_weights;
+    use ndarray::IxDyn;
+
+    use proptest::prelude::*;
+
+    /// A random group tree: (path, shape, values) datasets and (group path, name,
+    /// strings) string-list attributes, as our writer lays Keras files out.
+    #[allow(clippy::type_complexity)]
+    fn tree() -> impl Strategy<
+        Value = (
+            Vec<(String, Vec<usize>, Vec<f32>)>,
+            Vec<(String, Vec<String>)>,
+        ),
+    > {
+        let name = "[a-z_][a-z0-9_]{0,7}";
+        let dataset = (
+            prop::collection::vec(name, 1..4),
+            prop::collection::vec(1usize..5, 1..4),
+            any::<u64>(),
+        )
+            .prop_map(|(parts, shape, seed)| {
+                let n: usize = shape.iter().product();
+                let mut s = seed | 1;
+                let values = (0..n)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        f32::from_bits((s >> 32) as u32 & 0x7f7f_ffff)
+                            * if s & 1 == 0 { 1.0 } else { -1.0 }
+                    })
+                    .collect();
+                (format!("d/{}", parts.join("/")), shape, values)
+            });
+        let attr = (
+            prop::collection::vec(name, 0..3),
+            prop::collection::vec("[ -~é中]{1,40}", 0..5),
+        )
+            .prop_map(|(parts, strings)| (format!("g/{}", parts.join("/")), strings));
+        (
+            prop::collection::vec(dataset, 0..6),
+            prop::collection::vec(attr, 0..6),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// What `hdf5-pure` writes for us, the importer's reader (`hdf5-reader`) reads
+        /// back the same: nested groups, float32 datasets (any finite value, any
+        /// shape) and string-list attributes (variable-length UTF-8, and empty lists).
+        #[test]
+        fn the_reader_reads_back_what_the_writer_wrote((datasets, attrs) in tree()) {
+            let mut root = Node::default();
+            let mut want_d = BTreeMap::new();
+            for (path, shape, values) in &datasets {
+                // A path already holding a group or dataset is skipped (names collide).
+                let (dir, leaf) = path.rsplit_once('/').unwrap();
+                let taken = want_d.keys().any(|k: &String| {
+                    k == path || k.starts_with(&format!("{path}/")) || path.starts_with(&format!("{k}/"))
+                });
+                if taken || root.at(dir).groups.contains_key(leaf) {
+                    continue;
+                }
+                let a = ArrayD::from_shape_vec(IxDyn(shape), values.clone()).unwrap();
+                root.dataset(path, &a);
+                want_d.insert(path.clone(), a);
+            }
+            let mut want_a = BTreeMap::new();
+            for (group, strings) in &attrs {
+                if want_d.keys().any(|k| k == group || group.starts_with(&format!("{k}/"))) {
+                    continue;
+                }
+                root.at(group).attr("names", string_list(strings.clone()));
+                want_a.insert(group.clone(), strings.clone());
+            }
+            let bytes = root.write().unwrap();
+            let h5 = hdf5_weights::open(&bytes, "test").unwrap();
+            for (path, a) in &want_d {
+                let got = hdf5_weights::read_weight(&h5, "", path, a.shape(), "w").unwrap();
+                let bits = |x: &ArrayD<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&got), bits(a), "{}", path);
+            }
+            for (group, strings) in &want_a {
+                let g = hdf5_weights::group(&h5, group).unwrap();
+                let got = hdf5_weights::string_list(&g, "names").unwrap().unwrap();
+                prop_assert_eq!(&got, strings, "{}", group);
+            }
+        }
+    }
 
     #[test]
     fn extensions_pick_the_format() {
