@@ -570,12 +570,8 @@ impl Model {
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Model> {
         no_panic("load_model", || {
-            let keras = recurrent::interop::keras_file_format(&path).map_err(to_py)?;
-            let m = match keras {
-                Some(_) => recurrent::interop::load_keras_model(&path),
-                None => Sequential::load(&path),
-            }
-            .map_err(to_py)?;
+            // Keras files too (told by content), compiled from their training config.
+            let m = Sequential::load(&path).map_err(to_py)?;
             Ok(Model { inner: Some(m) })
         })
     }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use super::export::ExportFormat;
+
 /// Train and run recurrent neural networks (SimpleRNN, LSTM, GRU) the Keras way.
 #[derive(Debug, Parser)]
 #[command(name = "recurrent", version, about, long_about = None)]
@@ -76,17 +78,29 @@ pub enum Command {
         /// A run config, a model file, or a Keras `.keras` / `.h5` model file.
         path: PathBuf,
     },
-    /// Export a saved model to another format (ONNX, opset 17).
+    /// Export a saved model to another format: ONNX (opset 17), a Keras 3 `.keras`
+    /// archive or a legacy Keras `.h5` file.
     ///
     /// The ONNX graph computes what `predict` computes on the model's input (token ids
-    /// or floats); layers ONNX cannot express exactly are refused with an error.
+    /// or floats); layers ONNX cannot express exactly are refused with an error. The
+    /// Keras files load in Keras with `keras.models.load_model` (weights and
+    /// architecture; uncompiled).
     Export {
         /// A model file written by `recurrent train` or `Sequential::save`, or a Keras
         /// `.keras` / `.h5` file.
         model: PathBuf,
-        /// Write an ONNX file here (written atomically).
-        #[arg(long, value_name = "OUT.onnx")]
-        onnx: PathBuf,
+        /// Write an ONNX file here (written atomically); short for `--format onnx
+        /// --output OUT.onnx`.
+        #[arg(long, value_name = "OUT.onnx", conflicts_with_all = ["output", "format"],
+              required_unless_present = "output")]
+        onnx: Option<PathBuf>,
+        /// The file to write (atomically), in `--format`, or else the format its
+        /// extension names (`.onnx`, `.keras`, `.h5` / `.hdf5`).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// `onnx`, `keras` (Keras 3 `.keras` archive) or `h5` (legacy Keras HDF5).
+        #[arg(long, value_enum, requires = "output")]
+        format: Option<ExportFormat>,
     },
     /// Convert a Keras model file (`.keras`, or a legacy `.h5` full model such as a
     /// ModelCheckpoint file) into a recurrent model file.

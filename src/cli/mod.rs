@@ -69,7 +69,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             json,
         } => predict::predict(&model, &inputs, file.as_deref(), json).map(|_| 0),
         Command::Summary { path } => inspect::summary(&path).map(|_| 0),
-        Command::Export { model, onnx } => export::export(&model, &onnx).map(|_| 0),
+        Command::Export {
+            model,
+            onnx,
+            output,
+            format,
+        } => export::export(&model, onnx.as_deref(), output.as_deref(), format).map(|_| 0),
         Command::Import { model, output } => import::import(&model, &output).map(|_| 0),
         Command::Plot { history, output } => inspect::plot(&history, output.as_deref()).map(|_| 0),
     }

@@ -84,29 +84,40 @@ pub(crate) fn read_archive(
     let mut model = parsed.to_model().map_err(|e| fail(e.to_string()))?;
     let h5 = hdf5_weights::open(&weights, "model.weights.h5").map_err(&fail)?;
     let mut all = Vec::new();
-    let mut used = std::collections::HashMap::<&str, usize>::new();
-    for layer in model.layers() {
-        // Keras's `_get_unique_name`: the first keeps the bare name, then `_1`, `_2`, ...
-        let class = layer.default_name();
-        let key = match used.get_mut(class) {
-            Some(n) => {
-                *n += 1;
-                format!("{class}_{n}")
-            }
-            None => {
-                used.insert(class, 0);
-                class.to_string()
-            }
-        };
+    for (layer, key) in model.layers().iter().zip(layer_keys(&model)) {
         all.extend(layer_weights(&h5, layer.as_ref(), &key).map_err(&fail)?);
     }
     model.set_weights(&all).map_err(|e| fail(e.to_string()))?;
     Ok((model, compile))
 }
 
+/// Each layer's key in `model.weights.h5` (`layers/<key>`), in model order: Keras's
+/// `_get_unique_name` on the class in snake case, the first keeping the bare name, then
+/// `_1`, `_2`, ...
+pub(crate) fn layer_keys(model: &Sequential) -> Vec<String> {
+    let mut used = std::collections::HashMap::<&str, usize>::new();
+    model
+        .layers()
+        .iter()
+        .map(|layer| {
+            let class = layer.default_name();
+            match used.get_mut(class) {
+                Some(n) => {
+                    *n += 1;
+                    format!("{class}_{n}")
+                }
+                None => {
+                    used.insert(class, 0);
+                    class.to_string()
+                }
+            }
+        })
+        .collect()
+}
+
 /// The HDF5 groups holding `layer`'s variables (stored under `key`), in our parameter
 /// order.
-fn var_groups(layer: &dyn Layer, key: &str) -> Vec<String> {
+pub(crate) fn var_groups(layer: &dyn Layer, key: &str) -> Vec<String> {
     let base = format!("layers/{key}");
     match layer.class_name() {
         "Bidirectional" => vec![

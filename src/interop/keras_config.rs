@@ -377,8 +377,46 @@ fn batch_shape(config: &Value, source: &str, what: &str) -> Result<Option<Shape>
         .map(Some)
 }
 
-const SUPPORTED: &str = "Embedding, SimpleRNN, LSTM, GRU, Dense, Dropout, Bidirectional, \
-                         GlobalAveragePooling1D, GlobalMaxPooling1D, Conv1D, MaxPooling1D, TimeDistributed";
+/// Each Keras layer class we import and export, with our config's `type` tag: the one
+/// table both directions read (`keras_export` writes the class for the tag).
+pub(crate) const LAYER_CLASSES: &[(&str, &str)] = &[
+    ("Embedding", "embedding"),
+    ("SimpleRNN", "simple_rnn"),
+    ("LSTM", "lstm"),
+    ("GRU", "gru"),
+    ("Dense", "dense"),
+    ("Dropout", "dropout"),
+    ("Bidirectional", "bidirectional"),
+    ("GlobalAveragePooling1D", "global_average_pooling1d"),
+    ("GlobalMaxPooling1D", "global_max_pooling1d"),
+    ("Conv1D", "conv1d"),
+    ("MaxPooling1D", "max_pooling1d"),
+    ("TimeDistributed", "time_distributed"),
+];
+
+/// Our layer `type` tag of a Keras class, if we have that layer.
+pub(crate) fn tag_of_class(class: &str) -> Option<&'static str> {
+    LAYER_CLASSES
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map(|(_, t)| *t)
+}
+
+/// The Keras class of our layer `type` tag.
+pub(crate) fn class_of_tag(tag: &str) -> Option<&'static str> {
+    LAYER_CLASSES
+        .iter()
+        .find(|(_, t)| *t == tag)
+        .map(|(c, _)| *c)
+}
+
+fn supported() -> String {
+    LAYER_CLASSES
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// One serialized Keras layer (`{"class_name", "config", ...}`) as our config.
 fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
@@ -394,24 +432,11 @@ fn layer_config(layer: &Value, source: &str) -> Result<LayerConfig> {
         .unwrap_or("?")
         .to_string();
     let ctx = format!("layer {class} (`{lname}`)");
-    let tag = match class {
-        "Embedding" => "embedding",
-        "SimpleRNN" => "simple_rnn",
-        "LSTM" => "lstm",
-        "GRU" => "gru",
-        "Dense" => "dense",
-        "Dropout" => "dropout",
-        "Bidirectional" => "bidirectional",
-        "GlobalAveragePooling1D" => "global_average_pooling1d",
-        "GlobalMaxPooling1D" => "global_max_pooling1d",
-        "Conv1D" => "conv1d",
-        "MaxPooling1D" => "max_pooling1d",
-        "TimeDistributed" => "time_distributed",
-        _ => {
-            return Err(Error::Unsupported(format!(
-                "{source}: {ctx} is not supported (supported layers: {SUPPORTED})"
-            )));
-        }
+    let Some(tag) = tag_of_class(class) else {
+        return Err(Error::Unsupported(format!(
+            "{source}: {ctx} is not supported (supported layers: {})",
+            supported()
+        )));
     };
     let mut ours = Map::new();
     ours.insert("type".into(), Value::String(tag.into()));
@@ -578,7 +603,7 @@ fn metric_names(v: &Value, out: &mut Vec<(String, Option<Value>)>) {
 }
 
 /// `BinaryCrossentropy` -> `binary_crossentropy`.
-fn snake_case(class: &str) -> String {
+pub(crate) fn snake_case(class: &str) -> String {
     let mut out = String::new();
     for (i, c) in class.chars().enumerate() {
         if c.is_ascii_uppercase() {

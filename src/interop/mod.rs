@@ -1,8 +1,8 @@
-//! Reading models written by Keras (Keras 3 `.keras` archives and legacy `.h5`
+//! Reading and writing Keras model files (Keras 3 `.keras` archives and legacy `.h5`
 //! files), and writing ONNX.
 //!
-//! Import is the `keras` feature (HDF5 and zip readers), export the `onnx` feature
-//! (protobuf).
+//! Keras import and export are the `keras` feature (HDF5 and zip readers and writers),
+//! ONNX export the `onnx` feature (protobuf).
 
 #[cfg(feature = "keras")]
 mod hdf5_weights;
@@ -10,6 +10,8 @@ mod hdf5_weights;
 pub mod keras_archive;
 #[cfg(feature = "keras")]
 pub mod keras_config;
+#[cfg(feature = "keras")]
+pub mod keras_export;
 #[cfg(feature = "keras")]
 pub mod keras_file;
 #[cfg(feature = "keras")]
@@ -25,6 +27,11 @@ pub use keras_archive::{load_keras_archive, load_keras_archive_bytes};
 pub use keras_config::{
     KerasSequential, KerasTraining, parse_keras_config, parse_keras_model_config,
     parse_training_config,
+};
+#[cfg(feature = "keras")]
+pub use keras_export::{
+    KERAS_VERSION, compile_from_keras, keras_archive_bytes, keras_format_for_path, keras_h5_bytes,
+    keras_model_config, save_keras_as,
 };
 #[cfg(feature = "keras")]
 pub use keras_file::{

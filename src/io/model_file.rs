@@ -84,12 +84,16 @@ pub struct LoadedModel {
 
 impl Sequential {
     /// Save architecture, weights, optimizer state and compile settings to `path`
-    /// (atomically). Keras `model.save`.
+    /// (atomically). Keras `model.save`: a path ending in `.keras` gets a Keras 3
+    /// archive and `.h5` / `.hdf5` a legacy Keras HDF5 file (architecture and weights,
+    /// loadable by `keras.models.load_model`; with the `keras` feature), anything else
+    /// our own file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         save_model(self, path.as_ref(), &SaveExtras::default())
     }
 
-    /// Load a model saved by `save`. Keras `keras.models.load_model`.
+    /// Load a model saved by `save` (a Keras `.keras` / `.h5` file too, told by
+    /// content). Keras `keras.models.load_model`.
     pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
         load_model(path.as_ref()).map(|l| l.model)
     }
@@ -114,8 +118,13 @@ impl Sequential {
     }
 }
 
-/// Save `model` and `extras` to `path` (atomically).
+/// Save `model` and `extras` to `path` (atomically). A `.keras` / `.h5` / `.hdf5` path
+/// gets a Keras file instead (`Sequential::save_keras`), which holds the model only.
 pub fn save_model(model: &Sequential, path: &Path, extras: &SaveExtras) -> Result<()> {
+    #[cfg(feature = "keras")]
+    if let Some(format) = crate::interop::keras_format_for_path(path) {
+        return crate::interop::save_keras_as(model, path, format);
+    }
     save_file(model, path, extras, false)
 }
 
@@ -285,8 +294,28 @@ fn check_declared_size(
     Ok(())
 }
 
-/// Load a model and everything saved with it.
+/// Load a model and everything saved with it. A Keras `.keras` / `.h5` file (told by
+/// content) is imported, compiled when its compile settings are ones we have, with no
+/// extras.
 pub fn load_model(path: &Path) -> Result<LoadedModel> {
+    #[cfg(feature = "keras")]
+    if let Some(format) = crate::interop::keras_file_format(path)? {
+        let imported = crate::interop::import_keras_model(path)?;
+        let mut metadata = BTreeMap::new();
+        metadata.insert("format".to_string(), format.describe().to_string());
+        if let Some(v) = imported.keras_version {
+            metadata.insert("keras_version".to_string(), v);
+        }
+        let mut model = imported.model;
+        if let Some(t) = &imported.training_config {
+            crate::interop::compile_from_keras(&mut model, t);
+        }
+        return Ok(LoadedModel {
+            model,
+            extras: SaveExtras::default(),
+            metadata,
+        });
+    }
     load_file(read_checked(path)?, path)
 }
 

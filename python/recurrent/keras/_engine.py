@@ -451,9 +451,10 @@ class Sequential:
         self._core.set_weights(arrays)
 
     def save(self, filepath, overwrite=True, **kwargs):
-        """Save in recurrent's model file (safetensors: weights, optimizer state,
-        architecture, compile settings), under the name given, whatever its suffix
-        (`best-lstm-model.h5` is a recurrent file, not HDF5); `load_model` reads it."""
+        """Save under the name given: a `.keras` name gets a Keras 3 archive, `.h5` /
+        `.hdf5` a legacy Keras HDF5 file (architecture, weights, compile settings; Keras
+        loads both), any other name recurrent's model file (safetensors, also the
+        optimizer state). `load_model` reads all of them."""
         import os
 
         path = os.fspath(filepath)

@@ -8,8 +8,9 @@ Python hooks called during `fit`: `on_train_begin`, `on_epoch_begin`,
 training after the current epoch. `self.model` can be used (weights, save) in
 `on_train_begin`, `on_epoch_end` and `on_train_end`.
 
-`ModelCheckpoint('best-lstm-model.h5')` writes recurrent's own model file
-(safetensors) under exactly that name, not HDF5; `keras.models.load_model` reads it.
+`ModelCheckpoint('best-lstm-model.h5')` writes a legacy Keras HDF5 file (`.keras`: a
+Keras 3 archive) that Keras itself loads; other names get recurrent's own model file.
+`keras.models.load_model` reads both.
 """
 
 import os
