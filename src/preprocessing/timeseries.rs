@@ -11,6 +11,8 @@
 //!   `j < sequence_length`, and its target is `targets[start_index + p]`: the target
 //!   row at the window's *first* index, which is why a Keras user writes
 //!   `targets = data[sequence_length:]` to predict the value after each window.
+//!   Targets are indexed like `data` (from `start_index` on); Keras fails while
+//!   iterating when that runs past the end of `targets`, here it is an error up front.
 //!
 //! Keras returns a batched `tf.data.Dataset`; here the windows come back as one array
 //! (`fit` batches and shuffles), so `batch_size`, `shuffle` and `seed` are not
@@ -72,7 +74,7 @@ pub fn window_starts(
     targets_len: Option<usize>,
     o: &TimeseriesOptions,
 ) -> Result<Vec<usize>> {
-    // Keras tests `if start_index:` and `if end_index:`, so 0 means "not given".
+    // Keras tests `if start_index:` and `if end_index:`, so a 0 is not checked.
     let start_given = o.start_index.filter(|&s| s != 0);
     let end_given = o.end_index.filter(|&e| e != 0);
     if let Some(s) = start_given
@@ -123,22 +125,39 @@ pub fn window_starts(
             ));
         }
     }
-    let start = start_given.unwrap_or(0);
-    let end = end_given.unwrap_or(len);
+    // The checks above skip a 0, but the arithmetic uses it: `end_index = 0` gives
+    // no window at all (as Keras does).
+    let start = o.start_index.unwrap_or(0);
+    let end = o.end_index.unwrap_or(len);
     // (sequence_length - 1) * sampling_rate in u128: a huge sequence_length gives no
     // window instead of an overflow.
     let span = (o.sequence_length as u128 - 1) * o.sampling_rate as u128;
-    let mut num_seqs = (end - start) as i128 - span.min(i128::MAX as u128 / 2) as i128;
+    let mut num_seqs = end as i128 - start as i128 - span.min(i128::MAX as u128 / 2) as i128;
     if let Some(t) = targets_len {
         num_seqs = num_seqs.min(t as i128);
     }
     if num_seqs <= 0 {
         return Ok(Vec::new());
     }
-    Ok((0..num_seqs as usize)
+    let starts: Vec<usize> = (0..num_seqs as usize)
         .step_by(o.sequence_stride)
         .map(|p| start + p)
-        .collect())
+        .collect();
+    // Keras caps the count by len(targets) but reads targets[start_index + p]: with a
+    // start_index, targets shorter than the data run out and TensorFlow fails while
+    // iterating. The same case is an error here, before anything is built.
+    if let (Some(t), Some(&last)) = (targets_len, starts.last())
+        && last >= t
+    {
+        return Err(bad(
+            "targets",
+            format!(
+                "has {t} rows, but the window starting at row {last} takes its target from \
+                 targets[{last}] (targets are indexed like data, from start_index = {start})"
+            ),
+        ));
+    }
+    Ok(starts)
 }
 
 /// `keras.utils.timeseries_dataset_from_array(data, targets, sequence_length,
