@@ -224,7 +224,11 @@ pub fn summary(path: &Path) -> Result<()> {
 pub fn config_input_shape(config: &RunConfig) -> Vec<usize> {
     let d = &config.data;
     let steps = d.maxlen.unwrap_or(1);
-    if d.one_hot {
+    if d.is_series_csv() {
+        // Without feature_columns every column is one; the file says how many.
+        let features = d.feature_columns.as_ref().map_or(1, Vec::len);
+        vec![d.sequence_length.unwrap_or(1), features]
+    } else if d.one_hot {
         vec![steps, d.num_words.unwrap_or(1)]
     } else if d.source == crate::config::DataSource::Generated
         && d.task == crate::config::GeneratedTask::Series
