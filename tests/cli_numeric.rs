@@ -572,3 +572,37 @@ fn float_npz_of_each_rank_trains_and_predicts() {
         "{err}"
     );
 }
+
+#[test]
+fn id_settings_on_float_npz_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let npz = tmp.path().join("d.npz");
+    write_npz(
+        &npz,
+        &[
+            ("x_train", npy_f32(&[4, 3], &values(12, 5))),
+            ("y_train", npy_i64(&[0, 1, 0, 1])),
+            ("x_test", npy_f32(&[2, 3], &values(6, 6))),
+            ("y_test", npy_i64(&[1, 0])),
+        ],
+    );
+    let layers = r#"  { type = "dense", units = 1, activation = "sigmoid", input_shape = [3] },"#;
+    let cfg = write(
+        tmp.path(),
+        "c.toml",
+        &npz_config(layers, "binary_crossentropy", "maxlen = 20"),
+    );
+    let out = tmp.path().join("o");
+    let o = run(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("`x_train` has a float dtype, but [data] maxlen"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -2,6 +2,14 @@
 //! ids with a `TextVectorization` (adapted on the training texts only), pad, and
 //! optionally one-hot encode. `InputSpec` records these choices in the saved model so
 //! `predict` treats new input the same way.
+//!
+//! Numeric data takes two other routes: float `.npz` arrays are used as they are (any
+//! rank), and a time-series CSV is split in time order, standardised with the
+//! training rows' statistics (Keras's weather tutorial) and cut into
+//! `timeseries_dataset_from_array` windows per part. Its `SeriesSpec` (columns,
+//! window arguments, statistics) is saved in the model, so `predict` and `evaluate`
+//! cut and scale new files as training did instead of computing new statistics,
+//! which would shift every prediction by the difference in means.
 
 use std::path::{Path, PathBuf};
 
@@ -477,6 +485,25 @@ fn load_npz(config: &DataConfig, mut spec: InputSpec, path: &Path) -> Result<Pre
                 class_names: None,
             },
         );
+    }
+    // The id settings would be ignored silently on floats: refuse them instead.
+    for (key, set) in [
+        ("maxlen", config.maxlen.is_some()),
+        ("num_words", config.num_words.is_some()),
+        ("one_hot", config.one_hot),
+        ("padding", config.padding.is_some()),
+        ("truncating", config.truncating.is_some()),
+    ] {
+        if set {
+            return Err(Error::format(
+                path,
+                format!(
+                    "`{}` has a float dtype, but [data] {key} applies to integer token-id \
+                     arrays only; remove it to train on the floats as they are",
+                    keys.x_train
+                ),
+            ));
+        }
     }
     let x_test = npz.take(&keys.x_test)?;
     let x_train = npz_float_inputs(&npz, &keys.x_train, x_train)?;
