@@ -58,7 +58,7 @@ pub fn parse_numeric_csv(
         .from_reader(input);
     let headers = read_headers(&mut reader, path)?;
     let names: Vec<String> = match columns {
-        Some(c) if c.is_empty() => {
+        Some([]) => {
             return Err(Error::format(path, "no columns chosen to read"));
         }
         Some(c) => c.to_vec(),
