@@ -33,6 +33,8 @@ const EXPECTED: &[(&str, usize)] = &[
     ("generated_series.toml", 1_169),
     // 50*8 + 3*(8*16 + 16*16 + 2*16) + 17
     ("generated_memory.toml", 1_665),
+    // 4*(3*32 + 32*32 + 32) + 33 (24-hour windows of 3 CSV columns)
+    ("csv_forecast.toml", 4_641),
 ];
 
 #[test]

@@ -19,7 +19,7 @@ fn read_ints(path: &str) -> (Vec<usize>, Vec<i64>) {
     let a = parse_npy(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
     match a.data {
         NpyData::Int(v) => (a.shape, v),
-        NpyData::Sequences(_) => panic!("{path}: expected an integer array"),
+        NpyData::Sequences(_) | NpyData::Float(_) => panic!("{path}: expected an integer array"),
     }
 }
 

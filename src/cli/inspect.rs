@@ -46,22 +46,9 @@ pub fn saved_data(
             num_words: s.num_words,
             one_hot: s.one_hot,
             samples: None,
-            ..data.clone().unwrap_or_else(|| DataConfig {
-                source: crate::config::DataSource::Npz,
-                path: None,
-                num_words: None,
-                maxlen: None,
-                validation_split: None,
-                test_split: None,
-                seed: 0,
-                one_hot: false,
-                padding: None,
-                truncating: None,
-                task: Default::default(),
-                samples: None,
-                text_column: None,
-                label_column: None,
-            })
+            ..data
+                .clone()
+                .unwrap_or_else(|| DataConfig::new(crate::config::DataSource::Npz))
         };
         crate::config::check_data_sizes(&as_data)
             .map_err(|(_, k, r)| forged(format!("spec {k}: {r}")))?;
@@ -92,6 +79,8 @@ pub fn evaluate(
             }
         },
     };
+    // A series is scaled with the model's saved statistics.
+    let spec = saved_data(&loaded, model_path)?.1;
     let mut model = loaded.model;
     if model.loss().is_none()
         && let Some(keras) = loaded.metadata.get(KERAS_SOURCE)
@@ -105,7 +94,8 @@ pub fn evaluate(
         )
     })?;
     // Text goes through the model's own vocabulary, not one adapted anew.
-    let prepared = dataset::prepare_with(&data_config, &base, loaded.extras.vectorizer.as_ref())?;
+    let vectorizer = loaded.extras.vectorizer.as_ref();
+    let prepared = dataset::prepare_for(&data_config, &base, vectorizer, spec.as_ref())?;
     let y = dataset::targets_for_loss(
         &prepared.y_test,
         prepared.y_test_2d.as_ref(),
@@ -234,7 +224,11 @@ pub fn summary(path: &Path) -> Result<()> {
 pub fn config_input_shape(config: &RunConfig) -> Vec<usize> {
     let d = &config.data;
     let steps = d.maxlen.unwrap_or(1);
-    if d.one_hot {
+    if d.is_series_csv() {
+        // Without feature_columns every column is one; the file says how many.
+        let features = d.feature_columns.as_ref().map_or(1, Vec::len);
+        vec![d.sequence_length.unwrap_or(1), features]
+    } else if d.one_hot {
         vec![steps, d.num_words.unwrap_or(1)]
     } else if d.source == crate::config::DataSource::Generated
         && d.task == crate::config::GeneratedTask::Series

@@ -88,6 +88,13 @@ pub fn predict(
 ) -> Result<()> {
     let loaded = load_any_model(model_path)?;
     let spec = input_spec(&loaded, model_path)?;
+    if spec.kind == InputKind::Floats
+        && inputs.is_empty()
+        && let Some(f) = file
+        && let Some((x, lines)) = numeric_file(f, &spec, model_path)?
+    {
+        return run_and_print(loaded.model, &x, &lines, &spec, json);
+    }
     let lines = read_inputs(inputs, file)?;
     let x = match spec.kind {
         InputKind::Text => {
@@ -108,13 +115,83 @@ pub fn predict(
             parse_windows(&lines, &shape, model_path)?
         }
     };
-    let mut model = loaded.model;
-    let preds = predictions(
+    run_and_print(loaded.model, &x, &lines, &spec, json)
+}
+
+/// A numeric data file given to a float model: a time-series CSV (cut and scaled as
+/// the model's training data was) or an `.npz` (its `x_test` array, or its only
+/// array). `None` for other files, which are read as one input per line.
+fn numeric_file(
+    file: &Path,
+    spec: &InputSpec,
+    model_path: &Path,
+) -> Result<Option<(ModelInput, Vec<String>)>> {
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match (ext.as_deref(), &spec.series) {
+        (Some("csv"), Some(series)) => {
+            let table = crate::datasets::read_numeric_csv(file, Some(&series.feature_columns))?;
+            let (x, last_rows) = series.predict_windows(&table)?;
+            let lines = last_rows
+                .iter()
+                .map(|r| format!("window ending at data row {r}"))
+                .collect();
+            Ok(Some((x, lines)))
+        }
+        (Some("npz"), _) => {
+            let mut npz = crate::datasets::Npz::open_numeric(file)?;
+            let key = spec.npz_keys.clone().unwrap_or_default().x_test;
+            let only = {
+                let keys: Vec<&str> = npz.keys().collect();
+                (keys.len() == 1).then(|| keys[0].to_string())
+            };
+            let key = if npz.get(&key).is_some() {
+                key
+            } else {
+                only.unwrap_or(key)
+            };
+            let a = npz.take(&key)?;
+            let x = super::dataset::npz_float_inputs(&npz, &key, a)?;
+            let lines = (0..x.shape()[0]).map(|i| format!("{key}[{i}]")).collect();
+            Ok(Some((ModelInput::Floats(x), lines)))
+        }
+        (Some("csv"), None) => Err(Error::invalid_argument(
+            "predict",
+            "--file",
+            format!(
+                "{} was not trained on a time-series CSV, so it cannot cut {} into windows; \
+                 give one input per line",
+                model_path.display(),
+                file.display()
+            ),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Predicts `x` and prints one result per input (or JSON).
+fn run_and_print(
+    mut model: crate::model::Sequential,
+    x: &ModelInput,
+    lines: &[String],
+    spec: &InputSpec,
+    json: bool,
+) -> Result<()> {
+    let mut preds = predictions(
         &model.predict(x.as_inputs(), None)?,
-        &lines,
-        &spec,
+        lines,
+        spec,
         model.loss(),
     )?;
+    // A standardised target comes back in its own units.
+    if let Some(series) = &spec.series {
+        for p in &mut preds {
+            if let Some(v) = &mut p.value {
+                v.iter_mut().for_each(|x| *x = series.unscale(*x));
+            }
+        }
+    }
     if json {
         println!(
             "{}",
@@ -126,7 +203,13 @@ pub fn predict(
         match (&p.label, p.probability, &p.value) {
             (Some(l), Some(pr), _) => println!("{l}\t{pr:.4}"),
             (_, _, Some(v)) => println!(
-                "{}",
+                "{}{}",
+                // Series windows say which rows they end at.
+                if spec.series.is_some() {
+                    format!("{}\t", p.input)
+                } else {
+                    String::new()
+                },
                 v.iter()
                     .map(|x| format!("{x:.6}"))
                     .collect::<Vec<_>>()
@@ -167,6 +250,8 @@ fn input_spec(loaded: &LoadedModel, model_path: &Path) -> Result<InputSpec> {
         padding: "pre".into(),
         truncating: "pre".into(),
         class_names: None,
+        series: None,
+        npz_keys: None,
     }))
 }
 

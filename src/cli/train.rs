@@ -127,6 +127,10 @@ pub fn data_config_json(
 pub const LAST_FINITE_FILE: &str = "model.last-finite.safetensors";
 
 /// `recurrent train`: returns the exit code (0, or 130 after Ctrl-C).
+///
+/// A run that fails (bad config or data, download error, a shape the model refuses)
+/// leaves no empty output folder behind: the folders this run created are removed
+/// again when the run fails with nothing written in them.
 pub fn train(args: &TrainArgs) -> Result<i32> {
     let config = load_config(args)?;
     let output = args.output.clone().unwrap_or_else(|| {
@@ -136,6 +140,29 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
             .map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("runs").join(stem)
     });
+    let created = missing_dirs(&output);
+    let result = train_into(args, &config, &output);
+    if result.is_err() {
+        // Deepest first; `remove_dir` refuses a folder that holds anything.
+        for dir in &created {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+    result
+}
+
+/// `dir` and its ancestors that do not exist yet, deepest first.
+fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+fn train_into(args: &TrainArgs, config: &RunConfig, output: &Path) -> Result<i32> {
+    let (config, output) = (config.clone(), output.to_path_buf());
     std::fs::create_dir_all(&output).map_err(|e| Error::io(&output, e))?;
     // Every output is checked before the first epoch: a run must not train for hours
     // and then fail to write its results.
@@ -198,9 +225,12 @@ pub fn train(args: &TrainArgs) -> Result<i32> {
             return run.save_interrupted(&model, &history, &interrupt, initial_epoch);
         }
         Err(e) => {
-            // Keep what was learned so far before reporting the failure.
+            // Keep what was learned so far before reporting the failure (nothing
+            // when no epoch completed: the folder is then removed again).
             append_history(&mut history, interrupt.history());
-            let _ = write_history_json(&history, &output.join(HISTORY_JSON));
+            if !history.epoch.is_empty() {
+                let _ = write_history_json(&history, &output.join(HISTORY_JSON));
+            }
             if matches!(e, Error::Numerical(_)) {
                 // Diverged: `fit` refused the bad step, so the model holds the last
                 // finite weights. Keras's TerminateOnNaN leaves such a model to save;
@@ -326,6 +356,13 @@ fn check_resume_matches(model: &Sequential, config: &RunConfig, path: &Path) -> 
 fn load_config(args: &TrainArgs) -> Result<RunConfig> {
     let mut config = RunConfig::load(&args.config)?;
     if let Some(e) = args.epochs {
+        if e == 0 {
+            return Err(Error::invalid_argument(
+                "train",
+                "--epochs",
+                "must be at least 1",
+            ));
+        }
         config.fit.epochs = e;
     }
     if let Some(v) = args.verbose {

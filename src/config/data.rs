@@ -14,9 +14,11 @@ pub enum DataSource {
     Reuters,
     /// A folder of text files, one sub-folder per class (`text_dataset_from_directory`).
     TextDir,
-    /// A CSV file with a text column and a label column.
+    /// A CSV file: a text column and a label column, or (with `sequence_length`)
+    /// numeric columns of a time series cut into windows.
     Csv,
-    /// A Keras-layout `.npz` with `x_train`, `y_train`, `x_test`, `y_test` id sequences.
+    /// A Keras-layout `.npz` with `x_train`, `y_train`, `x_test`, `y_test`: id
+    /// sequences, or float arrays of any rank.
     Npz,
     /// Data made on the spot from `seed` (no download): see `GeneratedTask`.
     Generated,
@@ -123,4 +125,208 @@ pub struct DataConfig {
     pub text_column: Option<String>,
     #[serde(default)]
     pub label_column: Option<String>,
+    /// For a time-series `csv`: rows per window
+    /// (`timeseries_dataset_from_array(sequence_length)`). Setting it makes the CSV
+    /// numeric (feature columns and a target column instead of text and labels).
+    #[serde(default)]
+    pub sequence_length: Option<usize>,
+    /// Rows between window starts (Keras default 1).
+    #[serde(default)]
+    pub sequence_stride: Option<usize>,
+    /// Rows between the steps of a window (Keras default 1).
+    #[serde(default)]
+    pub sampling_rate: Option<usize>,
+    /// The columns fed to the model, in order (default: every column).
+    #[serde(default)]
+    pub feature_columns: Option<Vec<String>>,
+    /// The column to forecast (it may also be a feature).
+    #[serde(default)]
+    pub target_column: Option<String>,
+    /// `targets = data[target_offset:, target_column]`, as a Keras user passes
+    /// targets to `timeseries_dataset_from_array`: the window starting at row `p` is
+    /// paired with row `p + target_offset`. Default: the row right after the
+    /// window's last step, `(sequence_length - 1) * sampling_rate + 1` (Keras's
+    /// `data[sequence_length:]` when `sampling_rate = 1`).
+    #[serde(default)]
+    pub target_offset: Option<usize>,
+    /// Standardise every column with the mean and standard deviation of the training
+    /// rows only (Keras's weather-forecasting tutorial); saved with the model, so
+    /// `predict` scales its input the same way and gives values in the target's units.
+    #[serde(default)]
+    pub normalize: bool,
+    /// For `npz`: the array names (default Keras's `x_train`, `y_train`, `x_test`,
+    /// `y_test`).
+    #[serde(default)]
+    pub npz_keys: Option<NpzKeys>,
+}
+
+/// The array names of an `.npz` data file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpzKeys {
+    #[serde(default = "NpzKeys::x_train")]
+    pub x_train: String,
+    #[serde(default = "NpzKeys::y_train")]
+    pub y_train: String,
+    #[serde(default = "NpzKeys::x_test")]
+    pub x_test: String,
+    #[serde(default = "NpzKeys::y_test")]
+    pub y_test: String,
+}
+
+impl NpzKeys {
+    fn x_train() -> String {
+        "x_train".into()
+    }
+    fn y_train() -> String {
+        "y_train".into()
+    }
+    fn x_test() -> String {
+        "x_test".into()
+    }
+    fn y_test() -> String {
+        "y_test".into()
+    }
+}
+
+impl Default for NpzKeys {
+    fn default() -> Self {
+        NpzKeys {
+            x_train: Self::x_train(),
+            y_train: Self::y_train(),
+            x_test: Self::x_test(),
+            y_test: Self::y_test(),
+        }
+    }
+}
+
+/// A failed `[data]` check: the key and the reason.
+pub type DataCheck = std::result::Result<(), (&'static str, String)>;
+
+impl DataConfig {
+    /// Every key at its default, for `source`.
+    pub fn new(source: DataSource) -> Self {
+        DataConfig {
+            source,
+            path: None,
+            num_words: None,
+            maxlen: None,
+            validation_split: None,
+            test_split: None,
+            seed: default_seed(),
+            one_hot: false,
+            padding: None,
+            truncating: None,
+            task: GeneratedTask::default(),
+            samples: None,
+            text_column: None,
+            label_column: None,
+            sequence_length: None,
+            sequence_stride: None,
+            sampling_rate: None,
+            feature_columns: None,
+            target_column: None,
+            target_offset: None,
+            normalize: false,
+            npz_keys: None,
+        }
+    }
+
+    /// A numeric time series from a CSV file (`source = "csv"` with `sequence_length`).
+    pub fn is_series_csv(&self) -> bool {
+        self.source == DataSource::Csv && self.sequence_length.is_some()
+    }
+
+    /// Raw text, turned into ids by a `TextVectorization` saved with the model.
+    pub fn is_text(&self) -> bool {
+        self.source.is_text(self.task) && !self.is_series_csv()
+    }
+
+    /// The time-series and npz keys: where they apply and their ranges.
+    pub fn check_numeric(&self) -> DataCheck {
+        let series = self.is_series_csv();
+        let series_keys: [(&'static str, bool); 7] = [
+            ("sequence_stride", self.sequence_stride.is_some()),
+            ("sampling_rate", self.sampling_rate.is_some()),
+            ("feature_columns", self.feature_columns.is_some()),
+            ("target_column", self.target_column.is_some()),
+            ("target_offset", self.target_offset.is_some()),
+            ("normalize", self.normalize),
+            ("sequence_length", self.sequence_length.is_some()),
+        ];
+        if !series {
+            if let Some((key, _)) = series_keys.iter().find(|(_, set)| *set) {
+                return Err((
+                    key,
+                    "only applies to a time-series CSV (source = \"csv\" with sequence_length)"
+                        .into(),
+                ));
+            }
+        } else {
+            for (key, set) in [
+                ("text_column", self.text_column.is_some()),
+                ("label_column", self.label_column.is_some()),
+                ("maxlen", self.maxlen.is_some()),
+                ("num_words", self.num_words.is_some()),
+                ("one_hot", self.one_hot),
+            ] {
+                if set {
+                    return Err((
+                        key,
+                        "does not apply to a time-series CSV (sequence_length is set): \
+                         windows are sequence_length rows of the feature_columns"
+                            .into(),
+                    ));
+                }
+            }
+            if self.target_column.is_none() {
+                return Err((
+                    "target_column",
+                    "a time-series CSV needs the column to forecast: target_column = \"...\""
+                        .into(),
+                ));
+            }
+            for (key, v) in [
+                ("sequence_length", self.sequence_length),
+                ("sequence_stride", self.sequence_stride),
+                ("sampling_rate", self.sampling_rate),
+            ] {
+                match v {
+                    Some(0) => return Err((key, "must be at least 1".into())),
+                    Some(n) if n > super::MAX_MAXLEN => {
+                        return Err((
+                            key,
+                            format!("{n} is over the limit of {} rows", super::MAX_MAXLEN),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(c) = &self.feature_columns {
+                if c.is_empty() {
+                    return Err(("feature_columns", "needs at least one column".into()));
+                }
+                if let Some(d) = c.iter().enumerate().find(|(i, n)| c[..*i].contains(n)) {
+                    return Err((
+                        "feature_columns",
+                        format!("column {:?} is listed twice", d.1),
+                    ));
+                }
+            }
+        }
+        if self.npz_keys.is_some() && self.source != DataSource::Npz {
+            return Err(("npz_keys", "only applies to source = \"npz\"".into()));
+        }
+        Ok(())
+    }
+
+    /// `target_offset`, or its default: the row after the window's last step.
+    pub fn target_offset_or_default(&self) -> usize {
+        self.target_offset.unwrap_or_else(|| {
+            let len = self.sequence_length.unwrap_or(1).max(1);
+            (len - 1)
+                .saturating_mul(self.sampling_rate.unwrap_or(1))
+                .saturating_add(1)
+        })
+    }
 }

@@ -16,7 +16,7 @@ pub use callbacks::{
     ReduceLrOnPlateauConfig, TerminateOnNanConfig,
 };
 pub use compile::CompileConfig;
-pub use data::{DataConfig, DataSource, GeneratedTask};
+pub use data::{DataConfig, DataSource, GeneratedTask, NpzKeys};
 pub use fit::FitConfig;
 
 use crate::error::{Error, Result};
@@ -100,13 +100,16 @@ impl RunConfig {
         };
         self.check_splits().map_err(|(t, k, r)| err(t, k, r))?;
         self.check_data().map_err(|(t, k, r)| err(t, k, r))?;
+        self.data
+            .check_numeric()
+            .map_err(|(k, r)| err("data", k, r))?;
         check_data_sizes(&self.data).map_err(|(t, k, r)| err(t, k, r))?;
         self.check_model_and_compile()
             .map_err(|(t, k, r)| err(t, k, r))?;
         self.check_fit().map_err(|(t, k, r)| err(t, k, r))?;
         self.check_callbacks().map_err(|(t, k, r)| err(t, k, r))?;
         if self.compile.loss == Loss::MeanSquaredError
-            && self.data.source.is_text(self.data.task)
+            && self.data.is_text()
             && self.compile.metrics.iter().any(|m| m.name() == "accuracy")
         {
             // Allowed by Keras, but almost certainly a mistake worth surfacing early.

@@ -1,6 +1,10 @@
 //! The numpy dtypes the dataset readers accept: booleans, integers of every width and
 //! byte order, and `object` (ragged sequences, stored pickled). Anything else (floats,
 //! strings, structured dtypes) is refused with the dtype named.
+//!
+//! Floats (`float16/32/64`, [`FloatDtype`]) are read only by the numeric readers
+//! (`npy::parse_npy_numeric`, `Npz::open_numeric`): the token-id datasets keep refusing
+//! them, since a float where ids belong is a wrong file, not data to round.
 
 /// Byte order of a multi-byte element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +128,73 @@ impl Dtype {
     }
 }
 
+/// A numpy float dtype: `<f2`, `<f4`, `<f8` and their big-endian forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloatDtype {
+    pub size: usize,
+    pub order: ByteOrder,
+}
+
+impl FloatDtype {
+    /// `Some` for a float type string, `None` for anything else.
+    pub fn parse(descr: &str) -> Option<FloatDtype> {
+        let (order, rest) = match descr.as_bytes().first()? {
+            b'<' | b'|' | b'=' => (ByteOrder::Little, &descr[1..]),
+            b'>' => (ByteOrder::Big, &descr[1..]),
+            _ => (ByteOrder::Little, descr),
+        };
+        let size = match rest {
+            "f2" | "e" => 2,
+            "f4" | "f" => 4,
+            "f8" | "d" => 8,
+            _ => return None,
+        };
+        Some(FloatDtype { size, order })
+    }
+
+    /// Decodes `count` elements from `bytes` into f64 (exact for every float width).
+    pub fn decode(self, bytes: &[u8], count: usize) -> Result<Vec<f64>, String> {
+        let size = self.size;
+        let needed = count
+            .checked_mul(size)
+            .ok_or_else(|| format!("{count} elements of {size} bytes overflow"))?;
+        if bytes.len() < needed {
+            return Err(format!(
+                "array data is truncated: {count} elements need {needed} bytes, found {}",
+                bytes.len()
+            ));
+        }
+        Ok(bytes[..needed]
+            .chunks_exact(size)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..size].copy_from_slice(c);
+                if self.order == ByteOrder::Big {
+                    b[..size].reverse();
+                }
+                match size {
+                    2 => f16_to_f64(u16::from_le_bytes([b[0], b[1]])),
+                    4 => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                    _ => f64::from_le_bytes(b),
+                }
+            })
+            .collect())
+    }
+}
+
+/// IEEE half precision to f64 (numpy's `float16`), subnormals and specials included.
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1f);
+    let frac = f64::from(h & 0x3ff);
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +256,21 @@ mod tests {
                 .contains("truncated")
         );
         assert!(Dtype::Int(8, le).decode(&[], usize::MAX).is_err());
+    }
+
+    #[test]
+    fn floats_are_their_own_dtype() {
+        let f = FloatDtype::parse("<f4").unwrap();
+        assert_eq!(f.decode(&1.5f32.to_le_bytes(), 1), Ok(vec![1.5]));
+        let be = FloatDtype::parse(">f8").unwrap();
+        assert_eq!(be.decode(&(-0.25f64).to_be_bytes(), 1), Ok(vec![-0.25]));
+        // float16: 1.0 = 0x3c00, -2.0 = 0xc000, smallest subnormal 0x0001.
+        let h = FloatDtype::parse("<f2").unwrap();
+        let got = h.decode(&[0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00], 3).unwrap();
+        assert_eq!(got, vec![1.0, -2.0, 2f64.powi(-24)]);
+        assert!(h.decode(&[0; 3], 2).unwrap_err().contains("truncated"));
+        for not_float in ["<i8", "|O", "<c8", "<f16", ""] {
+            assert_eq!(FloatDtype::parse(not_float), None, "{not_float}");
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! format ([`npz`], [`npy`], with a restricted [`pickle`] reader that never runs
 //! code), and shuffled with numpy's legacy `RandomState` ([`mt19937`]).
 //!
-//! [`generated`] makes small synthetic tasks from a seed (no file at all).
+//! [`generated`] makes small synthetic tasks from a seed (no file at all);
+//! [`numeric_csv`] reads the number columns of a CSV file (time series).
 //!
 //! Downloading and the `imdb`/`reuters` loaders are the `download` feature, `.npz`
 //! reading the `npz` feature (it brings the `zip` crate); `.npy`, the pickle reader
@@ -22,6 +23,7 @@ pub mod mt19937;
 pub mod npy;
 #[cfg(feature = "npz")]
 pub mod npz;
+pub mod numeric_csv;
 pub mod pickle;
 #[cfg(feature = "download")]
 mod remap;
@@ -36,6 +38,7 @@ pub use imdb::ImdbOptions;
 pub use npy::{NpyArray, NpyData};
 #[cfg(feature = "npz")]
 pub use npz::Npz;
+pub use numeric_csv::{NumericTable, read_numeric_csv};
 #[cfg(feature = "download")]
 pub use reuters::ReutersOptions;
 pub use word_index::{ReverseWordIndex, WordIndex, decode_review};

@@ -2,7 +2,7 @@
 //! with `descr`, `fortran_order` and `shape`) followed by raw little/big-endian
 //! integers, or by a pickle stream for object arrays.
 
-use super::dtype::{ByteOrder, Dtype};
+use super::dtype::{ByteOrder, Dtype, FloatDtype};
 use super::pickle;
 
 /// An array read from a `.npy` file or `.npz` member.
@@ -17,6 +17,8 @@ pub struct NpyArray {
 pub enum NpyData {
     /// A bool or integer array of any width and byte order, widened to i64.
     Int(Vec<i64>),
+    /// A float16/32/64 array, widened to f64; only from [`parse_npy_numeric`].
+    Float(Vec<f64>),
     /// An object array whose items are all integer sequences (Python lists or tuples
     /// of ints, or 1-D integer arrays): the ragged layout of Keras's datasets.
     Sequences(Vec<Vec<i64>>),
@@ -27,7 +29,10 @@ impl NpyArray {
     pub fn len(&self) -> usize {
         match &self.data {
             NpyData::Int(v) if self.shape.is_empty() => v.len(),
-            NpyData::Int(_) | NpyData::Sequences(_) => self.shape.first().copied().unwrap_or(0),
+            NpyData::Float(v) if self.shape.is_empty() => v.len(),
+            NpyData::Int(_) | NpyData::Float(_) | NpyData::Sequences(_) => {
+                self.shape.first().copied().unwrap_or(0)
+            }
         }
     }
 
@@ -59,9 +64,12 @@ pub(crate) fn header_len(head: &[u8]) -> Option<usize> {
 #[cfg_attr(not(feature = "npz"), allow(dead_code))]
 pub(crate) fn declared_memory(head: &[u8]) -> Option<u128> {
     let (header, _) = parse_prefix(head).ok()?;
-    let dtype = Dtype::parse(&header.descr, ByteOrder::Little).ok()?;
-    if dtype == Dtype::Object {
-        return None;
+    // Floats are held as f64: 8 bytes each, as the integers.
+    if FloatDtype::parse(&header.descr).is_none() {
+        let dtype = Dtype::parse(&header.descr, ByteOrder::Little).ok()?;
+        if dtype == Dtype::Object {
+            return None;
+        }
     }
     Some(
         header
@@ -104,8 +112,19 @@ fn parse_prefix(bytes: &[u8]) -> Result<(Header, usize), String> {
     Ok((parse_header(&header)?, header_end))
 }
 
-/// Parses a whole `.npy` byte stream. Errors are plain messages; callers add the file.
+/// Parses a whole `.npy` byte stream of ids or labels (bool, integer or object
+/// arrays; floats are refused). Errors are plain messages; callers add the file.
 pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+    parse_npy_with(bytes, false)
+}
+
+/// [`parse_npy`] that also reads float16/32/64 arrays (as [`NpyData::Float`]): the
+/// numeric data of `[data] source = "npz"`.
+pub fn parse_npy_numeric(bytes: &[u8]) -> Result<NpyArray, String> {
+    parse_npy_with(bytes, true)
+}
+
+fn parse_npy_with(bytes: &[u8], floats: bool) -> Result<NpyArray, String> {
     let (header, header_end) = parse_prefix(bytes)?;
     let payload = &bytes[header_end..];
     let count = header
@@ -113,12 +132,23 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or("array shape overflows")?;
+    let fortran_nd = header.fortran_order && header.shape.iter().filter(|&&d| d > 1).count() > 1;
+    let fortran_err = "Fortran-ordered arrays of more than one dimension are not supported";
+    if let Some(f) = FloatDtype::parse(&header.descr).filter(|_| floats) {
+        if fortran_nd {
+            return Err(fortran_err.into());
+        }
+        return Ok(NpyArray {
+            shape: header.shape,
+            data: NpyData::Float(f.decode(payload, count)?),
+        });
+    }
     let dtype = Dtype::parse(&header.descr, ByteOrder::Little)?;
     if dtype == Dtype::Object {
         return pickle::load_array(payload).map_err(|e| e.to_string());
     }
-    if header.fortran_order && header.shape.iter().filter(|&&d| d > 1).count() > 1 {
-        return Err("Fortran-ordered arrays of more than one dimension are not supported".into());
+    if fortran_nd {
+        return Err(fortran_err.into());
     }
     let ints = dtype.decode(payload, count)?;
     Ok(NpyArray {
@@ -344,6 +374,39 @@ mod tests {
         assert!(e.contains("overflow"), "{e}");
         let e = parse_npy(b"\x93NUMPY\x09\x00\x00\x00").unwrap_err();
         assert!(e.contains("version 9"), "{e}");
+    }
+
+    #[test]
+    fn numeric_reader_takes_floats_the_id_reader_refuses_them() {
+        let mut payload = Vec::new();
+        for x in [0.5f32, -1.0, 3.25, 8.0] {
+            payload.extend_from_slice(&x.to_le_bytes());
+        }
+        let bytes = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n",
+            &payload,
+        );
+        let a = parse_npy_numeric(&bytes).unwrap();
+        assert_eq!(a.shape, vec![2, 2]);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.data, NpyData::Float(vec![0.5, -1.0, 3.25, 8.0]));
+        assert!(
+            parse_npy(&bytes)
+                .unwrap_err()
+                .contains("unsupported dtype '<f4'")
+        );
+        assert_eq!(declared_memory(&bytes), Some(32));
+        let e = parse_npy_numeric(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+        // Integers still come back as integers.
+        let ints = npy(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }\n",
+            &7i64.to_le_bytes(),
+        );
+        assert_eq!(
+            parse_npy_numeric(&ints).unwrap().data,
+            NpyData::Int(vec![7])
+        );
     }
 
     #[test]

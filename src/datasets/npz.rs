@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use super::npy::{NpyArray, parse_npy};
+use super::npy::{NpyArray, parse_npy, parse_npy_numeric};
 use crate::{Error, Result};
 
 /// The arrays of one `.npz` file, with the file's path for error messages.
@@ -19,14 +19,29 @@ pub struct Npz {
 }
 
 impl Npz {
-    /// Reads and parses the whole archive at `path`.
+    /// Reads and parses the whole archive at `path` (bool, integer and object
+    /// arrays: the token-id datasets).
     pub fn open(path: &Path) -> Result<Npz> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Npz::from_bytes(&bytes, path)
     }
 
+    /// [`Npz::open`] that also reads float arrays (numeric data: series, features).
+    pub fn open_numeric(path: &Path) -> Result<Npz> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Npz::from_bytes_with(&bytes, path, parse_npy_numeric)
+    }
+
     /// Parses an archive held in memory; `path` only names it in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Npz> {
+        Npz::from_bytes_with(bytes, path, parse_npy)
+    }
+
+    fn from_bytes_with(
+        bytes: &[u8],
+        path: &Path,
+        parse: fn(&[u8]) -> std::result::Result<NpyArray, String>,
+    ) -> Result<Npz> {
         let fail = |reason: String| Error::format(path, reason);
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
             .map_err(|e| fail(format!("not a readable .npz (zip) archive: {e}")))?;
@@ -52,7 +67,7 @@ impl Npz {
                 .map_err(|e| Error::format(path, e))?;
             let data = read_member(&mut member, declared)
                 .map_err(|e| fail(format!("member `{name}`: {e}")))?;
-            let array = parse_npy(&data).map_err(|e| fail(format!("member `{name}`: {e}")))?;
+            let array = parse(&data).map_err(|e| fail(format!("member `{name}`: {e}")))?;
             arrays.insert(key, array);
         }
         Ok(Npz {

@@ -31,7 +31,7 @@ pub(crate) fn take_pair(
     }
     let xs = match x.data {
         NpyData::Sequences(s) => s,
-        NpyData::Int(_) => {
+        NpyData::Int(_) | NpyData::Float(_) => {
             return Err(Error::format(
                 &path,
                 format!(
@@ -58,7 +58,7 @@ pub(crate) fn take_pair(
 fn labels(y: NpyArray, key: &str, path: &Path) -> Result<Vec<i64>> {
     match y.data {
         NpyData::Int(v) if y.shape.len() == 1 => Ok(v),
-        NpyData::Int(_) => Err(Error::format(
+        NpyData::Int(_) | NpyData::Float(_) => Err(Error::format(
             path,
             format!(
                 "`{key}` has shape {:?}; expected a 1-D label array",

@@ -301,8 +301,33 @@ impl Sequential {
                 x.kind()
             )));
         }
-        let built = self.input_shape.as_deref().unwrap_or(&[]);
         let data = &x.shape()[1..];
+        // A shape the first layer declares (`input_shape`) is a promise Keras holds
+        // the data to: `input_shape = [20, 1]` fed 30-step windows raises in Keras's
+        // fit, and training anyway would save a model that refuses its own data.
+        if let Some(declared) = first.input_shape_hint() {
+            let fits = declared.len() == data.len()
+                && declared
+                    .iter()
+                    .zip(data)
+                    .all(|(d, &n)| d.is_none_or(|d| d == n));
+            if !fits {
+                return Err(Error::Shape(format!(
+                    "{what} has shape {} but layer `{}` ({}) declares input_shape = [{}], \
+                     i.e. inputs of shape {}; make the layer's input_shape match the data",
+                    format_shape(&data.iter().map(|&d| Some(d)).collect::<Shape>()),
+                    first.name(),
+                    first.class_name(),
+                    declared
+                        .iter()
+                        .map(|d| d.map_or("None".to_string(), |d| d.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    format_shape(&declared)
+                )));
+            }
+        }
+        let built = self.input_shape.as_deref().unwrap_or(&[]);
         let last_ok = match (built.last(), data.last()) {
             (Some(Some(b)), Some(d)) => b == d,
             _ => true,

@@ -60,7 +60,7 @@ impl CsvOptions {
 const QUOTE_CHARS: usize = crate::budget::QUOTE_CHARS;
 
 /// A csv error as `line N: cause`, in the words of this loader.
-fn describe_csv_error(e: &csv::Error) -> String {
+pub(crate) fn describe_csv_error(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos: Some(pos),
@@ -104,7 +104,10 @@ pub fn read_text_csv(
 }
 
 /// The header row's names, trimmed (and without a byte-order mark).
-fn read_headers<R: std::io::Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Vec<String>> {
+pub(crate) fn read_headers<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    path: &Path,
+) -> Result<Vec<String>> {
     let csv_err = |e: csv::Error| Error::format(path, describe_csv_error(&e));
     let headers: Vec<String> = reader
         .byte_headers()
@@ -129,7 +132,7 @@ fn read_headers<R: std::io::Read>(reader: &mut csv::Reader<R>, path: &Path) -> R
 }
 
 /// The index of the column called `name`.
-fn column(headers: &[String], name: &str, path: &Path) -> Result<usize> {
+pub(crate) fn column(headers: &[String], name: &str, path: &Path) -> Result<usize> {
     headers.iter().position(|h| h == name).ok_or_else(|| {
         Error::format(
             path,
