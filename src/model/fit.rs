@@ -89,6 +89,10 @@ impl CallbackList<'_> {
             .try_for_each(|cb| cb.on_train_batch_end(batch, logs))
     }
 
+    fn stop_training(&self) -> bool {
+        self.items.iter().any(|cb| cb.stop_training())
+    }
+
     /// Every callback sees the epoch's end; `Stop` if any of them asked for it.
     fn on_epoch_end(
         &mut self,
@@ -176,7 +180,7 @@ impl Sequential {
             history.push(epoch, &logs);
             let control = callbacks.on_epoch_end(epoch, &logs, self)?;
             last_logs = logs;
-            if control == Control::Stop {
+            if control == Control::Stop || callbacks.stop_training() {
                 break;
             }
         }
@@ -221,6 +225,9 @@ impl Sequential {
                 })?;
             totals.add(loss, idx.len());
             callbacks.on_train_batch_end(step, &totals.logs(self.metrics()))?;
+            if callbacks.stop_training() {
+                break;
+            }
         }
         Ok(totals.logs(self.metrics()))
     }
