@@ -164,6 +164,9 @@ def test_history_params_and_evaluate_return_dict():
     d = model.evaluate(x, y, verbose=0, return_dict=True)
     assert d == {"acc": r[1], "auc": r[2], "loss": r[0]}
     assert d["loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-6)
+    assert dict(zip(model.metrics_names, r)) == d
+    assert [w.shape for w in model.trainable_weights] == [w.shape for w in model.get_weights()]
+    assert model.non_trainable_weights == []
 
 
 def test_predict_on_lists_and_layer_weights():

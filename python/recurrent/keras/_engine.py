@@ -400,6 +400,25 @@ class Sequential:
     def weights(self):
         return self.get_weights()
 
+    # Every weight recurrent has is trained (no BatchNormalization statistics).
+    @property
+    def trainable_weights(self):
+        return self.get_weights()
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        return []
+
+    @property
+    def metrics_names(self):
+        """`["loss", "acc"]`: the order of `evaluate`'s list (as Keras 2 names it, so
+        `dict(zip(model.metrics_names, model.evaluate(x, y)))` works)."""
+        if self._compiled is None:
+            return []
+        return ["loss"] + list(self._compiled[2])
+
     def set_weights(self, weights):
         shapes = self._core.weight_shapes()
         weights = list(weights)
