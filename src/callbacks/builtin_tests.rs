@@ -264,7 +264,7 @@ fn predict_and_evaluate_call_after_batch_and_stop_on_its_error() {
         .unwrap();
     assert_eq!(seen, vec![0, 1, 2]);
     assert_eq!(logs, m.evaluate(&x, &y, Some(4)).unwrap());
-    let stop = |b: usize| {
+    let mut stop = |b: usize| {
         if b == 1 {
             Err(crate::Error::State("interrupted".to_string()))
         } else {
