@@ -23,7 +23,7 @@ struct Case {
     /// Pre-padding and gaps in the step mask.
     masked: bool,
     training: bool,
-    /// Input rows looked up from a 5-token table, their ids given (`set_input_tokens`).
+    /// Input rows looked up from a 5-token table, their ids given (`ForwardContext::tokens`).
     tokens: bool,
 }
 
@@ -99,13 +99,10 @@ fn check(
         .unwrap();
     let (x, ids) = input(case);
     let mask = case.masked.then(|| step_mask(batch, steps));
-    layer.set_input_tokens(case.tokens.then_some(&ids[..]));
-    layer.set_input_mask(mask.clone());
     let mut rng = SeededRng::new(9);
-    let mut ctx = ForwardContext {
-        training: case.training,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(case.training, &mut rng)
+        .with_mask(mask.as_ref())
+        .with_tokens(case.tokens.then_some(&ids[..]));
     let y = layer
         .forward(LayerInput::Floats(x.view()), &mut ctx)
         .unwrap();

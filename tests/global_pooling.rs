@@ -19,11 +19,7 @@ fn x() -> ArrayD<f32> {
 fn run(layer: &mut dyn Layer, mask: Option<Array2<bool>>) -> recurrent::Result<ArrayD<f32>> {
     let mut rng = SeededRng::new(0);
     layer.build(&[Some(3), Some(2)], &mut rng)?;
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
-    layer.set_input_mask(mask);
+    let mut ctx = ForwardContext::new(true, &mut rng).with_mask(mask.as_ref());
     let x = x();
     layer.forward(LayerInput::Floats(x.view()), &mut ctx)
 }
@@ -64,10 +60,7 @@ fn max_splits_the_gradient_between_ties() {
     let mut rng = SeededRng::new(0);
     layer.build(&[Some(2), Some(1)], &mut rng).unwrap();
     let x = ArrayD::from_shape_vec(IxDyn(&[1, 2, 1]), vec![3.0, 3.0]).unwrap();
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(true, &mut rng);
     layer
         .forward(LayerInput::Floats(x.view()), &mut ctx)
         .unwrap();
@@ -97,10 +90,7 @@ fn configs_use_keras_names_and_reject_what_is_not_implemented() {
     let ids = Array2::<i32>::zeros((1, 3));
     let mut layer = GlobalMaxPooling1D::new();
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training: false,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(false, &mut rng);
     let err = layer
         .forward(LayerInput::Ids(ids.view()), &mut ctx)
         .unwrap_err()

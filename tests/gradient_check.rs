@@ -73,13 +73,10 @@ fn build(layers: &mut [Box<dyn Layer>], first_shape: Vec<Option<usize>>) {
 }
 
 /// Forward through the stack, passing step masks from layer to layer as the model
-/// does (set_input_mask, compute_mask, forward).
+/// does (compute_mask, then forward with the input's mask in the context).
 fn forward(layers: &mut [Box<dyn Layer>], data: &Data) -> ArrayD<f32> {
     let mut rng = SeededRng::new(MASK_SEED);
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(true, &mut rng);
     let (mut mask, first) = match data {
         Data::Floats(x) => (None, LayerInput::Floats(x.view())),
         Data::MaskedFloats(x, m) => (Some(m.clone()), LayerInput::Floats(x.view())),
@@ -98,9 +95,12 @@ fn run_layer(
     mask: &mut Option<Array2<bool>>,
     ctx: &mut ForwardContext<'_>,
 ) -> ArrayD<f32> {
-    layer.set_input_mask(mask.clone());
-    *mask = layer.compute_mask(&input, mask.as_ref());
-    layer.forward(input, ctx).unwrap()
+    let next = layer.compute_mask(&input, mask.as_ref());
+    let out = layer
+        .forward(input, &mut ctx.inner(mask.as_ref(), None))
+        .unwrap();
+    *mask = next;
+    out
 }
 
 fn loss(layers: &mut [Box<dyn Layer>], data: &Data, r: &ArrayD<f32>) -> f64 {

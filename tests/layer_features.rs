@@ -177,10 +177,7 @@ fn errors_name_the_layer_and_argument() {
     c.build(&[None, Some(1)], &mut SeededRng::new(0)).unwrap();
     let x = ArrayD::<f32>::zeros(IxDyn(&[1, 3, 1]));
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training: false,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(false, &mut rng);
     let e = c
         .forward(LayerInput::Floats(x.view()), &mut ctx)
         .unwrap_err()
@@ -222,11 +219,7 @@ fn built<L: Layer>(mut layer: L, features: usize, seed: u64) -> L {
 
 fn forward(layer: &mut dyn Layer, x: &Array3<f32>, mask: Option<&Array2<bool>>) -> ArrayD<f32> {
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training: false,
-        rng: &mut rng,
-    };
-    layer.set_input_mask(mask.cloned());
+    let mut ctx = ForwardContext::new(false, &mut rng).with_mask(mask);
     layer
         .forward(LayerInput::Floats(x.view().into_dyn()), &mut ctx)
         .unwrap()

@@ -126,10 +126,7 @@ fn run_layer_case(
         Err(e) => return keras.fail(e),
     };
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(true, &mut rng);
     let y = match layer.forward(input.view(), &mut ctx) {
         Ok(y) => y,
         Err(e) => return keras.fail(format!("forward: {e}")),
@@ -427,23 +424,22 @@ fn model_step(fx: &Value) -> Result<StepResult, String> {
         layers.push(layer);
     }
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
-    // Mask protocol of `Layer::set_input_mask`: set the input mask, compute the output
-    // mask, then forward.
-    layers[0].set_input_mask(None);
+    let mut ctx = ForwardContext::new(true, &mut rng);
+    // The model's mask protocol: compute the output mask, then forward with the input
+    // mask in the context.
     let mut mask = layers[0].compute_mask(&input.view(), None);
     let mut y = layers[0]
         .forward(input.view(), &mut ctx)
         .map_err(|e| format!("forward layer 0: {e}"))?;
     for (i, layer) in layers.iter_mut().enumerate().skip(1) {
-        layer.set_input_mask(mask.clone());
-        mask = layer.compute_mask(&LayerInput::Floats(y.view()), mask.as_ref());
+        let next = layer.compute_mask(&LayerInput::Floats(y.view()), mask.as_ref());
         y = layer
-            .forward(LayerInput::Floats(y.view()), &mut ctx)
+            .forward(
+                LayerInput::Floats(y.view()),
+                &mut ctx.inner(mask.as_ref(), None),
+            )
             .map_err(|e| format!("forward layer {i}: {e}"))?;
+        mask = next;
     }
     let loss: Loss = fx["loss"]
         .as_str()

@@ -24,11 +24,17 @@ fn built(mut layer: impl Layer, shape: &[Option<usize>]) -> impl Layer {
 }
 
 fn run(layer: &mut dyn Layer, x: &ArrayD<f32>, training: bool) -> recurrent::Result<ArrayD<f32>> {
+    run_masked(layer, x, training, None)
+}
+
+fn run_masked(
+    layer: &mut dyn Layer,
+    x: &ArrayD<f32>,
+    training: bool,
+    mask: Option<&Array2<bool>>,
+) -> recurrent::Result<ArrayD<f32>> {
     let mut rng = SeededRng::new(9);
-    let mut ctx = ForwardContext {
-        training,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(training, &mut rng).with_mask(mask);
     layer.forward(LayerInput::Floats(x.view()), &mut ctx)
 }
 
@@ -261,10 +267,7 @@ fn bad_float_input_names_layer_sample_and_step() {
 
     let ids = Array2::<i32>::zeros((2, 4));
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training: false,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(false, &mut rng);
     match layer.forward(LayerInput::Ids(ids.view()), &mut ctx) {
         Err(Error::Shape(m)) => assert!(m.contains("Embedding"), "{m}"),
         other => panic!("{other:?}"),
@@ -278,10 +281,7 @@ fn bad_token_ids_name_layer_sample_step_and_value() {
     for (bad, sample, step) in [(5, 1, 2), (-1, 0, 1)] {
         let mut ids = Array2::<i32>::zeros((2, 3));
         ids[[sample, step]] = bad;
-        let mut ctx = ForwardContext {
-            training: true,
-            rng: &mut rng,
-        };
+        let mut ctx = ForwardContext::new(true, &mut rng);
         match emb.forward(LayerInput::Ids(ids.view()), &mut ctx) {
             Err(Error::Data(m)) => assert!(
                 m.contains("'tokens'")
@@ -294,10 +294,7 @@ fn bad_token_ids_name_layer_sample_step_and_value() {
         }
     }
     let x = random_array(&[2, 3], 1);
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(true, &mut rng);
     assert!(matches!(
         emb.forward(LayerInput::Floats(x.view()), &mut ctx),
         Err(Error::Shape(_))
@@ -394,8 +391,8 @@ fn masks_follow_keras_compute_mask() {
 
     // A mask that does not fit the input is a shape error naming the layer.
     let mut layer = built(SimpleRNN::new(2).name("rnn"), &[None, Some(2)]);
-    layer.set_input_mask(Some(Array2::from_elem((2, 4), true)));
-    match run(&mut layer, &x, false) {
+    let wrong = Array2::from_elem((2, 4), true);
+    match run_masked(&mut layer, &x, false, Some(&wrong)) {
         Err(Error::Shape(m)) => assert!(m.contains("'rnn'") && m.contains("mask"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -433,8 +430,7 @@ fn masked_steps_carry_the_state_like_shorter_sequences() {
         let mut b = make();
         b.build(&[None, Some(2)], &mut SeededRng::new(4)).unwrap();
         let want = run(a.as_mut(), &short, false).unwrap();
-        b.set_input_mask(Some(mask.clone()));
-        let got = run(b.as_mut(), &padded, false).unwrap();
+        let got = run_masked(b.as_mut(), &padded, false, Some(&mask)).unwrap();
         for j in 0..3 {
             let last = want[[0, 2, j]];
             assert_eq!(got[[0, 4, j]], last, "{} post-padding", a.name());

@@ -204,12 +204,8 @@ fn run(
     training: bool,
 ) -> ArrayD<f32> {
     let xs = ArrayD::from_shape_vec(IxDyn(&[BATCH, STEPS, FEATURES]), x.to_vec()).unwrap();
-    layer.set_input_mask(mask.cloned());
     let mut rng = SeededRng::new(0);
-    let mut ctx = ForwardContext {
-        training,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(training, &mut rng).with_mask(mask);
     layer
         .forward(LayerInput::Floats(xs.view()), &mut ctx)
         .unwrap()
@@ -314,12 +310,8 @@ fn single_sequence_matches_batch(units: usize, seq: bool) {
             let xs = &x[rows.start * steps * features..rows.end * steps * features];
             let xs = ArrayD::from_shape_vec(IxDyn(&[n, steps, features]), xs.to_vec()).unwrap();
             let m = mask.slice(ndarray::s![rows, ..]).to_owned();
-            layer.set_input_mask(masked.then_some(m));
             let mut r = SeededRng::new(0);
-            let mut ctx = ForwardContext {
-                training: false,
-                rng: &mut r,
-            };
+            let mut ctx = ForwardContext::new(false, &mut r).with_mask(masked.then_some(&m));
             layer
                 .forward(LayerInput::Floats(xs.view()), &mut ctx)
                 .unwrap()

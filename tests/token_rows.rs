@@ -1,5 +1,5 @@
 //! Training a recurrent layer on an Embedding's output with the token id of each row
-//! (`Layer::set_input_tokens`, layers/token_rows.rs): the input projection is computed
+//! (`ForwardContext::tokens`, layers/token_rows.rs): the input projection is computed
 //! once per distinct token and the kernel gradient summed per token. The outputs, input
 //! gradients and recurrent gradients must equal the untold layer's bit for bit; the
 //! kernel gradient (summed in another order) to float rounding.
@@ -62,13 +62,10 @@ fn step(
     tokens: Option<&[usize]>,
     mask: &Option<Array2<bool>>,
 ) -> (ArrayD<f32>, ArrayD<f32>, Vec<ArrayD<f32>>) {
-    l.set_input_tokens(tokens);
-    l.set_input_mask(mask.clone());
     let mut rng = SeededRng::new(9);
-    let mut ctx = ForwardContext {
-        training: true,
-        rng: &mut rng,
-    };
+    let mut ctx = ForwardContext::new(true, &mut rng)
+        .with_mask(mask.as_ref())
+        .with_tokens(tokens);
     let out = l.forward(LayerInput::Floats(x.view()), &mut ctx).unwrap();
     let mut rng = SeededRng::new(4);
     let dy = out.mapv(|_| rng.uniform(-1.0, 1.0));

@@ -53,7 +53,6 @@ pub struct Bidirectional {
     return_sequences: bool,
     forward: Box<dyn Layer>,
     backward: Box<dyn Layer>,
-    input_mask: Option<Array2<bool>>,
     cache: Option<Cache>,
 }
 
@@ -63,6 +62,8 @@ struct Cache {
     /// Forward and (flipped back to input order) backward outputs, masked steps zeroed.
     y_fwd: ArrayD<f32>,
     y_bwd: ArrayD<f32>,
+    /// The input mask, with `return_sequences` (its masked steps get no gradient).
+    mask: Option<Array2<bool>>,
 }
 
 /// A copy of a recurrent layer's config with `go_backwards` set.
@@ -140,7 +141,6 @@ impl Bidirectional {
             return_sequences,
             forward,
             backward,
-            input_mask: None,
             cache: None,
         })
     }
@@ -252,8 +252,8 @@ impl Layer for Bidirectional {
     ) -> Result<ArrayD<f32>> {
         self.cache = None;
         let x = input.floats_3d(&self.name, "", None)?.into_dyn();
-        let mask = self.input_mask.clone();
-        if let Some(m) = &mask
+        let mask = ctx.mask;
+        if let Some(m) = mask
             && m.dim() != (x.shape()[0], x.shape()[1])
         {
             return Err(Error::Shape(format!(
@@ -264,22 +264,25 @@ impl Layer for Bidirectional {
                 x.shape()[1]
             )));
         }
-        self.forward.set_input_mask(mask.clone());
-        let mut y_fwd = self.forward.forward(LayerInput::Floats(x.view()), ctx)?;
+        // Both copies see the mask and no token ids (as before the context: the copies
+        // never learnt the ids, so they project every row).
+        let mut y_fwd =
+            (self.forward).forward(LayerInput::Floats(x.view()), &mut ctx.inner(mask, None))?;
         // The backward copy reverses the sequence and mask itself (go_backwards); its
         // sequence output comes in that reversed order.
-        self.backward.set_input_mask(mask.clone());
-        let mut y_bwd = self.backward.forward(LayerInput::Floats(x.view()), ctx)?;
+        let mut y_bwd =
+            (self.backward).forward(LayerInput::Floats(x.view()), &mut ctx.inner(mask, None))?;
         if self.return_sequences {
             y_bwd = reversed_time(y_bwd.view());
-            if let Some(m) = &mask {
+            if let Some(m) = mask {
                 zero_masked(&mut y_fwd, m);
                 zero_masked(&mut y_bwd, m);
             }
         }
         let out = self.merge(&y_fwd, &y_bwd);
         if ctx.training {
-            self.cache = Some(Cache { y_fwd, y_bwd });
+            let mask = mask.filter(|_| self.return_sequences).cloned();
+            self.cache = Some(Cache { y_fwd, y_bwd, mask });
         }
         Ok(out)
     }
@@ -317,7 +320,7 @@ impl Layer for Bidirectional {
         };
         if self.return_sequences {
             // Masked steps output a constant zero: no gradient reaches the copies there.
-            if let Some(m) = &self.input_mask {
+            if let Some(m) = &cache.mask {
                 zero_masked(&mut g_fwd, m);
                 zero_masked(&mut g_bwd, m);
             }
@@ -338,10 +341,6 @@ impl Layer for Bidirectional {
     ) -> Option<Array2<bool>> {
         // Keras: the mask follows the sequence output and ends with the last state.
         input_mask.filter(|_| self.return_sequences).cloned()
-    }
-
-    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
-        self.input_mask = mask;
     }
 
     fn params(&self) -> Vec<&Param> {

@@ -333,10 +333,7 @@ mod tests {
     /// Loss = sum(w ⊙ forward(x)) for a fixed random `w`, so dL/dy = w.
     fn loss(layer: &mut Dense, x: &ArrayD<f32>, w: &ArrayD<f32>) -> f64 {
         let mut rng = SeededRng::new(0);
-        let mut ctx = ForwardContext {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = ForwardContext::new(false, &mut rng);
         let y = layer
             .forward(LayerInput::Floats(x.view()), &mut ctx)
             .unwrap();
@@ -364,10 +361,7 @@ mod tests {
         let w = random(&out_shape, &mut rng);
 
         let mut ctx_rng = SeededRng::new(0);
-        let mut ctx = ForwardContext {
-            training: true,
-            rng: &mut ctx_rng,
-        };
+        let mut ctx = ForwardContext::new(true, &mut ctx_rng);
         layer
             .forward(LayerInput::Floats(x.view()), &mut ctx)
             .unwrap();
@@ -439,10 +433,7 @@ mod tests {
         let mut d = Dense::new(2);
         d.build(&[Some(3)], &mut rng).unwrap();
         let ids = ndarray::Array2::<i32>::zeros((2, 3));
-        let mut ctx = ForwardContext {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = ForwardContext::new(false, &mut rng);
         let e = d
             .forward(LayerInput::Ids(ids.view()), &mut ctx)
             .unwrap_err();

@@ -146,10 +146,7 @@ mod tests {
     fn forward(layer: &mut Dropout, x: &ArrayD<f32>, training: bool) -> ArrayD<f32> {
         // Same seed every call: the same mask, so finite differences see a fixed mask.
         let mut rng = SeededRng::new(11);
-        let mut ctx = ForwardContext {
-            training,
-            rng: &mut rng,
-        };
+        let mut ctx = ForwardContext::new(training, &mut rng);
         layer
             .forward(LayerInput::Floats(x.view()), &mut ctx)
             .unwrap()

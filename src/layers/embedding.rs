@@ -398,7 +398,11 @@ impl Folding for Embedding {
         Some((table, self.config.output_dim))
     }
 
-    fn infer_tokens(&mut self, _tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+    fn infer_tokens(
+        &mut self,
+        _tokens: TokenInput<'_>,
+        _mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>> {
         Err(folding::not_foldable(&self.name))
     }
 }
@@ -418,10 +422,7 @@ mod tests {
         layer.build(&[Some(3000)], &mut rng).unwrap();
         let ids = Array2::from_shape_fn((3, 3000), |(b, t)| ((b * 7 + t * 3) % vocab) as i32);
         assert!(3 * 3000 * dim > 2 * GATHER_FLOATS, "more than two blocks");
-        let mut ctx = ForwardContext {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = ForwardContext::new(false, &mut rng);
         let out = layer
             .forward(LayerInput::Ids(ids.view()), &mut ctx)
             .unwrap();
@@ -451,10 +452,7 @@ mod tests {
             let ids = Array2::from_shape_fn((batch, steps), |(b, t)| {
                 ((b * 31 + t * 7 + t * t % 13) % vocab) as i32
             });
-            let mut ctx = ForwardContext {
-                training: true,
-                rng: &mut rng,
-            };
+            let mut ctx = ForwardContext::new(true, &mut rng);
             layer
                 .forward(LayerInput::Ids(ids.view()), &mut ctx)
                 .unwrap();

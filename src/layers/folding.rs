@@ -1,13 +1,14 @@
 //! Folding an `Embedding` into the layer after it, as one crate-private capability
 //! (not part of the public `Layer` trait): at inference the pair runs as one step on
 //! the token ids (`token_projection`), and in training the next layer learns which
-//! token each of its input rows was looked up from (`token_rows`). The model asks a
+//! token each of its input rows was looked up from (`ForwardContext::tokens`,
+//! `token_rows`). The model asks a
 //! layer for the capability (`folding`), so no position or type is special-cased
 //! there; the layers that have it are found by their type (`Layer: Any`).
 
 use std::any::Any;
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 
 use super::token_projection::{self, TokenInput};
 use super::{Embedding, GRU, LSTM, Layer, SimpleRNN};
@@ -33,10 +34,14 @@ pub(crate) trait Folding {
         false
     }
 
-    /// Inference forward on the output an embedding would give for `tokens`; equals
-    /// `forward` on that output (in inference mode) bit for bit. Only called where
-    /// `folds_embedding` said yes.
-    fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>>;
+    /// Inference forward on the output an embedding would give for `tokens`, whose step
+    /// mask is `mask`; equals `forward` on that output (in inference mode, with that
+    /// mask) bit for bit. Only called where `folds_embedding` said yes.
+    fn infer_tokens(
+        &mut self,
+        tokens: TokenInput<'_>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>>;
 }
 
 /// The layer's folding capability, if it has one.

@@ -160,7 +160,6 @@ pub struct GlobalPooling1D<P: Pool1D> {
     config: GlobalPooling1DConfig,
     name: String,
     built: bool,
-    input_mask: Option<Array2<bool>>,
     pool: P,
 }
 
@@ -184,7 +183,6 @@ impl<P: Pool1D> GlobalPooling1D<P> {
             config,
             name,
             built: false,
-            input_mask: None,
             pool: P::default(),
         }
     }
@@ -227,9 +225,7 @@ impl<P: Pool1D> Layer for GlobalPooling1D<P> {
     ) -> Result<ArrayD<f32>> {
         self.pool.clear();
         let x = input_3d(&self.name, &input)?;
-        let pooled = self
-            .pool
-            .pool(&self.name, x, self.input_mask.as_ref(), ctx.training)?;
+        let pooled = self.pool.pool(&self.name, x, ctx.mask, ctx.training)?;
         Ok(self.config.shape_output(pooled))
     }
 
@@ -245,10 +241,6 @@ impl<P: Pool1D> Layer for GlobalPooling1D<P> {
     }
 
     drops_mask!();
-
-    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
-        self.input_mask = mask;
-    }
 
     named_config!(P::layer_config);
 }

@@ -219,12 +219,74 @@ impl Param {
     }
 }
 
-/// Context for one forward pass.
+/// Everything one forward pass needs besides its input, in one value (the `Layer` trait
+/// took the mask and the token ids through two setters before, `set_input_mask` and
+/// `set_input_tokens`, which left them stored in the layer between batches).
+///
+/// Everything is borrowed: building a context per layer copies four words, never the
+/// mask or the ids. Wrappers decide what their inner layers see (`Bidirectional` gives
+/// both copies the mask and no token ids; `TimeDistributed` passes the context on).
+///
+/// ```
+/// # use recurrent::layers::ForwardContext;
+/// # use recurrent::rng::SeededRng;
+/// # let mut rng = SeededRng::new(0);
+/// let mask = ndarray::Array2::from_elem((2, 5), true);
+/// let ctx = ForwardContext::new(true, &mut rng).with_mask(Some(&mask));
+/// assert!(ctx.training && ctx.tokens.is_none());
+/// ```
 pub struct ForwardContext<'a> {
     /// Training mode: dropout active, caches kept for `backward`.
     pub training: bool,
     /// Source of dropout masks; draws happen on the calling thread only.
     pub rng: &'a mut SeededRng,
+    /// Keras's mask of the input, (batch, time_steps), true = real step (from
+    /// `Embedding(mask_zero=True)` through `compute_mask`); `None`: every step is real.
+    /// Layers whose output does not depend on it ignore it.
+    pub mask: Option<&'a Array2<bool>>,
+    /// When the input is an `Embedding`'s output (in training): the token id each input
+    /// row (batch * time_steps, row-major) was looked up from, so rows with equal ids hold
+    /// equal values (see `token_rows`). `None` otherwise.
+    pub tokens: Option<&'a [usize]>,
+}
+
+impl<'a> ForwardContext<'a> {
+    /// A context without mask or token ids.
+    pub fn new(training: bool, rng: &'a mut SeededRng) -> Self {
+        ForwardContext {
+            training,
+            rng,
+            mask: None,
+            tokens: None,
+        }
+    }
+
+    /// The input's step mask (`None`: every step is real).
+    pub fn with_mask(mut self, mask: Option<&'a Array2<bool>>) -> Self {
+        self.mask = mask;
+        self
+    }
+
+    /// The token id of each input row (`None`: not known).
+    pub fn with_tokens(mut self, tokens: Option<&'a [usize]>) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// The same pass for an inner layer, with the mask and token ids it should see
+    /// (the rng reborrowed, so its draws continue the outer sequence).
+    pub fn inner<'b>(
+        &'b mut self,
+        mask: Option<&'b Array2<bool>>,
+        tokens: Option<&'b [usize]>,
+    ) -> ForwardContext<'b> {
+        ForwardContext {
+            training: self.training,
+            rng: &mut *self.rng,
+            mask,
+            tokens,
+        }
+    }
 }
 
 /// The common interface of all layers.
@@ -252,6 +314,8 @@ pub trait Layer: std::any::Any + Send + Sync + std::fmt::Debug {
         !self.params().is_empty()
     }
 
+    /// The output for `input`; the input's mask and token ids, if any, come in `ctx`.
+    /// The model calls `next = compute_mask(&input, ctx.mask)` and then `forward`.
     fn forward(
         &mut self,
         input: LayerInput<'_>,
@@ -269,22 +333,6 @@ pub trait Layer: std::any::Any + Send + Sync + std::fmt::Debug {
     ) -> Option<Array2<bool>> {
         let _ = input;
         input_mask.cloned()
-    }
-
-    /// The mask of the input of the following `forward` calls (None: every step is
-    /// real). Layers whose output does not depend on it ignore it (the default).
-    /// The model sets it before each `forward`: `layer.set_input_mask(mask)`, then
-    /// `next_mask = layer.compute_mask(&input, mask)`, then `layer.forward(input, ..)`.
-    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
-        let _ = mask;
-    }
-
-    /// When the input of the following `forward` calls is an `Embedding`'s output: the
-    /// token id each input row (batch * time_steps, row-major) was looked up from, so
-    /// rows with equal ids hold equal values (see `token_rows`). None otherwise. The
-    /// model sets it before each `forward` of the layer after an `Embedding`.
-    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
-        let _ = tokens;
     }
 
     /// The weights, in Keras's order. Layers without weights (Dropout, the pooling

@@ -1,7 +1,6 @@
 //! One recurrent layer, many cells (Keras's `RNN(LSTMCell)`, candle's `trait RNN` +
 //! `step`): `Recurrent<C>` owns what SimpleRNN, LSTM and GRU share (the arguments in
-//! `RecurrentArgs`, the builders, the weights, the input mask, the folded-embedding
-//! table and the whole `Layer` plumbing: built checks, `go_backwards` order of the input
+//! `RecurrentArgs`, the builders, the weights, the folded-embedding table and the whole `Layer` plumbing: built checks, `go_backwards` order of the input
 //! gradient, the bias lookup, output shape and mask); a `Cell` holds only what differs:
 //! its gate count, its own arguments, its weights' shapes and initialisation, and its
 //! time loops (forward, backward, inference on folded tokens) with their caches.
@@ -48,7 +47,8 @@ pub trait Cell: Clone + std::fmt::Debug + Default + Send + Sync + Sized + 'stati
     /// in Keras's order.
     fn init_params(config: &Self::Config, features: usize, rng: &mut SeededRng) -> Vec<Param>;
 
-    /// Forward over a float input (checked built). Returns the output in input order.
+    /// Forward over a float input (checked built), with the input's mask and token ids
+    /// from `ctx`. Returns the output in input order.
     fn forward(
         layer: &mut Recurrent<Self>,
         input: LayerInput<'_>,
@@ -59,15 +59,15 @@ pub trait Cell: Clone + std::fmt::Debug + Default + Send + Sync + Sized + 'stati
     /// Backward through the last training forward: writes the weight gradients and
     /// returns dX in the order the loop read the input (reversed with `go_backwards`).
     fn backward(layer: &mut Recurrent<Self>, grad_output: ArrayD<f32>) -> Result<ArrayD<f32>>;
-    /// Inference on the rows an embedding would give for `tokens` (checked foldable).
-    fn infer_tokens(layer: &mut Recurrent<Self>, tokens: TokenInput<'_>) -> Result<ArrayD<f32>>;
+    /// Inference on the rows an embedding would give for `tokens` (checked foldable),
+    /// whose step mask is `mask`.
+    fn infer_tokens(
+        layer: &mut Recurrent<Self>,
+        tokens: TokenInput<'_>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>>;
     /// The cell's step, for the plain whole-batch loop of `call_with_state`.
     fn kind(config: &Self::Config) -> CellKind;
-    /// The token id of each input row, when the input is an `Embedding`'s output
-    /// (`token_rows`); cells that do not use them ignore it.
-    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
-        let _ = tokens;
-    }
 }
 
 /// The per-step update of a cell, as `recurrent_state`'s plain loop runs it.
@@ -117,8 +117,6 @@ pub struct Recurrent<C: Cell> {
     pub(crate) input_dim: usize,
     /// kernel, recurrent_kernel, then bias if `use_bias`; empty until built.
     pub(crate) params: Vec<Param>,
-    /// Step mask of the next forward's input (from Embedding(mask_zero=True)).
-    pub(crate) input_mask: Option<Array2<bool>>,
     /// Projected rows per token when an Embedding is folded in (inference only).
     pub(crate) tokens: Box<TokenProjection>,
     /// The cell's caches of the last forward pass.
@@ -145,7 +143,6 @@ impl<C: Cell> Recurrent<C> {
             name,
             input_dim: 0,
             params: Vec::new(),
-            input_mask: None,
             tokens: Box::default(),
             cell: C::default(),
         }
@@ -213,11 +210,15 @@ impl<C: Cell> Folding for Recurrent<C> {
         self.is_built() && !self.config.go_backwards && tp::fits(vocab, dim, self.input_dim, width)
     }
 
-    fn infer_tokens(&mut self, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+    fn infer_tokens(
+        &mut self,
+        tokens: TokenInput<'_>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>> {
         if !self.folds_embedding(tokens.vocab(), tokens.dim) {
             return Err(tp::not_foldable(&self.name));
         }
-        C::infer_tokens(self, tokens)
+        C::infer_tokens(self, tokens, mask)
     }
 }
 
@@ -291,14 +292,6 @@ impl<C: Cell> Layer for Recurrent<C> {
     ) -> Option<Array2<bool>> {
         // Keras: the mask follows the sequence output and ends with the last state.
         input_mask.filter(|_| self.config.return_sequences).cloned()
-    }
-
-    fn set_input_mask(&mut self, mask: Option<Array2<bool>>) {
-        self.input_mask = mask;
-    }
-
-    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
-        self.cell.set_input_tokens(tokens);
     }
 
     params_field!();

@@ -103,6 +103,8 @@ impl Layer for TimeDistributed {
                 input.shape()
             )));
         }
+        // Dense and Dropout act on the last axis: the inner layer sees this layer's
+        // input, so its context (mask, token ids) as it is.
         self.inner.forward(input, ctx)
     }
 

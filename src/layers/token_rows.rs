@@ -1,6 +1,6 @@
 //! Training-time counterpart of `token_projection`: a recurrent layer whose input is an
 //! `Embedding`'s output gets, from the model, the token id each input row was looked up
-//! from (`Layer::set_input_tokens`). Rows with equal ids hold equal values, so
+//! from (`ForwardContext::tokens`). Rows with equal ids hold equal values, so
 //!
 //! - the input projection `x · kernel + bias` is computed once per distinct token and
 //!   copied to every row that holds it (the same product on the same values, so the
@@ -158,7 +158,7 @@ impl TokenRows {
     }
 }
 
-/// A recurrent layer's token ids for its next input (`Layer::set_input_tokens`) and the
+/// A recurrent layer's token ids for its input (`ForwardContext::tokens`) and the
 /// distinct tokens of its last forward.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct InputTokens {

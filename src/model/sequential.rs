@@ -481,8 +481,9 @@ impl Sequential {
         self.layers.iter().map(|l| l.config()).collect()
     }
 
-    /// Forward one batch through all layers, passing Keras masks along: before each
-    /// layer's forward, `set_input_mask(mask)` and `next = compute_mask(input, mask)`
+    /// Forward one batch through all layers, passing Keras masks along: for each layer,
+    /// `next = compute_mask(input, mask)`, then `forward` with the input's mask (and,
+    /// after an Embedding in training, its token ids) in the `ForwardContext`
     /// (Embedding(mask_zero=True) starts a mask, recurrent layers consume it).
     /// Returns the output and the mask it carries (Some only for sequence outputs).
     pub(crate) fn forward_masked(
@@ -491,29 +492,31 @@ impl Sequential {
         training: bool,
         rng: &mut SeededRng,
     ) -> Result<MaskedOutput> {
-        let mut ctx = ForwardContext { training, rng };
         let (mut h, mut mask, done) = match self.forward_folded(&x, training)? {
             Some((h, mask)) => (h, mask, 2),
             None => {
                 let first = &mut self.layers[0];
-                first.set_input_mask(None);
                 let mask = first.compute_mask(&x, None);
+                let mut ctx = ForwardContext::new(training, &mut *rng);
                 (first.forward(x, &mut ctx)?, mask, 1)
             }
         };
-        // Each layer learns which token each of its input rows was looked up from,
-        // when the layer before it knows (an Embedding, in training).
-        let mut tokens = match training {
-            true => output_tokens(&*self.layers[done - 1]),
-            false => None,
-        };
-        for layer in self.layers.iter_mut().skip(done) {
+        for i in done..self.layers.len() {
+            let (before, rest) = self.layers.split_at_mut(i);
+            let layer = &mut rest[0];
+            // Each layer learns which token each of its input rows was looked up from,
+            // when the layer before it knows (an Embedding, in training): borrowed from
+            // that layer, not copied.
+            let tokens = match training {
+                true => folding(&*before[i - 1]).and_then(|l| l.last_token_ids()),
+                false => None,
+            };
             let input = LayerInput::Floats(h.view());
-            layer.set_input_tokens(tokens.as_deref());
-            layer.set_input_mask(mask.clone());
             let next = layer.compute_mask(&input, mask.as_ref());
+            let mut ctx = ForwardContext::new(training, &mut *rng)
+                .with_mask(mask.as_ref())
+                .with_tokens(tokens);
             let out = layer.forward(input, &mut ctx)?;
-            tokens = training.then(|| output_tokens(&**layer)).flatten();
             mask = next;
             h = out;
         }
@@ -534,7 +537,6 @@ impl Sequential {
         else {
             return Ok(None);
         };
-        embedding.set_input_mask(None);
         let Some((table, dim)) = folding(&**embedding).and_then(|e| e.embedding_table()) else {
             return Ok(None);
         };
@@ -546,7 +548,6 @@ impl Sequential {
         let mut token_ids = Vec::with_capacity(ids.len());
         crate::layers::embedding::token_ids(embedding.name(), ids.view(), vocab, &mut token_ids)?;
         let mask = embedding.compute_mask(x, None);
-        next.set_input_mask(mask.clone());
         let next_mask = next.compute_mask(x, mask.as_ref());
         let (batch, steps) = ids.dim();
         let tokens = crate::layers::token_projection::TokenInput {
@@ -559,7 +560,7 @@ impl Sequential {
         let Some(next) = folding_mut(&mut **next) else {
             return Ok(None);
         };
-        Ok(Some((next.infer_tokens(tokens)?, next_mask)))
+        Ok(Some((next.infer_tokens(tokens, mask.as_ref())?, next_mask)))
     }
 
     /// Forward one batch through all layers (see `forward_masked`).
@@ -766,10 +767,4 @@ pub(crate) fn check_batch_size(batch_size: Option<usize>) -> Result<usize> {
         )),
         Some(b) => Ok(b),
     }
-}
-
-/// The token id each output row of `layer`'s last training forward was looked up from,
-/// if it knows (an `Embedding`), for the next layer (`Layer::set_input_tokens`).
-fn output_tokens(layer: &dyn Layer) -> Option<Vec<usize>> {
-    folding(layer)?.last_token_ids().map(<[usize]>::to_vec)
 }

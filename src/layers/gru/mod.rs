@@ -3,7 +3,7 @@
 //! row 0 input bias, row 1 recurrent bias, and the reset gate multiplies the recurrent
 //! product; without it the bias is (3u) and the reset gate multiplies h_{t-1} first.
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 mod loops;
@@ -183,10 +183,6 @@ impl Cell for GruCell {
         self.cache.ready
     }
 
-    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
-        self.cache.input_tokens.set(tokens);
-    }
-
     fn forward(
         layer: &mut GRU,
         input: LayerInput<'_>,
@@ -196,8 +192,9 @@ impl Cell for GruCell {
         let w = 3 * u;
         let cache = &mut layer.cell.cache;
         cache.ready = false;
+        cache.input_tokens.set(ctx.tokens);
         let (batch, steps) = rec::sequence_dims(name, &input, f)?;
-        cache.step_mask = rec::step_mask(name, layer.input_mask.as_ref(), batch, steps)?;
+        cache.step_mask = rec::step_mask(name, ctx.mask, batch, steps)?;
         // Masked batches run longest first (`batch_order`), the input loaded in that
         // order; not with recurrent dropout, whose per-gate masks are drawn per row of x.
         cache.order = if ctx.training && layer.config.recurrent_dropout > 0.0 {
@@ -252,13 +249,17 @@ impl Cell for GruCell {
         layer.time_loops(batch, steps, ctx.training)
     }
 
-    fn infer_tokens(layer: &mut GRU, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+    fn infer_tokens(
+        layer: &mut GRU,
+        tokens: TokenInput<'_>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>> {
         let (name, u) = (&layer.name, layer.config.units);
         let w = 3 * u;
         let (batch, steps) = (tokens.batch, tokens.steps);
         let cache = &mut layer.cell.cache;
         cache.ready = false;
-        cache.step_mask = rec::step_mask(name, layer.input_mask.as_ref(), batch, steps)?;
+        cache.step_mask = rec::step_mask(name, mask, batch, steps)?;
         cache.order = BatchOrder::by_real_steps(&cache.step_mask, batch, steps);
         cache
             .order

@@ -1,7 +1,7 @@
 //! Keras `LSTM`: kernel (input_dim, 4u), recurrent_kernel (u, 4u), bias (4u), gate
 //! order i, f, c, o; c_t = f c_{t-1} + i tanh(.), h_t = o tanh(c_t).
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 mod cache;
@@ -104,10 +104,6 @@ impl Cell for LstmCell {
         self.cache.ready
     }
 
-    fn set_input_tokens(&mut self, tokens: Option<&[usize]>) {
-        self.cache.input_tokens.set(tokens);
-    }
-
     fn forward(
         layer: &mut LSTM,
         input: LayerInput<'_>,
@@ -116,8 +112,9 @@ impl Cell for LstmCell {
         let (name, f) = (&layer.name, layer.input_dim);
         let cache = &mut layer.cell.cache;
         cache.ready = false;
+        cache.input_tokens.set(ctx.tokens);
         let (batch, steps) = rec::sequence_dims(name, &input, f)?;
-        cache.step_mask = rec::step_mask(name, layer.input_mask.as_ref(), batch, steps)?;
+        cache.step_mask = rec::step_mask(name, ctx.mask, batch, steps)?;
         let info = BatchInfo {
             training: ctx.training,
             batch,
@@ -151,7 +148,11 @@ impl Cell for LstmCell {
         Ok(dx)
     }
 
-    fn infer_tokens(layer: &mut LSTM, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+    fn infer_tokens(
+        layer: &mut LSTM,
+        tokens: TokenInput<'_>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>> {
         let (name, u, seq) = (
             &layer.name,
             layer.config.units,
@@ -161,7 +162,7 @@ impl Cell for LstmCell {
         let (batch, steps) = (tokens.batch, tokens.steps);
         let cache = &mut layer.cell.cache;
         cache.ready = false;
-        cache.step_mask = rec::step_mask(name, layer.input_mask.as_ref(), batch, steps)?;
+        cache.step_mask = rec::step_mask(name, mask, batch, steps)?;
         let info = BatchInfo {
             training: false,
             batch,

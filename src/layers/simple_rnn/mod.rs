@@ -2,7 +2,7 @@
 //! recurrent_kernel (u, u), bias (u). Supports `recurrent_dropout` (Keras: one mask per
 //! sequence on h_{t-1}).
 
-use ndarray::ArrayD;
+use ndarray::{Array2, ArrayD};
 use rayon::prelude::*;
 
 pub mod reference;
@@ -130,7 +130,7 @@ impl Cell for SimpleRnnCell {
         let cache = &mut layer.cell;
         cache.ready = false;
         let (batch, steps) = rec::load_sequence(name, &input, f, &mut cache.x)?;
-        cache.step_mask = rec::step_mask(name, layer.input_mask.as_ref(), batch, steps)?;
+        cache.step_mask = rec::step_mask(name, ctx.mask, batch, steps)?;
         if layer.config.go_backwards {
             // Keras go_backwards: the loop reads the reversed sequence and mask.
             rec::reverse_steps(&mut cache.x, steps, f);
@@ -161,12 +161,16 @@ impl Cell for SimpleRnnCell {
         layer.time_loops(batch, steps, ctx.training)
     }
 
-    fn infer_tokens(layer: &mut SimpleRNN, tokens: TokenInput<'_>) -> Result<ArrayD<f32>> {
+    fn infer_tokens(
+        layer: &mut SimpleRNN,
+        tokens: TokenInput<'_>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ArrayD<f32>> {
         let (name, f, u) = (&layer.name, layer.input_dim, layer.config.units);
         let (batch, steps) = (tokens.batch, tokens.steps);
         let cache = &mut layer.cell;
         cache.ready = false;
-        cache.step_mask = rec::step_mask(name, layer.input_mask.as_ref(), batch, steps)?;
+        cache.step_mask = rec::step_mask(name, mask, batch, steps)?;
         cache.mask = None;
         cache.recurrent_mask = None;
         let (kernel, _, bias) = rnn::weights(name, &layer.params)?;
