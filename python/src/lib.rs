@@ -5,10 +5,14 @@
 //! - numpy arrays in without copies when they are already C-contiguous `int32` token
 //!   ids or `float32` features (`PyReadonlyArray` views handed to the model as
 //!   `CowArray::Borrowed`); other dtypes are converted once on the Python side;
-//! - the GIL is released while Rust computes (`Python::detach`), and reacquired only
-//!   by the callback bridge between batches: to run Python callbacks, to write the
-//!   progress bar to `sys.stdout` (so Jupyter shows it), and to run Python's signal
-//!   handlers, which is how Ctrl-C becomes `KeyboardInterrupt` within one batch;
+//! - the GIL is released while Rust computes (`Python::detach`): a whole epoch runs in
+//!   Rust, and the GIL is reacquired between batches only to run a Python callback
+//!   that overrides a batch hook (checked once per `fit`), to write the progress bar
+//!   and the built-in callbacks' messages to `sys.stdout` (so Jupyter and a redirected
+//!   `sys.stdout` see them), and every `SIGNAL_CHECK` to run Python's signal handlers,
+//!   which is how Ctrl-C becomes `KeyboardInterrupt` in `fit`, `evaluate` and
+//!   `predict` after the batch that is running (W1's batches take ~0.3 ms: entering
+//!   the interpreter after each of them cost more than the 3% the binding may cost);
 //! - library errors become `ValueError` / `TypeError` / `OSError` with the library's
 //!   own message, and a Rust panic becomes `RuntimeError` (never an abort).
 
@@ -16,6 +20,7 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, CowArray};
 use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn};
@@ -24,9 +29,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use recurrent::callbacks::progbar_logger::Display;
-use recurrent::callbacks::{Callback, Control, Logs, ProgbarLogger};
+use recurrent::callbacks::{Callback, Control, Logs, ProgbarLogger, messages};
 use recurrent::datasets::{self, FileOptions, ImdbOptions, ReutersOptions};
-use recurrent::layers::LayerConfig;
+use recurrent::layers::{Initializer, LayerConfig};
+use recurrent::optimizers::LearningRateSchedule;
 use recurrent::preprocessing::{Padding, Truncating};
 use recurrent::text::{TextVectorization as RsTextVectorization, TextVectorizationConfig};
 use recurrent::{
@@ -149,16 +155,79 @@ impl Write for PyStdout {
     }
 }
 
+/// How often the Rust loops of `fit`, `evaluate` and `predict` enter the interpreter
+/// to run Python's signal handlers when nothing else does: Ctrl-C is seen after the
+/// batch running when this much time has passed (at once for batches longer than
+/// this), and the cost is one GIL round trip (~1 µs) per 5 ms of training.
+const SIGNAL_CHECK: Duration = Duration::from_millis(5);
+
+/// Runs Python's signal handlers (Ctrl-C raises `KeyboardInterrupt` there) at most
+/// every `SIGNAL_CHECK`.
+struct SignalCheck {
+    last: Instant,
+}
+
+impl SignalCheck {
+    fn new() -> Self {
+        SignalCheck {
+            last: Instant::now(),
+        }
+    }
+
+    /// Whether the time has come (the caller then checks, holding the GIL).
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.last) >= SIGNAL_CHECK {
+            self.last = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Check now if due, taking the GIL for it.
+    fn poll(&mut self) -> PyResult<()> {
+        if self.due() {
+            Python::attach(|py| py.check_signals())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The message of the library error that carries a Python exception out of a Rust
+/// loop; the exception itself is kept aside and re-raised.
+const PYTHON_RAISED: &str = "a Python exception ended the call";
+
+/// `after_batch` of `evaluate_with` / `predict_with`: Python's signal handlers every
+/// `SIGNAL_CHECK`; their exception is kept in `raised`.
+fn signal_checker(raised: &mut Option<PyErr>) -> impl FnMut(usize) -> recurrent::Result<()> + '_ {
+    let mut check = SignalCheck::new();
+    move |_| {
+        check.poll().map_err(|e| {
+            *raised = Some(e);
+            Error::State(PYTHON_RAISED.to_string())
+        })
+    }
+}
+
 /// The Rust side of the Python callbacks: a `Callback` that reacquires the GIL and
 /// calls the Python dispatcher (`recurrent.keras.callbacks._Dispatch`). Around the
 /// hooks that receive the model, the model is lent back to the Python `Model` object
-/// (`self.model.get_weights()` works inside `on_epoch_end`). After every batch it runs
-/// Python's signal handlers: Ctrl-C raises there, the batch that just finished stays
-/// applied, and `fit` ends with the `KeyboardInterrupt`.
+/// (`self.model.get_weights()` works inside `on_epoch_end`). Between batches it enters
+/// the interpreter only if a Python callback has a batch hook, or to run Python's
+/// signal handlers every `SIGNAL_CHECK`: Ctrl-C raises there, the batch that just
+/// finished stays applied, and `fit` ends with the `KeyboardInterrupt`.
 struct Bridge {
     dispatch: Py<PyAny>,
     handle: Py<Model>,
     batch_hook: bool,
+    /// A Python callback logs `learning_rate` (LearningRateScheduler).
+    logs_learning_rate: bool,
+    /// `model.stop_training` as the last Python hook left it (Keras checks it after
+    /// every batch, so a stop asked in `on_epoch_begin` ends the epoch after one).
+    stop: bool,
+    signals: SignalCheck,
     /// The Python exception that ended training, re-raised by `fit`.
     error: Arc<Mutex<Option<PyErr>>>,
 }
@@ -192,34 +261,49 @@ impl Bridge {
 impl Callback for Bridge {
     fn on_train_begin(&mut self, model: &mut Sequential) -> recurrent::Result<()> {
         let d = &self.dispatch;
-        self.with_model(model, |py| {
-            d.call_method0(py, "on_train_begin")?;
-            Ok(())
-        })
+        self.stop = self.with_model(model, |py| {
+            d.call_method0(py, "on_train_begin")?.extract::<bool>(py)
+        })?;
+        Ok(())
     }
 
-    fn on_epoch_begin(&mut self, epoch: usize) -> recurrent::Result<()> {
-        Python::attach(|py| {
-            self.dispatch
-                .call_method1(py, "on_epoch_begin", (epoch,))
-                .map(drop)
-        })
-        .map_err(|e| self.fail(e))
+    fn on_epoch_begin_with_model(
+        &mut self,
+        epoch: usize,
+        model: &mut Sequential,
+    ) -> recurrent::Result<()> {
+        let d = &self.dispatch;
+        self.stop = self.with_model(model, |py| {
+            py.check_signals()?;
+            d.call_method1(py, "on_epoch_begin", (epoch,))?
+                .extract::<bool>(py)
+        })?;
+        Ok(())
+    }
+
+    fn logs_learning_rate(&self) -> bool {
+        self.logs_learning_rate
     }
 
     fn on_train_batch_end(&mut self, batch: usize, logs: &Logs) -> recurrent::Result<()> {
-        Python::attach(|py| {
-            py.check_signals()?;
-            if self.batch_hook {
-                self.dispatch.call_method1(
-                    py,
-                    "on_train_batch_end",
-                    (batch, logs_dict(py, logs)?),
-                )?;
-            }
-            Ok(())
-        })
-        .map_err(|e| self.fail(e))
+        let r = if self.batch_hook {
+            // The check's clock restarts: this visit ran the handlers.
+            self.signals.due();
+            Python::attach(|py| {
+                py.check_signals()?;
+                self.dispatch
+                    .call_method1(py, "on_train_batch_end", (batch, logs_dict(py, logs)?))?
+                    .extract::<bool>(py)
+            })
+            .map(|stop| self.stop = stop)
+        } else {
+            self.signals.poll()
+        };
+        r.map_err(|e| self.fail(e))
+    }
+
+    fn stop_training(&self) -> bool {
+        self.stop
     }
 
     fn on_epoch_end(
@@ -273,6 +357,18 @@ impl Model {
                 "the model is training: it can be used from on_train_begin, on_epoch_end and \
                  on_train_end, not from other hooks",
             )
+        })
+    }
+}
+
+impl Model {
+    fn compiled_optimizer(&mut self) -> PyResult<&mut recurrent::optimizers::Optimizer> {
+        let m = self.model()?;
+        let name = m.name().to_string();
+        m.optimizer_mut().ok_or_else(|| {
+            PyRuntimeError::new_err(format!(
+                "model `{name}` is not compiled: its optimizer exists after compile()"
+            ))
         })
     }
 }
@@ -347,9 +443,12 @@ impl Model {
         let loss: Loss = loss.parse().map_err(to_py)?;
         let metrics = metrics
             .iter()
-            .map(|m| m.parse::<Metric>())
-            .collect::<recurrent::Result<Vec<_>>>()
-            .map_err(to_py)?;
+            .map(|m| {
+                let v: serde_json::Value =
+                    serde_json::from_str(m).map_err(|e| json_err("metric", e))?;
+                Metric::from_value(&v).map_err(to_py)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
         self.model()?.compile(opt, loss, &metrics).map_err(to_py)
     }
 
@@ -395,19 +494,27 @@ impl Model {
         // The progress bar first, so its epoch line comes before the other callbacks'
         // messages, as in Keras.
         let mut cbs: Vec<Box<dyn Callback + Send>> = Vec::new();
-        cbs.push(Box::new(ProgbarLogger::with_output(
-            epochs,
-            steps,
-            Display::for_verbose(verbose, tty),
-            Box::new(PyStdout),
-        )));
+        if verbose > 0 {
+            cbs.push(Box::new(ProgbarLogger::with_output(
+                epochs,
+                steps,
+                Display::for_verbose(verbose, tty),
+                Box::new(PyStdout),
+            )));
+        }
         for (kind, args) in &builtins {
             cbs.push(builtin_callback(kind, args)?);
         }
+        let logs_learning_rate = dispatch
+            .call_method0(py, "logs_learning_rate")?
+            .extract::<bool>(py)?;
         cbs.push(Box::new(Bridge {
             dispatch,
             handle: slf.clone().unbind(),
             batch_hook,
+            logs_learning_rate,
+            stop: false,
+            signals: SignalCheck::new(),
             error: error.clone(),
         }));
         // Views of the numpy buffers (no copies); they are Send, the holders are not.
@@ -418,23 +525,25 @@ impl Model {
         let mut model = std::mem::take(slf.borrow_mut().model()?);
         let result = py.detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                let options = FitOptions {
-                    epochs,
-                    batch_size,
-                    validation_data: val_in,
-                    validation_split,
-                    shuffle,
-                    verbose: 0,
-                    initial_epoch,
-                    callbacks: cbs
-                        .iter_mut()
-                        .map(|c| c.as_mut() as &mut dyn Callback)
-                        .collect(),
-                    class_weight,
-                    sample_weight: sw_in,
-                    validation_sample_weight: vsw_in,
-                };
-                model.fit(x_in, y_in, options)
+                messages::with_output(Box::new(PyStdout), || {
+                    let options = FitOptions {
+                        epochs,
+                        batch_size,
+                        validation_data: val_in,
+                        validation_split,
+                        shuffle,
+                        verbose: 0,
+                        initial_epoch,
+                        callbacks: cbs
+                            .iter_mut()
+                            .map(|c| c.as_mut() as &mut dyn Callback)
+                            .collect(),
+                        class_weight,
+                        sample_weight: sw_in,
+                        validation_sample_weight: vsw_in,
+                    };
+                    model.fit(x_in, y_in, options)
+                })
             }))
         });
         slf.borrow_mut().inner = Some(model);
@@ -473,16 +582,21 @@ impl Model {
         let (x_in, y_in) = (xh.inputs(), targets(&yh));
         let sw_in = swh.as_ref().map(|w| SampleWeight::from(w.as_array()));
         let m = self.model()?;
+        let mut raised = None;
         let logs = py.detach(|| {
             no_panic("evaluate", || {
+                let mut hook = signal_checker(&mut raised);
                 match sw_in {
-                    Some(w) => m.evaluate_weighted(x_in, y_in, w, batch_size),
-                    None => m.evaluate(x_in, y_in, batch_size),
+                    Some(w) => m.evaluate_weighted_with(x_in, y_in, w, batch_size, &mut hook),
+                    None => m.evaluate_with(x_in, y_in, batch_size, &mut hook),
                 }
                 .map_err(to_py)
             })
-        })?;
-        logs_dict(py, &logs)
+        });
+        if let Some(e) = raised {
+            return Err(e);
+        }
+        logs_dict(py, &logs?)
     }
 
     #[pyo3(signature = (x, batch_size=None))]
@@ -495,9 +609,17 @@ impl Model {
         let xh = XHold::new(x, "x")?;
         let x_in = xh.inputs();
         let m = self.model()?;
-        let out =
-            py.detach(|| no_panic("predict", || m.predict(x_in, batch_size).map_err(to_py)))?;
-        Ok(out.into_pyarray(py))
+        let mut raised = None;
+        let out = py.detach(|| {
+            no_panic("predict", || {
+                m.predict_with(x_in, batch_size, &mut signal_checker(&mut raised))
+                    .map_err(to_py)
+            })
+        });
+        if let Some(e) = raised {
+            return Err(e);
+        }
+        Ok(out?.into_pyarray(py))
     }
 
     /// Weights in Keras order (layer by layer, `kernel, recurrent_kernel, bias`), as
@@ -574,6 +696,23 @@ impl Model {
             let m = Sequential::load(&path).map_err(to_py)?;
             Ok(Model { inner: Some(m) })
         })
+    }
+
+    /// The learning rate of the next step (Keras `model.optimizer.learning_rate`).
+    fn learning_rate(&mut self) -> PyResult<f64> {
+        Ok(self.compiled_optimizer()?.learning_rate())
+    }
+
+    /// Set the learning rate between steps (refused for a schedule, as Keras does).
+    fn set_learning_rate(&mut self, lr: f64) -> PyResult<()> {
+        self.compiled_optimizer()?
+            .set_learning_rate(lr)
+            .map_err(to_py)
+    }
+
+    /// Steps the optimizer has taken (Keras `optimizer.iterations`).
+    fn optimizer_iterations(&mut self) -> PyResult<u64> {
+        Ok(self.compiled_optimizer()?.iterations())
     }
 
     /// Compile settings as (optimizer JSON, loss, metrics), if compiled.
@@ -705,6 +844,58 @@ fn join_rayon_pool() -> bool {
             .is_ok()
 }
 
+/// A learning-rate schedule's value at `step` (float32, as the optimizer uses it);
+/// also how `keras.optimizers.schedules` objects check their arguments.
+#[pyfunction]
+fn schedule_value(schedule: &str, step: u64) -> PyResult<f64> {
+    let s: LearningRateSchedule =
+        serde_json::from_str(schedule).map_err(|e| json_err("learning_rate schedule", e))?;
+    s.validate().map_err(to_py)?;
+    Ok(s.value(step) as f64)
+}
+
+fn initializer(config: &str) -> PyResult<Initializer> {
+    let v: serde_json::Value =
+        serde_json::from_str(config).map_err(|e| json_err("initializer", e))?;
+    Initializer::from_value(&v).map_err(to_py)
+}
+
+/// Check an initializer (name or table) as a layer would read it.
+#[pyfunction]
+fn initializer_check(config: &str) -> PyResult<()> {
+    initializer(config).map(drop)
+}
+
+/// An array of `shape` drawn by an initializer from `seed` (Keras's
+/// `initializer(shape)`).
+#[pyfunction]
+fn initializer_values<'py>(
+    py: Python<'py>,
+    config: &str,
+    shape: Vec<usize>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    let init = initializer(config)?;
+    let fits = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .is_some_and(|n| n <= MAX_INITIALIZER_VALUES);
+    if !fits {
+        return Err(PyValueError::new_err(format!(
+            "initializer: shape {shape:?} has more than {MAX_INITIALIZER_VALUES} values"
+        )));
+    }
+    let mut rng = recurrent::rng::SeededRng::new(seed);
+    let a = no_panic("initializer", || {
+        init.try_init(&shape, &mut rng).map_err(to_py)
+    })?;
+    Ok(a.into_pyarray(py))
+}
+
+/// The largest array `initializer_values` makes (1 GiB of float32), so a mistyped
+/// shape is an error, not an allocation failure.
+const MAX_INITIALIZER_VALUES: usize = 1 << 28;
+
 /// The Keras cache root (`$KERAS_HOME`, else `~/.keras`).
 #[pyfunction]
 fn keras_home() -> PathBuf {
@@ -801,6 +992,9 @@ fn recurrent_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keras_home, m)?)?;
     m.add_function(wrap_pyfunction!(join_rayon_pool, m)?)?;
     m.add_function(wrap_pyfunction!(pad_sequences, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_value, m)?)?;
+    m.add_function(wrap_pyfunction!(initializer_check, m)?)?;
+    m.add_function(wrap_pyfunction!(initializer_values, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -254,7 +254,7 @@ def test_other_bad_calls_are_clear():
     with pytest.raises(ValueError, match="unknown loss"):
         model.compile(optimizer="adam", loss="hinge")
     with pytest.raises(ValueError, match="unknown optimizer"):
-        model.compile(optimizer="adagrad", loss="mse")
+        model.compile(optimizer="adadelta", loss="mse")
     with pytest.raises(ValueError, match="6 weight arrays"):
         model.set_weights([np.zeros(3)])
     w = model.get_weights()

@@ -176,3 +176,110 @@ fn terminate_on_nan_and_interrupt() {
     assert_eq!(i.batches_in_epoch(), 3);
     assert_eq!(i.history().len(), 1);
 }
+
+/// Counts batches and epoch ends; asks to stop after batch `stop_after` of epoch 0.
+struct StopAfterBatch {
+    stop_after: usize,
+    batches: Vec<usize>,
+    epoch_ends: Vec<(usize, Vec<String>)>,
+    stop: bool,
+}
+
+impl Callback for StopAfterBatch {
+    fn on_train_batch_end(&mut self, batch: usize, _logs: &Logs) -> Result<()> {
+        self.batches.push(batch);
+        self.stop = batch == self.stop_after;
+        Ok(())
+    }
+    fn stop_training(&self) -> bool {
+        self.stop
+    }
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        _model: &mut Sequential,
+    ) -> Result<Control> {
+        self.epoch_ends
+            .push((epoch, logs.keys().cloned().collect()));
+        Ok(Control::Continue)
+    }
+}
+
+#[test]
+fn stop_training_after_a_batch_ends_the_epoch_there_then_fit() {
+    let mut m = model();
+    let x = ndarray::Array2::<f32>::from_shape_fn((40, 3), |(i, j)| (i * 3 + j) as f32 * 0.01);
+    let y = ndarray::Array2::<f32>::from_shape_fn((40, 2), |(i, j)| (i + j) as f32 * 0.02);
+    let mut cb = StopAfterBatch {
+        stop_after: 1,
+        batches: Vec::new(),
+        epoch_ends: Vec::new(),
+        stop: false,
+    };
+    let history = m
+        .fit(
+            &x,
+            &y,
+            crate::FitOptions {
+                epochs: 5,
+                batch_size: Some(4),
+                validation_split: 0.2,
+                verbose: 0,
+                callbacks: vec![&mut cb],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // 32 training samples in batches of 4 would be 8 batches; it stopped after the 2nd,
+    // validated, told the callbacks the epoch ended, and ran no more epochs.
+    assert_eq!(cb.batches, vec![0, 1]);
+    assert_eq!(
+        cb.epoch_ends,
+        vec![(0, vec!["loss".to_string(), "val_loss".to_string()])]
+    );
+    assert_eq!(history.epoch, vec![0]);
+}
+
+#[test]
+fn predict_and_evaluate_call_after_batch_and_stop_on_its_error() {
+    let mut m = model();
+    let x = ndarray::Array2::<f32>::from_shape_fn((10, 3), |(i, j)| (i + j) as f32 * 0.1);
+    let y = ndarray::Array2::<f32>::zeros((10, 2));
+    let mut seen = Vec::new();
+    let out = m
+        .predict_with(&x, Some(4), &mut |b| {
+            seen.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, vec![0, 1, 2]);
+    assert_eq!(out, m.predict(&x, Some(4)).unwrap());
+    let mut seen = Vec::new();
+    let logs = m
+        .evaluate_with(&x, &y, Some(4), &mut |b| {
+            seen.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, vec![0, 1, 2]);
+    assert_eq!(logs, m.evaluate(&x, &y, Some(4)).unwrap());
+    let mut stop = |b: usize| {
+        if b == 1 {
+            Err(crate::Error::State("interrupted".to_string()))
+        } else {
+            Ok(())
+        }
+    };
+    let mut calls = 0;
+    let err = m
+        .predict_with(&x, Some(4), &mut |b| {
+            calls += 1;
+            stop(b)
+        })
+        .unwrap_err();
+    assert_eq!(calls, 2);
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    let err = m.evaluate_with(&x, &y, Some(4), &mut stop).unwrap_err();
+    assert!(err.to_string().contains("interrupted"), "{err}");
+}

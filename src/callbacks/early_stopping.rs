@@ -4,6 +4,7 @@
 
 use ndarray::ArrayD;
 
+use super::messages::say;
 use super::monitor::{Mode, Monitor};
 use super::{Callback, Control, Logs};
 use crate::error::Result;
@@ -177,14 +178,14 @@ impl Callback for EarlyStopping {
 
     fn on_train_end(&mut self, _logs: &Logs, model: &mut Sequential) -> Result<()> {
         if self.stopped_epoch > 0 && self.verbose > 0 {
-            println!("Epoch {}: early stopping", self.stopped_epoch + 1);
+            say!("Epoch {}: early stopping", self.stopped_epoch + 1);
         }
         // Keras 3 restores at the end of training whether or not it stopped early.
         if self.restore_best_weights
             && let Some(w) = self.best_weights.take()
         {
             if self.verbose > 0 {
-                println!(
+                say!(
                     "Restoring model weights from the end of the best epoch: {}.",
                     self.best_epoch + 1
                 );

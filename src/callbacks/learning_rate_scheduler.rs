@@ -3,6 +3,7 @@
 //! rate; the rate is logged as `learning_rate` at the epoch's end.
 
 use super::Callback;
+use super::messages::say;
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use crate::optimizers::LearningRateSchedule;
@@ -69,7 +70,7 @@ impl Callback for LearningRateScheduler {
         }
         opt.set_learning_rate(lr)?;
         if self.verbose > 0 {
-            println!(
+            say!(
                 "\nEpoch {}: LearningRateScheduler setting learning rate to {lr}.",
                 epoch + 1
             );

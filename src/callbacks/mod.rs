@@ -9,6 +9,7 @@ pub mod csv_logger;
 pub mod early_stopping;
 pub mod interrupt;
 pub mod learning_rate_scheduler;
+pub mod messages;
 pub mod model_checkpoint;
 pub mod monitor;
 pub mod progbar_logger;
@@ -80,6 +81,12 @@ pub trait Callback {
     /// After each optimisation step; `logs` hold the running epoch averages.
     fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Result<()> {
         Ok(())
+    }
+    /// Asked after every batch (Keras 3 checks `model.stop_training` after every
+    /// step): `true` ends the epoch after the batch that just finished (validation and
+    /// `on_epoch_end` still run), then `fit`.
+    fn stop_training(&self) -> bool {
+        false
     }
     /// After each epoch, validation included.
     fn on_epoch_end(

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::messages::say;
 use super::monitor::{Mode, Monitor};
 use super::{Callback, Control, Logs};
 use crate::error::{Error, Result};
@@ -139,7 +140,7 @@ impl Callback for ModelCheckpoint {
                 .unwrap_or(self.monitor.worst());
             if self.monitor.improves(current, best, 0.0) {
                 if self.verbose > 0 {
-                    println!(
+                    say!(
                         "\nEpoch {}: {} improved from {:.5} to {current:.5}, saving model to {}",
                         epoch + 1,
                         self.monitor.name,
@@ -150,7 +151,7 @@ impl Callback for ModelCheckpoint {
                 self.best = Some(current);
                 self.save(&path, model)?;
             } else if self.verbose > 0 {
-                println!(
+                say!(
                     "\nEpoch {}: {} did not improve from {:.5}",
                     epoch + 1,
                     self.monitor.name,
@@ -159,7 +160,7 @@ impl Callback for ModelCheckpoint {
             }
         } else {
             if self.verbose > 0 {
-                println!("\nEpoch {}: saving model to {}", epoch + 1, path.display());
+                say!("\nEpoch {}: saving model to {}", epoch + 1, path.display());
             }
             self.save(&path, model)?;
         }

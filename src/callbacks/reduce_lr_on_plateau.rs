@@ -2,6 +2,7 @@
 //! learning rate by `factor` when the monitored value has not improved by more than
 //! `min_delta` for `patience` epochs, then wait `cooldown` epochs.
 
+use super::messages::say;
 use super::monitor::{Mode, Monitor};
 use super::{Callback, Control, Logs};
 use crate::error::{Error, Result};
@@ -167,7 +168,7 @@ impl Callback for ReduceLrOnPlateau {
                     let new = (old * self.factor).max(self.min_lr);
                     opt.set_learning_rate(new)?;
                     if self.verbose > 0 {
-                        println!(
+                        say!(
                             "\nEpoch {}: ReduceLROnPlateau reducing learning rate to {new}.",
                             epoch + 1
                         );

@@ -5,6 +5,7 @@
 //! cleanly, at the end of the epoch, when an epoch's logged loss or validation loss
 //! is not finite.
 
+use super::messages::say;
 use super::{Callback, Control, Logs};
 use crate::error::Result;
 use crate::model::Sequential;
@@ -28,7 +29,7 @@ impl Callback for TerminateOnNan {
 
     fn on_train_batch_end(&mut self, batch: usize, logs: &Logs) -> Result<()> {
         if self.bad_batch.is_none() && logs.get("loss").is_some_and(|l| !l.is_finite()) {
-            println!("Batch {batch}: Invalid loss, terminating training");
+            say!("Batch {batch}: Invalid loss, terminating training");
             self.bad_batch = Some(batch);
         }
         Ok(())
@@ -45,7 +46,7 @@ impl Callback for TerminateOnNan {
             .find(|k| logs.get(**k).is_some_and(|v| !v.is_finite()));
         if self.bad_batch.is_some() || bad.is_some() {
             if let Some(k) = bad {
-                println!("Epoch {}: Invalid {k}, terminating training", epoch + 1);
+                say!("Epoch {}: Invalid {k}, terminating training", epoch + 1);
             }
             return Ok(Control::Stop);
         }

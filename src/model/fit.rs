@@ -124,6 +124,10 @@ impl CallbackList<'_> {
             .try_for_each(|cb| cb.on_train_batch_end(batch, logs))
     }
 
+    fn stop_training(&self) -> bool {
+        self.items.iter().any(|cb| cb.stop_training())
+    }
+
     /// Every callback sees the epoch's end; `Stop` if any of them asked for it.
     fn on_epoch_end(
         &mut self,
@@ -220,7 +224,7 @@ impl Sequential {
             history.push(epoch, &logs);
             let control = callbacks.on_epoch_end(epoch, &logs, self)?;
             last_logs = logs;
-            if control == Control::Stop {
+            if control == Control::Stop || callbacks.stop_training() {
                 break;
             }
         }
@@ -243,11 +247,24 @@ impl Sequential {
         sample_weight: impl Into<SampleWeight<'w>>,
         batch_size: Option<usize>,
     ) -> Result<Logs> {
+        self.evaluate_weighted_with(x, y, sample_weight, batch_size, &mut |_| Ok(()))
+    }
+
+    /// `evaluate_weighted`, calling `after_batch(batch_index)` after each batch (see
+    /// `predict_with`).
+    pub fn evaluate_weighted_with<'x, 'y, 'w>(
+        &mut self,
+        x: impl Into<Inputs<'x>>,
+        y: impl Into<Targets<'y>>,
+        sample_weight: impl Into<SampleWeight<'w>>,
+        batch_size: Option<usize>,
+        after_batch: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<Logs> {
         let batch_size = check_batch_size(batch_size)?;
         let mut prepared = self.prepare_data(x.into(), y.into(), "evaluate")?;
         prepared.weights =
             Some(self.loss_weights(&prepared, sample_weight.into(), "sample_weight")?);
-        self.evaluate_prepared(&prepared, batch_size)
+        self.evaluate_prepared_with(&prepared, batch_size, after_batch)
     }
 
     /// The training data's weights from `class_weight` or `sample_weight` (not both,
@@ -348,6 +365,9 @@ impl Sequential {
                 })?;
             totals.add(loss, idx.len());
             callbacks.on_train_batch_end(step, &totals.logs(self.compiled_metrics()))?;
+            if callbacks.stop_training() {
+                break;
+            }
         }
         Ok(totals.logs(self.compiled_metrics()))
     }

@@ -678,6 +678,18 @@ impl Sequential {
         x: impl Into<Inputs<'a>>,
         batch_size: Option<usize>,
     ) -> Result<ArrayD<f32>> {
+        self.predict_with(x, batch_size, &mut |_| Ok(()))
+    }
+
+    /// `predict`, calling `after_batch(batch_index)` after each batch; an error it
+    /// returns ends the call with that error (the Python package checks for Ctrl-C
+    /// there, as Keras's `on_predict_batch_end` runs between batches).
+    pub fn predict_with<'a>(
+        &mut self,
+        x: impl Into<Inputs<'a>>,
+        batch_size: Option<usize>,
+        after_batch: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<ArrayD<f32>> {
         let x = x.into();
         let batch_size = check_batch_size(batch_size)?;
         if x.is_empty() {
@@ -689,9 +701,10 @@ impl Sequential {
         // keeps predict from disturbing the training stream.
         let mut rng = SeededRng::new(0);
         let mut parts = Vec::new();
-        for start in (0..x.len()).step_by(batch_size) {
+        for (batch, start) in (0..x.len()).step_by(batch_size).enumerate() {
             let end = (start + batch_size).min(x.len());
             parts.push(self.forward(x.slice(start, end), false, &mut rng)?);
+            after_batch(batch)?;
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         ndarray::concatenate(Axis(0), &views)
@@ -707,9 +720,21 @@ impl Sequential {
         y: impl Into<Targets<'y>>,
         batch_size: Option<usize>,
     ) -> Result<Logs> {
+        self.evaluate_with(x, y, batch_size, &mut |_| Ok(()))
+    }
+
+    /// `evaluate`, calling `after_batch(batch_index)` after each batch; an error it
+    /// returns ends the call with that error (see `predict_with`).
+    pub fn evaluate_with<'x, 'y>(
+        &mut self,
+        x: impl Into<Inputs<'x>>,
+        y: impl Into<Targets<'y>>,
+        batch_size: Option<usize>,
+        after_batch: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<Logs> {
         let batch_size = check_batch_size(batch_size)?;
         let prepared = self.prepare_data(x.into(), y.into(), "evaluate")?;
-        self.evaluate_prepared(&prepared, batch_size)
+        self.evaluate_prepared_with(&prepared, batch_size, after_batch)
     }
 
     /// Check and align a dataset for training or evaluation.
@@ -756,6 +781,15 @@ impl Sequential {
         data: &Prepared<'_>,
         batch_size: usize,
     ) -> Result<Logs> {
+        self.evaluate_prepared_with(data, batch_size, &mut |_| Ok(()))
+    }
+
+    pub(crate) fn evaluate_prepared_with(
+        &mut self,
+        data: &Prepared<'_>,
+        batch_size: usize,
+        after_batch: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<Logs> {
         let (loss_fn, metrics, weighted) = {
             let c = self.compiled.as_ref().expect("checked in prepare_data");
             (c.loss, c.metrics.clone(), c.weighted_metrics.clone())
@@ -765,7 +799,7 @@ impl Sequential {
         let n = data.x.len();
         let mut loss_sum = 0.0f64;
         let mut states: Vec<_> = metrics.iter().map(|m| m.state(data.accuracy)).collect();
-        for start in (0..n).step_by(batch_size) {
+        for (batch, start) in (0..n).step_by(batch_size).enumerate() {
             let end = (start + batch_size).min(n);
             let out = self.forward_for_loss(data.x.slice(start, end), false, &mut rng)?;
             let y = data.y.slice_axis(Axis(0), (start..end).into());
@@ -788,6 +822,7 @@ impl Sequential {
             for s in &mut weighted_states {
                 s.update_weighted(y.view(), out.view(), w)?;
             }
+            after_batch(batch)?;
         }
         let mut logs = Logs::new();
         logs.insert("loss".to_string(), loss_sum / n as f64);

@@ -3,12 +3,14 @@
 Imports resolve as in Keras: `keras.Sequential`, `keras.Model`, `keras.Input`,
 `keras.layers`, `keras.models`, `keras.optimizers`, `keras.losses`, `keras.metrics`,
 `keras.callbacks`, `keras.datasets.{imdb, reuters}`, `keras.preprocessing.sequence`,
-`keras.utils`.
+`keras.utils`, `keras.initializers`, `keras.optimizers.schedules`, `keras.backend`.
 """
 
 from . import (
+    backend,
     callbacks,
     datasets,
+    initializers,
     layers,
     losses,
     metrics,
@@ -28,8 +30,10 @@ __all__ = [
     "Input",
     "History",
     "load_model",
+    "backend",
     "callbacks",
     "datasets",
+    "initializers",
     "layers",
     "losses",
     "metrics",

@@ -130,6 +130,9 @@ def _as_array(x, what):
 
 
 def _as_x(x, what, ids):
+    if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
+        # A one-input model takes its input in a list too, as Keras's does.
+        x = x[0]
     arr = _as_array(x, what)
     if ids:
         if arr.ndim != 2:
@@ -280,7 +283,13 @@ class Sequential:
         first = self._layers[0] if self._layers else None
         if first is None:
             raise ValueError(f"model `{self.name}` has no layers")
-        return first._config().get("type") == "embedding"
+        # Asked on every predict call: cached (a config dict per call shows in the
+        # latency of one-sample predicts).
+        cached = getattr(self, "_ids_of", None)
+        if cached is None or cached[0] is not first:
+            cached = (first, first._config().get("type") == "embedding")
+            self._ids_of = cached
+        return cached[1]
 
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
         text = self._core.summary()
@@ -303,16 +312,18 @@ class Sequential:
         opt = _optimizers.get(optimizer)
         loss_name = _losses._name(loss)
         names = []
-        rust = []
+        specs = []
         for m in metrics or []:
-            user, kind = _metrics._name(m)
+            user, spec = _metrics._name(m)
             names.append(user)
-            rust.append(kind)
-        self._core.compile(json.dumps(opt._config()), loss_name, rust)
+            specs.append(json.dumps(spec))
+        self._core.compile(json.dumps(opt._config()), loss_name, specs)
+        opt._bind(self._core)
         self.optimizer = opt
         self.loss = loss
-        # Keras logs a metric under the name it was given (`acc` stays `acc`).
-        self._renames = {"accuracy": names[0]} if names else {}
+        # The engine logs each metric under the name it was given, as Keras does
+        # (`acc` stays `acc`, `AUC(name="pr")` is `pr`).
+        self._renames = {}
         self._compiled = (opt, loss_name, names)
 
     def _rename(self, logs):
@@ -437,6 +448,25 @@ class Sequential:
     def weights(self):
         return self.get_weights()
 
+    # Every weight recurrent has is trained (no BatchNormalization statistics).
+    @property
+    def trainable_weights(self):
+        return self.get_weights()
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        return []
+
+    @property
+    def metrics_names(self):
+        """`["loss", "acc"]`: the order of `evaluate`'s list (as Keras 2 names it, so
+        `dict(zip(model.metrics_names, model.evaluate(x, y)))` works)."""
+        if self._compiled is None:
+            return []
+        return ["loss"] + list(self._compiled[2])
+
     def set_weights(self, weights):
         shapes = self._core.weight_shapes()
         weights = list(weights)
@@ -526,6 +556,6 @@ def _from_core(core):
         opt_json, loss, metrics = cc
         m.optimizer = _optimizers._from_config(json.loads(opt_json))
         m.loss = loss
-        m._renames = {"accuracy": metrics[0]} if metrics else {}
+        m.optimizer._bind(core)
         m._compiled = (m.optimizer, loss, list(metrics))
     return m

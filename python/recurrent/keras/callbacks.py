@@ -1,12 +1,17 @@
-"""`keras.callbacks`: `Callback` subclasses and `LambdaCallback` run in Python; the
-built-in ones (`EarlyStopping`, `ModelCheckpoint`, `CSVLogger`, `ReduceLROnPlateau`,
-`TerminateOnNaN`) run in Rust with the arguments given here.
+"""`keras.callbacks`: `Callback` subclasses, `LambdaCallback` and
+`LearningRateScheduler` run in Python; the built-in ones (`EarlyStopping`,
+`ModelCheckpoint`, `CSVLogger`, `ReduceLROnPlateau`, `TerminateOnNaN`) run in Rust with
+the arguments given here, and print their messages (verbose=1) to `sys.stdout`.
 
 Python hooks called during `fit`: `on_train_begin`, `on_epoch_begin`,
 `on_train_batch_end` (and its old name `on_batch_end`), `on_epoch_end`,
-`on_train_end`, with `self.model` set. `self.model.stop_training = True` ends
-training after the current epoch. `self.model` can be used (weights, save) in
-`on_train_begin`, `on_epoch_end` and `on_train_end`.
+`on_train_end`, with `self.model` set. The whole epoch runs in Rust: the interpreter
+is entered between batches only when a callback overrides a batch hook (checked once
+per `fit`, as Keras's `_should_call_train_batch_hooks`), else every few milliseconds
+to run Python's signal handlers (Ctrl-C). `self.model.stop_training = True` set in
+`on_train_batch_end` ends training after that batch (validation and `on_epoch_end`
+still run, as in Keras 3); set in `on_epoch_end`, after that epoch. `self.model` can be
+used (weights, optimizer, save) in every hook but the batch ones.
 
 `ModelCheckpoint('best-lstm-model.h5')` writes a legacy Keras HDF5 file (`.keras`: a
 Keras 3 archive) that Keras itself loads; other names get recurrent's own model file.
@@ -14,6 +19,8 @@ Keras 3 archive) that Keras itself loads; other names get recurrent's own model 
 """
 
 import os
+
+import numpy as np
 
 
 class Callback:
@@ -68,6 +75,31 @@ class LambdaCallback(Callback):
         for name, fn in self._hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+class LearningRateScheduler(Callback):
+    """Keras `LearningRateScheduler(schedule, verbose=0)`: at the start of each epoch the
+    optimizer's rate becomes `schedule(epoch, lr)` (or `schedule(epoch)`, Keras's old
+    form); the rate is logged as `learning_rate`, as Keras 3 logs it."""
+
+    _logs_learning_rate = True
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        try:
+            learning_rate = float(self.model.optimizer.learning_rate)
+            learning_rate = self.schedule(epoch, learning_rate)
+        except TypeError:
+            learning_rate = self.schedule(epoch)
+        if not isinstance(learning_rate, (float, int, np.floating, np.integer)) or isinstance(learning_rate, bool):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        self.model.optimizer.learning_rate = float(learning_rate)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
 
 
 class _Builtin(Callback):
@@ -207,14 +239,21 @@ class _Dispatch:
     def wants_batches(self):
         return any(_overrides(cb, "on_train_batch_end") or _overrides(cb, "on_batch_end") for cb in self.callbacks)
 
+    def logs_learning_rate(self):
+        return any(getattr(cb, "_logs_learning_rate", False) for cb in self.callbacks)
+
+    # Each hook returns `model.stop_training`, which the engine checks after every
+    # batch (as Keras 3 does).
     def on_train_begin(self):
         for cb in self.callbacks:
             cb.set_model(self.model)
             cb.on_train_begin(None)
+        return bool(self.model.stop_training)
 
     def on_epoch_begin(self, epoch):
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, None)
+        return bool(self.model.stop_training)
 
     def on_train_batch_end(self, batch, logs):
         logs = self.model._rename(logs)
@@ -222,6 +261,7 @@ class _Dispatch:
             cb.on_train_batch_end(batch, logs)
             if _overrides(cb, "on_batch_end"):
                 cb.on_batch_end(batch, logs)
+        return bool(self.model.stop_training)
 
     def on_epoch_end(self, epoch, logs):
         logs = self.model._rename(logs)

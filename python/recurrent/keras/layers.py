@@ -34,21 +34,20 @@ def _activation(value, layer, arg):
 
 
 def _initializer(value, layer, arg):
+    """An initializer as the engine reads it: a Keras name (any of
+    `keras.initializers`' names, checked by the engine), a config dict, or a
+    `keras.initializers` object or class."""
+    from . import initializers
+
+    if isinstance(value, type) and issubclass(value, initializers.Initializer):
+        value = value()
     if isinstance(value, dict):
         return value
     if hasattr(value, "_config"):
         return value._config()
-    names = {
-        "zeros": "zeros",
-        "ones": "ones",
-        "glorot_uniform": "glorot_uniform",
-        "orthogonal": "orthogonal",
-        "uniform": {"random_uniform": {"minval": -0.05, "maxval": 0.05}},
-        "random_uniform": {"random_uniform": {"minval": -0.05, "maxval": 0.05}},
-    }
-    if value not in names:
-        raise ValueError(f"{layer}: {arg}={value!r} is not supported; use one of {sorted(names)}")
-    return names[value]
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"{layer}: {arg}={value!r} is not an initializer; pass a name ('glorot_uniform', 'orthogonal', ...) or a keras.initializers object")
 
 
 def _refuse(layer, kwargs, allowed=()):
