@@ -53,8 +53,9 @@ impl RunConfig {
     /// Parse and check TOML `text`; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let config: RunConfig = toml::from_str(text).map_err(|e| {
-            // A 20 MB string in the config must not come back whole in the message.
-            let message = cap_text(e.message().trim(), 300);
+            // A 20 MB string in the config must not come back whole in the message;
+            // 1000 characters still hold the full list of accepted `type` names.
+            let message = cap_text(e.message().trim(), 1000);
             match e.span() {
                 Some(span) => {
                     let (line, snippet) = line_at(text, span.start);

@@ -258,3 +258,141 @@ fn callback_tables_convert_into_the_library_builders() {
     let e = CsvLogger::try_from(&bad).unwrap_err().to_string();
     assert!(e.contains("separator") && e.contains(";;"), "{e}");
 }
+
+/// Keras's class names (and Keras's aliases of them) read as the snake_case types, and
+/// the config written back uses the snake_case names: saved files are unchanged.
+#[test]
+fn keras_class_names_are_accepted_as_types() {
+    let text = r#"
+[data]
+source = "generated"
+task = "series"
+maxlen = 12
+[model]
+layers = [
+  { type = "Conv1D", filters = 4, kernel_size = 3, input_shape = [12, 1] },
+  { type = "MaxPooling1D" },
+  { type = "Bidirectional", layer = { type = "LSTM", units = 4, return_sequences = true } },
+  { type = "GRU", units = 4, return_sequences = true },
+  { type = "SimpleRNN", units = 4, return_sequences = true },
+  { type = "TimeDistributed", layer = { type = "Dense", units = 2 } },
+  { type = "Dropout", rate = 0.1 },
+  { type = "GlobalMaxPooling1D" },
+  { type = "Dense", units = 1 },
+]
+[compile]
+optimizer = { type = "RMSprop" }
+loss = "MeanSquaredError"
+metrics = ["MeanAbsoluteError"]
+[fit]
+callbacks = [
+  { type = "EarlyStopping", monitor = "loss" },
+  { type = "ModelCheckpoint", filepath = "m", monitor = "loss" },
+  { type = "CSVLogger", filename = "h.csv" },
+  { type = "ReduceLROnPlateau", monitor = "loss" },
+  { type = "TerminateOnNaN" },
+  { type = "LearningRateScheduler", schedule = { type = "ExponentialDecay", initial_learning_rate = 0.01, decay_steps = 5, decay_rate = 0.5 } },
+]
+"#;
+    let c = parse(text).unwrap();
+    let layers = serde_json::to_value(&c.model.layers).unwrap();
+    let types: Vec<&str> = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "conv1d",
+            "max_pooling1d",
+            "bidirectional",
+            "gru",
+            "simple_rnn",
+            "time_distributed",
+            "dropout",
+            "global_max_pooling1d",
+            "dense"
+        ]
+    );
+    assert_eq!(layers[2]["layer"]["type"], "lstm");
+    assert_eq!(layers[5]["layer"]["type"], "dense");
+    let callbacks = serde_json::to_value(&c.fit.callbacks).unwrap();
+    let types: Vec<&str> = callbacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "early_stopping",
+            "model_checkpoint",
+            "csv_logger",
+            "reduce_lr_on_plateau",
+            "terminate_on_nan",
+            "learning_rate_scheduler"
+        ]
+    );
+    assert_eq!(c.compile.loss, Loss::MeanSquaredError);
+    // Keras logs a metric string as written (compile_utils `get_metric`).
+    assert_eq!(c.compile.metrics[0].name(), "MeanAbsoluteError");
+    // Keras's other spellings of the same layers.
+    for (keras, ours) in [
+        ("GlobalAveragePooling1D", "global_average_pooling1d"),
+        ("GlobalAvgPool1D", "global_average_pooling1d"),
+        ("GlobalMaxPool1D", "global_max_pooling1d"),
+        ("MaxPool1D", "max_pooling1d"),
+        ("Convolution1D", "conv1d"),
+    ] {
+        let (from, to) = (
+            r#"{ type = "GlobalMaxPooling1D" }"#,
+            match keras {
+                "MaxPool1D" => r#"{ type = "MaxPool1D" }"#.to_string(),
+                "Convolution1D" => {
+                    r#"{ type = "Convolution1D", filters = 2, kernel_size = 1 }"#.into()
+                }
+                k => format!(r#"{{ type = "{k}" }}"#),
+            },
+        );
+        let c = parse(&text.replace(from, &to)).unwrap();
+        let v = serde_json::to_value(&c.model.layers[7]).unwrap();
+        assert_eq!(v["type"], ours, "{keras}");
+    }
+    let embedding = GOOD.replace(r#"type = "embedding""#, r#"type = "Embedding""#);
+    let c = parse(&embedding).unwrap();
+    assert_eq!(c.model.layers, parse(GOOD).unwrap().model.layers);
+    for loss in [
+        "BinaryCrossentropy",
+        "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy",
+        "MeanAbsoluteError",
+    ] {
+        let l: Loss = loss.parse().unwrap();
+        assert_eq!(serde_json::to_value(l).unwrap(), l.name(), "{loss}");
+    }
+}
+
+#[test]
+fn unknown_types_list_the_accepted_names() {
+    let e = error_of(&GOOD.replace(r#"type = "lstm""#, r#"type = "Lstm2""#));
+    for name in ["lstm", "LSTM", "gru", "GRU", "conv1d", "Conv1D", "dense"] {
+        assert!(e.contains(&format!("`{name}`")), "{name} missing: {e}");
+    }
+    let e = error_of(&GOOD.replace(r#"type = "early_stopping""#, r#"type = "Early""#));
+    for name in [
+        "early_stopping",
+        "EarlyStopping",
+        "CSVLogger",
+        "terminate_on_nan",
+    ] {
+        assert!(e.contains(&format!("`{name}`")), "{name} missing: {e}");
+    }
+    let e = error_of(&GOOD.replace("binary_crossentropy", "binary_ce"));
+    assert!(
+        e.contains("`binary_crossentropy`") && e.contains("`BinaryCrossentropy`"),
+        "{e}"
+    );
+}
