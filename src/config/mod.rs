@@ -259,7 +259,7 @@ impl RunConfig {
             return Err((
                 "fit",
                 "verbose",
-                format!("{} is not one of: 0, 1, 2", f.verbose),
+                format!("{} is not one of: 0, 1, 2, \"auto\"", f.verbose),
             ));
         }
         if f.initial_epoch >= f.epochs {
@@ -356,6 +356,42 @@ impl RunConfig {
                 .map(|d| d.join(p))
                 .unwrap_or_else(|| p.to_path_buf())
         }
+    }
+}
+
+/// Keras's `verbose="auto"` as the number it stands for. Keras 3 resolves it to 1 in
+/// every case (`ProgbarLogger.set_params`: `if verbose == "auto": verbose = 1`; the
+/// tf.keras 2 rule of 2 under a ParameterServerStrategy or absl logging is gone), so
+/// `"auto"` is read as 1 and a saved config writes 1.
+pub fn parse_verbose(text: &str) -> std::result::Result<u8, String> {
+    match text.trim() {
+        "auto" => Ok(1),
+        t => match t.parse::<u8>() {
+            Ok(v @ 0..=2) => Ok(v),
+            _ => Err(format!("`{t}` is not one of: 0, 1, 2, auto")),
+        },
+    }
+}
+
+/// `verbose = 0 | 1 | 2 | "auto"` in `[fit]`. Numbers above 2 are kept for `check_fit`,
+/// which names the key and line.
+fn verbose_or_auto<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u8, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Verbose {
+        Number(u8),
+        Text(String),
+    }
+    match Verbose::deserialize(d) {
+        Ok(Verbose::Number(v)) => Ok(v),
+        Ok(Verbose::Text(t)) if t == "auto" => Ok(1),
+        Ok(Verbose::Text(t)) => Err(serde::de::Error::custom(format!(
+            "verbose `{}` is not one of: 0, 1, 2, \"auto\"",
+            cap_text(&t, 40)
+        ))),
+        Err(_) => Err(serde::de::Error::custom(
+            "verbose must be 0, 1, 2 or \"auto\"",
+        )),
     }
 }
 

@@ -396,3 +396,33 @@ fn unknown_types_list_the_accepted_names() {
         "{e}"
     );
 }
+
+#[test]
+fn verbose_auto_is_keras_3s_one() {
+    let c = parse(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = \"auto\"")).unwrap();
+    assert_eq!(c.fit.verbose, 1);
+    let c = parse(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 2")).unwrap();
+    assert_eq!(c.fit.verbose, 2);
+    let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = \"loud\""));
+    assert!(
+        e.contains("line 20: `verbose = \"loud\"`") && e.contains("`loud`") && e.contains("auto"),
+        "{e}"
+    );
+    let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 3"));
+    assert!(e.contains("[fit] verbose") && e.contains("auto"), "{e}");
+    assert_eq!(parse_verbose("auto"), Ok(1));
+    assert_eq!(parse_verbose("0"), Ok(0));
+    assert!(parse_verbose("3").unwrap_err().contains("0, 1, 2, auto"));
+    use clap::Parser;
+    let cli =
+        crate::cli::Cli::try_parse_from(["recurrent", "train", "x.toml", "--verbose", "auto"])
+            .unwrap();
+    match cli.command {
+        crate::cli::Command::Train { verbose, .. } => assert_eq!(verbose, Some(1)),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        crate::cli::Cli::try_parse_from(["recurrent", "train", "x.toml", "--verbose", "9"])
+            .is_err()
+    );
+}
