@@ -426,3 +426,94 @@ fn verbose_auto_is_keras_3s_one() {
             .is_err()
     );
 }
+
+/// A bad key or value inside one layer is reported at that layer's table (inline or
+/// `[[model.layers]]`), with its index, not at `layers = [`.
+#[test]
+fn layer_errors_point_at_the_layer() {
+    // GOOD's layers are on lines 10, 11, 12 (line 1 is empty); the LSTM is layers[1].
+    let e = error_of(&GOOD.replace("units = 8, dropout", "unitz = 8, dropout"));
+    assert!(
+        e.starts_with("run.toml: line 11, column 20: ")
+            && e.contains("[model] layers[1] (layer 2)")
+            && e.contains("unknown field `unitz`")
+            && e.contains("`units`"),
+        "{e}"
+    );
+    // A bad value: the table's own position.
+    let e = error_of(&GOOD.replace(r#"activation = "sigmoid""#, r#"activation = "sigmoidal""#));
+    assert!(
+        e.starts_with("run.toml: line 12, column 3: ")
+            && e.contains("layers[2] (layer 3)")
+            && e.contains("sigmoidal"),
+        "{e}"
+    );
+    // A value serde takes but the layer refuses (checked after parsing).
+    let e = error_of(&GOOD.replace("dropout = 0.3", "dropout = 1.5"));
+    assert!(
+        e.starts_with("run.toml: line 11, column 3: [model] layers[1] (layer 2): "),
+        "{e}"
+    );
+    // An array of tables: the key's own line inside the 3rd table.
+    let tables = GOOD.replace(
+        r#"layers = [
+  { type = "embedding", input_dim = 500, output_dim = 16 },
+  { type = "lstm", units = 8, dropout = 0.3 },
+  { type = "dense", units = 1, activation = "sigmoid" },
+]"#,
+        r#"[[model.layers]]
+type = "embedding"
+input_dim = 500
+output_dim = 16
+
+[[model.layers]]
+type = "lstm"
+units = 8
+
+[[model.layers]]
+type = "dense"
+units = 1
+activaton = "sigmoid""#,
+    );
+    let lines: Vec<&str> = tables.lines().collect();
+    let bad = lines
+        .iter()
+        .position(|l| l.starts_with("activaton"))
+        .unwrap()
+        + 1;
+    let e = error_of(&tables);
+    assert!(
+        e.starts_with(&format!(
+            "run.toml: line {bad}, column 1: `activaton = \"sigmoid\"`"
+        )) && e.contains("layers[2] (layer 3)"),
+        "{e}"
+    );
+    // A missing key: the 3rd table's header.
+    let header = lines
+        .iter()
+        .rposition(|l| *l == "[[model.layers]]")
+        .unwrap()
+        + 1;
+    let e = error_of(
+        &tables
+            .replace("units = 1\n", "")
+            .replace("activaton", "activation"),
+    );
+    assert!(
+        e.starts_with(&format!(
+            "run.toml: line {header}, column 1: `[[model.layers]]`"
+        )) && e.contains("layers[2] (layer 3)")
+            && e.contains("units"),
+        "{e}"
+    );
+    // Inside a wrapped layer: the inner key's line.
+    let bi = GOOD.replace(
+        r#"{ type = "lstm", units = 8, dropout = 0.3 },"#,
+        "{ type = \"Bidirectional\", layer = {\n    type = \"LSTM\", unit = 8 } },",
+    );
+    let e = error_of(&bi);
+    assert!(
+        e.starts_with("run.toml: line 12, column 20: ") && e.contains("layers[1] (layer 2)"),
+        "{e}"
+    );
+}
