@@ -49,12 +49,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             resume,
             epochs,
             verbose,
+            log_y,
         } => train::train(&train::TrainArgs {
             config,
             output,
             resume,
             epochs,
             verbose,
+            log_y,
         }),
         Command::Evaluate {
             model,
@@ -71,6 +73,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Summary { path } => inspect::summary(&path).map(|_| 0),
         Command::Export { model, onnx } => export::export(&model, &onnx).map(|_| 0),
         Command::Import { model, output } => import::import(&model, &output).map(|_| 0),
-        Command::Plot { history, output } => inspect::plot(&history, output.as_deref()).map(|_| 0),
+        Command::Plot {
+            history,
+            output,
+            log_y,
+        } => inspect::plot(&history, output.as_deref(), log_y).map(|_| 0),
     }
 }

@@ -41,6 +41,17 @@ pub struct RunConfig {
     pub compile: CompileConfig,
     #[serde(default)]
     pub fit: FitConfig,
+    #[serde(default)]
+    pub plot: PlotConfig,
+}
+
+/// `[plot]`: how `train` draws the history figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotConfig {
+    /// A log-scale value axis for the loss figures (also `--log-y`).
+    #[serde(default)]
+    pub log_y: bool,
 }
 
 impl RunConfig {
