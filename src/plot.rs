@@ -713,16 +713,13 @@ mod tests {
         // Rising accuracy reaching 1.0 fills the upper right; the upper left is free.
         let acc = curve(&[0.52, 0.71, 0.81, 0.96, 1.0, 1.0]);
         assert_eq!(
-            best_legend_loc(&[acc.clone()], w, legend_h(1)),
+            best_legend_loc(&[acc], w, legend_h(1)),
             LegendLoc::UpperLeft
         );
         // A curve across the top and one up the left side: lower right.
         let top: Vec<(f64, f64)> = (0..=10).map(|i| (i as f64 / 10.0, 0.97)).collect();
         let left: Vec<(f64, f64)> = (0..=10).map(|i| (0.05, i as f64 / 10.0)).collect();
-        assert_eq!(
-            best_legend_loc(&[top.clone(), left], w, h),
-            LegendLoc::LowerRight
-        );
+        assert_eq!(best_legend_loc(&[top, left], w, h), LegendLoc::LowerRight);
         // A flat line at the middle crossing everything but the corners' rows: upper.
         let mid: Vec<(f64, f64)> = (0..=10).map(|i| (i as f64 / 10.0, 0.5)).collect();
         assert_eq!(best_legend_loc(&[mid], w, h), LegendLoc::UpperRight);
