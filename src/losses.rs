@@ -22,13 +22,17 @@ pub const EPSILON: f32 = 1e-7;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
-    #[serde(alias = "bce", alias = "BCE")]
+    // Keras's class names are read too (`loss = "BinaryCrossentropy"`), as
+    // `keras.losses.get` takes them; the snake_case name is what gets written.
+    #[serde(alias = "bce", alias = "BCE", alias = "BinaryCrossentropy")]
     BinaryCrossentropy,
+    #[serde(alias = "CategoricalCrossentropy")]
     CategoricalCrossentropy,
+    #[serde(alias = "SparseCategoricalCrossentropy")]
     SparseCategoricalCrossentropy,
-    #[serde(alias = "mse", alias = "MSE")]
+    #[serde(alias = "mse", alias = "MSE", alias = "MeanSquaredError")]
     MeanSquaredError,
-    #[serde(alias = "mae", alias = "MAE")]
+    #[serde(alias = "mae", alias = "MAE", alias = "MeanAbsoluteError")]
     MeanAbsoluteError,
 }
 
@@ -42,7 +46,8 @@ impl std::str::FromStr for Loss {
                 format!(
                     "unknown loss `{s}`; expected one of binary_crossentropy, \
                      categorical_crossentropy, sparse_categorical_crossentropy, \
-                     mean_squared_error (mse), mean_absolute_error (mae)"
+                     mean_squared_error (mse), mean_absolute_error (mae), or their \
+                     Keras class names (BinaryCrossentropy, ...)"
                 ),
             )
         })

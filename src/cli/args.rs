@@ -34,9 +34,13 @@ pub enum Command {
         /// Override `[fit] epochs` (the total, counting epochs already done).
         #[arg(long)]
         epochs: Option<usize>,
-        /// Override `[fit] verbose` (0 silent, 1 progress bar, 2 one line per epoch).
-        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2))]
+        /// Override `[fit] verbose` (0 silent, 1 progress bar, 2 one line per epoch,
+        /// auto = 1 as in Keras 3).
+        #[arg(long, value_parser = crate::config::parse_verbose)]
         verbose: Option<u8>,
+        /// Draw the loss figures on a log-scale value axis (as `[plot] log_y = true`).
+        #[arg(long)]
+        log_y: bool,
     },
     /// Evaluate a saved model on the test split of its data (or of another config's).
     ///
@@ -122,5 +126,9 @@ pub enum Command {
         /// Output folder [default: the history file's folder].
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Draw the loss figures on a log-scale value axis; values <= 0 are left out
+        /// with a warning.
+        #[arg(long)]
+        log_y: bool,
     },
 }

@@ -8,7 +8,7 @@ use super::train::output_units;
 use crate::config::{DataConfig, RunConfig};
 use crate::error::{Error, Result};
 use crate::io::{LoadedModel, read_history_json};
-use crate::plot::plot_history;
+use crate::plot::plot_history_with;
 
 /// The `[data]` settings and input spec a model was trained with.
 pub fn saved_data(
@@ -239,7 +239,7 @@ pub fn config_input_shape(config: &RunConfig) -> Vec<usize> {
     }
 }
 
-pub fn plot(history: &Path, output: Option<&Path>) -> Result<()> {
+pub fn plot(history: &Path, output: Option<&Path>, log_y: bool) -> Result<()> {
     let h = read_history_json(history)?;
     let dir = match output {
         Some(d) => d.to_path_buf(),
@@ -248,7 +248,8 @@ pub fn plot(history: &Path, output: Option<&Path>) -> Result<()> {
     let stem = history
         .file_stem()
         .map_or("history".into(), |s| s.to_string_lossy().into_owned());
-    let files = plot_history(&h.history, &dir, &stem)?;
+    let options = crate::plot::PlotOptions { log_y };
+    let files = plot_history_with(&h.history, &dir, &stem, options)?;
     for f in files {
         println!("{}", f.display());
     }

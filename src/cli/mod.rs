@@ -49,12 +49,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             resume,
             epochs,
             verbose,
+            log_y,
         } => train::train(&train::TrainArgs {
             config,
             output,
             resume,
             epochs,
             verbose,
+            log_y,
         }),
         Command::Evaluate {
             model,
@@ -76,6 +78,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             format,
         } => export::export(&model, onnx.as_deref(), output.as_deref(), format).map(|_| 0),
         Command::Import { model, output } => import::import(&model, &output).map(|_| 0),
-        Command::Plot { history, output } => inspect::plot(&history, output.as_deref()).map(|_| 0),
+        Command::Plot {
+            history,
+            output,
+            log_y,
+        } => inspect::plot(&history, output.as_deref(), log_y).map(|_| 0),
     }
 }

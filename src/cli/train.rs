@@ -21,7 +21,7 @@ use crate::io::{
     SaveExtras, TrainingState, load_model, save_model, write_history_csv, write_history_json,
 };
 use crate::model::{FitOptions, History, Sequential};
-use crate::plot::plot_history;
+use crate::plot::plot_history_with;
 
 pub struct TrainArgs {
     pub config: PathBuf,
@@ -29,6 +29,8 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     pub epochs: Option<usize>,
     pub verbose: Option<u8>,
+    /// `--log-y`: log-scale loss figures (or `[plot] log_y`).
+    pub log_y: bool,
 }
 
 /// File names inside the output folder.
@@ -368,6 +370,7 @@ fn load_config(args: &TrainArgs) -> Result<RunConfig> {
     if let Some(v) = args.verbose {
         config.fit.verbose = v;
     }
+    config.plot.log_y |= args.log_y;
     Ok(config)
 }
 
@@ -513,7 +516,10 @@ impl Run<'_> {
         save_model(model, &output.join(MODEL_FILE), &self.extras(done, history))?;
         write_history_json(history, &output.join(HISTORY_JSON))?;
         write_history_csv(history, &output.join(HISTORY_CSV))?;
-        let plots = plot_history(&history.history, output, "history")?;
+        let options = crate::plot::PlotOptions {
+            log_y: self.config.plot.log_y,
+        };
+        let plots = plot_history_with(&history.history, output, "history", options)?;
         let test_json = serde_json::to_string_pretty(&test)
             .map_err(|e| Error::State(format!("cannot serialise test metrics: {e}")))?;
         crate::io::write_atomic(&output.join("test_metrics.json"), test_json.as_bytes())?;

@@ -162,18 +162,22 @@ pub struct LearningRateSchedulerConfig {
     pub verbose: u8,
 }
 
-/// One entry of `[fit] callbacks`, tagged by `type`.
+/// One entry of `[fit] callbacks`, tagged by `type`: the snake_case name or Keras's
+/// class name (`"EarlyStopping"`, `"CSVLogger"`, `"ReduceLROnPlateau"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CallbackConfig {
+    #[serde(alias = "EarlyStopping")]
     EarlyStopping(EarlyStoppingConfig),
+    #[serde(alias = "ModelCheckpoint")]
     ModelCheckpoint(ModelCheckpointConfig),
+    #[serde(alias = "CSVLogger")]
     CsvLogger(CsvLoggerConfig),
-    #[serde(rename = "terminate_on_nan")]
+    #[serde(rename = "terminate_on_nan", alias = "TerminateOnNaN")]
     TerminateOnNan(TerminateOnNanConfig),
-    #[serde(rename = "reduce_lr_on_plateau")]
+    #[serde(rename = "reduce_lr_on_plateau", alias = "ReduceLROnPlateau")]
     ReduceLrOnPlateau(ReduceLrOnPlateauConfig),
-    #[serde(rename = "learning_rate_scheduler")]
+    #[serde(rename = "learning_rate_scheduler", alias = "LearningRateScheduler")]
     LearningRateScheduler(LearningRateSchedulerConfig),
 }
 

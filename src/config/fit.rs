@@ -28,7 +28,11 @@ pub struct FitConfig {
     pub epochs: usize,
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    #[serde(default = "default_verbose")]
+    /// 0, 1, 2 or `"auto"` (read as 1, see `super::verbose_or_auto`).
+    #[serde(
+        default = "default_verbose",
+        deserialize_with = "super::verbose_or_auto"
+    )]
     pub verbose: u8,
     #[serde(default = "default_true")]
     pub shuffle: bool,

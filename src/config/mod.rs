@@ -41,6 +41,17 @@ pub struct RunConfig {
     pub compile: CompileConfig,
     #[serde(default)]
     pub fit: FitConfig,
+    #[serde(default)]
+    pub plot: PlotConfig,
+}
+
+/// `[plot]`: how `train` draws the history figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotConfig {
+    /// A log-scale value axis for the loss figures (also `--log-y`).
+    #[serde(default)]
+    pub log_y: bool,
 }
 
 impl RunConfig {
@@ -53,8 +64,15 @@ impl RunConfig {
     /// Parse and check TOML `text`; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let config: RunConfig = toml::from_str(text).map_err(|e| {
-            // A 20 MB string in the config must not come back whole in the message.
-            let message = cap_text(e.message().trim(), 300);
+            // serde reads a tagged layer table whole before looking inside it, so toml
+            // can only blame the `layers = [` line for a bad key in the 3rd layer: find
+            // the layer itself and point there.
+            if let Some(err) = layer_error(text, path) {
+                return err;
+            }
+            // A 20 MB string in the config must not come back whole in the message;
+            // 1000 characters still hold the full list of accepted `type` names.
+            let message = cap_text(e.message().trim(), 1000);
             match e.span() {
                 Some(span) => {
                     let (line, snippet) = line_at(text, span.start);
@@ -104,6 +122,7 @@ impl RunConfig {
             .check_numeric()
             .map_err(|(k, r)| err("data", k, r))?;
         check_data_sizes(&self.data).map_err(|(t, k, r)| err(t, k, r))?;
+        self.check_layers(text, path)?;
         self.check_model_and_compile()
             .map_err(|(t, k, r)| err(t, k, r))?;
         self.check_fit().map_err(|(t, k, r)| err(t, k, r))?;
@@ -212,7 +231,31 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Every layer builds; the optimizer's arguments are valid.
+    /// Every layer builds (its argument ranges); an error points at the layer's own
+    /// table in the file.
+    fn check_layers(&self, text: &str, path: &Path) -> Result<()> {
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            if let Err(e) = layer.to_layer() {
+                let spans = layer_spans(text);
+                let at = spans.get(i).map(|sp| {
+                    let (line, col) = line_col(text, sp.start);
+                    format!("line {line}, column {col}: ")
+                });
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "{}[model] layers[{i}] (layer {}): {e}",
+                        at.unwrap_or_default(),
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model has layers; their weights fit the budget; the optimizer's arguments
+    /// are valid.
     fn check_model_and_compile(&self) -> Checked {
         if self.model.layers.is_empty() {
             return Err((
@@ -222,9 +265,6 @@ impl RunConfig {
             ));
         }
         for layer in &self.model.layers {
-            layer
-                .to_layer()
-                .map_err(|e| ("model", "layers", e.to_string()))?;
             // A stateful layer's states are batch_size rows: fit must feed batches of it.
             if let Some(b) = layer.stateful_batch_size()
                 && b != self.fit.batch_size
@@ -275,7 +315,7 @@ impl RunConfig {
             return Err((
                 "fit",
                 "verbose",
-                format!("{} is not one of: 0, 1, 2", f.verbose),
+                format!("{} is not one of: 0, 1, 2, \"auto\"", f.verbose),
             ));
         }
         if f.initial_epoch >= f.epochs {
@@ -376,6 +416,42 @@ impl RunConfig {
     }
 }
 
+/// Keras's `verbose="auto"` as the number it stands for. Keras 3 resolves it to 1 in
+/// every case (`ProgbarLogger.set_params`: `if verbose == "auto": verbose = 1`; the
+/// tf.keras 2 rule of 2 under a ParameterServerStrategy or absl logging is gone), so
+/// `"auto"` is read as 1 and a saved config writes 1.
+pub fn parse_verbose(text: &str) -> std::result::Result<u8, String> {
+    match text.trim() {
+        "auto" => Ok(1),
+        t => match t.parse::<u8>() {
+            Ok(v @ 0..=2) => Ok(v),
+            _ => Err(format!("`{t}` is not one of: 0, 1, 2, auto")),
+        },
+    }
+}
+
+/// `verbose = 0 | 1 | 2 | "auto"` in `[fit]`. Numbers above 2 are kept for `check_fit`,
+/// which names the key and line.
+fn verbose_or_auto<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u8, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Verbose {
+        Number(u8),
+        Text(String),
+    }
+    match Verbose::deserialize(d) {
+        Ok(Verbose::Number(v)) => Ok(v),
+        Ok(Verbose::Text(t)) if t == "auto" => Ok(1),
+        Ok(Verbose::Text(t)) => Err(serde::de::Error::custom(format!(
+            "verbose `{}` is not one of: 0, 1, 2, \"auto\"",
+            cap_text(&t, 40)
+        ))),
+        Err(_) => Err(serde::de::Error::custom(
+            "verbose must be 0, 1, 2 or \"auto\"",
+        )),
+    }
+}
+
 /// A failed check: the table, the key and the reason (`check` adds file and line).
 type Checked = std::result::Result<(), (&'static str, &'static str, String)>;
 
@@ -443,6 +519,111 @@ pub fn check_data_sizes(d: &DataConfig) -> Checked {
         )?;
     }
     Ok(())
+}
+
+/// Where each `[model] layers` entry starts in the file: the inline table `{ ... }`, or
+/// the `[[model.layers]]` header of an array of tables. Empty when the text does not
+/// parse as TOML or has no layers.
+fn layer_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    layer_values(text).into_iter().map(|v| v.span()).collect()
+}
+
+/// The `[model] layers` entries as TOML values with their spans; other tables and
+/// keys are ignored (the full parse reports those).
+fn layer_values(text: &str) -> Vec<toml::Spanned<toml::Value>> {
+    #[derive(Deserialize)]
+    struct Doc {
+        model: Option<Model>,
+    }
+    #[derive(Deserialize)]
+    struct Model {
+        #[serde(default)]
+        layers: Vec<toml::Spanned<toml::Value>>,
+    }
+    toml::from_str::<Doc>(text)
+        .ok()
+        .and_then(|d| d.model)
+        .map(|m| m.layers)
+        .unwrap_or_default()
+}
+
+/// The first layer that does not read as a `LayerConfig`, as an error naming its
+/// index and the line and column of its table (or of the offending key when the
+/// message names one: `unknown field `unitz``, `missing field`s point at the table).
+fn layer_error(text: &str, path: &Path) -> Option<Error> {
+    for (i, value) in layer_values(text).into_iter().enumerate() {
+        let span = value.span();
+        let Err(e) = LayerConfig::deserialize(value.into_inner()) else {
+            continue;
+        };
+        let message = cap_text(e.message().trim(), 1000);
+        let region = layer_region(text, span.clone());
+        let key_at = named_key(&message).and_then(|k| find_key_in(text, region, k));
+        let (line, col) = line_col(text, key_at.unwrap_or(span.start));
+        let (_, snippet) = line_at(text, key_at.unwrap_or(span.start));
+        return Some(Error::format(
+            path,
+            format!(
+                "line {line}, column {col}: `{snippet}`: [model] layers[{i}] (layer {}): \
+                 {message}",
+                i + 1
+            ),
+        ));
+    }
+    None
+}
+
+/// The text of one layer: an inline table's own span, or from a `[[model.layers]]`
+/// header to the next table header.
+fn layer_region(text: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    if !text[span.clone()].starts_with("[[") {
+        return span;
+    }
+    let mut end = text.len();
+    let mut at = span.end;
+    for line in text[span.end..].split_inclusive('\n') {
+        if at > span.end && line.trim_start().starts_with('[') {
+            end = at;
+            break;
+        }
+        at += line.len();
+    }
+    span.start..end
+}
+
+/// The key a serde message is about: `unknown field `x``, `invalid value ... for `x``.
+fn named_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Byte offset of `key =` inside `region` of `text`, at a word boundary.
+fn find_key_in(text: &str, region: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    let part = &text[region.clone()];
+    let bytes = part.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = part[from..].find(key) {
+        let start = from + pos;
+        let end = start + key.len();
+        let before_ok = start == 0
+            || !(bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'"');
+        if before_ok && part[end..].trim_start().starts_with('=') {
+            return Some(region.start + start);
+        }
+        from = end;
+    }
+    None
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    (line, text[line_start..offset].chars().count() + 1)
 }
 
 /// 1-based line number and trimmed text of the line holding byte `offset`.

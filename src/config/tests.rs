@@ -277,3 +277,262 @@ fn stateful_layers_take_the_fit_batch_size() {
     let e = error_of(&stateful(""));
     assert!(e.contains("batch_size") && e.contains("stateful"), "{e}");
 }
+
+/// Keras's class names (and Keras's aliases of them) read as the snake_case types, and
+/// the config written back uses the snake_case names: saved files are unchanged.
+#[test]
+fn keras_class_names_are_accepted_as_types() {
+    let text = r#"
+[data]
+source = "generated"
+task = "series"
+maxlen = 12
+[model]
+layers = [
+  { type = "Conv1D", filters = 4, kernel_size = 3, input_shape = [12, 1] },
+  { type = "MaxPooling1D" },
+  { type = "Bidirectional", layer = { type = "LSTM", units = 4, return_sequences = true } },
+  { type = "GRU", units = 4, return_sequences = true },
+  { type = "SimpleRNN", units = 4, return_sequences = true },
+  { type = "TimeDistributed", layer = { type = "Dense", units = 2 } },
+  { type = "Dropout", rate = 0.1 },
+  { type = "GlobalMaxPooling1D" },
+  { type = "Dense", units = 1 },
+]
+[compile]
+optimizer = { type = "RMSprop" }
+loss = "MeanSquaredError"
+metrics = ["MeanAbsoluteError"]
+[fit]
+callbacks = [
+  { type = "EarlyStopping", monitor = "loss" },
+  { type = "ModelCheckpoint", filepath = "m", monitor = "loss" },
+  { type = "CSVLogger", filename = "h.csv" },
+  { type = "ReduceLROnPlateau", monitor = "loss" },
+  { type = "TerminateOnNaN" },
+  { type = "LearningRateScheduler", schedule = { type = "ExponentialDecay", initial_learning_rate = 0.01, decay_steps = 5, decay_rate = 0.5 } },
+]
+"#;
+    let c = parse(text).unwrap();
+    let layers = serde_json::to_value(&c.model.layers).unwrap();
+    let types: Vec<&str> = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "conv1d",
+            "max_pooling1d",
+            "bidirectional",
+            "gru",
+            "simple_rnn",
+            "time_distributed",
+            "dropout",
+            "global_max_pooling1d",
+            "dense"
+        ]
+    );
+    assert_eq!(layers[2]["layer"]["type"], "lstm");
+    assert_eq!(layers[5]["layer"]["type"], "dense");
+    let callbacks = serde_json::to_value(&c.fit.callbacks).unwrap();
+    let types: Vec<&str> = callbacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "early_stopping",
+            "model_checkpoint",
+            "csv_logger",
+            "reduce_lr_on_plateau",
+            "terminate_on_nan",
+            "learning_rate_scheduler"
+        ]
+    );
+    assert_eq!(c.compile.loss, Loss::MeanSquaredError);
+    // Keras logs a metric string as written (compile_utils `get_metric`).
+    assert_eq!(c.compile.metrics[0].name(), "MeanAbsoluteError");
+    // Keras's other spellings of the same layers.
+    for (keras, ours) in [
+        ("GlobalAveragePooling1D", "global_average_pooling1d"),
+        ("GlobalAvgPool1D", "global_average_pooling1d"),
+        ("GlobalMaxPool1D", "global_max_pooling1d"),
+        ("MaxPool1D", "max_pooling1d"),
+        ("Convolution1D", "conv1d"),
+    ] {
+        let (from, to) = (
+            r#"{ type = "GlobalMaxPooling1D" }"#,
+            match keras {
+                "MaxPool1D" => r#"{ type = "MaxPool1D" }"#.to_string(),
+                "Convolution1D" => {
+                    r#"{ type = "Convolution1D", filters = 2, kernel_size = 1 }"#.into()
+                }
+                k => format!(r#"{{ type = "{k}" }}"#),
+            },
+        );
+        let c = parse(&text.replace(from, &to)).unwrap();
+        let v = serde_json::to_value(&c.model.layers[7]).unwrap();
+        assert_eq!(v["type"], ours, "{keras}");
+    }
+    let embedding = GOOD.replace(r#"type = "embedding""#, r#"type = "Embedding""#);
+    let c = parse(&embedding).unwrap();
+    assert_eq!(c.model.layers, parse(GOOD).unwrap().model.layers);
+    for loss in [
+        "BinaryCrossentropy",
+        "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy",
+        "MeanAbsoluteError",
+    ] {
+        let l: Loss = loss.parse().unwrap();
+        assert_eq!(serde_json::to_value(l).unwrap(), l.name(), "{loss}");
+    }
+}
+
+#[test]
+fn unknown_types_list_the_accepted_names() {
+    let e = error_of(&GOOD.replace(r#"type = "lstm""#, r#"type = "Lstm2""#));
+    for name in ["lstm", "LSTM", "gru", "GRU", "conv1d", "Conv1D", "dense"] {
+        assert!(e.contains(&format!("`{name}`")), "{name} missing: {e}");
+    }
+    let e = error_of(&GOOD.replace(r#"type = "early_stopping""#, r#"type = "Early""#));
+    for name in [
+        "early_stopping",
+        "EarlyStopping",
+        "CSVLogger",
+        "terminate_on_nan",
+    ] {
+        assert!(e.contains(&format!("`{name}`")), "{name} missing: {e}");
+    }
+    let e = error_of(&GOOD.replace("binary_crossentropy", "binary_ce"));
+    assert!(
+        e.contains("`binary_crossentropy`") && e.contains("`BinaryCrossentropy`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn verbose_auto_is_keras_3s_one() {
+    let c = parse(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = \"auto\"")).unwrap();
+    assert_eq!(c.fit.verbose, 1);
+    let c = parse(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 2")).unwrap();
+    assert_eq!(c.fit.verbose, 2);
+    let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = \"loud\""));
+    assert!(
+        e.contains("line 20: `verbose = \"loud\"`") && e.contains("`loud`") && e.contains("auto"),
+        "{e}"
+    );
+    let e = error_of(&GOOD.replace("epochs = 100", "epochs = 100\nverbose = 3"));
+    assert!(e.contains("[fit] verbose") && e.contains("auto"), "{e}");
+    assert_eq!(parse_verbose("auto"), Ok(1));
+    assert_eq!(parse_verbose("0"), Ok(0));
+    assert!(parse_verbose("3").unwrap_err().contains("0, 1, 2, auto"));
+    use clap::Parser;
+    let cli =
+        crate::cli::Cli::try_parse_from(["recurrent", "train", "x.toml", "--verbose", "auto"])
+            .unwrap();
+    match cli.command {
+        crate::cli::Command::Train { verbose, .. } => assert_eq!(verbose, Some(1)),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        crate::cli::Cli::try_parse_from(["recurrent", "train", "x.toml", "--verbose", "9"])
+            .is_err()
+    );
+}
+
+/// A bad key or value inside one layer is reported at that layer's table (inline or
+/// `[[model.layers]]`), with its index, not at `layers = [`.
+#[test]
+fn layer_errors_point_at_the_layer() {
+    // GOOD's layers are on lines 10, 11, 12 (line 1 is empty); the LSTM is layers[1].
+    let e = error_of(&GOOD.replace("units = 8, dropout", "unitz = 8, dropout"));
+    assert!(
+        e.starts_with("run.toml: line 11, column 20: ")
+            && e.contains("[model] layers[1] (layer 2)")
+            && e.contains("unknown field `unitz`")
+            && e.contains("`units`"),
+        "{e}"
+    );
+    // A bad value: the table's own position.
+    let e = error_of(&GOOD.replace(r#"activation = "sigmoid""#, r#"activation = "sigmoidal""#));
+    assert!(
+        e.starts_with("run.toml: line 12, column 3: ")
+            && e.contains("layers[2] (layer 3)")
+            && e.contains("sigmoidal"),
+        "{e}"
+    );
+    // A value serde takes but the layer refuses (checked after parsing).
+    let e = error_of(&GOOD.replace("dropout = 0.3", "dropout = 1.5"));
+    assert!(
+        e.starts_with("run.toml: line 11, column 3: [model] layers[1] (layer 2): "),
+        "{e}"
+    );
+    // An array of tables: the key's own line inside the 3rd table.
+    let tables = GOOD.replace(
+        r#"layers = [
+  { type = "embedding", input_dim = 500, output_dim = 16 },
+  { type = "lstm", units = 8, dropout = 0.3 },
+  { type = "dense", units = 1, activation = "sigmoid" },
+]"#,
+        r#"[[model.layers]]
+type = "embedding"
+input_dim = 500
+output_dim = 16
+
+[[model.layers]]
+type = "lstm"
+units = 8
+
+[[model.layers]]
+type = "dense"
+units = 1
+activaton = "sigmoid""#,
+    );
+    let lines: Vec<&str> = tables.lines().collect();
+    let bad = lines
+        .iter()
+        .position(|l| l.starts_with("activaton"))
+        .unwrap()
+        + 1;
+    let e = error_of(&tables);
+    assert!(
+        e.starts_with(&format!(
+            "run.toml: line {bad}, column 1: `activaton = \"sigmoid\"`"
+        )) && e.contains("layers[2] (layer 3)"),
+        "{e}"
+    );
+    // A missing key: the 3rd table's header.
+    let header = lines
+        .iter()
+        .rposition(|l| *l == "[[model.layers]]")
+        .unwrap()
+        + 1;
+    let e = error_of(
+        &tables
+            .replace("units = 1\n", "")
+            .replace("activaton", "activation"),
+    );
+    assert!(
+        e.starts_with(&format!(
+            "run.toml: line {header}, column 1: `[[model.layers]]`"
+        )) && e.contains("layers[2] (layer 3)")
+            && e.contains("units"),
+        "{e}"
+    );
+    // Inside a wrapped layer: the inner key's line.
+    let bi = GOOD.replace(
+        r#"{ type = "lstm", units = 8, dropout = 0.3 },"#,
+        "{ type = \"Bidirectional\", layer = {\n    type = \"LSTM\", unit = 8 } },",
+    );
+    let e = error_of(&bi);
+    assert!(
+        e.starts_with("run.toml: line 12, column 20: ") && e.contains("layers[1] (layer 2)"),
+        "{e}"
+    );
+}

@@ -13,31 +13,48 @@ use super::initializers::Initializer;
 use crate::error::Result;
 
 /// One layer of a `Sequential` model, tagged by `type` (`"lstm"`, `"dense"`, ...).
+/// Keras's class names (`"LSTM"`, `"GlobalMaxPooling1D"`, and its aliases such as
+/// `"MaxPool1D"`) are read too, so a type copied from Keras code works; the snake_case
+/// name is what gets written, so saved files are unchanged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LayerConfig {
+    #[serde(alias = "Embedding")]
     Embedding(EmbeddingConfig),
     #[serde(
         rename = "simple_rnn",
         alias = "simplernn",
+        alias = "SimpleRNN",
         deserialize_with = "recurrent_config"
     )]
     SimpleRnn(SimpleRnnConfig),
-    #[serde(deserialize_with = "recurrent_config")]
+    #[serde(alias = "LSTM", deserialize_with = "recurrent_config")]
     Lstm(LstmConfig),
-    #[serde(deserialize_with = "recurrent_config")]
+    #[serde(alias = "GRU", deserialize_with = "recurrent_config")]
     Gru(GruConfig),
+    #[serde(alias = "Dense")]
     Dense(DenseConfig),
+    #[serde(alias = "Dropout")]
     Dropout(DropoutConfig),
+    #[serde(alias = "Bidirectional")]
     Bidirectional(BidirectionalConfig),
-    #[serde(rename = "global_average_pooling1d")]
+    #[serde(
+        rename = "global_average_pooling1d",
+        alias = "GlobalAveragePooling1D",
+        alias = "GlobalAvgPool1D"
+    )]
     GlobalAveragePooling1D(GlobalPooling1DConfig),
-    #[serde(rename = "global_max_pooling1d")]
+    #[serde(
+        rename = "global_max_pooling1d",
+        alias = "GlobalMaxPooling1D",
+        alias = "GlobalMaxPool1D"
+    )]
     GlobalMaxPooling1D(GlobalPooling1DConfig),
-    #[serde(rename = "conv1d")]
+    #[serde(rename = "conv1d", alias = "Conv1D", alias = "Convolution1D")]
     Conv1D(Conv1DConfig),
-    #[serde(rename = "max_pooling1d")]
+    #[serde(rename = "max_pooling1d", alias = "MaxPooling1D", alias = "MaxPool1D")]
     MaxPooling1D(MaxPooling1DConfig),
+    #[serde(alias = "TimeDistributed")]
     TimeDistributed(TimeDistributedConfig),
 }
 
