@@ -554,3 +554,53 @@ fn files_are_written_atomically_over_an_old_one() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// A stateful layer's fixed batch size goes to the InputLayer's `batch_shape[0]`, where
+/// Keras needs it to build a stateful RNN and where the importer reads it back.
+#[test]
+fn stateful_layers_export_their_batch_size_on_the_input() {
+    let case = Case {
+        name: "stateful_lstm",
+        layers: json!([
+            {"type": "lstm", "units": 4, "stateful": true, "batch_size": 4,
+             "return_sequences": true},
+            {"type": "bidirectional", "layer": {"type": "gru", "units": 3, "stateful": true,
+             "batch_size": 4}},
+            {"type": "dense", "units": 1}
+        ]),
+        input_shape: vec![Some(5), Some(2)],
+        vocab: None,
+    };
+    let dir = std::env::var_os("RECURRENT_KEEP_STATEFUL_EXPORT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tempfile::tempdir().unwrap().keep());
+    let x = input(&case);
+    let mut m = model(&case);
+    let want = predict(&mut m, &x);
+    for ext in ["keras", "h5"] {
+        let path = dir.join(format!("stateful_lstm.{ext}"));
+        m.save_keras(&path).unwrap();
+        let config = recurrent::interop::keras_export::keras_model_config(&m, ext == "h5").unwrap();
+        let input_layer = &config["config"]["layers"][0]["config"];
+        assert_eq!(input_layer["batch_shape"][0], json!(4), "{ext}");
+        let lstm = &config["config"]["layers"][1];
+        assert_eq!(lstm["config"]["stateful"], json!(true), "{ext}");
+        assert!(lstm["config"].get("batch_size").is_none(), "{ext}");
+        let mut back = Sequential::load(&path).unwrap();
+        assert_eq!(
+            wrapped_names_dropped(back.layer_configs()),
+            wrapped_names_dropped(m.layer_configs()),
+            "{ext}"
+        );
+        let got = predict(&mut back, &x);
+        assert_eq!(
+            bits(&got),
+            bits(&want),
+            "{ext}: predictions from zero states"
+        );
+    }
+    if std::env::var_os("RECURRENT_KEEP_STATEFUL_EXPORT").is_some() {
+        let text = serde_json::to_string(&prediction_json(&x, &want)).unwrap();
+        std::fs::write(dir.join("stateful_lstm.predictions.json"), text).unwrap();
+    }
+}

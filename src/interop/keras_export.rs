@@ -187,7 +187,15 @@ pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
                 model.name()
             ))
         })?;
-    let batch_shape: Vec<Value> = std::iter::once(Value::Null)
+    // Keras keeps a stateful layer's fixed batch size on the input (`batch_shape[0]`),
+    // where its importer (and ours) reads it back; without it Keras refuses to build a
+    // stateful RNN.
+    let configs: Vec<Value> = model.layers().iter().map(|l| l.config()).collect();
+    let batch = configs
+        .iter()
+        .find_map(stateful_batch)
+        .map_or(Value::Null, Value::from);
+    let batch_shape: Vec<Value> = std::iter::once(batch)
         .chain(input.iter().map(|d| d.map_or(Value::Null, Value::from)))
         .collect();
     // Token ids, as Keras types the input of a model starting with an Embedding.
@@ -206,8 +214,8 @@ pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
         },
         "registered_name": null,
     })];
-    for layer in model.layers() {
-        layers.push(keras_layer(&layer.config(), Some(layer.as_ref()))?);
+    for (layer, config) in model.layers().iter().zip(&configs) {
+        layers.push(keras_layer(config, Some(layer.as_ref()))?);
     }
     if legacy {
         for l in &mut layers {
@@ -238,6 +246,18 @@ pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
         "registered_name": null,
         "build_config": {"input_shape": batch_shape},
     }))
+}
+
+/// The fixed batch size of a stateful recurrent layer config (also inside a
+/// Bidirectional), as our saved config writes it.
+fn stateful_batch(config: &Value) -> Option<u64> {
+    if let Some(inner) = config.get("layer") {
+        return stateful_batch(inner);
+    }
+    if config.get("stateful").and_then(Value::as_bool) == Some(true) {
+        return config.get("batch_size").and_then(Value::as_u64);
+    }
+    None
 }
 
 /// Keras's optimizer classes by our optimizer `type` tag.
@@ -355,7 +375,8 @@ fn keras_layer(ours: &Value, layer: Option<&dyn Layer>) -> Result<Value> {
         let mapped = match key.as_str() {
             // The tag is the class; the input shape is the InputLayer's; Keras 3 has no
             // `input_length`.
-            "type" | "input_shape" | "input_length" => continue,
+            // A stateful layer's `batch_size` is the InputLayer's `batch_shape[0]`.
+            "type" | "input_shape" | "input_length" | "batch_size" => continue,
             "name" if value.is_null() => continue,
             "layer" => {
                 let mut inner = keras_layer(value, None)?;
