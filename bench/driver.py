@@ -75,6 +75,8 @@ def parse_args():
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per framework+workload process")
     ap.add_argument("--rounds", type=int, default=1, help="run everything this many times, interleaved, and report medians (default 1)")
     args = ap.parse_args()
+    # The framework processes run with the bench folder as their working directory.
+    args.py_python = os.path.abspath(args.py_python)
 
     specs = load_specs()
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]

@@ -16,7 +16,8 @@ from . import _core
 from . import keras
 
 # The main thread joins the engine's thread pool, as the `recurrent` command's does
-# (see `join_rayon_pool` in src/lib.rs): training from Python then runs as from Rust.
+# (see `join_rayon_pool` in src/lib.rs): training from Python then runs as from Rust,
+# also with one thread (calls from other threads then use a side pool).
 if _threading.current_thread() is _threading.main_thread():
     _core.join_rayon_pool()
 

@@ -19,7 +19,8 @@
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, CowArray};
@@ -523,7 +524,7 @@ impl Model {
         let sw_in = swh.as_ref().map(|w| SampleWeight::from(w.as_array()));
         let vsw_in = vswh.as_ref().map(|w| SampleWeight::from(w.as_array()));
         let mut model = std::mem::take(slf.borrow_mut().model()?);
-        let result = py.detach(|| {
+        let result = detached(py, || {
             catch_unwind(AssertUnwindSafe(|| {
                 messages::with_output(Box::new(PyStdout), || {
                     let options = FitOptions {
@@ -583,7 +584,7 @@ impl Model {
         let sw_in = swh.as_ref().map(|w| SampleWeight::from(w.as_array()));
         let m = self.model()?;
         let mut raised = None;
-        let logs = py.detach(|| {
+        let logs = detached(py, || {
             no_panic("evaluate", || {
                 let mut hook = signal_checker(&mut raised);
                 match sw_in {
@@ -610,7 +611,7 @@ impl Model {
         let x_in = xh.inputs();
         let m = self.model()?;
         let mut raised = None;
-        let out = py.detach(|| {
+        let out = detached(py, || {
             no_panic("predict", || {
                 m.predict_with(x_in, batch_size, &mut signal_checker(&mut raised))
                     .map_err(to_py)
@@ -765,7 +766,7 @@ fn imdb_load_data(
         path,
         ..ImdbOptions::default()
     };
-    let d = py.detach(|| {
+    let d = detached(py, || {
         no_panic("imdb.load_data", || {
             datasets::imdb::load_data(&opts).map_err(to_py)
         })
@@ -800,7 +801,7 @@ fn reuters_load_data(
         path,
         ..ReutersOptions::default()
     };
-    let d = py.detach(|| {
+    let d = detached(py, || {
         no_panic("reuters.load_data", || {
             datasets::reuters::load_data(&opts).map_err(to_py)
         })
@@ -826,9 +827,13 @@ fn get_word_index(dataset: &str, path: Option<PathBuf>) -> PyResult<Vec<(String,
 /// a worker of rayon's global pool, as the `recurrent` command and the Rust benchmark
 /// do: each parallel step of a batch then runs on this thread and the others directly
 /// instead of being handed to the pool and waited for (two thread wake-ups per step:
-/// 1.2x on small models, measured for the CLI). Only with at least 2 threads, so a
-/// `fit` started from another Python thread always has a free worker. Returns whether
-/// the pool was set up so (False: already built, or a single thread).
+/// 1.2x on small models, measured for the CLI; with one thread the hand-off cost W1
+/// training 1.45x: 139k against 96k samples/s through Python, 9 alternated rounds).
+/// Returns whether the pool was set up so (False: already built).
+///
+/// A pool whose only worker is the main thread would never run work that another
+/// Python thread hands to it while the main thread waits in Python (a hang), so with
+/// one thread, calls from other threads run on a one-thread side pool (`on_pool`).
 #[pyfunction]
 fn join_rayon_pool() -> bool {
     let threads = std::env::var("RAYON_NUM_THREADS")
@@ -836,12 +841,35 @@ fn join_rayon_pool() -> bool {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    threads >= 2
-        && rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .use_current_thread()
-            .build_global()
-            .is_ok()
+    let joined = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .use_current_thread()
+        .build_global()
+        .is_ok();
+    SOLO_MAIN_POOL.store(joined && threads == 1, Ordering::Relaxed);
+    joined
+}
+
+/// The global pool is the main thread alone (see `join_rayon_pool`).
+static SOLO_MAIN_POOL: AtomicBool = AtomicBool::new(false);
+
+/// Run `f` where its parallel steps have a worker: directly, unless the global pool is
+/// the main thread alone and this is another thread, then on a one-thread side pool.
+fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    static SIDE: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    if !SOLO_MAIN_POOL.load(Ordering::Relaxed) || rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let side = SIDE.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok());
+    match side {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// `py.detach`, running the engine on a pool that has a free worker (`on_pool`).
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+    py.detach(|| on_pool(f))
 }
 
 /// A learning-rate schedule's value at `step` (float32, as the optimizer uses it);
@@ -922,7 +950,7 @@ fn pad_sequences<'py>(
 ) -> PyResult<Bound<'py, numpy::PyArray2<i32>>> {
     let padding: Padding = side("padding", padding)?;
     let truncating: Truncating = side("truncating", truncating)?;
-    let out = py.detach(|| {
+    let out = detached(py, || {
         recurrent::preprocessing::pad_sequences(&sequences, maxlen, padding, truncating, value)
             .map_err(to_py)
     })?;
@@ -951,7 +979,7 @@ impl TextVectorization {
 
     fn adapt(&mut self, py: Python<'_>, texts: Vec<String>) {
         let inner = &mut self.inner;
-        py.detach(|| inner.adapt(&texts));
+        detached(py, || inner.adapt(&texts));
     }
 
     fn vectorize<'py>(
@@ -960,12 +988,12 @@ impl TextVectorization {
         texts: Vec<String>,
     ) -> Bound<'py, numpy::PyArray2<i32>> {
         let inner = &self.inner;
-        py.detach(|| inner.vectorize(&texts)).into_pyarray(py)
+        detached(py, || inner.vectorize(&texts)).into_pyarray(py)
     }
 
     fn vectorize_ragged(&self, py: Python<'_>, texts: Vec<String>) -> Vec<Vec<i32>> {
         let inner = &self.inner;
-        py.detach(|| inner.vectorize_ragged(&texts))
+        detached(py, || inner.vectorize_ragged(&texts))
     }
 
     fn get_vocabulary(&self) -> Vec<String> {
