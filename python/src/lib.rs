@@ -828,7 +828,8 @@ fn get_word_index(dataset: &str, path: Option<PathBuf>) -> PyResult<Vec<(String,
 /// do: each parallel step of a batch then runs on this thread and the others directly
 /// instead of being handed to the pool and waited for (two thread wake-ups per step:
 /// 1.2x on small models, measured for the CLI; with one thread the hand-off cost W1
-/// training 1.45x: 139k against 96k samples/s through Python, 9 alternated rounds).
+/// training 1.46x: 135.6k against 93.1k samples/s through Python, medians of 9 alternated
+/// rounds).
 /// Returns whether the pool was set up so (False: already built).
 ///
 /// A pool whose only worker is the main thread would never run work that another
