@@ -345,3 +345,39 @@ fn bad_configs_give_one_line_errors() {
     let o = run(&["train", "--help"]);
     assert!(o.status.success() && text(&o.stdout).contains("--resume"));
 }
+
+/// `[fit] class_weight` with `[compile] weighted_metrics`: the weighted accuracy is
+/// logged beside the unweighted one under Keras's name (`weighted_accuracy`, also for
+/// validation) and comes back with the saved model.
+#[test]
+fn class_weight_and_weighted_metrics_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(2, "class_weight = { \"0\" = 1.0, \"1\" = 4.0 }").replace(
+        "metrics = [\"accuracy\"]",
+        "metrics = [\"accuracy\"]\nweighted_metrics = [\"accuracy\"]",
+    );
+    let cfg = write(dir.path(), "w.toml", &config);
+    let out = dir.path().join("out");
+    let o = run(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--verbose",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    for key in [
+        "accuracy",
+        "weighted_accuracy",
+        "val_accuracy",
+        "val_weighted_accuracy",
+    ] {
+        assert!(h["history"].get(key).is_some(), "{key} missing from {h}");
+    }
+    let model = recurrent::Sequential::load(out.join("model.safetensors")).unwrap();
+    let names: Vec<&str> = model.weighted_metrics().iter().map(|m| m.name()).collect();
+    assert_eq!(names, ["weighted_accuracy"]);
+}

@@ -606,3 +606,76 @@ fn id_settings_on_float_npz_are_refused() {
     );
     assert!(!out.exists());
 }
+
+/// `npz_keys.sample_weight` names the member with one weight per training sample
+/// (Keras's `fit(sample_weight=...)`): weights of 1 train exactly as no weights, zero
+/// weights change the result, and a member of the wrong length is an error naming it.
+#[test]
+fn npz_sample_weights_weigh_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let npz = tmp.path().join("d.npz");
+    let (n, m) = (40, 10);
+    let x = values(n * 4, 3);
+    let labels: Vec<i64> = (0..n).map(|i| i64::from(x[i * 4] > 0.0)).collect();
+    let xt = values(m * 4, 4);
+    let lt: Vec<i64> = (0..m).map(|i| i64::from(xt[i * 4] > 0.0)).collect();
+    let ones = vec![1.0f32; n];
+    let halves: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    write_npz(
+        &npz,
+        &[
+            ("x_train", npy_f32(&[n, 4], &x)),
+            ("y_train", npy_i64(&labels)),
+            ("x_test", npy_f32(&[m, 4], &xt)),
+            ("y_test", npy_i64(&lt)),
+            ("ones", npy_f32(&[n], &ones)),
+            ("halves", npy_f32(&[n], &halves)),
+            ("short", npy_f32(&[n - 1], &ones[1..])),
+        ],
+    );
+    let layers = r#"  { type = "dense", units = 4, activation = "relu", input_shape = [4] },
+  { type = "dense", units = 1, activation = "sigmoid" },"#;
+    let train = |keys: &str, name: &str| {
+        let cfg = write(
+            tmp.path(),
+            &format!("{name}.toml"),
+            &npz_config(layers, "binary_crossentropy", keys)
+                .replace("[fit]", "[fit]\nshuffle = false"),
+        );
+        let out = tmp.path().join(name);
+        let o = run(&[
+            "train",
+            cfg.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        (o, out)
+    };
+    let loss_of = |out: &Path| -> Vec<f64> {
+        let h: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap())
+                .unwrap();
+        h["history"]["loss"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (o, plain) = train("", "plain");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (o, ones) = train(r#"npz_keys = { sample_weight = "ones" }"#, "ones");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        loss_of(&plain),
+        loss_of(&ones),
+        "weights of 1 are no weights"
+    );
+    let (o, halves) = train(r#"npz_keys = { sample_weight = "halves" }"#, "halves");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_ne!(loss_of(&plain), loss_of(&halves));
+    let (o, _) = train(r#"npz_keys = { sample_weight = "short" }"#, "short");
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("39 weights for 40 samples"), "{e}");
+}

@@ -438,19 +438,30 @@ impl Model {
             .collect())
     }
 
-    fn compile(&mut self, optimizer: &str, loss: &str, metrics: Vec<String>) -> PyResult<()> {
+    #[pyo3(signature = (optimizer, loss, metrics, weighted_metrics=Vec::new()))]
+    fn compile(
+        &mut self,
+        optimizer: &str,
+        loss: &str,
+        metrics: Vec<String>,
+        weighted_metrics: Vec<String>,
+    ) -> PyResult<()> {
         let opt: OptimizerConfig =
             serde_json::from_str(optimizer).map_err(|e| json_err("optimizer", e))?;
         let loss: Loss = loss.parse().map_err(to_py)?;
-        let metrics = metrics
-            .iter()
-            .map(|m| {
-                let v: serde_json::Value =
-                    serde_json::from_str(m).map_err(|e| json_err("metric", e))?;
-                Metric::from_value(&v).map_err(to_py)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        self.model()?.compile(opt, loss, &metrics).map_err(to_py)
+        let parse = |list: &[String]| {
+            list.iter()
+                .map(|m| {
+                    let v: serde_json::Value =
+                        serde_json::from_str(m).map_err(|e| json_err("metric", e))?;
+                    Metric::from_value(&v).map_err(to_py)
+                })
+                .collect::<PyResult<Vec<_>>>()
+        };
+        let (metrics, weighted) = (parse(&metrics)?, parse(&weighted_metrics)?);
+        self.model()?
+            .compile_with_weighted_metrics(opt, loss, &metrics, &weighted)
+            .map_err(to_py)
     }
 
     /// `fit`; returns (history dict, epoch list). `builtins` are (kind, JSON args) of

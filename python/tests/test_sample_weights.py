@@ -89,3 +89,40 @@ def test_bad_weights_raise_value_errors():
         model.fit(x, y, class_weight={1: 2.0}, sample_weight=np.ones(10, np.float32), verbose=0)
     with pytest.raises(ValueError, match="5 weights for 10 samples"):
         model.evaluate(x, y, sample_weight=np.ones(5, np.float32), verbose=0)
+
+
+@pytest.mark.parametrize("name", ["binary_weighted_metrics", "sparse_class_weight_weighted_metrics", "binary_sample_weight_split", "mse_sample_weight_val_weights"])
+def test_weighted_metrics_match_keras(name):
+    """`compile(weighted_metrics=...)`: weighted by the sample/class weights, logged under
+    Keras's names (`weighted_accuracy` beside an unweighted `accuracy`), every metric of
+    the fixture, history keys exactly Keras's."""
+    fixture, by_name = cases()
+    case = by_name[name]
+    model = build(case)
+    sgd = fixture["sgd"]
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=sgd["learning_rate"], momentum=sgd["momentum"]),
+        loss=case["loss"],
+        metrics=case["metrics"],
+        weighted_metrics=case["weighted_metrics"],
+    )
+    kwargs = {}
+    if "class_weight" in case:
+        kwargs["class_weight"] = {int(k): v for k, v in case["class_weight"].items()}
+    if "sample_weight" in case:
+        kwargs["sample_weight"] = arr(case["sample_weight"])
+    if "validation_split" in case:
+        kwargs["validation_split"] = case["validation_split"]
+    if "validation_data" in case:
+        kwargs["validation_data"] = tuple(arr(v) for v in case["validation_data"])
+    x, y = arr(case["x"]), arr(case["y"])
+    history = model.fit(x, y, batch_size=fixture["batch_size"], epochs=fixture["epochs"], shuffle=False, verbose=0, **kwargs)
+    assert set(history.history) == set(case["history"])
+    for key, got in history.history.items():
+        np.testing.assert_allclose(got, case["history"][key], rtol=2e-6, atol=2e-6, err_msg=key)
+    logs = model.evaluate(x, y, sample_weight=arr(case["eval_w"]), batch_size=fixture["batch_size"], verbose=0, return_dict=True)
+    assert set(logs) == set(case["evaluate"])
+    for key, got in logs.items():
+        assert got == pytest.approx(case["evaluate"][key], rel=2e-6, abs=2e-6), key
+    values = model.evaluate(x, y, sample_weight=arr(case["eval_w"]), batch_size=fixture["batch_size"], verbose=0)
+    assert len(np.atleast_1d(values)) == len(case["evaluate"])

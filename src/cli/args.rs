@@ -63,7 +63,8 @@ pub enum Command {
     ///
     /// One input per TEXT argument, per line of --file, or per line of stdin. Raw
     /// text goes through the model's saved vectorizer; models trained on token ids
-    /// take space-separated ids; series models take comma-separated values.
+    /// take ids separated by spaces or commas; series models take comma-separated
+    /// values.
     Predict {
         /// A model file written by `recurrent train` or `Sequential::save`, or a Keras
         /// `.keras` / `.h5` model file.
@@ -87,8 +88,9 @@ pub enum Command {
     ///
     /// The ONNX graph computes what `predict` computes on the model's input (token ids
     /// or floats); layers ONNX cannot express exactly are refused with an error. The
-    /// Keras files load in Keras with `keras.models.load_model` (weights and
-    /// architecture; uncompiled).
+    /// Keras files load in Keras with `keras.models.load_model` (weights, architecture
+    /// and, for a compiled model, its optimizer, loss and metrics; not the optimizer's
+    /// state).
     Export {
         /// A model file written by `recurrent train` or `Sequential::save`, or a Keras
         /// `.keras` / `.h5` file.

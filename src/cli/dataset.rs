@@ -459,52 +459,9 @@ fn load_npz(config: &DataConfig, mut spec: InputSpec, path: &Path) -> Result<Pre
     let x_float = matches!(x_train.data, NpyData::Float(_));
     spec.npz_keys = config.npz_keys.clone();
     if !x_float {
-        let train = (
-            npz_sequences(&npz, &keys.x_train, x_train)?,
-            npz_labels(&mut npz, &keys.y_train)?,
-        );
-        let x_test = npz.take(&keys.x_test)?;
-        let test = (
-            npz_sequences(&npz, &keys.x_test, x_test)?,
-            npz_labels(&mut npz, &keys.y_test)?,
-        );
-        check_pairs(
-            &npz,
-            &keys,
-            train.0.len(),
-            train.1.len(),
-            test.0.len(),
-            test.1.len(),
-        )?;
-        return encode_id_splits(
-            spec,
-            IdSplits {
-                train,
-                test,
-                what: "npz",
-                class_names: None,
-            },
-        );
+        return load_npz_ids(npz, &keys, x_train, spec);
     }
-    // The id settings would be ignored silently on floats: refuse them instead.
-    for (key, set) in [
-        ("maxlen", config.maxlen.is_some()),
-        ("num_words", config.num_words.is_some()),
-        ("one_hot", config.one_hot),
-        ("padding", config.padding.is_some()),
-        ("truncating", config.truncating.is_some()),
-    ] {
-        if set {
-            return Err(Error::format(
-                path,
-                format!(
-                    "`{}` has a float dtype, but [data] {key} applies to integer token-id \
-                     arrays only; remove it to train on the floats as they are",
-                    keys.x_train
-                ),
-            ));
-        }
-    }
+    refuse_id_settings(config, &keys, path)?;
     let x_test = npz.take(&keys.x_test)?;
     let x_train = npz_float_inputs(&npz, &keys.x_train, x_train)?;
     let x_test = npz_float_inputs(&npz, &keys.x_test, x_test)?;
@@ -555,6 +512,86 @@ fn load_npz(config: &DataConfig, mut spec: InputSpec, path: &Path) -> Result<Pre
         spec,
         description,
     })
+}
+
+/// The integer branch of `load_npz`: Keras's id sequences, padded like imdb's.
+fn load_npz_ids(
+    mut npz: Npz,
+    keys: &NpzKeys,
+    x_train: NpyArray,
+    spec: InputSpec,
+) -> Result<Prepared> {
+    let train = (
+        npz_sequences(&npz, &keys.x_train, x_train)?,
+        npz_labels(&mut npz, &keys.y_train)?,
+    );
+    let x_test = npz.take(&keys.x_test)?;
+    let test = (
+        npz_sequences(&npz, &keys.x_test, x_test)?,
+        npz_labels(&mut npz, &keys.y_test)?,
+    );
+    check_pairs(
+        &npz,
+        keys,
+        train.0.len(),
+        train.1.len(),
+        test.0.len(),
+        test.1.len(),
+    )?;
+    encode_id_splits(
+        spec,
+        IdSplits {
+            train,
+            test,
+            what: "npz",
+            class_names: None,
+        },
+    )
+}
+
+/// The id settings would be ignored silently on float arrays: refuse them instead.
+fn refuse_id_settings(config: &DataConfig, keys: &NpzKeys, path: &Path) -> Result<()> {
+    for (key, set) in [
+        ("maxlen", config.maxlen.is_some()),
+        ("num_words", config.num_words.is_some()),
+        ("one_hot", config.one_hot),
+        ("padding", config.padding.is_some()),
+        ("truncating", config.truncating.is_some()),
+    ] {
+        if set {
+            return Err(Error::format(
+                path,
+                format!(
+                    "`{}` has a float dtype, but [data] {key} applies to integer token-id \
+                     arrays only; remove it to train on the floats as they are",
+                    keys.x_train
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The training samples' weights of an npz source whose `npz_keys.sample_weight`
+/// names a member (Keras's `fit(sample_weight=...)`); None for other sources. Their
+/// count and values are checked by `fit`, which names what is wrong.
+pub fn training_sample_weight(config: &DataConfig, base: &Path) -> Result<Option<ArrayD<f32>>> {
+    let key = match (&config.source, &config.npz_keys) {
+        (
+            DataSource::Npz,
+            Some(NpzKeys {
+                sample_weight: Some(k),
+                ..
+            }),
+        ) => k.clone(),
+        _ => return Ok(None),
+    };
+    let Some(path) = config.path.as_ref() else {
+        return Ok(None);
+    };
+    let mut npz = Npz::open_numeric(&crate::config::RunConfig::resolve_path(base, path))?;
+    let (labels, floats) = npz_targets(&mut npz, &key)?;
+    Ok(Some(floats.unwrap_or_else(|| labels.into_dyn())))
 }
 
 /// Inputs and targets agree in length, for both splits.
@@ -680,19 +717,7 @@ fn load_series_csv(
         return Err(too_few_rows(&path.display().to_string(), rows, &series));
     }
     if saved.is_none() && config.normalize {
-        let nf = series.feature_columns.len();
-        let train = table.values.slice(ndarray::s![..n_train, ..]);
-        let (mean, std) = Normalization::column_stats(train.slice(ndarray::s![.., ..nf]));
-        let t = table
-            .column_index(&series.target_column)
-            .expect("read above");
-        let (tm, ts) = Normalization::column_stats(train.slice(ndarray::s![.., t..t + 1]));
-        series.normalization = Some(Normalization {
-            mean,
-            std,
-            target_mean: tm[0],
-            target_std: ts[0],
-        });
+        series.normalization = Some(training_stats(&series, &table, n_train));
     }
     let (x, y) = series.scale(&table);
     let y = y.expect("the target column was read");
@@ -739,14 +764,7 @@ fn load_series_csv(
             ""
         }
     );
-    let description = match naive_baseline(&series, &x_test, &y_test) {
-        Some(mse) => format!(
-            "{description}\nnaive last-value baseline (next {} = last {} of the window) on \
-             the test windows: mse {mse:.4}",
-            series.target_column, series.target_column
-        ),
-        None => description,
-    };
+    let description = with_baseline(description, &series, &x_test, &y_test);
     spec.series = Some(series);
     Ok(Prepared {
         x_train: ModelInput::Floats(x_train),
@@ -759,6 +777,45 @@ fn load_series_csv(
         spec,
         description,
     })
+}
+
+/// The training rows' mean and std of the features and the target (the weather
+/// tutorial's standardisation: statistics of the training part only).
+fn training_stats(
+    series: &SeriesSpec,
+    table: &datasets::NumericTable,
+    n_train: usize,
+) -> Normalization {
+    let nf = series.feature_columns.len();
+    let train = table.values.slice(ndarray::s![..n_train, ..]);
+    let (mean, std) = Normalization::column_stats(train.slice(ndarray::s![.., ..nf]));
+    let t = table
+        .column_index(&series.target_column)
+        .expect("read above");
+    let (tm, ts) = Normalization::column_stats(train.slice(ndarray::s![.., t..t + 1]));
+    Normalization {
+        mean,
+        std,
+        target_mean: tm[0],
+        target_std: ts[0],
+    }
+}
+
+/// The description, with the naive last-value baseline's test mse when there is one.
+fn with_baseline(
+    description: String,
+    series: &SeriesSpec,
+    x_test: &ArrayD<f32>,
+    y_test: &ArrayD<f32>,
+) -> String {
+    match naive_baseline(series, x_test, y_test) {
+        Some(mse) => format!(
+            "{description}\nnaive last-value baseline (next {} = last {} of the window) on \
+             the test windows: mse {mse:.4}",
+            series.target_column, series.target_column
+        ),
+        None => description,
+    }
 }
 
 /// Pad (and one-hot) the id splits of imdb, reuters and npz.

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::io::{
     SaveExtras, TrainingState, load_model, save_model, write_history_csv, write_history_json,
 };
-use crate::model::{FitOptions, History, Sequential};
+use crate::model::{FitOptions, History, SampleWeight, Sequential};
 use crate::plot::plot_history_with;
 
 pub struct TrainArgs {
@@ -71,10 +71,11 @@ pub fn build_model(config: &RunConfig, sample_shape: &[usize]) -> Result<Sequent
         let shape: Vec<Option<usize>> = sample_shape.iter().map(|&d| Some(d)).collect();
         model.build(&shape)?;
     }
-    model.compile(
+    model.compile_with_weighted_metrics(
         config.compile.optimizer.clone(),
         config.compile.loss,
         &config.compile.metrics,
+        &config.compile.weighted_metrics,
     )?;
     Ok(model)
 }
@@ -175,6 +176,7 @@ fn train_into(args: &TrainArgs, config: &RunConfig, output: &Path) -> Result<i32
     let flag = interrupt_flag()?;
 
     let prepared = dataset::prepare(&config.data, &args.config)?;
+    let sample_weight = dataset::training_sample_weight(&config.data, &args.config)?;
     println!("{}", prepared.description);
     let run = Run {
         args,
@@ -218,6 +220,7 @@ fn train_into(args: &TrainArgs, config: &RunConfig, output: &Path) -> Result<i32
                 .fit
                 .class_weights()
                 .map_err(|r| Error::invalid_argument("[fit]", "class_weight", r))?,
+            sample_weight: sample_weight.as_ref().map(SampleWeight::from),
             ..Default::default()
         },
     );

@@ -17,6 +17,10 @@ pub struct CompileConfig {
     pub loss: Loss,
     #[serde(default)]
     pub metrics: Vec<Metric>,
+    /// Keras's `weighted_metrics`: metrics weighted by `[fit] class_weight` (the
+    /// `metrics` are not, as in Keras).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighted_metrics: Vec<Metric>,
 }
 
 /// Accept both Keras spellings: a name with default arguments, or a full table.

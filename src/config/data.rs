@@ -172,6 +172,10 @@ pub struct NpzKeys {
     pub x_test: String,
     #[serde(default = "NpzKeys::y_test")]
     pub y_test: String,
+    /// Keras's `fit(sample_weight=...)` from the file: the member holding one weight
+    /// per training sample (or per sample and step); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_weight: Option<String>,
 }
 
 impl NpzKeys {
@@ -196,6 +200,7 @@ impl Default for NpzKeys {
             y_train: Self::y_train(),
             x_test: Self::x_test(),
             y_test: Self::y_test(),
+            sample_weight: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The run configuration of `recurrent train CONFIG.toml`: four tables named as in
-//! Keras (`[data]`, `[model]`, `[compile]`, `[fit]`). Unknown keys and bad values are
+//! Keras (`[data]`, `[model]`, `[compile]`, `[fit]`) and an optional `[plot]`. Unknown keys and bad values are
 //! errors naming the file, the line, the key and the valid choices.
 
 pub mod callbacks;

@@ -536,3 +536,17 @@ activaton = "sigmoid""#,
         "{e}"
     );
 }
+
+#[test]
+fn weighted_metrics_are_read_and_left_out_when_empty() {
+    let c = parse(&GOOD.replace(
+        "metrics = [\"accuracy\"]",
+        "metrics = [\"accuracy\"]\nweighted_metrics = [\"accuracy\", \"AUC\"]",
+    ))
+    .unwrap();
+    assert_eq!(c.compile.weighted_metrics.len(), 2);
+    let c = parse(GOOD).unwrap();
+    assert!(c.compile.weighted_metrics.is_empty());
+    let written = serde_json::to_string(&c.compile).unwrap();
+    assert!(!written.contains("weighted_metrics"), "{written}");
+}

@@ -26,9 +26,10 @@
 //!
 //! HDF5 is written by the `hdf5-pure` crate (pure Rust, no libhdf5, no cmake); h5py
 //! reads its files, and the tests read every file we write back with `hdf5-reader`
-//! (the importer's reader) as well. No optimizer state or compile settings are
-//! written: Keras loads the model uncompiled, as from `save(..., include_optimizer=
-//! False)`.
+//! (the importer's reader) as well. A compiled model's compile settings are written
+//! (optimizer arguments, loss, metrics by name), not the optimizer's state: Keras
+//! loads it compiled with fresh optimizer variables, as from `save(...,
+//! include_optimizer=False)` plus `compile`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -63,8 +64,8 @@ pub fn keras_format_for_path(path: &Path) -> Option<KerasFormat> {
 
 impl Sequential {
     /// Save as a Keras model file that `keras.models.load_model` reads: a `.keras`
-    /// archive or a legacy `.h5` file, by `path`'s extension (atomically). Weights and
-    /// architecture only; the model loads in Keras uncompiled.
+    /// archive or a legacy `.h5` file, by `path`'s extension (atomically). Weights,
+    /// architecture and compile settings (not the optimizer's state).
     pub fn save_keras(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let format = keras_format_for_path(path).ok_or_else(|| {

@@ -58,6 +58,10 @@ pub struct CompileSettings {
     pub optimizer: OptimizerConfig,
     pub loss: Loss,
     pub metrics: Vec<Metric>,
+    /// Keras's `weighted_metrics`, as logged; absent from files without them (so
+    /// those files keep their bytes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighted_metrics: Vec<Metric>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -170,6 +174,7 @@ fn save_file(
                 optimizer: opt.config().clone(),
                 loss,
                 metrics: model.metrics().to_vec(),
+                weighted_metrics: model.weighted_metrics().to_vec(),
             };
             meta.insert("compile_config".into(), to_json(&compile)?);
             for (name, a) in opt.state() {
@@ -366,7 +371,7 @@ fn load_file(file: TensorFile, path: &Path) -> Result<LoadedModel> {
     model.set_weights(&weights).map_err(wrap)?;
     if let Some(c) = from_json::<CompileSettings>(meta, "compile_config", path)? {
         model
-            .compile(c.optimizer, c.loss, &c.metrics)
+            .compile_with_weighted_metrics(c.optimizer, c.loss, &c.metrics, &c.weighted_metrics)
             .map_err(wrap)?;
         let state: Vec<(String, ArrayD<f32>)> = opt_state
             .into_iter()
@@ -476,6 +481,39 @@ mod tests {
         // Training continues from the saved state.
         m2.fit(&x, &y, quiet(3, 2)).unwrap();
         assert_eq!(m2.optimizer().unwrap().iterations(), 12);
+    }
+
+    #[test]
+    fn weighted_metrics_are_saved_and_restored_and_absent_when_unused() {
+        let mut m = small_model(4);
+        m.build(&[Some(6)]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.safetensors");
+        save_model(&m, &plain, &SaveExtras::default()).unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(&plain).unwrap()).into_owned();
+        assert!(
+            !text.contains("weighted_metrics"),
+            "no key without weighted metrics"
+        );
+        m.compile_with_weighted_metrics(
+            OptimizerConfig::Adam(Default::default()),
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+            &[Metric::Accuracy, "mae".parse().unwrap()],
+        )
+        .unwrap();
+        let names = |m: &Sequential| -> Vec<String> {
+            m.weighted_metrics()
+                .iter()
+                .map(|w| w.name().to_string())
+                .collect()
+        };
+        assert_eq!(names(&m), ["weighted_accuracy", "mae"]);
+        let p = dir.path().join("w.safetensors");
+        save_model(&m, &p, &SaveExtras::default()).unwrap();
+        let back = load_model(&p).unwrap().model;
+        assert_eq!(names(&back), names(&m));
+        assert_eq!(back.metrics(), m.metrics());
     }
 
     #[test]

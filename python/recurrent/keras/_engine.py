@@ -307,8 +307,8 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         if loss is None:
             raise ValueError("compile: `loss` is required (e.g. loss='binary_crossentropy')")
-        if loss_weights is not None or weighted_metrics:
-            raise ValueError("compile: loss_weights and weighted_metrics are not supported by recurrent")
+        if loss_weights is not None:
+            raise ValueError("compile: loss_weights is not supported by recurrent (one output)")
         opt = _optimizers.get(optimizer)
         loss_name = _losses._name(loss)
         names = []
@@ -317,7 +317,22 @@ class Sequential:
             user, spec = _metrics._name(m)
             names.append(user)
             specs.append(json.dumps(spec))
-        self._core.compile(json.dumps(opt._config()), loss_name, specs)
+        # `weighted_metrics` are logged under their own names unless a metric took
+        # the name, then as `weighted_<name>` (`_1`, `_2` ... if that is taken too),
+        # as Keras's CompileMetrics names them and the engine logs them.
+        taken = set(names) | {"loss"}
+        weighted_specs = []
+        for m in weighted_metrics or []:
+            user, spec = _metrics._name(m)
+            if user in taken:
+                base = user = f"weighted_{user}"
+                i = 1
+                while user in taken:
+                    user, i = f"{base}_{i}", i + 1
+            taken.add(user)
+            names.append(user)
+            weighted_specs.append(json.dumps(spec))
+        self._core.compile(json.dumps(opt._config()), loss_name, specs, weighted_specs)
         opt._bind(self._core)
         self.optimizer = opt
         self.loss = loss
