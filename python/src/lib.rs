@@ -727,7 +727,9 @@ impl Model {
         Ok(self.compiled_optimizer()?.iterations())
     }
 
-    /// Compile settings as (optimizer JSON, loss, metrics), if compiled.
+    /// Compile settings as (optimizer JSON, loss, metric names), if compiled; the names
+    /// are the logged ones, the `weighted_metrics` after the `metrics` (as the engine
+    /// named them: `weighted_<name>` on a clash).
     fn compile_config(&mut self) -> PyResult<Option<(String, String, Vec<String>)>> {
         let m = self.model()?;
         let (Some(opt), Some(loss)) = (m.optimizer(), m.loss()) else {
@@ -738,7 +740,12 @@ impl Model {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let metrics = m.metrics().iter().map(|x| x.name().to_string()).collect();
+        let metrics = m
+            .metrics()
+            .iter()
+            .chain(m.weighted_metrics())
+            .map(|x| x.name().to_string())
+            .collect();
         Ok(Some((opt, loss, metrics)))
     }
 }

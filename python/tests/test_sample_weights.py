@@ -92,7 +92,7 @@ def test_bad_weights_raise_value_errors():
 
 
 @pytest.mark.parametrize("name", ["binary_weighted_metrics", "sparse_class_weight_weighted_metrics", "binary_sample_weight_split", "mse_sample_weight_val_weights"])
-def test_weighted_metrics_match_keras(name):
+def test_weighted_metrics_match_keras(name, tmp_path):
     """`compile(weighted_metrics=...)`: weighted by the sample/class weights, logged under
     Keras's names (`weighted_accuracy` beside an unweighted `accuracy`), every metric of
     the fixture, history keys exactly Keras's."""
@@ -126,3 +126,8 @@ def test_weighted_metrics_match_keras(name):
         assert got == pytest.approx(case["evaluate"][key], rel=2e-6, abs=2e-6), key
     values = model.evaluate(x, y, sample_weight=arr(case["eval_w"]), batch_size=fixture["batch_size"], verbose=0)
     assert len(np.atleast_1d(values)) == len(case["evaluate"])
+    # A saved model keeps its weighted metrics, also in evaluate's list.
+    model.save(str(tmp_path / "m.safetensors"))
+    back = keras.models.load_model(str(tmp_path / "m.safetensors"))
+    again = back.evaluate(x, y, sample_weight=arr(case["eval_w"]), batch_size=fixture["batch_size"], verbose=0)
+    np.testing.assert_allclose(np.atleast_1d(again), np.atleast_1d(values), rtol=1e-6)

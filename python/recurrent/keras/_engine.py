@@ -317,22 +317,11 @@ class Sequential:
             user, spec = _metrics._name(m)
             names.append(user)
             specs.append(json.dumps(spec))
-        # `weighted_metrics` are logged under their own names unless a metric took
-        # the name, then as `weighted_<name>` (`_1`, `_2` ... if that is taken too),
-        # as Keras's CompileMetrics names them and the engine logs them.
-        taken = set(names) | {"loss"}
-        weighted_specs = []
-        for m in weighted_metrics or []:
-            user, spec = _metrics._name(m)
-            if user in taken:
-                base = user = f"weighted_{user}"
-                i = 1
-                while user in taken:
-                    user, i = f"{base}_{i}", i + 1
-            taken.add(user)
-            names.append(user)
-            weighted_specs.append(json.dumps(spec))
+        weighted_specs = [json.dumps(_metrics._name(m)[1]) for m in weighted_metrics or []]
         self._core.compile(json.dumps(opt._config()), loss_name, specs, weighted_specs)
+        # The weighted metrics' logged names, as the engine chose them (`weighted_<name>`
+        # beside a metric of the same name, as Keras's CompileMetrics names them).
+        names += self._core.compile_config()[2][len(names):]
         opt._bind(self._core)
         self.optimizer = opt
         self.loss = loss
