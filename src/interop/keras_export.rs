@@ -45,6 +45,7 @@ use super::keras_file::KerasFormat;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::layers::Layer;
+use crate::layers::LayerConfig;
 use crate::model::Sequential;
 
 /// The Keras version whose file layout we write (and check against); recorded in the
@@ -194,7 +195,11 @@ pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
     let configs: Vec<Value> = model.layers().iter().map(|l| l.config()).collect();
     let batch = configs
         .iter()
-        .find_map(stateful_batch)
+        .find_map(|c| {
+            serde_json::from_value::<LayerConfig>(c.clone())
+                .ok()?
+                .stateful_batch_size()
+        })
         .map_or(Value::Null, Value::from);
     let batch_shape: Vec<Value> = std::iter::once(batch)
         .chain(input.iter().map(|d| d.map_or(Value::Null, Value::from)))
@@ -247,18 +252,6 @@ pub fn keras_model_config(model: &Sequential, legacy: bool) -> Result<Value> {
         "registered_name": null,
         "build_config": {"input_shape": batch_shape},
     }))
-}
-
-/// The fixed batch size of a stateful recurrent layer config (also inside a
-/// Bidirectional), as our saved config writes it.
-fn stateful_batch(config: &Value) -> Option<u64> {
-    if let Some(inner) = config.get("layer") {
-        return stateful_batch(inner);
-    }
-    if config.get("stateful").and_then(Value::as_bool) == Some(true) {
-        return config.get("batch_size").and_then(Value::as_u64);
-    }
-    None
 }
 
 /// Keras's optimizer classes by our optimizer `type` tag.
