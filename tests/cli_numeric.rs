@@ -74,12 +74,7 @@ fn series_csv_trains_beats_naive_evaluates_and_predicts_in_target_units() {
     write(tmp.path(), "s.csv", &series_csv(400));
     let cfg = write(tmp.path(), "c.toml", &series_config("", LSTM_12X2));
     let out = tmp.path().join("run");
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     // 400 rows: 320 training rows -> 320 - 12 = 308 windows; 80 test rows -> 68.
@@ -210,12 +205,7 @@ fn bad_numeric_csv_input_is_named() {
         }
         let c = write(tmp.path(), "c.toml", &cfg);
         let out = tmp.path().join(format!("out{i}"));
-        let o = run(&[
-            "train",
-            c.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        let o = train(&c, &out);
         let err = text(&o.stderr);
         assert!(
             !o.status.success() && err.contains(want),
@@ -259,12 +249,7 @@ fn declared_input_shape_must_match_the_windows_before_training() {
   { type = "dense", units = 1 },"#;
     let cfg = write(tmp.path(), "c.toml", &series_config("", layers));
     let out = tmp.path().join("nested/run");
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     let (stdout, err) = (text(&o.stdout), text(&o.stderr));
     assert!(!o.status.success());
     assert!(
@@ -308,22 +293,12 @@ fn failed_runs_leave_no_empty_output_folder() {
         "c.toml",
         &series_config("", LSTM_12X2).replace("s.csv", "missing.csv"),
     );
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     assert!(!o.status.success() && text(&o.stderr).contains("missing.csv"));
     assert!(!tmp.path().join("a").exists());
     // An existing folder is never removed, even when the run fails.
     std::fs::create_dir_all(&out).unwrap();
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     assert!(!o.status.success());
     assert!(out.is_dir());
 }
@@ -358,6 +333,16 @@ fn npy_i64(values: &[i64]) -> Vec<u8> {
         v.extend_from_slice(&x.to_le_bytes());
     }
     v
+}
+
+/// `recurrent train CFG --output OUT`.
+fn train(cfg: &Path, out: &Path) -> Output {
+    run(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
 }
 
 fn write_npz(path: &Path, members: &[(&str, Vec<u8>)]) {
@@ -431,12 +416,7 @@ fn float_npz_of_each_rank_trains_and_predicts() {
     let keys = r#"npz_keys = { x_train = "X", y_train = "Y", x_test = "Xt", y_test = "Yt" }"#;
     let cfg = write(tmp.path(), "c.toml", &npz_config(layers, "mse", keys));
     let out = tmp.path().join("r3");
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     assert!(
@@ -476,12 +456,7 @@ fn float_npz_of_each_rank_trains_and_predicts() {
         &npz_config(layers, "sparse_categorical_crossentropy", ""),
     );
     let out = tmp.path().join("r2");
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     assert!(
@@ -530,12 +505,7 @@ fn float_npz_of_each_rank_trains_and_predicts() {
         ),
     ] {
         write_npz(&npz, &members);
-        let o = run(&[
-            "train",
-            cfg.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        let o = train(&cfg, &out);
         let err = text(&o.stderr);
         assert!(
             !o.status.success() && err.contains(want),
@@ -559,12 +529,7 @@ fn float_npz_of_each_rank_trains_and_predicts() {
             ("y_test", npy_i64(&lt)),
         ],
     );
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     let err = text(&o.stderr);
     assert!(!o.status.success() && err.contains("x_train.npy"), "{err}");
     assert!(
@@ -593,12 +558,7 @@ fn id_settings_on_float_npz_are_refused() {
         &npz_config(layers, "binary_crossentropy", "maxlen = 20"),
     );
     let out = tmp.path().join("o");
-    let o = run(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(&cfg, &out);
     let err = text(&o.stderr);
     assert!(
         !o.status.success() && err.contains("`x_train` has a float dtype, but [data] maxlen"),
@@ -635,7 +595,7 @@ fn npz_sample_weights_weigh_training() {
     );
     let layers = r#"  { type = "dense", units = 4, activation = "relu", input_shape = [4] },
   { type = "dense", units = 1, activation = "sigmoid" },"#;
-    let train = |keys: &str, name: &str| {
+    let train_with = |keys: &str, name: &str| {
         let cfg = write(
             tmp.path(),
             &format!("{name}.toml"),
@@ -643,12 +603,7 @@ fn npz_sample_weights_weigh_training() {
                 .replace("[fit]", "[fit]\nshuffle = false"),
         );
         let out = tmp.path().join(name);
-        let o = run(&[
-            "train",
-            cfg.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        let o = train(&cfg, &out);
         (o, out)
     };
     let loss_of = |out: &Path| -> Vec<f64> {
@@ -662,19 +617,19 @@ fn npz_sample_weights_weigh_training() {
             .map(|v| v.as_f64().unwrap())
             .collect()
     };
-    let (o, plain) = train("", "plain");
+    let (o, plain) = train_with("", "plain");
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let (o, ones) = train(r#"npz_keys = { sample_weight = "ones" }"#, "ones");
+    let (o, ones) = train_with(r#"npz_keys = { sample_weight = "ones" }"#, "ones");
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         loss_of(&plain),
         loss_of(&ones),
         "weights of 1 are no weights"
     );
-    let (o, halves) = train(r#"npz_keys = { sample_weight = "halves" }"#, "halves");
+    let (o, halves) = train_with(r#"npz_keys = { sample_weight = "halves" }"#, "halves");
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_ne!(loss_of(&plain), loss_of(&halves));
-    let (o, _) = train(r#"npz_keys = { sample_weight = "short" }"#, "short");
+    let (o, _) = train_with(r#"npz_keys = { sample_weight = "short" }"#, "short");
     assert!(!o.status.success());
     let e = text(&o.stderr);
     assert!(e.contains("39 weights for 40 samples"), "{e}");
