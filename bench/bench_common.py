@@ -22,7 +22,39 @@ def parse_args(framework):
     ap.add_argument("--data", required=True, help="directory written by gen_data.py")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-inference", action="store_true", help="time training only")
+    ap.add_argument("--min-seconds", type=float, default=0.0, help="train whole epochs until this many seconds have passed (at least one); default 0: one epoch")
     return ap.parse_args()
+
+
+def timed_passes(one_pass, min_seconds):
+    """Runs `one_pass()` (a training epoch returning its loss, or an inference pass over
+    the data) once, then again until `min_seconds` have passed: (passes, seconds, last
+    result). One W1 epoch lasts 0.1 s at two threads, too short to resolve a few percent
+    on a machine whose back-to-back epochs vary by 20%; bench/workloads.rs has the same
+    rule."""
+    t0 = time.perf_counter()
+    passes = 0
+    while True:
+        out = one_pass()
+        passes += 1
+        seconds = time.perf_counter() - t0
+        if seconds >= min_seconds:
+            return passes, seconds, out
+
+
+def train_fields(n, epochs, seconds, loss):
+    """The training entries of the JSON line: throughput over all timed epochs."""
+    return {
+        "train_epochs": epochs,
+        "train_epoch_s": seconds / epochs,
+        "train_samples_per_s": epochs * n / seconds,
+        "loss": loss,
+    }
+
+
+def infer_fields(n, passes, seconds):
+    """The batch-inference entries of the JSON line: throughput over all timed passes."""
+    return {"infer_passes": passes, "infer_s": seconds / passes, "infer_samples_per_s": passes * n / seconds}
 
 
 def load(data_dir, name):

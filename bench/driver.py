@@ -73,6 +73,7 @@ def parse_args():
     ap.add_argument("--no-write", action="store_true", help="print only, write no file")
     ap.add_argument("--from-results", default=None, metavar="JSONL", help="run nothing: render the tables from a results.jsonl an earlier (possibly interrupted) run left behind")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per framework+workload process")
+    ap.add_argument("--min-seconds", type=float, default=0.0, help="each process trains whole epochs, then predicts the whole data set, until this many seconds have passed (at least once each) and reports throughput over all of them (default 0: one epoch and one pass, as the published tables)")
     ap.add_argument("--rounds", type=int, default=1, help="run everything this many times, interleaved, and report medians (default 1)")
     args = ap.parse_args()
     # The framework processes run with the bench folder as their working directory.
@@ -91,6 +92,8 @@ def parse_args():
         ap.error("--threads must be at least 1")
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if not (0 <= args.min_seconds < 3600):
+        ap.error("--min-seconds must be between 0 and 3600")
     if not os.path.exists(args.python):
         ap.error(f"no Python interpreter at {args.python}: run bench/setup.sh, or set BENCH_PYTHON / --python")
     if args.data is None:
@@ -140,6 +143,8 @@ def command_for(framework, workload, args, exe, threads, skip_inference):
     common = ["--workload", workload, "--data", args.data, "--threads", str(threads)]
     if skip_inference:
         common.append("--skip-inference")
+    if args.min_seconds > 0:
+        common += ["--min-seconds", str(args.min_seconds)]
     if framework == "recurrent":
         return [exe, "--json"] + common
     if framework == "recurrent-py":
@@ -475,6 +480,7 @@ def main():
             f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",
             f"- Mode: {'quick (smoke run, few samples)' if args.quick else 'full'}",
             f"- Threads per framework: {args.threads}",
+            f"- Timed span: {'whole epochs and inference passes repeated for at least ' + str(args.min_seconds) + ' s each (--min-seconds)' if getattr(args, 'min_seconds', 0) > 0 else 'one epoch, one inference pass'}",
             f"- Rounds: {1 + max((r.get('round', 0) for r in results), default=0)}"
             " (each figure the median over the rounds; `--rounds`)",
             f"- OpenMP wait policy: {', '.join(sorted({r.get('omp_wait_policy', 'unknown') for r in results})) if args.from_results else ('PASSIVE (--omp-passive)' if args.omp_passive else os.environ.get('OMP_WAIT_POLICY', 'default'))}",

@@ -17,7 +17,6 @@ import tensorflow as tf  # noqa: E402
 tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-import time  # noqa: E402
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
@@ -43,33 +42,28 @@ def main():
 
     w = bc.warmup_samples(spec)
     model.fit(x[:w], y[:w], batch_size=b, epochs=1, verbose=0)
-    t0 = time.perf_counter()
-    hist = model.fit(x, y, batch_size=b, epochs=1, verbose=0)
-    train_s = time.perf_counter() - t0
+    epochs, train_s, loss = bc.timed_passes(
+        lambda: float(model.fit(x, y, batch_size=b, epochs=1, verbose=0).history["loss"][-1]), args.min_seconds
+    )
     result = {
         "framework": "keras",
         "version": f"{keras.__version__} (tensorflow {tf.__version__})",
         "workload": args.workload,
         "threads": args.threads,
         "samples": n,
-        "train_epoch_s": train_s,
-        "train_samples_per_s": n / train_s,
-        "loss": float(hist.history["loss"][-1]),
+        **bc.train_fields(n, epochs, train_s, loss),
     }
 
     if not args.skip_inference:
         ib = bc.INFER_BATCH
         model.predict(x[: min(n, ib + n % ib)], batch_size=ib, verbose=0)  # both batch shapes
-        t0 = time.perf_counter()
-        model.predict(x, batch_size=ib, verbose=0)
-        infer_s = time.perf_counter() - t0
+        passes, infer_s, _ = bc.timed_passes(lambda: model.predict(x, batch_size=ib, verbose=0), args.min_seconds)
 
         call = tf.function(lambda t: model(t, training=False))
         x1 = tf.constant(x[0:1])
         result.update(
             {
-                "infer_s": infer_s,
-                "infer_samples_per_s": n / infer_s,
+                **bc.infer_fields(n, passes, infer_s),
                 "latency_ms": bc.median_latency_ms(lambda: call(x1).numpy(), bc.latency_calls(spec)),
             }
         )

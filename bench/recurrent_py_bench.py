@@ -5,7 +5,6 @@ difference between the two is the cost of the binding. One process, one JSON lin
 Needs the package installed in the interpreter that runs it (`pip install ./python`);
 bench/driver.py runs it with --python (default: the interpreter running the driver)."""
 
-import time
 
 import bench_common as bc
 
@@ -36,31 +35,26 @@ def main():
 
     w = bc.warmup_samples(spec)
     model.fit(x[:w], y[:w], batch_size=b, epochs=1, verbose=0)
-    t0 = time.perf_counter()
-    hist = model.fit(x, y, batch_size=b, epochs=1, verbose=0)
-    train_s = time.perf_counter() - t0
+    epochs, train_s, loss = bc.timed_passes(
+        lambda: float(model.fit(x, y, batch_size=b, epochs=1, verbose=0).history["loss"][-1]), args.min_seconds
+    )
     result = {
         "framework": "recurrent-py",
         "version": recurrent.__version__,
         "workload": args.workload,
         "threads": args.threads,
         "samples": n,
-        "train_epoch_s": train_s,
-        "train_samples_per_s": n / train_s,
-        "loss": float(hist.history["loss"][-1]),
+        **bc.train_fields(n, epochs, train_s, loss),
     }
 
     if not args.skip_inference:
         ib = bc.INFER_BATCH
         model.predict(x[: min(n, ib + n % ib)], batch_size=ib, verbose=0)
-        t0 = time.perf_counter()
-        model.predict(x, batch_size=ib, verbose=0)
-        infer_s = time.perf_counter() - t0
+        passes, infer_s, _ = bc.timed_passes(lambda: model.predict(x, batch_size=ib, verbose=0), args.min_seconds)
         x1 = np.ascontiguousarray(x[0:1])
         result.update(
             {
-                "infer_s": infer_s,
-                "infer_samples_per_s": n / infer_s,
+                **bc.infer_fields(n, passes, infer_s),
                 "latency_ms": bc.median_latency_ms(lambda: model.predict(x1, batch_size=1, verbose=0), bc.latency_calls(spec)),
             }
         )

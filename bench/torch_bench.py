@@ -17,7 +17,6 @@ import torch  # noqa: E402  (threads must be set before any torch work)
 torch.set_num_threads(args.threads)
 torch.set_num_interop_threads(args.threads)
 
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from torch import nn  # noqa: E402
@@ -83,18 +82,14 @@ def main():
         return loss.item()
 
     train_pass(bc.warmup_samples(spec))
-    t0 = time.perf_counter()
-    loss = train_pass(n)
-    train_s = time.perf_counter() - t0
+    epochs, train_s, loss = bc.timed_passes(lambda: train_pass(n), args.min_seconds)
     result = {
         "framework": "torch",
         "version": torch.__version__,
         "workload": args.workload,
         "threads": args.threads,
         "samples": n,
-        "train_epoch_s": train_s,
-        "train_samples_per_s": n / train_s,
-        "loss": loss,
+        **bc.train_fields(n, epochs, train_s, loss),
     }
 
     if not args.skip_inference:
@@ -108,9 +103,7 @@ def main():
                     finish(model(x[i:j], lengths[i:j] if masked else None))
 
         infer(0, min(n, ib + n % ib))  # warm-up: a full and the partial batch shape
-        t0 = time.perf_counter()
-        infer(0, n)
-        infer_s = time.perf_counter() - t0
+        passes, infer_s, _ = bc.timed_passes(lambda: infer(0, n), args.min_seconds)
 
         x1 = x[0:1]
         l1 = lengths[0:1] if masked else None
@@ -121,8 +114,7 @@ def main():
 
         result.update(
             {
-                "infer_s": infer_s,
-                "infer_samples_per_s": n / infer_s,
+                **bc.infer_fields(n, passes, infer_s),
                 "latency_ms": bc.median_latency_ms(single, bc.latency_calls(spec)),
             }
         )
