@@ -37,6 +37,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 FRAMEWORKS = ("recurrent", "recurrent-py", "torch", "keras")
+# `--baseline TREE`: the same Rust harness built in another checkout, run as this
+# framework right next to `recurrent` in every round.
+BASELINE = "recurrent-baseline"
 # Run when no --frameworks is given; recurrent-py (the Python package, `pip install ./python`)
 # is asked for by name.
 DEFAULT_FRAMEWORKS = ("recurrent", "torch", "keras")
@@ -74,6 +77,7 @@ def parse_args():
     ap.add_argument("--from-results", default=None, metavar="JSONL", help="run nothing: render the tables from a results.jsonl an earlier (possibly interrupted) run left behind")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per framework+workload process")
     ap.add_argument("--min-seconds", type=float, default=0.0, help="each process trains whole epochs, then predicts the whole data set, until this many seconds have passed (at least once each) and reports throughput over all of them (default 0: one epoch and one pass, as the published tables)")
+    ap.add_argument("--baseline", default=None, metavar="TREE", help="another checkout of this repository (e.g. a `git worktree` of the commit before a change): its bench/workloads.rs is built there and run as recurrent-baseline right next to recurrent in every round, and a before/after table is added. Pairs a few seconds apart instead of minutes: this machine's speed drifts by 20-40%% over minutes")
     ap.add_argument("--rounds", type=int, default=1, help="run everything this many times, interleaved, and report medians (default 1)")
     args = ap.parse_args()
     # The framework processes run with the bench folder as their working directory.
@@ -94,6 +98,14 @@ def parse_args():
         ap.error("--rounds must be at least 1")
     if not (0 <= args.min_seconds < 3600):
         ap.error("--min-seconds must be between 0 and 3600")
+    if args.baseline is not None:
+        if "recurrent" not in args.frameworks:
+            ap.error("--baseline compares against recurrent: include it in --frameworks")
+        if not os.path.isfile(os.path.join(args.baseline, "Cargo.toml")):
+            ap.error(f"--baseline {args.baseline}: no Cargo.toml there (give the root of another checkout)")
+        args.baseline = os.path.abspath(args.baseline)
+        at = args.frameworks.index("recurrent") + 1
+        args.frameworks.insert(at, BASELINE)
     if not os.path.exists(args.python):
         ap.error(f"no Python interpreter at {args.python}: run bench/setup.sh, or set BENCH_PYTHON / --python")
     if args.data is None:
@@ -119,11 +131,11 @@ def thread_env(threads, omp_passive):
     return env
 
 
-def build_recurrent():
-    """Build the Rust benchmark binary once; return its path."""
+def build_recurrent(root=ROOT):
+    """Build the Rust benchmark binary of the checkout at `root` once; return its path."""
     cmd = ["cargo", "bench", "--bench", "workloads", "--no-run", "--message-format=json-render-diagnostics"]
     log("building: " + " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"cargo bench --no-run failed (exit {proc.returncode})")
     exe = None
@@ -145,8 +157,8 @@ def command_for(framework, workload, args, exe, threads, skip_inference):
         common.append("--skip-inference")
     if args.min_seconds > 0:
         common += ["--min-seconds", str(args.min_seconds)]
-    if framework == "recurrent":
-        return [exe, "--json"] + common
+    if framework in ("recurrent", BASELINE):
+        return [exe[framework], "--json"] + common
     if framework == "recurrent-py":
         return [args.py_python, os.path.join(HERE, "recurrent_py_bench.py")] + common
     script = {"torch": "torch_bench.py", "keras": "keras_bench.py"}[framework]
@@ -177,6 +189,8 @@ def run_one(framework, workload, args, exe, threads=None, skip_inference=False, 
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         return {"framework": framework, "workload": workload, "threads": threads, "role": role, "round": round_no, "error": f"exit {proc.returncode}: {tail}"}
     result["wall_s"] = time.time() - t0
+    # The baseline's harness calls itself "recurrent" too.
+    result["framework"] = framework
     result["role"] = role
     result["round"] = round_no
     result["run"] = args.run_id
@@ -243,6 +257,29 @@ def by_workload(results):
     return {k: combine(v) for k, v in groups.items()}
 
 
+def baseline_table(results, by, args):
+    """recurrent against `--baseline`: ratios of the medians, and each round's pair."""
+    out = [f"\n### recurrent against the baseline ({BASELINE} = {getattr(args, 'baseline', None) or 'an earlier checkout'} at {git_commit(getattr(args, 'baseline', None) or ROOT)})\n"]
+    out.append("Ratio recurrent / baseline (above 1 = faster now; latency: baseline / recurrent), from the medians; then every round's pair, run back to back.\n")
+    out.append("| Workload | train | infer | latency | train per round | infer per round |")
+    out.append("|---|---:|---:|---:|---|---|")
+    rounds = {}
+    for r in results:
+        rounds.setdefault((r["workload"], r.get("round", 0)), {})[r["framework"]] = r
+    for w in args.workloads:
+        new, old = by.get((w, "recurrent"), {}), by.get((w, BASELINE), {})
+        row = f"| {w} |"
+        for key, higher in (("train_samples_per_s", True), ("infer_samples_per_s", True), ("latency_ms", False)):
+            a, b = new.get(key), old.get(key)
+            row += f" {(a / b if higher else b / a):.3f} |" if a and b else " n/a |"
+        for key in ("train_samples_per_s", "infer_samples_per_s"):
+            pairs = [d for (ww, _), d in sorted(rounds.items()) if ww == w]
+            ratios = [d["recurrent"][key] / d[BASELINE][key] for d in pairs if d.get("recurrent", {}).get(key) and d.get(BASELINE, {}).get(key)]
+            row += f" {' '.join(f'{x:.2f}' for x in ratios) or 'n/a'} |"
+        out.append(row)
+    return out
+
+
 def tables(results, scaling, specs, args):
     by = by_workload(results)
     rounds = max((r.get("rounds", 1) for r in by.values()), default=1)
@@ -287,6 +324,9 @@ def tables(results, scaling, specs, args):
                 for p in peers:
                     row += f" {ratio(ours.get(key), by.get((w, p), {}).get(key), hib)} |"
             out.append(row)
+
+    if BASELINE in args.frameworks:
+        out += baseline_table(results, by, args)
 
     if "recurrent" in args.frameworks and "recurrent-py" in args.frameworks:
         out.append("\n### Python API (recurrent-py) against the Rust API (recurrent)\n")
@@ -345,10 +385,10 @@ def tables(results, scaling, specs, args):
     return "\n".join(out) + "\n"
 
 
-def git_commit():
+def git_commit(root=ROOT):
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
         return head + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -386,15 +426,20 @@ def run_all(args):
         gen.append("--quick")
     subprocess.run(gen, check=True)
 
-    exe = None
+    exe = {}
     if "recurrent" in args.frameworks:
-        exe = build_recurrent()
+        exe["recurrent"] = build_recurrent()
+    if args.baseline:
+        exe[BASELINE] = build_recurrent(args.baseline)
 
     results = []
     scaling = {}
     for round_no in range(args.rounds):
+        # Every other round runs the frameworks in reverse, so a framework is not always
+        # the one that starts right after another process's exit.
+        order = args.frameworks if round_no % 2 == 0 else args.frameworks[::-1]
         for w in args.workloads:
-            for f in args.frameworks:
+            for f in order:
                 results.append(run_one(f, w, args, exe, round_no=round_no))
 
         # Thread scaling from a back-to-back pair of training-only runs (N threads, then
@@ -475,6 +520,7 @@ def main():
             "",
             *([f"- Rendered from {args.from_results} (results of an earlier run; the load averages below are from rendering time)"] if args.from_results else []),
             f"- Commit: {git_commit()}",
+            *([f"- Baseline ({BASELINE}): {args.baseline} at {git_commit(args.baseline)}"] if args.baseline else []),
             f"- Date: {min((r['finished_utc'] for r in results if 'finished_utc' in r), default='unknown') if args.from_results else started.strftime('%Y-%m-%d %H:%M UTC')}",
             f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs",
             f"- Load average (1, 5, 15 min) before: {la(load_before)}; after: {la(load_after)}",

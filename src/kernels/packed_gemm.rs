@@ -366,39 +366,64 @@ pub fn gemm_bias(
 /// `small_gemm` (the same in-order fused sums, so the same bits) into scratch, whose
 /// real columns then go to c.
 fn by_panels(part: Part<'_>, c: &mut [f32], ldc: usize, m: usize, init: Init<'_>) {
+    BY_PANELS_SCRATCH.with(|scratch| {
+        let (copied, block) = &mut *scratch.borrow_mut();
+        by_panels_in(part, c, ldc, m, init, copied, block)
+    })
+}
+
+thread_local! {
+    /// `by_panels`' buffers (the copied left factor, one panel's sums), kept per thread:
+    /// allocating and zeroing them per call was 3% of a W1 run's instructions on the
+    /// AVX2 path, every element being overwritten before it is read.
+    static BY_PANELS_SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+fn by_panels_in(
+    part: Part<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    m: usize,
+    init: Init<'_>,
+    copied: &mut Vec<f32>,
+    block: &mut Vec<f32>,
+) {
     let (k, n, b) = (part.len, part.b.n, part.b);
-    let mut block = vec![0.0f32; m * PANEL];
+    block.resize(m * PANEL, 0.0);
+    if k == 0 {
+        // No sums: whatever `init` makes of zeros.
+        block.fill(0.0);
+    }
     // small_gemm reads rows in place; a left factor read down its columns (`gemm_at`,
-    // k at most K_BLOCK here) is copied out as m rows of k, sized once and filled in
-    // tiles of 16 k: each output cache line is written whole while the 16 source lines
-    // it reads serve the next rows too. The element-wise `flat_map` this replaces grew
-    // its Vec by reallocation and was 28% of all instructions of a masked W2m epoch on
-    // the AVX2 path (callgrind); filling p by p down whole columns was slower still in
-    // time (every write a different line of a 128 KB buffer).
-    let copied;
+    // k at most K_BLOCK here) is copied out as m rows of k, filled in tiles of 16 k:
+    // each output cache line is written whole while the 16 source lines it reads serve
+    // the next rows too. The element-wise `flat_map` this replaces grew its Vec by
+    // reallocation and was 28% of all instructions of a masked W2m epoch on the AVX2
+    // path (callgrind); filling p by p down whole columns was slower still in time
+    // (every write a different line of a 128 KB buffer).
     let (a, lda) = if part.left.k_step == 1 {
         (part.left.a, part.left.row_step)
     } else {
         let l = part.left;
-        let mut t = vec![0.0f32; m * k];
+        copied.resize(m * k, 0.0);
         for p0 in (0..k).step_by(16) {
             let p1 = (p0 + 16).min(k);
             for i in 0..m {
-                let row = &mut t[i * k + p0..i * k + p1];
+                let row = &mut copied[i * k + p0..i * k + p1];
                 for (p, v) in (p0..p1).zip(row) {
                     *v = l.a[i * l.row_step + p * l.k_step];
                 }
             }
         }
-        copied = t;
-        (&copied[..], k)
+        (&copied[..m * k], k)
     };
     let mut j = 0;
     while j < n {
         let w = panel_width(n, j);
         let valid = w.min(n - j);
         let panel = b.panel(j, part.k0, k, w);
-        super::small_gemm::gemm_lda(a, lda, panel, &mut block, m, k, w, false);
+        super::small_gemm::gemm_lda(a, lda, panel, block, m, k, w, false);
         for (i, sums) in block.chunks(w).take(m).enumerate() {
             init.apply(&mut c[i * ldc + j..i * ldc + j + valid], sums, j);
         }
