@@ -285,8 +285,11 @@ def tables(results, scaling, specs, args):
     rounds = max((r.get("rounds", 1) for r in by.values()), default=1)
     out = []
     out.append("### Throughput, latency and memory\n")
-    out.append(f"{args.threads} threads per framework. Training: samples/s over one full epoch after warm-up. "
-               "Inference: samples/s over the whole data set in batches of 256. Latency: median of "
+    spans = (f"whole epochs repeated for at least {args.min_seconds:g} s" if getattr(args, "min_seconds", 0) > 0 else "one full epoch")
+    out.append(f"{args.threads} threads per framework. Training: samples/s over {spans} after warm-up. "
+               "Inference: samples/s over the whole data set in batches of 256"
+               + (f", passes repeated for at least {args.min_seconds:g} s" if getattr(args, "min_seconds", 0) > 0 else "")
+               + ". Latency: median of "
                f"{'20' if args.quick else '200'} single-sequence calls (Keras through `tf.function`, PyTorch under "
                "`inference_mode`). Peak RSS: the process's VmHWM."
                + (f" Every figure is the median of {rounds} interleaved rounds (`--rounds`), every ratio one of those medians."
