@@ -1,13 +1,26 @@
 """Shared setup: a temporary KERAS_HOME holding small SYNTHETIC Keras-format
 `imdb.npz` / `reuters.npz` (random ids, same layout as Keras's files: object arrays of
-lists and int64 labels), matplotlib on Agg, each test in its own folder."""
+lists and int64 labels), matplotlib on Agg, each test in its own folder, and Python's
+own Ctrl-C handler installed."""
 
 import os
+import signal
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Python installs `default_int_handler` (Ctrl-C -> KeyboardInterrupt) only when it
+    starts with SIGINT at its default; a shell running a job in the background starts it
+    with SIGINT ignored, and there the Ctrl-C tests' SIGINT would vanish. Each test sees
+    SIGINT as an interactive user's Python does."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def object_array(seqs):
