@@ -5,7 +5,11 @@
 
 use ndarray::{ArrayD, IxDyn};
 
-use super::recurrent::{apply_mask, draw_mask, input_grad, weight_grad};
+use super::Param;
+use super::recurrent::{
+    apply_mask, draw_mask, grads_mut, input_grad, shift_states, value_and_grad, weight_grad,
+};
+use crate::error::Result;
 use crate::kernels::{MatMut, MatRef, matmul};
 use crate::rng::SeededRng;
 
@@ -63,6 +67,37 @@ impl GateMasks {
     pub fn per_gate_inputs(&self) -> bool {
         !self.inputs.is_empty()
     }
+}
+
+/// dX, and the gradient buffers of the recurrent kernel and of the bias (if any).
+pub(crate) type InputGrads<'p> = (ArrayD<f32>, &'p mut [f32], Option<&'p mut [f32]>);
+
+/// The start of a recurrent cell's weight gradients once its time loops wrote `dgates`:
+/// dX and dK (`input_and_kernel_grads`), h_{t-1} shifted from `hs` into `hp` for dU, and
+/// the gradient buffers of the recurrent kernel and of the bias (if any), which the cell
+/// fills with its own products. Errors name `layer`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn input_grads_and_buffers<'p>(
+    layer: &str,
+    params: &'p mut [Param],
+    masks: &GateMasks,
+    x: &[f32],
+    mask: Option<&[f32]>,
+    dgates: &[f32],
+    (hs, hp): (&[f32], &mut Vec<f32>),
+    dims: (usize, usize, usize, usize),
+) -> Result<InputGrads<'p>> {
+    let (kp, rest) = params.split_at_mut(1);
+    let (rp, bp) = rest.split_at_mut(1);
+    let (kernel, kg) = value_and_grad(layer, &mut kp[0])?;
+    let dx = input_and_kernel_grads(masks, x, mask, dgates, kernel, dims, kg);
+    shift_states(hs, dims.1, dims.3, hp);
+    let rg = grads_mut(layer, &mut rp[0])?;
+    let bg = match bp.first_mut() {
+        Some(b) => Some(grads_mut(layer, b)?),
+        None => None,
+    };
+    Ok((dx, rg, bg))
 }
 
 /// After a backward's time loops wrote the gate gradients `dgates` (batch, steps, width):
@@ -131,17 +166,33 @@ pub(crate) fn kernel_grad_per_gate(
 ) {
     let w = inputs.len() * units;
     for (g, xg) in inputs.iter().enumerate() {
-        weight_grad(
-            xg,
-            features,
-            features,
-            &dgates[g * units..],
-            units,
-            w,
-            rows,
-            MatMut::strided(&mut out[g * units..], features, units, w),
-        );
+        gate_block_grad(xg, features, rows, dgates, g, units, w, out);
     }
+}
+
+/// out[:, block g] = xᵀ · dGates[:, block g] for `x` (rows, cols), both `w` wide.
+#[allow(clippy::too_many_arguments)]
+fn gate_block_grad(
+    x: &[f32],
+    cols: usize,
+    rows: usize,
+    dgates: &[f32],
+    g: usize,
+    units: usize,
+    w: usize,
+    out: &mut [f32],
+) {
+    let (dg, out) = (&dgates[g * units..], &mut out[g * units..]);
+    weight_grad(
+        x,
+        cols,
+        cols,
+        dg,
+        units,
+        w,
+        rows,
+        MatMut::strided(out, cols, units, w),
+    );
 }
 
 /// dX = Σ_g (dGates[:, block g] · K_g^T) ∘ m_g, (batch, steps, features).
@@ -250,15 +301,6 @@ pub(crate) fn recurrent_grad_per_gate(
     for (g, m) in masks.iter().enumerate() {
         masked.copy_from_slice(hp);
         apply_mask(&mut masked, m, steps, units);
-        weight_grad(
-            &masked,
-            units,
-            units,
-            &dgates[g * units..],
-            units,
-            w,
-            rows,
-            MatMut::strided(&mut out[g * units..], units, units, w),
-        );
+        gate_block_grad(&masked, units, rows, dgates, g, units, w, out);
     }
 }

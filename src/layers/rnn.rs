@@ -237,6 +237,26 @@ impl<C: Cell> Folding for Recurrent<C> {
     }
 }
 
+/// `kernel` (features, gates·units) and `recurrent_kernel` (units, gates·units), drawn
+/// in Keras's order; the cell appends its own bias. Errors name `layer`.
+pub(crate) fn init_kernels(
+    c: &RecurrentArgs,
+    layer: &str,
+    features: usize,
+    gates: usize,
+    rng: &mut SeededRng,
+) -> Result<Vec<Param>> {
+    let (u, w) = (c.units, gates * c.units);
+    let kernel =
+        (c.kernel_initializer).init_for(layer, "kernel_initializer", &[features, w], rng)?;
+    let recurrent_init = &c.recurrent_initializer;
+    let recurrent = recurrent_init.init_for(layer, "recurrent_initializer", &[u, w], rng)?;
+    Ok(vec![
+        Param::new("kernel", kernel),
+        Param::new("recurrent_kernel", recurrent),
+    ])
+}
+
 /// The LSTM/GRU check: only tanh with a sigmoid recurrent activation is implemented.
 pub(crate) fn check_gate_activations(
     layer: &str,

@@ -162,15 +162,7 @@ impl Cell for GruCell {
         rng: &mut SeededRng,
     ) -> Result<Vec<Param>> {
         let u = c.units;
-        let kernel =
-            (c.kernel_initializer).init_for(layer, "kernel_initializer", &[f, 3 * u], rng)?;
-        let recurrent_init = &c.recurrent_initializer;
-        let recurrent =
-            recurrent_init.init_for(layer, "recurrent_initializer", &[u, 3 * u], rng)?;
-        let mut params = vec![
-            Param::new("kernel", kernel),
-            Param::new("recurrent_kernel", recurrent),
-        ];
+        let mut params = rnn::init_kernels(c, layer, f, 3, rng)?;
         if c.use_bias {
             let shape: &[usize] = if c.reset_after { &[2, 3 * u] } else { &[3 * u] };
             let bias = (c.bias_initializer).init_for(layer, "bias_initializer", shape, rng)?;
@@ -366,14 +358,11 @@ fn input_and_weight_grads(
 ) -> Result<ArrayD<f32>> {
     let (batch, steps, w) = (cache.batch, cache.steps, 3 * u);
     let rows = batch * steps;
-    let (kp, rest) = params.split_at_mut(1);
-    let (rp, bp) = rest.split_at_mut(1);
-    let (kernel, kg) = rec::value_and_grad(name, &mut kp[0])?;
     let gm = &cache.gate_masks;
     let (x, mask, dims) = (&cache.x, cache.mask.as_deref(), (batch, steps, f, u));
-    let dx = gd::input_and_kernel_grads(gm, x, mask, &cache.dgates, kernel, dims, kg);
-    rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
-    let rg = rec::grads_mut(name, &mut rp[0])?;
+    let states = (&cache.hs[..], &mut cache.hp);
+    let (dx, rg, bg) =
+        gd::input_grads_and_buffers(name, params, gm, x, mask, &cache.dgates, states, dims)?;
     let rm = &gm.recurrent;
     if reset_after && rm.is_empty() {
         rec::weight_grad(
@@ -401,8 +390,7 @@ fn input_and_weight_grads(
         let rg_h = MatMut::strided(&mut rg[2 * u..], u, u, w);
         rec::weight_grad(&cache.rh, u, u, &dg[2 * u..], u, w, rows, rg_h);
     }
-    if let Some(b) = bp.first_mut() {
-        let bg = rec::grads_mut(name, b)?;
+    if let Some(bg) = bg {
         rec::bias_grad(&cache.dgates, rows, w, &mut bg[..w]);
         if reset_after {
             rec::bias_grad(&cache.drec, rows, w, &mut bg[w..]);

@@ -76,18 +76,10 @@ impl Cell for LstmCell {
         rng: &mut SeededRng,
     ) -> Result<Vec<Param>> {
         let u = c.units;
-        let kernel =
-            (c.kernel_initializer).init_for(layer, "kernel_initializer", &[f, 4 * u], rng)?;
-        let recurrent_init = &c.recurrent_initializer;
-        let recurrent =
-            recurrent_init.init_for(layer, "recurrent_initializer", &[u, 4 * u], rng)?;
+        let mut params = rnn::init_kernels(c, layer, f, 4, rng)?;
         let bias_init = |shape: &[usize], rng: &mut SeededRng| {
             (c.bias_initializer).init_for(layer, "bias_initializer", shape, rng)
         };
-        let mut params = vec![
-            Param::new("kernel", kernel),
-            Param::new("recurrent_kernel", recurrent),
-        ];
         if c.use_bias {
             let bias = if c.unit_forget_bias {
                 // Keras: concat(init((u,)), ones((u,)), init((2u,))), in that draw order.

@@ -292,18 +292,14 @@ pub(super) fn gate_dropout_backward(
             simd_chunk_backward(dg, g, cs, tc, dy, recurrent, masks, steps, u, seq, &zeros)
         });
     let rows = batch * steps;
-    let (kp, rest) = params.split_at_mut(1);
-    let (rp, bp) = rest.split_at_mut(1);
-    let (kernel, kg) = rec::value_and_grad(name, &mut kp[0])?;
-    let gm = &cache.gate_masks;
+    let (gm, dg) = (&cache.gate_masks, &cache.dgates);
     let (x, mask, dims) = (&cache.x, cache.mask.as_deref(), (batch, steps, f, u));
-    let dx = gd::input_and_kernel_grads(gm, x, mask, &cache.dgates, kernel, dims, kg);
-    rec::shift_states(&cache.hs, steps, u, &mut cache.hp);
+    let states = (&cache.hs[..], &mut cache.hp);
+    let (dx, rg, bg) = gd::input_grads_and_buffers(name, params, gm, x, mask, dg, states, dims)?;
     // Gate dropout always has per-gate recurrent masks.
-    let rg = rec::grads_mut(name, &mut rp[0])?;
-    gd::recurrent_grad_per_gate(&cache.hp, steps, u, &gm.recurrent, &cache.dgates, w, rg);
-    if let Some(b) = bp.first_mut() {
-        rec::bias_grad(&cache.dgates, rows, w, rec::grads_mut(name, b)?);
+    gd::recurrent_grad_per_gate(&cache.hp, steps, u, &gm.recurrent, dg, w, rg);
+    if let Some(bg) = bg {
+        rec::bias_grad(dg, rows, w, bg);
     }
     Ok(dx)
 }

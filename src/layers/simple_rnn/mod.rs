@@ -105,13 +105,7 @@ impl Cell for SimpleRnnCell {
         rng: &mut SeededRng,
     ) -> Result<Vec<Param>> {
         let u = c.units;
-        let kernel = (c.kernel_initializer).init_for(layer, "kernel_initializer", &[f, u], rng)?;
-        let recurrent_init = &c.recurrent_initializer;
-        let recurrent = recurrent_init.init_for(layer, "recurrent_initializer", &[u, u], rng)?;
-        let mut params = vec![
-            Param::new("kernel", kernel),
-            Param::new("recurrent_kernel", recurrent),
-        ];
+        let mut params = rnn::init_kernels(c, layer, f, 1, rng)?;
         if c.use_bias {
             let bias = (c.bias_initializer).init_for(layer, "bias_initializer", &[u], rng)?;
             params.push(Param::new("bias", bias));
