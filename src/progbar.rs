@@ -95,6 +95,25 @@ impl Progbar {
         }
     }
 
+    /// The line a finished pass of `steps` steps that took `elapsed` prints: all that
+    /// Keras shows of `evaluate` and `predict`, whose steps run without redraws here.
+    /// Empty for `Display::Silent`.
+    pub fn final_line(
+        steps: usize,
+        elapsed: Duration,
+        values: &[(String, f64)],
+        display: Display,
+    ) -> String {
+        let now = Instant::now();
+        let start = now.checked_sub(elapsed).unwrap_or(now);
+        let mut bar = Progbar::new(steps, display);
+        bar.start = start;
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = bar.update_at(steps, values, true, now, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// Report `current` steps done with the running `values`; `finalize` marks the
     /// last update of the epoch. Writes to `out` (stdout in `fit`).
     pub fn update(
@@ -373,6 +392,27 @@ mod tests {
             s,
             "313/313 - 12s 38ms/step - loss: 0.4164 - accuracy: 0.8139\n"
         );
+    }
+
+    #[test]
+    fn final_line_of_evaluate() {
+        let v = [
+            ("loss".to_string(), 0.4164),
+            ("accuracy".to_string(), 0.8139),
+        ];
+        let d = Duration::from_millis(12_400);
+        assert_eq!(
+            Progbar::final_line(313, d, &v, Display::Verbose2),
+            "313/313 - 12s - 40ms/step - loss: 0.4164 - accuracy: 0.8139\n"
+        );
+        assert_eq!(
+            Progbar::final_line(313, d, &v, Display::EpochLine),
+            "313/313 - 12s 40ms/step - loss: 0.4164 - accuracy: 0.8139\n"
+        );
+        assert_eq!(Progbar::final_line(313, d, &v, Display::Silent), "");
+        // An elapsed time the clock cannot go back by counts from now.
+        let huge = Progbar::final_line(2, Duration::MAX, &[], Display::Verbose2);
+        assert_eq!(huge, "2/2 - 0s - 0s/step\n");
     }
 
     #[test]

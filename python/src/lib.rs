@@ -29,7 +29,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use recurrent::callbacks::progbar_logger::Display;
+use recurrent::callbacks::progbar_logger::{Display, Progbar};
 use recurrent::callbacks::{Callback, Control, Logs, ProgbarLogger, messages};
 use recurrent::datasets::{self, FileOptions, ImdbOptions, ReutersOptions};
 use recurrent::layers::{Initializer, LayerConfig};
@@ -957,6 +957,20 @@ fn side<T: serde::de::DeserializeOwned>(arg: &str, v: &str) -> PyResult<T> {
     })
 }
 
+/// The line `evaluate`/`predict` print when they end, from the progress bar `fit` uses,
+/// so the three read alike (`verbose` as Keras's; `tty`: stdout is a terminal).
+#[pyfunction]
+fn progress_line(
+    steps: usize,
+    elapsed: f64,
+    values: Vec<(String, f64)>,
+    verbose: u8,
+    tty: bool,
+) -> String {
+    let elapsed = std::time::Duration::try_from_secs_f64(elapsed).unwrap_or_default();
+    Progbar::final_line(steps, elapsed, &values, Display::for_verbose(verbose, tty))
+}
+
 #[pyfunction]
 #[pyo3(signature = (sequences, maxlen, padding, truncating, value))]
 fn pad_sequences<'py>(
@@ -1039,6 +1053,7 @@ fn recurrent_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keras_home, m)?)?;
     m.add_function(wrap_pyfunction!(join_rayon_pool, m)?)?;
     m.add_function(wrap_pyfunction!(pad_sequences, m)?)?;
+    m.add_function(wrap_pyfunction!(progress_line, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_value, m)?)?;
     m.add_function(wrap_pyfunction!(initializer_check, m)?)?;
     m.add_function(wrap_pyfunction!(initializer_values, m)?)?;

@@ -144,6 +144,30 @@ def test_progress_goes_to_sys_stdout(capsys):
     assert len(capsys.readouterr().out.splitlines()) == 4
 
 
+def test_evaluate_and_predict_lines_are_keras_lines(capsys):
+    """`evaluate`/`predict` print the progress bar's final line: verbose 2 as Keras
+    (`2/2 - 0s - 56us/step - ...`), verbose 1 off a terminal as `fit`'s epoch line."""
+    import re
+
+    x, y = small_data()
+    model = small_model()
+    model.evaluate(x, y, batch_size=20, verbose=2)
+    line = capsys.readouterr().out
+    assert re.fullmatch(r"2/2 - \d+s - \d+(us|ms|s)/step - \w+: \d\.\d{4} - \w+: \d\.\d{4}\n", line), line
+    model.evaluate(x, y, batch_size=20, verbose=1)
+    line = capsys.readouterr().out
+    assert re.fullmatch(r"2/2 - \d+s \d+(us|ms|s)/step( - \w+: \d\.\d{4}){2}\n", line), line
+    model.predict(x, batch_size=8, verbose=2)
+    assert re.fullmatch(r"5/5 - \d+s - \d+(us|ms|s)/step\n", capsys.readouterr().out)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto', got"):
+            model.predict(x, verbose=bad)
+    with pytest.raises(TypeError, match="verbose must be"):
+        model.evaluate(x, y, verbose="loud")
+
+
 def test_summary_evaluate_predict_save_load(tmp_path, capsys):
     x, y = small_data()
     model = small_model()

@@ -81,17 +81,13 @@ class History(Callback):
         return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"
 
 
-def _format_value(v):
-    """Keras's progress values: {:.4f} when |v| > 1e-3, else {:.4e}."""
-    return f"{v:.4f}" if abs(v) > 1e-3 else f"{v:.4e}"
-
-
-def _format_time(per_step):
-    if per_step >= 1 or per_step == 0:
-        return f"{per_step:.0f}s/step"
-    if per_step >= 1e-3:
-        return f"{per_step * 1e3:.0f}ms/step"
-    return f"{per_step * 1e6:.0f}us/step"
+def _print_progress(steps, t0, values, verbose):
+    """The line Keras prints when `evaluate`/`predict` end, drawn by the engine's
+    progress bar (the one `fit` uses)."""
+    elapsed = time.perf_counter() - t0
+    line = _core.progress_line(steps, elapsed, list(values), verbose, _isatty())
+    sys.stdout.write(line)
+    sys.stdout.flush()
 
 
 def _ragged_message(what, x):
@@ -181,9 +177,15 @@ def _steps(n, batch_size):
 
 
 def _verbose(verbose):
-    if verbose == "auto":
+    if isinstance(verbose, str) and verbose == "auto":
         return 1
-    return int(verbose)
+    try:
+        v = operator.index(verbose)
+    except TypeError:
+        raise TypeError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}") from None
+    if not 0 <= v <= 2:
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return v
 
 
 def _isatty():
@@ -419,10 +421,7 @@ class Sequential:
         logs = self._rename(self._core.evaluate(xa, ya, bs, sample_weight=sw))
         verbose = _verbose(verbose)
         if verbose:
-            n = _steps(len(xa), bs)
-            elapsed = time.perf_counter() - t0
-            values = "".join(f" - {k}: {_format_value(v)}" for k, v in logs.items())
-            print(f"{n}/{n} - {elapsed:.0f}s {_format_time(elapsed / n)}{values}")
+            _print_progress(_steps(len(xa), bs), t0, logs.items(), verbose)
         if return_dict:
             return logs
         names = self._compiled[2]
@@ -435,10 +434,9 @@ class Sequential:
         bs = 32 if batch_size is None else int(batch_size)
         t0 = time.perf_counter()
         out = self._core.predict(xa, bs)
-        if _verbose(verbose):
-            n = _steps(len(xa), bs)
-            elapsed = time.perf_counter() - t0
-            print(f"{n}/{n} - {elapsed:.0f}s {_format_time(elapsed / n)}")
+        verbose = _verbose(verbose)
+        if verbose:
+            _print_progress(_steps(len(xa), bs), t0, (), verbose)
         return out
 
     def __call__(self, x, training=False):
