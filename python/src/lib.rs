@@ -303,6 +303,13 @@ impl Callback for Bridge {
         r.map_err(|e| self.fail(e))
     }
 
+    /// Between validation batches: Python's signal handlers, so Ctrl-C ends a long
+    /// validation pass within a batch as it ends training's.
+    fn on_test_batch_end(&mut self, _batch: usize) -> recurrent::Result<()> {
+        let r = self.signals.poll();
+        r.map_err(|e| self.fail(e))
+    }
+
     fn stop_training(&self) -> bool {
         self.stop
     }

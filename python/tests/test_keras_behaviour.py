@@ -116,6 +116,23 @@ def test_ctrl_c_interrupts_fit_without_batch_hooks():
     assert np.all(np.isfinite(model.predict(x[:8], verbose=0)))
 
 
+def test_ctrl_c_interrupts_fit_during_its_validation_pass():
+    # Two training batches, then a validation pass of ~5 s: the signal lands in it.
+    model, x, y, per_batch = big_model_and_data(seconds=5.0)
+    epochs = []
+    cb = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epochs.append(epoch))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0, callbacks=[cb], validation_data=(x, y))
+    elapsed = time.perf_counter() - t0
+    timer.join()
+    assert elapsed < 0.5 + 1.0 + 10 * per_batch, (elapsed, per_batch)
+    assert epochs == []
+    assert np.all(np.isfinite(model.predict(x[:8], verbose=0)))
+
+
 # --- messages on sys.stdout -------------------------------------------------------
 
 

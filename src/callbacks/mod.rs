@@ -82,6 +82,12 @@ pub trait Callback {
     fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Result<()> {
         Ok(())
     }
+    /// After each batch of `fit`'s validation pass (`batch` counts from 0 in every
+    /// pass); an error ends `fit` with it. Keras passes the pass's running logs; here
+    /// the hook is for work between batches (the Python bridge runs Ctrl-C there).
+    fn on_test_batch_end(&mut self, _batch: usize) -> Result<()> {
+        Ok(())
+    }
     /// Asked after every batch (Keras 3 checks `model.stop_training` after every
     /// step): `true` ends the epoch after the batch that just finished (validation and
     /// `on_epoch_end` still run), then `fit`.

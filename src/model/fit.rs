@@ -124,6 +124,12 @@ impl CallbackList<'_> {
             .try_for_each(|cb| cb.on_train_batch_end(batch, logs))
     }
 
+    fn on_test_batch_end(&mut self, batch: usize) -> Result<()> {
+        self.items
+            .iter_mut()
+            .try_for_each(|cb| cb.on_test_batch_end(batch))
+    }
+
     fn stop_training(&self) -> bool {
         self.items.iter().any(|cb| cb.stop_training())
     }
@@ -207,9 +213,10 @@ impl Sequential {
             }
             let mut logs = self.run_epoch(epoch, &data, &order, batch_size, &mut callbacks)?;
             if let Some(v) = &validation {
+                let hook = &mut |batch| callbacks.on_test_batch_end(batch);
                 let logs_of_v = match v {
-                    Validation::Given(v) => self.evaluate_prepared(v, batch_size)?,
-                    Validation::Split(v) => self.evaluate_prepared(v, batch_size)?,
+                    Validation::Given(v) => self.evaluate_prepared_with(v, batch_size, hook)?,
+                    Validation::Split(v) => self.evaluate_prepared_with(v, batch_size, hook)?,
                 };
                 for (k, value) in logs_of_v {
                     logs.insert(format!("val_{k}"), value);

@@ -776,14 +776,6 @@ impl Sequential {
         })
     }
 
-    pub(crate) fn evaluate_prepared(
-        &mut self,
-        data: &Prepared<'_>,
-        batch_size: usize,
-    ) -> Result<Logs> {
-        self.evaluate_prepared_with(data, batch_size, &mut |_| Ok(()))
-    }
-
     pub(crate) fn evaluate_prepared_with(
         &mut self,
         data: &Prepared<'_>,

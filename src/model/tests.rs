@@ -798,3 +798,53 @@ fn non_finite_loss_stops_training_and_keeps_the_weights() {
     assert!(e.to_string().contains("epoch 1, batch 1"), "{e}");
     assert_eq!(m.get_weights(), before);
 }
+
+/// Counts `fit`'s validation batches and fails at `fail_at`, if any.
+struct TestBatches {
+    seen: Vec<usize>,
+    fail_at: Option<usize>,
+}
+
+impl Callback for TestBatches {
+    fn on_test_batch_end(&mut self, batch: usize) -> Result<()> {
+        self.seen.push(batch);
+        if self.fail_at == Some(batch) {
+            return Err(Error::State("stopped in validation".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn validation_batches_reach_callbacks_and_an_error_ends_fit() {
+    let (x, y) = separable(40, 1);
+    let (vx, vy) = separable(40, 2);
+    let fit = |m: &mut Sequential, cb: &mut TestBatches| {
+        m.fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 2,
+                batch_size: Some(16),
+                validation_data: Some(((&vx).into(), (&vy).into())),
+                callbacks: vec![cb],
+                ..quiet(2)
+            },
+        )
+    };
+    let mut m = binary_model(1);
+    let mut cb = TestBatches {
+        seen: Vec::new(),
+        fail_at: None,
+    };
+    fit(&mut m, &mut cb).unwrap();
+    // 40 validation samples in batches of 16: 3 batches, in each of 2 epochs.
+    assert_eq!(cb.seen, [0, 1, 2, 0, 1, 2]);
+    let mut cb = TestBatches {
+        seen: Vec::new(),
+        fail_at: Some(1),
+    };
+    let err = fit(&mut m, &mut cb).unwrap_err().to_string();
+    assert!(err.contains("stopped in validation"), "{err}");
+    assert_eq!(cb.seen, [0, 1]);
+}
