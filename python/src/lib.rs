@@ -395,8 +395,9 @@ impl Model {
     }
 
     /// Append a layer from its config (`LayerConfig` JSON, Keras argument names).
-    fn add(&mut self, config: &str) -> PyResult<()> {
-        let c: LayerConfig = serde_json::from_str(config).map_err(|e| json_err("layer", e))?;
+    /// Add the layer of JSON `config`; `who` ("LSTM `lstm_2`") names it in errors.
+    fn add(&mut self, config: &str, who: &str) -> PyResult<()> {
+        let c: LayerConfig = serde_json::from_str(config).map_err(|e| json_err(who, e))?;
         let layer = c.to_layer().map_err(to_py)?;
         self.model()?.add_boxed(layer).map_err(to_py)?;
         Ok(())

@@ -297,6 +297,43 @@ def test_other_bad_calls_are_clear():
         keras.models.load_model("/nonexistent/model.keras")
 
 
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        # Each of these once aborted the interpreter, raised a message about a JSON
+        # column or an integer conversion, or was taken and broke later calls.
+        (lambda: keras.utils.pad_sequences([[1, 2, 3]] * 10, maxlen=10**12), ValueError, "needs 40.0 TB in memory"),
+        (lambda: small_model_with(layers.LSTM(3, dropout=float("nan"))), ValueError, r"LSTM `\w+`: argument `dropout` must be a finite number, got nan"),
+        (lambda: small_model_with(layers.Bidirectional(layers.GRU(3, recurrent_dropout=float("inf")))), ValueError, r"argument `layer.recurrent_dropout` must be a finite number, got inf"),
+        (lambda: small_model(compile=False).compile(optimizer=keras.optimizers.Adam(learning_rate=float("nan")), loss="mse"), ValueError, "optimizer Adam: argument `learning_rate` must be a finite number"),
+        (lambda: small_model_with(layers.Dropout(np.float32(0.25))), None, None),
+        (lambda: small_model_with(layers.LSTM(-1)), ValueError, r"LSTM `\w+`: invalid value: integer `-1`"),
+        (lambda: small_model().fit(*small_data(), epochs=-1, verbose=0), ValueError, "`epochs` must be a non-negative integer, got -1"),
+        (lambda: small_model().fit(*small_data(), epochs=2.5, verbose=0), ValueError, "`epochs` must be a non-negative integer, got 2.5"),
+        (lambda: small_model().fit(*small_data(), validation_split=float("nan"), verbose=0), ValueError, r"validation_split.*must be in \[0, 1\), got nan"),
+        (lambda: keras.Input(shape=(-5, 2)), ValueError, r"keras.Input: shape must be a tuple of positive integers or None, got \(-5, 2\)"),
+        (lambda: layers.LSTM(3, input_shape=(0, 2)), ValueError, "input_shape: shape must be"),
+        (lambda: layers.Embedding(10, 2, input_length=-3), ValueError, "input_length: shape must be"),
+        (lambda: keras.utils.set_random_seed(2**80), ValueError, r"between 0 and 2\*\*32 - 1"),
+    ],
+)
+def test_hostile_arguments_raise_clear_errors(call, error, message):
+    if error is None:
+        call()
+        return
+    with pytest.raises(error, match=message):
+        call()
+    # Nothing was left behind that breaks the next model.
+    model = small_model()
+    model.fit(*small_data(), verbose=0)
+
+
+def small_model_with(layer):
+    model = keras.Sequential([layers.Embedding(30, 4), layer, layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
 def test_gil_is_released_while_rust_trains():
     rng = np.random.RandomState(0)
     x = rng.randint(0, 500, size=(4000, 100)).astype(np.int32)

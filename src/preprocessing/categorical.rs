@@ -36,20 +36,14 @@ where
         Some(n) => n,
         None => classes.iter().max().map_or(0, |&m| m + 1),
     };
-    if classes
-        .len()
-        .checked_mul(num_classes)
-        .is_none_or(|n| n > isize::MAX as usize / 4)
-    {
-        return Err(Error::invalid_argument(
-            "to_categorical",
-            "num_classes",
-            format!(
-                "{num_classes} x {} labels does not fit in memory",
-                classes.len()
-            ),
-        ));
-    }
+    // Checked before allocating: a huge `num_classes` must be an error, not an abort.
+    let bytes = classes.len() as u128 * num_classes as u128 * 4;
+    let what = format!(
+        "{} labels one-hot over {num_classes} classes",
+        classes.len()
+    );
+    crate::budget::check_bytes(&what, bytes)
+        .map_err(|reason| Error::invalid_argument("to_categorical", "num_classes", reason))?;
     let mut out = Array2::<f32>::zeros((classes.len(), num_classes));
     for (i, &class) in classes.iter().enumerate() {
         if class >= num_classes {
@@ -91,6 +85,13 @@ mod tests {
     fn zero_classes_rejected_and_empty_labels_allowed() {
         assert!(to_categorical(&[0u8], Some(0)).is_err());
         assert!(to_categorical(&[0u8, 1], Some(usize::MAX)).is_err());
+        let err = to_categorical(&[0u8, 1], Some(1 << 40))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2 labels one-hot over 1099511627776 classes needs 8.8 TB"),
+            "{err}"
+        );
         let out = to_categorical::<i64>(&[], None).unwrap();
         assert_eq!(out.dim(), (0, 0));
         let out = to_categorical::<i64>(&[], Some(2)).unwrap();

@@ -137,20 +137,11 @@ pub fn pad_sequences_with<S: AsRef<[i32]>>(
             .max()
             .unwrap_or(0),
     };
-    if sequences
-        .len()
-        .checked_mul(maxlen)
-        .is_none_or(|n| n > isize::MAX as usize / 4)
-    {
-        return Err(Error::invalid_argument(
-            "pad_sequences",
-            "maxlen",
-            format!(
-                "{maxlen} x {} sequences does not fit in memory",
-                sequences.len()
-            ),
-        ));
-    }
+    // Checked before allocating: a huge `maxlen` must be an error, not an abort.
+    let bytes = sequences.len() as u128 * maxlen as u128 * 4;
+    let what = format!("{} sequences padded to maxlen {maxlen}", sequences.len());
+    crate::budget::check_bytes(&what, bytes)
+        .map_err(|reason| Error::invalid_argument("pad_sequences", "maxlen", reason))?;
     let mut out = Array2::from_elem((sequences.len(), maxlen), options.value);
     for (mut row, seq) in out.rows_mut().into_iter().zip(sequences) {
         let seq = seq.as_ref();
@@ -206,6 +197,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("maxlen"), "{err}");
+        // Representable but far over the memory ceiling: refused before allocating
+        // (this aborted the process through the Python package).
+        let seqs = vec![vec![1, 2, 3]; 10];
+        let err = pad_sequences(
+            &seqs,
+            Some(1_000_000_000_000),
+            Padding::Pre,
+            Truncating::Pre,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("10 sequences padded to maxlen 1000000000000 needs 40.0 TB"),
+            "{err}"
+        );
     }
 
     #[test]

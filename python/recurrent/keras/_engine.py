@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from .. import _core
+from . import _json
 from . import layers as _layers
 from . import losses as _losses
 from . import metrics as _metrics
@@ -52,7 +53,7 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
         batch_size = batch_shape[0] if batch_size is None else batch_size
     if shape is None:
         raise ValueError("keras.Input needs `shape` (without the batch axis), e.g. shape=(100,)")
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _layers._shape(shape, "keras.Input")
     return KerasTensor((batch_size,) + shape, dtype=dtype, name=name)
 
 
@@ -233,7 +234,9 @@ class Sequential:
         first = not self._layers
         if first and getattr(self, "_batch_size", None) is None:
             self._batch_size = layer._batch_size
-        self._core.add(json.dumps(_with_batch(layer._config(), getattr(self, "_batch_size", None))))
+        who = f"{type(layer).__name__} `{layer.name}`"
+        config = _with_batch(layer._config(), getattr(self, "_batch_size", None))
+        self._core.add(_json.dumps(config, who), who)
         self._layers.append(layer)
         layer._model = self
         if first:
@@ -318,9 +321,9 @@ class Sequential:
         for m in metrics or []:
             user, spec = _metrics._name(m)
             names.append(user)
-            specs.append(json.dumps(spec))
-        weighted_specs = [json.dumps(_metrics._name(m)[1]) for m in weighted_metrics or []]
-        self._core.compile(json.dumps(opt._config()), loss_name, specs, weighted_specs)
+            specs.append(_json.dumps(spec, f"compile: metric {user!r}"))
+        weighted_specs = [_json.dumps(_metrics._name(m)[1], "compile: weighted_metrics") for m in weighted_metrics or []]
+        self._core.compile(_json.dumps(opt._config(), f"optimizer {type(opt).__name__}"), loss_name, specs, weighted_specs)
         # The weighted metrics' logged names, as the engine chose them (`weighted_<name>`
         # beside a metric of the same name, as Keras's CompileMetrics names them).
         names += self._core.compile_config()[2][len(names):]
@@ -361,6 +364,11 @@ class Sequential:
             raise ValueError("fit: validation_freq other than 1 is not supported by recurrent")
         if y is None:
             raise ValueError("fit: `y` is required (datasets and generators are not supported: pass numpy arrays)")
+        for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"fit: `{arg}` must be a non-negative integer, got {value!r}")
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ValueError(f"invalid argument `validation_split` for fit: must be in [0, 1), got {validation_split}")
         ids = self._wants_ids()
         xa = _as_x(x, "x", ids)
         ya = _as_y(y, "y")

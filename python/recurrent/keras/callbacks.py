@@ -210,12 +210,12 @@ class History(Callback):
 
 def _split_callbacks(callbacks, model):
     """(Python callbacks, [(kind, JSON args)] of the Rust ones)."""
-    import json
+    from . import _json
 
     python, rust = [], []
     for cb in callbacks or []:
         if isinstance(cb, _Builtin):
-            rust.append((cb._kind, json.dumps(cb._args(model))))
+            rust.append((cb._kind, _json.dumps(cb._args(model), type(cb).__name__)))
         elif isinstance(cb, Callback):
             python.append(cb)
         else:

@@ -8,7 +8,7 @@ fixes a whole run. Calling an instance (`keras.initializers.HeNormal()((3, 4))`)
 a float32 numpy array drawn by the same code, from numpy's global generator's seed.
 """
 
-import json
+from . import _json
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class Initializer:
         if seed is not None:
             # Refused by the engine, with its message.
             self._args["seed"] = seed
-        _core.initializer_check(json.dumps(self._config()))
+        _core.initializer_check(_json.dumps(self._config(), type(self).__name__))
 
     def _config(self):
         c = {"type": self._type}
@@ -37,7 +37,7 @@ class Initializer:
     def __call__(self, shape, dtype=None):
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
         seed = int(np.random.randint(0, 2**31 - 1))
-        return _core.initializer_values(json.dumps(self._config()), list(shape), seed)
+        return _core.initializer_values(_json.dumps(self._config(), type(self).__name__), list(shape), seed)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self._args}>"
@@ -137,12 +137,12 @@ def get(identifier):
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
-        _core.initializer_check(json.dumps(identifier))
+        _core.initializer_check(_json.dumps(identifier, "initializer"))
         obj = Initializer.__new__(Initializer)
         obj._type, obj._args = identifier, {}
         return obj
     if isinstance(identifier, dict):
-        _core.initializer_check(json.dumps(identifier))
+        _core.initializer_check(_json.dumps(identifier, "initializer"))
         obj = Initializer.__new__(Initializer)
         obj._type, obj._args = None, None
         obj._config = lambda: dict(identifier)

@@ -63,6 +63,23 @@ def _refuse(layer, kwargs, allowed=()):
         raise ValueError(f"{layer}: argument `{k}={v!r}` is not supported by recurrent")
 
 
+def _shape(shape, who):
+    """An input shape without the batch axis: a tuple of positive ints or None (any
+    length). Refused here, naming `who`, as Keras refuses it when building."""
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{who}: shape must be a tuple of positive integers or None, got {shape!r}") from None
+    for d in dims:
+        if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1):
+            raise ValueError(f"{who}: shape must be a tuple of positive integers or None, got {shape!r}")
+    return tuple(None if d is None else int(d) for d in dims)
+
+
 class Layer:
     """Base of the layers: arguments now, a Rust layer once added to a model."""
 
@@ -78,7 +95,7 @@ class Layer:
         if batch_input_shape is not None:
             input_shape = tuple(batch_input_shape)[1:]
             self._batch_size = batch_input_shape[0] if batch_size is None else batch_size
-        self._input_shape = tuple(input_shape) if input_shape is not None else None
+        self._input_shape = _shape(input_shape, f"{cls} `{self.name}` input_shape")
         self._model = None
 
     def _config(self):
@@ -123,7 +140,7 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
         super().__init__(name=name, batch_size=batch_size, **kwargs)
         shape = shape if shape is not None else input_shape
-        self._input_shape = tuple(shape) if shape is not None else None
+        self._input_shape = _shape(shape, f"InputLayer `{self.name}`")
 
 
 class Embedding(Layer):
@@ -139,7 +156,7 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         if input_length is not None and self._input_shape is None:
-            self._input_shape = (int(input_length),)
+            self._input_shape = _shape((input_length,), f"Embedding `{self.name}` input_length")
 
     def _config(self):
         return {
@@ -424,10 +441,10 @@ class TextVectorization:
             "standardize": "none" if standardize is None else standardize,
             "output_sequence_length": output_sequence_length,
         }
-        import json
+        from . import _json
 
         self.name = name or _uid("text_vectorization")
-        self._tv = _core.TextVectorization(json.dumps(config), None if vocabulary is None else list(vocabulary))
+        self._tv = _core.TextVectorization(_json.dumps(config, "TextVectorization"), None if vocabulary is None else list(vocabulary))
 
     @staticmethod
     def _texts(data):

@@ -22,9 +22,9 @@ class LearningRateSchedule:
         return c
 
     def _json(self):
-        import json
+        from . import _json
 
-        return json.dumps(self._config())
+        return _json.dumps(self._config(), type(self).__name__)
 
     def get_config(self):
         c = dict(self._args)

@@ -14,11 +14,12 @@ _state = {"seed": None, "models": 0}
 def set_random_seed(seed):
     """Seed Python's `random`, numpy's global generator and every model created
     afterwards (weights, shuffling, dropout), as Keras's `set_random_seed`."""
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"set_random_seed: seed must be a non-negative integer, got {seed!r}")
+    # Keras seeds numpy with it, which takes 0 to 2**32 - 1.
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**32 - 1:
+        raise ValueError(f"set_random_seed: seed must be an integer between 0 and 2**32 - 1, got {seed!r}")
     seed = int(seed)
     _py_random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed)
     _state["seed"] = seed
     _state["models"] = 0
 
