@@ -163,12 +163,7 @@ pub fn plot_metric_with(
             // The bitmap backend writes to a path, so draw into a temporary file next
             // to the destination (keeping the .png suffix the encoder needs) and
             // rename it into place: the same atomicity as `write_atomic`.
-            let dir = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            crate::io::atomic::clean_stale_temps(&dir);
+            let (target, dir) = crate::io::atomic::prepare_destination(path)?;
             let tmp = crate::io::atomic::temp_builder()
                 .suffix(".png")
                 .tempfile_in(&dir)
@@ -179,7 +174,7 @@ pub fn plot_metric_with(
                 root.present().map_err(|e| plot_error(path, e))?;
             }
             tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-            tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+            tmp.persist(&target).map_err(|e| Error::io(path, e.error))?;
             Ok(())
         }
     }

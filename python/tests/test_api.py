@@ -334,6 +334,26 @@ def small_model_with(layer):
     return model
 
 
+def test_save_follows_links_and_refuses_special_files(tmp_path):
+    x, y = small_data()
+    model = small_model()
+    model.fit(x, y, verbose=0)
+    real = tmp_path / "real.keras"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.keras"
+    link.symlink_to(real)
+    model.save(link)
+    assert link.is_symlink() and real.stat().st_size > 1000
+    np.testing.assert_array_equal(keras.models.load_model(link).predict(x, verbose=0), model.predict(x, verbose=0))
+    fifo = tmp_path / "fifo.keras"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        model.save(fifo)
+    assert fifo.is_fifo()
+    with pytest.raises(OSError, match="is a directory"):
+        model.save(tmp_path)
+
+
 def test_gil_is_released_while_rust_trains():
     rng = np.random.RandomState(0)
     x = rng.randint(0, 500, size=(4000, 100)).astype(np.int32)

@@ -9,9 +9,14 @@
 //! takes that long). Names without a process id (written before the id was added) are
 //! removed once older than ten minutes. A concurrent save by a live process is never
 //! touched.
+//!
+//! The rename replaces whatever has the destination's name, so the destination is
+//! checked first (`destination`): a symbolic link is followed (the file the user sees is
+//! replaced, not the link), and anything else that is not a regular file is refused. A
+//! save to `/dev/full` by root once renamed a model over the device node.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -25,12 +30,8 @@ pub fn write_atomic_with<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
 {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    clean_stale_temps(&dir);
+    let (path, dir) = prepare_destination(path)?;
+    let path = path.as_path();
     // Same directory as the destination, so the rename never crosses filesystems.
     let mut tmp = temp_builder()
         .tempfile_in(&dir)
@@ -49,6 +50,44 @@ where
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The file a write to `path` replaces, and its folder (created if missing, stale
+/// temporary files removed): `path` itself, or the file a symbolic link there points
+/// to. A directory, device, FIFO or socket under that name, or a link to nothing, is
+/// refused: renaming over it would destroy it (or the link).
+pub(crate) fn prepare_destination(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let refuse = |what: &str| {
+        let reason = format!("{what}; refusing to replace it with a regular file");
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+        )
+    };
+    let target = match std::fs::symlink_metadata(path) {
+        Err(_) => path.to_path_buf(),
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(real) => real,
+            Err(_) => return Err(refuse("is a symbolic link to a missing file")),
+        },
+        Ok(_) => path.to_path_buf(),
+    };
+    if let Ok(m) = std::fs::metadata(&target)
+        && !m.is_file()
+    {
+        return Err(refuse(if m.is_dir() {
+            "is a directory"
+        } else {
+            "is not a regular file (a device, FIFO or socket)"
+        }));
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    clean_stale_temps(&dir);
+    Ok((target, dir))
 }
 
 const TEMP_PREFIX: &str = ".recurrent-tmp-";
@@ -153,6 +192,64 @@ mod tests {
             let mode = |q: &Path| std::fs::metadata(q).unwrap().permissions().mode();
             assert_eq!(mode(&p), mode(&plain));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_and_special_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.bin");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        // The link is still a link, and the file it points to has the new content.
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+
+        let dangling = dir.path().join("dangling.bin");
+        std::os::unix::fs::symlink(dir.path().join("missing"), &dangling).unwrap();
+        let err = write_atomic(&dangling, b"x").unwrap_err().to_string();
+        assert!(err.contains("symbolic link to a missing file"), "{err}");
+
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let err = write_atomic(&sub, b"x").unwrap_err().to_string();
+        assert!(
+            err.contains("is a directory; refusing to replace it"),
+            "{err}"
+        );
+
+        // A FIFO stands in for a device such as /dev/full (which a test run as root
+        // must not risk): it stays what it is.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = write_atomic(&fifo, b"x").unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+            use std::os::unix::fs::FileTypeExt;
+            assert!(
+                std::fs::symlink_metadata(&fifo)
+                    .unwrap()
+                    .file_type()
+                    .is_fifo()
+            );
+        }
+        // Nothing was left behind.
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(
+            names.iter().all(|n| !n.starts_with(TEMP_PREFIX)),
+            "{names:?}"
+        );
     }
 
     #[test]
