@@ -3,8 +3,11 @@
 //!
 //! Nothing is ever executed or imported: the only globals recognised are
 //! `numpy.ndarray`, `numpy.dtype` and `numpy.core.multiarray._reconstruct` /
-//! `numpy._core.multiarray._reconstruct` (Keras's allow-list), and `REDUCE`/`BUILD`
-//! are interpreted only for those (array and dtype reconstruction). Every other
+//! `numpy._core.multiarray._reconstruct` (Keras's allow-list), plus
+//! `numpy.core.multiarray.scalar` for integer and bool dtypes (a list built from a
+//! numpy array, `list(np.array([...]))`, holds numpy integers, not Python ints, and
+//! Keras's `np.load(allow_pickle=True)` reads them); `REDUCE`/`BUILD` are interpreted
+//! only for those (array, dtype and scalar reconstruction). Every other
 //! global, callable or opcode is an error naming it. All lengths are checked against
 //! the input before anything is allocated, and nothing recurses, so arbitrary bytes
 //! give an error, never a panic.
@@ -40,6 +43,7 @@ enum Global {
     Ndarray,
     DtypeType,
     Reconstruct,
+    Scalar,
 }
 
 impl Global {
@@ -49,6 +53,9 @@ impl Global {
             ("numpy", "dtype") => Some(Global::DtypeType),
             ("numpy.core.multiarray", "_reconstruct")
             | ("numpy._core.multiarray", "_reconstruct") => Some(Global::Reconstruct),
+            ("numpy.core.multiarray", "scalar") | ("numpy._core.multiarray", "scalar") => {
+                Some(Global::Scalar)
+            }
             _ => None,
         }
     }
@@ -58,6 +65,7 @@ impl Global {
             Global::Ndarray => "numpy.ndarray",
             Global::DtypeType => "numpy.dtype",
             Global::Reconstruct => "numpy.core.multiarray._reconstruct",
+            Global::Scalar => "numpy.core.multiarray.scalar",
         }
     }
 }
@@ -430,8 +438,8 @@ impl<'a> Unpickler<'a> {
                 Ok(())
             }
             None => self.err(format!(
-                "global `{module}.{name}` is not allowed (only numpy.ndarray, numpy.dtype \
-                 and numpy multiarray._reconstruct are read)"
+                "global `{module}.{name}` is not allowed (only numpy.ndarray, numpy.dtype, \
+                 numpy multiarray._reconstruct and integer numpy scalars are read)"
             )),
         }
     }
@@ -751,8 +759,53 @@ impl<'a> Unpickler<'a> {
                 });
                 Ok(Value::Dtype(self.dtypes.len() - 1))
             }
+            Value::Global(Global::Scalar) => match (args.first(), args.get(1)) {
+                (Some(Value::Dtype(d)), Some(Value::Bytes(b))) if args.len() == 2 => {
+                    self.scalar(*d, b)
+                }
+                _ => self.err("numpy scalar is only read as scalar(dtype, bytes)"),
+            },
             Value::Global(g) => self.err(format!("REDUCE on `{}` is not supported", g.name())),
             other => self.err(format!("REDUCE on a {} is not supported", other.kind())),
+        }
+    }
+
+    /// `numpy.core.multiarray.scalar(dtype, bytes)` of an integer or bool dtype, as a
+    /// Python int; a float scalar becomes a float (refused later where ids are read).
+    fn scalar(&self, dtype: usize, bytes: &[u8]) -> PResult<Value> {
+        let d = &self.dtypes[dtype];
+        let descr = d.descr.trim_start_matches(['<', '>', '|', '=']);
+        let (kind, width) = descr.split_at(descr.len().min(1));
+        let width: usize = match width.parse() {
+            Ok(w @ (1 | 2 | 4 | 8)) if w == bytes.len() => w,
+            _ => {
+                return self.err(format!(
+                    "numpy scalar of dtype '{}' with {} bytes is not supported",
+                    d.descr,
+                    bytes.len()
+                ));
+            }
+        };
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(bytes);
+        if d.order == ByteOrder::Big {
+            le[..width].reverse();
+        }
+        let raw = u64::from_le_bytes(le);
+        match kind {
+            "b" | "u" => i64::try_from(raw)
+                .map(Value::Int)
+                .or_else(|_| self.err(format!("numpy scalar {raw} does not fit in int64"))),
+            "i" => {
+                // Sign-extend from `width` bytes.
+                let shift = 64 - 8 * width as u32;
+                Ok(Value::Int(((raw << shift) as i64) >> shift))
+            }
+            "f" => Ok(Value::Float),
+            _ => self.err(format!(
+                "numpy scalar of dtype '{}' is not supported",
+                d.descr
+            )),
         }
     }
 
@@ -984,6 +1037,39 @@ mod tests {
             arr.data,
             NpyData::Sequences(vec![vec![1, 2, 300], vec![70000], vec![5]])
         );
+    }
+
+    /// numpy 2.4's `np.save` of an object array whose lists hold numpy scalars
+    /// (`[np.int64(5), np.int8(-3), np.uint16(500), np.bool_(True), np.int32(7)]`,
+    /// `[np.int32(-70000), np.uint64(2**40)]`), as `list(np.array(...))` gives them.
+    const NUMPY_SCALARS: &[u8] =
+        b"\x80\x04\x95\xd4\x01\x00\x00\x00\x00\x00\x00\x8c\x16numpy._core.multiarray\x94\x8c\x0c_r\
+econstruct\x94\x93\x94\x8c\x05numpy\x94\x8c\x07ndarray\x94\x93\x94K\x00\x85\x94C\x01b\
+\x94\x87\x94R\x94(K\x01K\x02\x85\x94h\x03\x8c\x05dtype\x94\x93\x94\x8c\x02O8\x94\x89\x88\
+\x87\x94R\x94(K\x03\x8c\x01|\x94NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?t\x94b\x89]\x94(]\
+\x94(h\x00\x8c\x06scalar\x94\x93\x94h\x0c\x8c\x02i8\x94\x89\x88\x87\x94R\x94(K\x03\x8c\
+\x01<\x94NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\x94bC\x08\x05\x00\x00\x00\x00\x00\
+\x00\x00\x94\x86\x94R\x94h\x15h\x0c\x8c\x02i1\x94\x89\x88\x87\x94R\x94(K\x03h\x10NNNJ\
+\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\x94bC\x01\xfd\x94\x86\x94R\x94h\x15h\x0c\x8c\x02\
+u2\x94\x89\x88\x87\x94R\x94(K\x03h\x19NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\x94bC\
+\x02\xf4\x01\x94\x86\x94R\x94h\x15h\x0c\x8c\x02b1\x94\x89\x88\x87\x94R\x94(K\x03h\x10NNN\
+J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\x94bC\x01\x01\x94\x86\x94R\x94h\x15h\x0c\x8c\
+\x02i4\x94\x89\x88\x87\x94R\x94(K\x03h\x19NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\
+\x94bC\x04\x07\x00\x00\x00\x94\x86\x94R\x94e]\x94(h\x15h5C\x04\x90\xee\xfe\xff\x94\x86\
+\x94R\x94h\x15h\x0c\x8c\x02u8\x94\x89\x88\x87\x94R\x94(K\x03h\x19NNNJ\xff\xff\xff\xffJ\
+\xff\xff\xff\xffK\x00t\x94bC\x08\x00\x00\x00\x00\x00\x01\x00\x00\x94\x86\x94R\x94eet\x94\
+b.";
+
+    #[test]
+    fn reads_lists_of_numpy_integer_scalars() {
+        let arr = load_array(NUMPY_SCALARS).unwrap();
+        assert_eq!(
+            arr.data,
+            NpyData::Sequences(vec![vec![5, -3, 500, 1, 7], vec![-70000, 1 << 40]])
+        );
+        for n in 0..NUMPY_SCALARS.len() {
+            assert!(load_array(&NUMPY_SCALARS[..n]).is_err(), "prefix {n}");
+        }
     }
 
     #[test]
