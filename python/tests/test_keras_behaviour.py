@@ -96,40 +96,32 @@ def test_ctrl_c_interrupts_predict_and_evaluate_within_a_batch(call):
     assert np.isfinite(model.evaluate(x[:64], y[:64], verbose=0))
 
 
-def test_ctrl_c_interrupts_fit_without_batch_hooks():
+@pytest.mark.parametrize("where", ["training", "validation"])
+def test_ctrl_c_interrupts_fit_without_batch_hooks(where):
     # No Python batch hook: the epoch runs in Rust, which runs Python's signal
-    # handlers every few milliseconds.
+    # handlers every few milliseconds, between training batches and between the
+    # validation pass's batches. "validation": two training batches, then a validation
+    # pass of ~5 s, so the signal lands in the pass.
     model, x, y, per_batch = big_model_and_data(seconds=5.0)
     epochs = []
     cb = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epochs.append(epoch))
+    if where == "training":
+        args = dict(x=x, y=y, epochs=2)
+        # A training batch costs about 3 inference batches; the epoch would take ~15 s.
+        budget = 30 * per_batch
+    else:
+        args = dict(x=x[:64], y=y[:64], epochs=1, validation_data=(x, y))
+        budget = 10 * per_batch
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+        model.fit(batch_size=32, verbose=0, callbacks=[cb], **args)
     elapsed = time.perf_counter() - t0
     timer.join()
-    # A training batch costs about 3 inference batches; the epoch would take ~15 s.
-    assert elapsed < 0.5 + 1.0 + 30 * per_batch, (elapsed, per_batch)
+    assert elapsed < 0.5 + 1.0 + budget, (elapsed, per_batch)
     assert epochs == []
     model.fit(x[:64], y[:64], epochs=1, verbose=0)
-    assert np.all(np.isfinite(model.predict(x[:8], verbose=0)))
-
-
-def test_ctrl_c_interrupts_fit_during_its_validation_pass():
-    # Two training batches, then a validation pass of ~5 s: the signal lands in it.
-    model, x, y, per_batch = big_model_and_data(seconds=5.0)
-    epochs = []
-    cb = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epochs.append(epoch))
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    t0 = time.perf_counter()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0, callbacks=[cb], validation_data=(x, y))
-    elapsed = time.perf_counter() - t0
-    timer.join()
-    assert elapsed < 0.5 + 1.0 + 10 * per_batch, (elapsed, per_batch)
-    assert epochs == []
     assert np.all(np.isfinite(model.predict(x[:8], verbose=0)))
 
 
