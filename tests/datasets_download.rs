@@ -294,3 +294,36 @@ fn fname_must_be_a_plain_name() {
     let err = get_file("a/b.npz", "http://127.0.0.1:1/x", None, None).unwrap_err();
     assert!(err.to_string().contains("plain file name"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_cache_is_never_replaced_or_read() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("datasets");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("data.bin");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return; // no mkfifo here
+    }
+    let data = body();
+    let base = serve(data.clone(), 1);
+    // Reading a FIFO would block; the download must not rename over it either.
+    let err = get_file(
+        "data.bin",
+        &format!("{base}/ok/data.bin"),
+        Some(&sha256_hex(&data)),
+        Some(tmp.path()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("exists and is not a regular file"), "{err}");
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert_eq!(entries(&dir), vec![fifo]);
+}

@@ -295,6 +295,17 @@ fn download(
     tmp.as_file()
         .sync_all()
         .map_err(|e| format!("cannot flush {}: {e}", tmp.path().display()))?;
+    // The rename replaces whatever has the name: never a directory, device or FIFO (a
+    // link is replaced by the file, which leaves what it pointed to alone).
+    if let Ok(m) = std::fs::symlink_metadata(target)
+        && !m.is_file()
+        && !m.file_type().is_symlink()
+    {
+        return Err(format!(
+            "{} exists and is not a regular file; move it away and retry",
+            target.display()
+        ));
+    }
     tmp.persist(target).map_err(|e| {
         format!(
             "cannot move the download to {}: {}",
