@@ -394,8 +394,8 @@ impl Model {
         Model { inner: Some(m) }
     }
 
-    /// Append a layer from its config (`LayerConfig` JSON, Keras argument names).
-    /// Add the layer of JSON `config`; `who` ("LSTM `lstm_2`") names it in errors.
+    /// Append a layer from its config (`LayerConfig` JSON, Keras argument names); `who`
+    /// ("LSTM `lstm_2`") names it in errors.
     fn add(&mut self, config: &str, who: &str) -> PyResult<()> {
         let c: LayerConfig = serde_json::from_str(config).map_err(|e| json_err(who, e))?;
         let layer = c.to_layer().map_err(to_py)?;
