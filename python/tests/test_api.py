@@ -166,6 +166,12 @@ def test_evaluate_and_predict_lines_are_keras_lines(capsys):
             model.predict(x, verbose=bad)
     with pytest.raises(TypeError, match="verbose must be"):
         model.evaluate(x, y, verbose="loud")
+    # Arguments recurrent does not implement are refused, not ignored.
+    with pytest.raises(ValueError, match="evaluate: `steps` is not supported"):
+        model.evaluate(x, y, steps=1)
+    with pytest.raises(ValueError, match="predict: `callbacks` are not supported"):
+        model.predict(x, callbacks=[keras.callbacks.Callback()])
+    model.predict(x, callbacks=[], steps=None, verbose=0)
 
 
 def test_summary_evaluate_predict_save_load(tmp_path, capsys):

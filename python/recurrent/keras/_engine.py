@@ -189,6 +189,15 @@ def _verbose(verbose):
     return v
 
 
+def _refuse_unsupported(call, steps, callbacks):
+    """`steps` (for datasets and generators) and callbacks in `evaluate`/`predict` (whose
+    `on_test_*`/`on_predict_*` hooks recurrent does not call) are refused, not ignored."""
+    if steps is not None:
+        raise ValueError(f"{call}: `steps` is not supported by recurrent (pass numpy arrays; all of them are used)")
+    if callbacks:
+        raise ValueError(f"{call}: `callbacks` are not supported by recurrent (only fit calls callbacks)")
+
+
 def _isatty():
     try:
         return bool(sys.stdout.isatty())
@@ -421,13 +430,14 @@ class Sequential:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None, return_dict=False):
         if self._compiled is None:
             raise RuntimeError(f"model `{self.name}` must be compiled before evaluate")
+        _refuse_unsupported("evaluate", steps, callbacks)
+        verbose = _verbose(verbose)
         xa = _as_x(x, "x", self._wants_ids())
         ya = _as_y(y, "y")
         sw = None if sample_weight is None else _as_y(sample_weight, "sample_weight")
         bs = 32 if batch_size is None else int(batch_size)
         t0 = time.perf_counter()
         logs = self._rename(self._core.evaluate(xa, ya, bs, sample_weight=sw))
-        verbose = _verbose(verbose)
         if verbose:
             _print_progress(_steps(len(xa), bs), t0, logs.items(), verbose)
         if return_dict:
@@ -438,11 +448,12 @@ class Sequential:
         return [logs["loss"]] + [logs[m] for m in names]
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        _refuse_unsupported("predict", steps, callbacks)
+        verbose = _verbose(verbose)
         xa = _as_x(x, "x", self._wants_ids())
         bs = 32 if batch_size is None else int(batch_size)
         t0 = time.perf_counter()
         out = self._core.predict(xa, bs)
-        verbose = _verbose(verbose)
         if verbose:
             _print_progress(_steps(len(xa), bs), t0, (), verbose)
         return out
