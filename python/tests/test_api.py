@@ -321,6 +321,15 @@ def test_other_bad_calls_are_clear():
         (lambda: layers.LSTM(3, input_shape=(0, 2)), ValueError, "input_shape: shape must be"),
         (lambda: layers.Embedding(10, 2, input_length=-3), ValueError, "input_length: shape must be"),
         (lambda: keras.utils.set_random_seed(2**80), ValueError, r"between 0 and 2\*\*32 - 1"),
+        # Freezing and float64 are not implemented: refused, never trained or computed
+        # in float32 without a word.
+        (lambda: layers.Embedding(30, 4, trainable=False), ValueError, r"`trainable=False` is not supported"),
+        (lambda: setattr(layers.Embedding(30, 4), "trainable", False), ValueError, "freezing a layer"),
+        (lambda: setattr(small_model(), "trainable", False), ValueError, "freezing the model"),
+        (lambda: keras.Sequential(trainable=False), ValueError, "trainable=False"),
+        (lambda: layers.LSTM(3, dtype="float64"), ValueError, r"`dtype='float64'` is not supported"),
+        (lambda: small_model_with(layers.LSTM(3, dtype="float32", trainable=True, unroll=True)), None, None),
+        (lambda: small_model_with(layers.Dense(3, dtype=np.float32)), None, None),
     ],
 )
 def test_hostile_arguments_raise_clear_errors(call, error, message):

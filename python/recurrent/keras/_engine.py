@@ -212,6 +212,8 @@ class Sequential:
     so the same script gives the same numbers on every run."""
 
     def __init__(self, layers=None, name=None, trainable=True):
+        if trainable is not True:
+            raise ValueError("Sequential: trainable=False is not supported by recurrent; every layer trains")
         self.name = name or _layers._uid("sequential")
         self._core = _core.Model(self.name, _utils._seed())
         self._layers = []
@@ -525,6 +527,14 @@ class Sequential:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self._layers)} layers>"
+
+
+def _model_trainable_setter(self, value):
+    if not value:
+        raise ValueError(f"model `{self.name}`: trainable=False (freezing the model) is not supported by recurrent; every layer trains")
+
+
+Sequential.trainable = property(lambda self: True, _model_trainable_setter)
 
 
 class Model(Sequential):

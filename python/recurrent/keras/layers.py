@@ -50,15 +50,29 @@ def _initializer(value, layer, arg):
     raise ValueError(f"{layer}: {arg}={value!r} is not an initializer; pass a name ('glorot_uniform', 'orthogonal', ...) or a keras.initializers object")
 
 
+def _is_float32(v):
+    try:
+        return v is None or np.dtype(v) == np.float32
+    except TypeError:
+        return False
+
+
+# Keras arguments that change nothing here when given these values (every layer
+# computes in float32 and trains; `unroll` only changes how TensorFlow builds the loop).
+_IGNORABLE = {"dtype": _is_float32, "trainable": lambda v: v is True, "unroll": lambda v: True}
+
+
 def _refuse(layer, kwargs, allowed=()):
-    """Keras arguments we accept and ignore (`dtype`, `trainable=True`, ...), or refuse."""
-    ignorable = {"dtype": None, "trainable": True, "unroll": None}
+    """Keras arguments we accept and ignore (`dtype="float32"`, `trainable=True`, ...),
+    or refuse, naming them: `trainable=False` or `dtype="float64"` would otherwise give
+    other numbers than Keras's without a word."""
     for k, v in kwargs.items():
         if k in allowed:
             continue
-        if k in ignorable and (ignorable[k] is None or v == ignorable[k]):
-            continue
-        if v is None or v is False:
+        if k in _IGNORABLE:
+            if _IGNORABLE[k](v):
+                continue
+        elif v is None or v is False:
             continue
         raise ValueError(f"{layer}: argument `{k}={v!r}` is not supported by recurrent")
 
@@ -100,6 +114,17 @@ class Layer:
 
     def _config(self):
         raise NotImplementedError
+
+    # `layer.trainable = False` (freezing a layer) is not implemented: refused, since
+    # the layer would go on training.
+    @property
+    def trainable(self):
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        if not value:
+            raise ValueError(f"{type(self).__name__} `{self.name}`: trainable=False (freezing a layer) is not supported by recurrent; every layer trains")
 
     def get_config(self):
         return dict(self._config())
