@@ -317,6 +317,11 @@ fn bad_configs_give_one_line_errors() {
             "[data] validation_split",
         ),
         ("epochs = 2", "epochs = 2\nverbose = 7", "0, 1, 2"),
+        (
+            "learning_rate = 0.01",
+            "learning_rate = nan",
+            "`compile.optimizer.learning_rate` is nan; numbers in the config must be finite",
+        ),
     ];
     for (from, to, expect) in cases {
         let text_cfg = good.replacen(from, to, 1);
@@ -334,6 +339,26 @@ fn bad_configs_give_one_line_errors() {
         assert_eq!(err.trim_end().lines().count(), 1, "{to}: {err}");
         assert!(err.contains("bad.toml"), "{to}: {err}");
         assert!(err.contains(expect), "{to}: expected `{expect}` in {err}");
+    }
+    // An output that is not a regular file is refused before training (it was found
+    // when the CSV log was written, after the last epoch).
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("log.fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let extra = format!(
+                "callbacks = [{{ type = \"csv_logger\", filename = {:?} }}]",
+                fifo.to_str().unwrap()
+            );
+            let cfg = write(dir.path(), "fifo.toml", &small_config(200, &extra));
+            let out = dir.path().join("fifo-out");
+            let o = run(&["train", cfg.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1));
+            let err = text(&o.stderr);
+            assert!(err.contains("is not a regular file"), "{err}");
+            assert!(!out.join("history.json").exists(), "{err}");
+        }
     }
     let o = run(&[
         "predict",

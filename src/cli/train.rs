@@ -274,8 +274,8 @@ fn check_writable_dir(dir: &Path) -> Result<()> {
         })
 }
 
-/// Fails when `path` cannot become an output file: it is a folder, or its folder is
-/// not writable.
+/// Fails when `path` cannot become an output file: it is a folder, a device or
+/// FIFO, a dangling link (`io::atomic::destination`), or its folder is not writable.
 fn check_output_file(path: &Path) -> Result<()> {
     if path.is_dir() {
         return Err(Error::format(
@@ -283,6 +283,7 @@ fn check_output_file(path: &Path) -> Result<()> {
             "is a folder; an output file is to be written here",
         ));
     }
+    let path = crate::io::atomic::destination(path)?;
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => check_writable_dir(p),
         _ => check_writable_dir(Path::new(".")),

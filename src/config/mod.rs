@@ -67,6 +67,9 @@ impl RunConfig {
             // serde reads a tagged layer table whole before looking inside it, so toml
             // can only blame the `layers = [` line for a bad key in the 3rd layer: find
             // the layer itself and point there.
+            if let Some(err) = non_finite_error(text, path) {
+                return err;
+            }
             if let Some(err) = layer_error(text, path) {
                 return err;
             }
@@ -526,6 +529,50 @@ pub fn check_data_sizes(d: &DataConfig) -> Checked {
 /// parse as TOML or has no layers.
 fn layer_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     layer_values(text).into_iter().map(|v| v.span()).collect()
+}
+
+/// When a config fails to read, a TOML `nan` or `inf` in it, as an error naming its key
+/// and line: layer and optimizer tables are read through JSON values, where NaN and
+/// infinities become null, and serde's "invalid type: null, expected f64" named neither.
+fn non_finite_error(text: &str, path: &Path) -> Option<Error> {
+    fn find(v: &toml::Value, at: String) -> Option<(String, f64)> {
+        match v {
+            toml::Value::Float(f) if !f.is_finite() => Some((at, *f)),
+            toml::Value::Table(t) => t.iter().find_map(|(k, v)| {
+                find(
+                    v,
+                    if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    },
+                )
+            }),
+            toml::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| find(v, format!("{at}[{i}]"))),
+            _ => None,
+        }
+    }
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let (at, value) = find(&toml::Value::Table(table), String::new())?;
+    let key = at.rsplit('.').next().unwrap_or(&at);
+    let key = key.split('[').next().unwrap_or(key);
+    let line = text.lines().position(|l| {
+        let l = l.split('#').next().unwrap_or("");
+        l.contains(key) && (l.contains("nan") || l.contains("inf"))
+    });
+    let number = if value.is_nan() {
+        "nan".to_string()
+    } else {
+        value.to_string()
+    };
+    let reason = format!("`{at}` is {number}; numbers in the config must be finite");
+    Some(match line {
+        Some(n) => Error::format(path, format!("line {}: {reason}", n + 1)),
+        None => Error::format(path, reason),
+    })
 }
 
 /// The `[model] layers` entries as TOML values with their spans; other tables and

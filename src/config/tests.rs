@@ -550,3 +550,19 @@ fn weighted_metrics_are_read_and_left_out_when_empty() {
     let written = serde_json::to_string(&c.compile).unwrap();
     assert!(!written.contains("weighted_metrics"), "{written}");
 }
+
+#[test]
+fn nan_and_inf_are_named_with_their_key_and_line() {
+    let lr = GOOD.replace("learning_rate = 1e-4", "learning_rate = nan");
+    assert_eq!(
+        error_of(&lr),
+        "run.toml: line 15: `compile.optimizer.learning_rate` is nan; numbers in the config \
+         must be finite"
+    );
+    let dropout = GOOD.replace("dropout = 0.3", "dropout = inf");
+    assert_eq!(
+        error_of(&dropout),
+        "run.toml: line 11: `model.layers[1].dropout` is inf; numbers in the config must be \
+         finite"
+    );
+}

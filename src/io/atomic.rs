@@ -53,10 +53,23 @@ where
 }
 
 /// The file a write to `path` replaces, and its folder (created if missing, stale
-/// temporary files removed): `path` itself, or the file a symbolic link there points
-/// to. A directory, device, FIFO or socket under that name, or a link to nothing, is
-/// refused: renaming over it would destroy it (or the link).
+/// temporary files removed); see `destination`.
 pub(crate) fn prepare_destination(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let target = destination(path)?;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    clean_stale_temps(&dir);
+    Ok((target, dir))
+}
+
+/// The file an atomic write to `path` replaces: `path` itself, or the file a symbolic
+/// link there points to. A directory, device, FIFO or socket under that name, or a link
+/// to nothing, is refused: renaming over it would destroy it (or the link). Callers
+/// that check their outputs before long work (the command line's `train`) use it too.
+pub fn destination(path: &Path) -> Result<PathBuf> {
     let refuse = |what: &str| {
         let reason = format!("{what}; refusing to replace it with a regular file");
         Error::io(
@@ -81,13 +94,7 @@ pub(crate) fn prepare_destination(path: &Path) -> Result<(PathBuf, PathBuf)> {
             "is not a regular file (a device, FIFO or socket)"
         }));
     }
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    clean_stale_temps(&dir);
-    Ok((target, dir))
+    Ok(target)
 }
 
 const TEMP_PREFIX: &str = ".recurrent-tmp-";
