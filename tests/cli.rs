@@ -359,6 +359,14 @@ fn bad_configs_give_one_line_errors() {
             assert!(err.contains("is not a regular file"), "{err}");
             assert!(!out.join("history.json").exists(), "{err}");
         }
+        // A device as the model or the config: refused at once (reading /dev/zero as a
+        // model never ended; a config is a stream read up to 64 MiB).
+        let o = run(&["predict", "/dev/zero", "x"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(text(&o.stderr).contains("/dev/zero: is not a regular file"));
+        let o = run(&["train", "/dev/zero"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(text(&o.stderr).contains("is a stream longer than 67108864 bytes"));
     }
     let o = run(&[
         "predict",

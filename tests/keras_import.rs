@@ -223,3 +223,31 @@ fn keras_archive_errors_name_the_file() {
     assert!(err.contains("missing.keras"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A small archive whose `config.json` inflates to 100 MB of spaces (a zip bomb in
+/// miniature) is refused from its declared size, before 100 MB are read; a 6 MB one
+/// inflating to 6 GB was read whole.
+#[test]
+fn keras_archive_config_bomb_is_refused() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bomb.keras");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    zip.start_file("config.json", opts).unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..100 {
+        zip.write_all(&chunk).unwrap();
+    }
+    zip.start_file("model.weights.h5", opts).unwrap();
+    zip.write_all(b"not read").unwrap();
+    zip.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
+    let err = load_keras_archive(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("bomb.keras") && err.contains("config.json declares 104857600 bytes"),
+        "{err}"
+    );
+}

@@ -68,8 +68,7 @@ impl Callback for CsvLogger {
         self.content.clear();
         self.keys = None;
         if self.append && self.filename.exists() {
-            self.content = std::fs::read_to_string(&self.filename)
-                .map_err(|e| Error::io(&self.filename, e))?;
+            self.content = crate::io::read_input_to_string(&self.filename)?;
             if !self.content.is_empty() && !self.content.ends_with('\n') {
                 self.content.push('\n');
             }

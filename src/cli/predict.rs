@@ -38,8 +38,7 @@ fn read_inputs(inputs: &[String], file: Option<&Path>) -> Result<Vec<String>> {
         return Ok(inputs.to_vec());
     }
     let lines: Vec<String> = match file {
-        Some(f) => std::fs::read_to_string(f)
-            .map_err(|e| Error::io(f, e))?
+        Some(f) => crate::io::read_text_input(f, crate::budget::max_bytes()?)?
             .lines()
             .map(str::to_string)
             .collect(),

@@ -57,7 +57,8 @@ pub struct PlotConfig {
 impl RunConfig {
     /// Read and check `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // A config may come from a pipe (`recurrent train <(...)`); none is near 64 MiB.
+        let text = crate::io::read_text_input(path, 64 << 20)?;
         Self::parse(&text, path)
     }
 

@@ -22,13 +22,13 @@ impl Npz {
     /// Reads and parses the whole archive at `path` (bool, integer and object
     /// arrays: the token-id datasets).
     pub fn open(path: &Path) -> Result<Npz> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::io::read_input(path)?;
         Npz::from_bytes(&bytes, path)
     }
 
     /// [`Npz::open`] that also reads float arrays (numeric data: series, features).
     pub fn open_numeric(path: &Path) -> Result<Npz> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::io::read_input(path)?;
         Npz::from_bytes_with(&bytes, path, parse_npy_numeric)
     }
 

@@ -36,7 +36,7 @@ impl WordIndex {
 
     /// Reads a word index file.
     pub fn read(path: &Path) -> Result<WordIndex> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::io::read_input_to_string(path)?;
         WordIndex::from_json(&text, path)
     }
 

@@ -19,13 +19,13 @@ use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::model::Sequential;
 
+/// Most bytes read of an archive's `config.json`.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
 /// Reads `path` (a `.keras` file) into a built `Sequential` with Keras's weights.
 pub fn load_keras_archive(path: impl AsRef<Path>) -> Result<Sequential> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::io::read_input(path)?;
     load_keras_archive_bytes(&bytes, path)
 }
 
@@ -45,30 +45,40 @@ pub(crate) fn read_archive(
     };
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| fail(format!("not a .keras (zip) archive: {e}")))?;
-    let mut member = |name: &str| -> Result<Vec<u8>> {
+    // The declared sizes come from the file: what is read is capped by what a zip of
+    // this size can hold (deflate expands at most ~1032x) and by what the member can
+    // need: a config is text of kilobytes (64 MiB is far beyond any model's), the
+    // weights stay under the byte ceiling. A 6 MB archive inflating to a 6 GB config
+    // was read whole before this.
+    let zip_cap = (bytes.len() as u64).saturating_mul(1100).max(1 << 20);
+    let mut member = |name: &str, limit: u64| -> Result<Vec<u8>> {
         let mut f = zip
             .by_name(name)
             .map_err(|e| fail(format!("archive has no {name}: {e}")))?;
-        // The declared size comes from the file: cap what is read by what a zip of
-        // this size can hold (deflate expands at most ~1032x).
-        let cap = (bytes.len() as u64).saturating_mul(1100).max(1 << 20);
+        let cap = zip_cap.min(limit);
         if f.size() > cap {
             return Err(fail(format!(
-                "{name} declares an implausible size {}",
+                "{name} declares {} bytes, over the {cap} this archive's {name} can hold",
                 f.size()
             )));
         }
         let mut out = Vec::new();
         f.by_ref()
-            .take(cap)
+            .take(cap + 1)
             .read_to_end(&mut out)
             .map_err(|e| fail(format!("reading {name}: {e}")))?;
+        if out.len() as u64 > cap {
+            return Err(fail(format!(
+                "{name} inflates past {cap} bytes (its declared size was {})",
+                f.size()
+            )));
+        }
         Ok(out)
     };
-    let config = String::from_utf8(member("config.json")?)
+    let config = String::from_utf8(member("config.json", MAX_CONFIG_BYTES)?)
         .map_err(|e| fail(format!("config.json is not UTF-8: {e}")))?;
-    let weights = member("model.weights.h5")?;
     let parsed = parse_keras_config(&config).map_err(|e| fail(e.to_string()))?;
+    let weights = member("model.weights.h5", crate::budget::max_bytes()?)?;
     let compile = serde_json::from_str::<serde_json::Value>(&config)
         .ok()
         .map(|root| root["compile_config"].clone())

@@ -57,6 +57,7 @@ pub fn keras_format(bytes: &[u8]) -> Option<KerasFormat> {
 /// block before the HDF5 signature is only looked for in the first 64 KiB).
 pub fn keras_file_format(path: &Path) -> Result<Option<KerasFormat>> {
     use std::io::Read;
+    crate::io::check_input_file(path)?;
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut head = Vec::new();
     f.take(1 << 16)
@@ -72,7 +73,7 @@ pub fn load_keras_model(path: impl AsRef<Path>) -> Result<Sequential> {
 
 /// `load_keras_model`, also saying which format the file was.
 pub fn import_keras_model(path: &Path) -> Result<KerasImport> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::read_input(path)?;
     import_keras_bytes(&bytes, path)
 }
 

@@ -37,7 +37,7 @@ pub struct KerasH5Info {
 /// Reads `path` (a Keras `.h5` full-model file) into a built `Sequential`.
 pub fn load_keras_h5(path: impl AsRef<Path>) -> Result<Sequential> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::read_input(path)?;
     load_keras_h5_bytes(&bytes, path).map(|(m, _)| m)
 }
 

@@ -17,7 +17,7 @@ pub fn write_history_json(history: &History, path: &Path) -> Result<()> {
 /// Read a history written by `write_history_json` (or a bare Keras
 /// `{"loss": [...], ...}` dict as `json.dump(history.history)` writes it).
 pub fn read_history_json(path: &Path) -> Result<History> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = super::read_input_to_string(path)?;
     if let Ok(h) = serde_json::from_str::<History>(&text)
         && !h.history.is_empty()
     {

@@ -115,7 +115,7 @@ impl TensorFile {
 
     /// Read from `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::io::read_input(path)?;
         Self::from_bytes(&bytes, path)
     }
 }

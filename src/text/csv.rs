@@ -81,6 +81,7 @@ pub(crate) fn describe_csv_error(e: &csv::Error) -> String {
 /// Reads `path` (see the module docs). Errors name the file and, for bad rows, the line.
 pub fn load_text_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<TextDataset> {
     let path = path.as_ref();
+    crate::io::check_input_file(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     read_text_csv(std::io::BufReader::new(file), path, options)
 }

@@ -286,7 +286,7 @@ fn read_files(files: &[(PathBuf, i32)], class_names: Vec<String>) -> Result<Text
     let read: Vec<(String, bool)> = files
         .par_iter()
         .map(|(path, _)| {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let bytes = crate::io::read_input(path)?;
             Ok(match String::from_utf8(bytes) {
                 Ok(s) => (s, false),
                 Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),

@@ -494,7 +494,7 @@ impl TextVectorization {
     /// Loads what [`TextVectorization::save`] wrote.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::io::read_input_to_string(path)?;
         let state: TextVectorizationState = serde_json::from_str(&text)
             .map_err(|e| Error::format(path, format!("not a TextVectorization JSON: {e}")))?;
         Self::try_from(state).map_err(|e| Error::format(path, e.to_string()))
