@@ -38,9 +38,8 @@ pub fn read_numeric_csv(
     columns: Option<&[String]>,
 ) -> Result<NumericTable> {
     let path = path.as_ref();
-    crate::io::check_input_file(path)?;
+    let len = crate::io::check_input_file(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     // Each value takes at least 2 bytes of text (digit and separator) and 4 as f32:
     // the values never take more than twice the file's size.
     crate::budget::check_bytes("the numbers of this CSV file", u128::from(len) * 2)

@@ -796,11 +796,7 @@ impl<'a> Unpickler<'a> {
             "b" | "u" => i64::try_from(raw)
                 .map(Value::Int)
                 .or_else(|_| self.err(format!("numpy scalar {raw} does not fit in int64"))),
-            "i" => {
-                // Sign-extend from `width` bytes.
-                let shift = 64 - 8 * width as u32;
-                Ok(Value::Int(((raw << shift) as i64) >> shift))
-            }
+            "i" => self.long_from_le(&le[..width]).map(Value::Int),
             "f" => Ok(Value::Float),
             _ => self.err(format!(
                 "numpy scalar of dtype '{}' is not supported",
